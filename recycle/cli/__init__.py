@@ -1,0 +1,1 @@
+"""Command-line entry points; all logic lives in the library modules they call."""

@@ -1,0 +1,45 @@
+"""Arguments every subcommand shares: a config file, dotted overrides, --input and --output."""
+
+from __future__ import annotations
+
+import argparse
+
+from recycle.config import RecycleConfig, load_config
+from recycle.errors import ConfigError
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, io: bool = True) -> None:
+    """`[CONFIG.yaml] [key=value ...]`, plus `--input/--output` shortcuts when `io`."""
+    parser.add_argument(
+        "settings",
+        nargs="*",
+        metavar="[CONFIG.yaml] [key=value ...]",
+        help="an optional YAML config, then dotted overrides such as teacher.model=gpt-4o",
+    )
+    if io:
+        parser.add_argument("--input", help="input dataset (same as data.input=...)")
+        parser.add_argument("--output", help="run directory (same as output.dir=...)")
+
+
+def config_from_args(args: argparse.Namespace) -> RecycleConfig:
+    """Resolve the config: the YAML file, then overrides, then --input/--output."""
+    files = [s for s in args.settings if "=" not in s]
+    overrides = [s for s in args.settings if "=" in s]
+    if len(files) > 1:
+        raise ConfigError(f"expected at most one config file, got {files}; overrides look like key=value")
+    if getattr(args, "input", None):
+        overrides.append(f"data.input={args.input}")
+    if getattr(args, "output", None):
+        overrides.append(f"output.dir={args.output}")
+    return load_config(files[0] if files else None, _quoted(overrides))
+
+
+def _quoted(overrides: list[str]) -> list[str]:
+    """Paths given through --input/--output stay strings even if they look like YAML."""
+    out = []
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key in ("data.input", "output.dir") and value and not value.startswith(("'", '"')):
+            value = "'" + value.replace("'", "''") + "'"
+        out.append(f"{key}={value}")
+    return out

@@ -1,0 +1,71 @@
+"""The `recycle` command line: one subcommand per stage, each in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from pydantic import ValidationError
+
+from recycle import __version__
+from recycle.errors import RecycleError
+
+# name -> (module under recycle.cli, or None while the issue that fills it is open; one-line help)
+SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
+    "validate": ("validate", "read and normalize a dataset; write kept rows, rejects with reasons and a manifest"),
+    "reflect": (None, "teacher reflection on instructions or responses (issue #3)"),
+    "score": (None, "student IFD and r-IFD scores of a dataset (issue #4)"),
+    "stats": (None, "the papers' Table 6 statistics of a dataset under a student (issue #4)"),
+    "select": (None, "apply a selection mode to already-scored data (issue #5)"),
+    "run": (None, "the whole selective recycling pipeline from a config (issue #5)"),
+    "report": (None, "write the HTML/markdown report of a run directory (issue #5)"),
+    "train": (None, "fine-tune the student with Ray Train + FSDP2 (issue #6)"),
+    "demo": (None, "offline demo: local teacher, tiny student, bundled Alpaca sample (issue #5)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recycle",
+        description="Selective Reflection-Tuning on Ray: recycle instruction data with a teacher LLM, keep what the student finds useful.",
+    )
+    parser.add_argument("--version", action="version", version=f"recycle {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_line) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_line, description=help_line)
+        if module:
+            importlib.import_module(f"recycle.cli.{module}").add_arguments(p)
+        else:
+            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    module, help_line = SUBCOMMANDS[args.command]
+    if module is None:
+        print(f"recycle {args.command}: not available yet: {help_line}", file=sys.stderr)
+        return 2
+    try:
+        return importlib.import_module(f"recycle.cli.{module}").run(args)
+    except (RecycleError, ValidationError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

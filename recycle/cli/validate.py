@@ -1,0 +1,27 @@
+"""`recycle validate`: read and normalize a dataset, write kept rows, rejects and the manifest."""
+
+from __future__ import annotations
+
+import argparse
+
+from recycle.cli.common import add_config_arguments, config_from_args
+
+HELP = "read and normalize a dataset; write kept rows, rejects with reasons, and a manifest"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from recycle.data.validate import run_validate
+
+    cfg = config_from_args(args)
+    manifest = run_validate(cfg)
+    counts = manifest["counts"]
+    print(
+        f"validated {counts['input']} rows: kept {counts['kept']}, "
+        f"rejected {sum(counts['rejected'].values())} {counts['rejected'] or ''}".rstrip()
+    )
+    print(f"run directory: {cfg.output.dir}")
+    return 0

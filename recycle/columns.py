@@ -1,0 +1,64 @@
+"""Column names of the dataset as it flows through the pipeline: the one place they are spelled.
+
+Stages name the columns they read and write from here; `require_columns` checks them on entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+# --- normalized sample (data/normalize.py) ---
+SAMPLE_ID = "sample_id"  # content hash of (instruction, input, output): stable across reorder/resume
+INSTRUCTION = "instruction"
+INPUT = "input"
+OUTPUT = "output"
+SOURCE = "source"  # where the raw row came from: "path:index"
+SAMPLE_COLUMNS = (SAMPLE_ID, INSTRUCTION, INPUT, OUTPUT, SOURCE)
+
+# --- outcome of a row (every stage that can reject or drop sets these) ---
+OUTCOME = "outcome"  # one of OUTCOME_KEPT / OUTCOME_DROPPED / OUTCOME_REJECTED
+REASON = "reason"  # machine-readable reason category for a drop or a reject, "" when kept
+DETAIL = "detail"  # human-readable detail of the reason
+STAGE = "stage"  # stage that dropped or rejected the row
+RAW = "raw"  # the raw input row as JSON text (rejects keep it so nothing is lost)
+OUTCOME_KEPT = "kept"
+OUTCOME_DROPPED = "dropped"
+OUTCOME_REJECTED = "rejected"
+OUTCOMES = (OUTCOME_KEPT, OUTCOME_DROPPED, OUTCOME_REJECTED)
+OUTCOME_COLUMNS = (OUTCOME, REASON, DETAIL, STAGE)
+
+# --- teacher reflection (teacher/) ---
+NEW_INSTRUCTION = "new_instruction"
+NEW_INPUT = "new_input"
+NEW_OUTPUT = "new_output"
+BETTER_OUTPUT = "better_output"
+REFLECT_INSTRUCTION_STATUS = "reflect_instruction_status"
+REFLECT_RESPONSE_STATUS = "reflect_response_status"
+REFLECT_INSTRUCTION_RAW = "reflect_instruction_raw"
+REFLECT_RESPONSE_RAW = "reflect_response_raw"
+
+# --- student scores (student/) ---
+LOSS_Y_GIVEN_X = "loss_y_given_x"
+LOSS_Y = "loss_y"
+LOSS_X_GIVEN_Y = "loss_x_given_y"
+LOSS_X = "loss_x"
+IFD = "ifd"
+RIFD = "rifd"
+SCORE_ERROR = "score_error"
+
+
+def require_columns(stage: str, present: Iterable[str], required: Iterable[str]) -> None:
+    """Raise a KeyError naming the stage and every missing column.
+
+    Args:
+        stage: name of the stage doing the check, for the message.
+        present: the columns the batch has.
+        required: the columns the stage reads.
+    """
+    have = set(present)
+    missing = [c for c in required if c not in have]
+    if missing:
+        raise KeyError(
+            f"stage {stage!r} needs column(s) {missing} but the batch has {sorted(have)}; "
+            "run the stage that produces them first"
+        )

@@ -1,0 +1,38 @@
+"""Config of the input dataset, the run directory and the Ray connection."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from recycle.config.base import Section
+
+DataFormat = Literal["auto", "json", "jsonl", "parquet", "hf_disk"]
+
+
+class DataConfig(Section):
+    """Where the instruction dataset comes from."""
+
+    input: str | None = Field(
+        default=None,
+        description="File, directory or glob; local, s3:// or gs://. Alpaca JSON/JSONL, ShareGPT, Parquet, or a HF dataset saved to disk.",
+    )
+    format: DataFormat = Field(default="auto", description="Input format; 'auto' decides from the file extension.")
+    split: str = Field(default="train", description="Split to read when the input is a saved HF DatasetDict.")
+    limit: int | None = Field(default=None, ge=1, description="Read only the first N rows (smoke runs).")
+
+
+class OutputConfig(Section):
+    """Where a run writes: the run directory contract (manifest.json, kept/, dropped/, rejects/)."""
+
+    dir: str = Field(default="runs/latest", description="Run directory; local, s3:// or gs://.")
+    overwrite: bool = Field(default=False, description="Delete an existing run directory first instead of resuming into it.")
+
+
+class RayConfig(Section):
+    """How to reach Ray."""
+
+    address: str | None = Field(default=None, description="Ray address; None starts or joins a local Ray (or the job's cluster under `ray job submit`).")
+    num_cpus: int | None = Field(default=None, ge=1, description="CPUs for a local Ray started by this process.")
+    block_rows: int = Field(default=256, ge=1, description="Rows per batch handed to the CPU stages.")

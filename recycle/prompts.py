@@ -1,0 +1,78 @@
+"""The one renderer of the files in prompts/: teacher prompts, the reverse query, student templates."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from recycle.errors import ConfigError
+
+TEMPLATES = ("vicuna", "alpaca", "wizardlm")
+TEACHER_PROMPTS = ("reflect_instruction", "reflect_response", "reflect_response_with_input", "judge_pairwise")
+
+
+def prompts_dir() -> Path:
+    """The prompts/ folder: the source checkout's, else the copy packed into the wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "prompts", here / "_prompts"):
+        if (candidate / "templates").is_dir():
+            return candidate
+    raise FileNotFoundError(f"prompts/ not found next to {here}; reinstall the package")
+
+
+@cache
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(prompts_dir())),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+@dataclass(frozen=True)
+class ChatPrompt:
+    """A rendered teacher prompt: chat messages plus the version of the prompt files."""
+
+    messages: list[dict[str, str]]
+    version: str
+
+
+@cache
+def prompt_version(name: str) -> str:
+    """Hash of a prompt's files: changes exactly when the prompt text changes."""
+    folder = prompts_dir() / name
+    if not folder.is_dir():
+        raise ConfigError(f"unknown prompt {name!r}; known: {', '.join(TEACHER_PROMPTS + ('reverse_query',))}")
+    h = hashlib.sha256()
+    for f in sorted(folder.glob("*.j2")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
+def render_chat(name: str, **variables: str) -> ChatPrompt:
+    """Render prompts/NAME/{system,user}.j2 into OpenAI chat messages."""
+    version = prompt_version(name)
+    messages = []
+    for role in ("system", "user"):
+        if (prompts_dir() / name / f"{role}.j2").is_file():
+            text = _env().get_template(f"{name}/{role}.j2").render(**variables)
+            messages.append({"role": role, "content": text})
+    return ChatPrompt(messages=messages, version=version)
+
+
+def render_text(name: str, **variables: str) -> str:
+    """Render a single-part prompt (prompts/NAME/user.j2) to plain text, e.g. the reverse query."""
+    prompt_version(name)
+    return _env().get_template(f"{name}/user.j2").render(**variables)
+
+
+def render_template(template: str, query: str) -> str:
+    """Apply a student prompt template T(q) (prompts/templates/TEMPLATE.j2) to a query."""
+    if template not in TEMPLATES:
+        raise ConfigError(f"unknown student template {template!r}; use one of {', '.join(TEMPLATES)} or 'chat'")
+    return _env().get_template(f"templates/{template}.j2").render(query=query)

@@ -1,0 +1,169 @@
+"""The run directory contract that users and later stages rely on.
+
+    OUTPUT/manifest.json   counts (input = kept + dropped + rejected, per reason), resolved config
+                           without secrets, package versions, timings
+    OUTPUT/kept/*.parquet      rows kept, every column
+    OUTPUT/dropped/*.parquet   rows dropped by a selection rule, with the reason
+    OUTPUT/rejects/*.parquet   rows rejected (bad input, failed teacher call...), reason and raw row
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import posixpath
+import time
+from collections import Counter
+from importlib import metadata
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import ray
+
+from recycle import __version__
+from recycle import columns as C
+from recycle.data.sources import filesystem
+
+MANIFEST = "manifest.json"
+OUTCOME_DIRS = {C.OUTCOME_KEPT: "kept", C.OUTCOME_DROPPED: "dropped", C.OUTCOME_REJECTED: "rejects"}
+PACKAGES = ("ray", "torch", "transformers", "openai", "pyarrow", "pydantic")
+
+
+def outcome_dir(run_dir: str, outcome: str) -> str:
+    """URI of the folder holding the rows of one outcome."""
+    return posixpath.join(run_dir.rstrip("/"), OUTCOME_DIRS[outcome])
+
+
+def clear_outcomes(run_dir: str) -> None:
+    """Delete the outcome folders and the manifest of a run directory (a fresh, non-resumed run)."""
+    fs, path = filesystem(run_dir)
+    for sub in OUTCOME_DIRS.values():
+        target = posixpath.join(path, sub)
+        if fs.get_file_info(target).type == pafs.FileType.Directory:
+            fs.delete_dir(target)
+    manifest = posixpath.join(path, MANIFEST)
+    if fs.get_file_info(manifest).type == pafs.FileType.File:
+        fs.delete_file(manifest)
+
+
+def _stringify_nulls(table: pa.Table) -> pa.Table:
+    """Columns that are all-null in a batch get type string, so part files share one schema."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_null(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
+    return table
+
+
+def write_outcome_batch(batch: pa.Table, run_dir: str) -> pa.Table:
+    """Write a batch's rows into kept/, dropped/ and rejects/; return (outcome, reason, n) counts.
+
+    Part files are named by a hash of the rows' sample ids, so a retried task overwrites its own
+    file instead of writing the rows twice.
+    """
+    C.require_columns("write", batch.column_names, (C.SAMPLE_ID, C.OUTCOME, C.REASON))
+    fs, _ = filesystem(run_dir)
+    batch = _stringify_nulls(batch)
+    for outcome in C.OUTCOMES:
+        part = batch.filter(pc.equal(batch[C.OUTCOME], outcome))
+        if part.num_rows == 0:
+            continue
+        digest = hashlib.sha256("\0".join(part[C.SAMPLE_ID].to_pylist()).encode()).hexdigest()[:24]
+        _, folder = filesystem(outcome_dir(run_dir, outcome))
+        fs.create_dir(folder, recursive=True)
+        pq.write_table(part, posixpath.join(folder, f"part-{digest}.parquet"), filesystem=fs)
+    counts = Counter(zip(batch[C.OUTCOME].to_pylist(), batch[C.REASON].to_pylist(), strict=True))
+    return pa.table(
+        {
+            "outcome": [o for o, _ in counts],
+            "reason": [r for _, r in counts],
+            "n": list(counts.values()),
+        }
+    )
+
+
+def write_outcomes(ds: ray.data.Dataset, run_dir: str) -> None:
+    """Stream a dataset with outcome columns into the run directory."""
+    ds.map_batches(write_outcome_batch, fn_kwargs={"run_dir": run_dir}, batch_format="pyarrow").materialize()
+
+
+def read_outcome(run_dir: str, outcome: str, columns: list[str] | None = None) -> pa.Table | None:
+    """All rows of one outcome written so far, or None when there are none."""
+    fs, folder = filesystem(outcome_dir(run_dir, outcome))
+    if fs.get_file_info(folder).type != pafs.FileType.Directory:
+        return None
+    files = sorted(
+        f.path for f in fs.get_file_info(pafs.FileSelector(folder)) if f.path.endswith(".parquet")
+    )
+    if not files:
+        return None
+    tables = [pq.read_table(f, filesystem=fs, columns=columns) for f in files]
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def count_outcomes(run_dir: str) -> dict[str, Any]:
+    """Counts of what the run directory holds: kept total, dropped and rejected per reason."""
+    counts: dict[str, Any] = {"kept": 0, "dropped": {}, "rejected": {}}
+    for outcome in C.OUTCOMES:
+        table = read_outcome(run_dir, outcome, columns=[C.REASON])
+        if table is None:
+            continue
+        if outcome == C.OUTCOME_KEPT:
+            counts["kept"] = table.num_rows
+        else:
+            counts[outcome] = dict(sorted(Counter(table[C.REASON].to_pylist()).items()))
+    return counts
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python, recycle and the packages whose behaviour shapes the results."""
+    out = {"python": platform.python_version(), "recycle": __version__}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def build_manifest(
+    command: str,
+    n_input: int,
+    counts: dict[str, Any],
+    config: dict[str, Any],
+    timings: dict[str, float],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The manifest, with the accounting invariant checked: input = kept + dropped + rejected."""
+    accounted = counts["kept"] + sum(counts["dropped"].values()) + sum(counts["rejected"].values())
+    return {
+        "command": command,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "counts": {"input": n_input, **counts},
+        "invariant": {"ok": accounted == n_input, "input": n_input, "accounted": accounted},
+        "outputs": {o: OUTCOME_DIRS[o] + "/" for o in C.OUTCOMES},
+        "config": config,
+        "versions": package_versions(),
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        **(extra or {}),
+    }
+
+
+def write_manifest(run_dir: str, manifest: dict[str, Any]) -> str:
+    """Write manifest.json into the run directory; returns its URI."""
+    fs, path = filesystem(run_dir)
+    fs.create_dir(path, recursive=True)
+    uri = posixpath.join(run_dir.rstrip("/"), MANIFEST)
+    with fs.open_output_stream(posixpath.join(path, MANIFEST)) as f:
+        f.write(json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
+    return uri
+
+
+def read_manifest(run_dir: str) -> dict[str, Any]:
+    """The manifest of a run directory."""
+    fs, path = filesystem(run_dir)
+    with fs.open_input_stream(posixpath.join(path, MANIFEST)) as f:
+        return json.loads(f.read().decode("utf-8"))
