@@ -1,0 +1,1 @@
+"""The student: token sequences shared with training, target-only losses, IFD and r-IFD scoring."""

@@ -1,0 +1,184 @@
+"""Token sequences of the student, shared by scoring and training (DESIGN §1).
+
+Every sequence is built from separately tokenized pieces, never by searching strings:
+
+    input_ids = [start] + tok(prefix) + tok(target) (+ [eos] when training)
+
+and the loss is taken on the target positions only. `start` is the tokenizer's bos token; a
+tokenizer without one (Qwen, GPT-2 style) starts with its eos token instead, the usual
+document separator of such models, so that the first target token always has a context and the
+conditional and unconditional passes score exactly the same target tokens.
+
+Truncation: when prefix + target exceed `max_length`, the target's end is cut to fit, and the
+unconditional sequence of a pair scores that same cut target. A sequence that cannot keep a
+single target token carries an error reason instead of being scored; nothing here raises on a
+bad sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence as SequenceABC
+from dataclasses import dataclass
+from typing import Any
+
+from recycle.errors import ConfigError
+from recycle.prompts import TEMPLATES, render_template, render_text
+
+CHAT_TEMPLATE = "chat"
+
+# Reasons a sequence cannot be scored (the text of SCORE_ERROR starts with one of these).
+EMPTY_TARGET = "empty_target"
+NO_ROOM_FOR_TARGET = "no_room_for_target"
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """One student sequence: ids, where the target starts, and whether it can be scored.
+
+    Attributes:
+        input_ids: [start] + prefix ids + target ids (target possibly cut at its end).
+        target_start: index of the first target token in `input_ids`.
+        truncated: the target was cut to fit `max_length`.
+        error: "" when the sequence has at least one target token, else the reason.
+    """
+
+    input_ids: tuple[int, ...]
+    target_start: int
+    truncated: bool = False
+    error: str = ""
+
+    @property
+    def n_target(self) -> int:
+        """Number of target tokens the loss is taken over."""
+        return len(self.input_ids) - self.target_start
+
+    @property
+    def target_ids(self) -> tuple[int, ...]:
+        """The target tokens (after any cut)."""
+        return self.input_ids[self.target_start :]
+
+
+def start_token_id(tokenizer: Any) -> int:
+    """The token every sequence starts with: bos, else eos (for tokenizers without a bos).
+
+    Raises:
+        ConfigError: the tokenizer has neither a bos nor an eos token.
+    """
+    for tid in (tokenizer.bos_token_id, tokenizer.eos_token_id):
+        if tid is not None:
+            return int(tid)
+    raise ConfigError(
+        "the student tokenizer has neither a bos nor an eos token, so no sequence has a first "
+        "context token; set tokenizer.bos_token (or eos_token) in the model folder"
+    )
+
+
+def pad_token_id(tokenizer: Any) -> int:
+    """Id used for right padding; padded positions are masked and never scored, so any id works."""
+    for tid in (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id):
+        if tid is not None:
+            return int(tid)
+    return 0
+
+
+def prompt_prefix(template: str, query: str, tokenizer: Any = None) -> str:
+    """T(q): the student prompt for a query, with one of the named templates or the chat template.
+
+    Args:
+        template: "vicuna", "alpaca", "wizardlm" (prompts/templates/) or "chat".
+        query: the query text (x, or the reverse query of y).
+        tokenizer: needed for "chat": its `apply_chat_template` renders the user turn plus the
+            generation prompt. A leading bos text is removed, since sequences add the start token.
+
+    Raises:
+        ConfigError: unknown template, or "chat" with a tokenizer that has no chat template.
+    """
+    if template != CHAT_TEMPLATE:
+        if template not in TEMPLATES:
+            raise ConfigError(
+                f"unknown student template {template!r}; use one of {', '.join(TEMPLATES)} or 'chat'"
+            )
+        return render_template(template, query)
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        raise ConfigError(
+            "student.template=chat needs a tokenizer with a chat template; pick vicuna, alpaca or wizardlm"
+        )
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": query}], tokenize=False, add_generation_prompt=True
+    )
+    bos = tokenizer.bos_token
+    return text[len(bos) :] if bos and text.startswith(bos) else text
+
+
+def reverse_query(response: str) -> str:
+    """The query of r-IFD's conditional loss: prompts/reverse_query around the response y."""
+    return render_text("reverse_query", response=response)
+
+
+def tokenize(tokenizer: Any, texts: SequenceABC[str]) -> list[list[int]]:
+    """Token ids of each text, without special tokens; "" -> []. One batched tokenizer call."""
+    nonempty = [t for t in texts if t]
+    ids = (
+        tokenizer(list(nonempty), add_special_tokens=False, verbose=False)["input_ids"]
+        if nonempty
+        else []
+    )
+    it = iter(ids)
+    return [list(next(it)) if t else [] for t in texts]
+
+
+def sequence_from_ids(
+    start: int | None,
+    prefix_ids: SequenceABC[int],
+    target_ids: SequenceABC[int],
+    max_length: int,
+) -> Sequence:
+    """Assemble [start] + prefix + target, cutting the target's end to fit `max_length`."""
+    head = ([start] if start is not None else []) + list(prefix_ids)
+    room = max_length - len(head)
+    kept = list(target_ids[: max(room, 0)])
+    truncated = len(kept) < len(target_ids)
+    error = ""
+    if not target_ids:
+        error = f"{EMPTY_TARGET}: the target has no tokens"
+    elif not kept:
+        error = f"{NO_ROOM_FOR_TARGET}: prefix of {len(head)} tokens leaves no target token within max_length={max_length}"
+    return Sequence(tuple(head + kept), len(head), truncated, error)
+
+
+def build_sequence(
+    tokenizer: Any, prefix: str, target: str, max_length: int, add_eos: bool = False
+) -> Sequence:
+    """[start] + tok(prefix) + tok(target) (+ eos when `add_eos`, for training), cut to `max_length`.
+
+    The eos is part of the target (it is trained on) and is the first thing a cut removes.
+    """
+    prefix_ids, target_ids = tokenize(tokenizer, [prefix, target])
+    if add_eos and target_ids and tokenizer.eos_token_id is not None:
+        target_ids.append(int(tokenizer.eos_token_id))
+    return sequence_from_ids(start_token_id(tokenizer), prefix_ids, target_ids, max_length)
+
+
+def unconditional(cond: Sequence, start: int) -> Sequence:
+    """[start] + the (possibly cut) target of `cond`: the same target tokens, without the prefix."""
+    return Sequence((start, *cond.target_ids), 1, cond.truncated, cond.error)
+
+
+def pair_from_ids(
+    start: int, prefix_ids: SequenceABC[int], target_ids: SequenceABC[int], max_length: int
+) -> tuple[Sequence, Sequence]:
+    """The conditional sequence and the unconditional one over the same cut target."""
+    cond = sequence_from_ids(start, prefix_ids, target_ids, max_length)
+    return cond, unconditional(cond, start)
+
+
+def build_pair(
+    tokenizer: Any, prefix: str, target: str, max_length: int
+) -> tuple[Sequence, Sequence]:
+    """(conditional, unconditional) sequences of one loss pair of DESIGN §1.
+
+    The conditional is [start] + tok(prefix) + tok(target) cut to `max_length`; the
+    unconditional is [start] + the same cut target ids, so both score the same tokens.
+    """
+    prefix_ids, target_ids = tokenize(tokenizer, [prefix, target])
+    return pair_from_ids(start_token_id(tokenizer), prefix_ids, target_ids, max_length)
