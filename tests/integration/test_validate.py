@@ -1,0 +1,108 @@
+"""`recycle validate` end to end on local Ray: real Alpaca data and a file of every bad-row kind."""
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from recycle import columns as C
+from recycle.cli.main import main
+from recycle.rundir import read_manifest, read_outcome
+
+pytestmark = pytest.mark.integration
+
+GOOD = [
+    {"instruction": "Give three tips for staying healthy.", "input": "", "output": "Eat well, sleep, move."},
+    {"instruction": "Translate to French.", "input": "Hello", "output": "Bonjour"},
+    {"instruction": "Name a prime.", "input": None, "output": "7"},
+]
+BAD_LINES = {
+    "unparseable_json": '{"instruction": "broken", "output": ',
+    "not_an_object": '["instruction", "output"]',
+    "missing_field": '{"instruction": "no output here"}',
+    "non_string_field": '{"instruction": "Count.", "output": 42}',
+    "empty_instruction": '{"instruction": "   ", "output": "orphan answer"}',
+    "empty_output": '{"instruction": "Say nothing.", "output": ""}',
+    "multi_turn": json.dumps({"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": "b"}, {"from": "human", "value": "c"}, {"from": "gpt", "value": "d"}]}),
+}
+SHAREGPT_GOOD = {"conversations": [{"from": "human", "value": "What is Ray?"}, {"from": "gpt", "value": "A distributed compute framework."}]}
+
+
+def test_alpaca_keeps_every_row(ray_local, alpaca_path, tmp_path):
+    out = tmp_path / "run"
+    assert main(["validate", "--input", str(alpaca_path), "--output", str(out)]) == 0
+    m = read_manifest(str(out))
+    assert m["counts"]["input"] == 3111 and m["counts"]["kept"] == 3111
+    assert m["counts"]["rejected"] == {} and m["invariant"]["ok"]
+    kept = read_outcome(str(out), C.OUTCOME_KEPT)
+    assert kept.num_rows == 3111 and len(set(kept[C.SAMPLE_ID].to_pylist())) == 3111
+    src = json.loads(alpaca_path.read_text())
+    by_id = {r[C.SOURCE]: r for r in kept.to_pylist()}
+    first = by_id[f"{alpaca_path}:0"]
+    assert first[C.INSTRUCTION] == src[0]["instruction"].strip()
+    assert first[C.OUTPUT] == src[0]["output"].strip()
+
+
+def test_mixed_file_keeps_exactly_the_valid_rows(ray_local, tmp_path):
+    lines = [json.dumps(r) for r in GOOD] + list(BAD_LINES.values())
+    lines += [json.dumps(GOOD[0]), json.dumps(SHAREGPT_GOOD), "", "not json at all"]
+    data = tmp_path / "mixed.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    assert main(["validate", "--input", str(data), "--output", str(out)]) == 0
+    m = read_manifest(str(out))
+    expected_rejects = {k: 1 for k in BAD_LINES} | {"duplicate": 1, "unparseable_json": 2}
+    assert m["counts"] == {"input": 13, "kept": 4, "dropped": {}, "rejected": dict(sorted(expected_rejects.items()))}
+    assert m["invariant"] == {"ok": True, "input": 13, "accounted": 13}
+    kept = read_outcome(str(out), C.OUTCOME_KEPT).to_pylist()
+    assert sorted(r[C.INSTRUCTION] for r in kept) == sorted([r["instruction"] for r in GOOD] + ["What is Ray?"])
+    rejects = read_outcome(str(out), C.OUTCOME_REJECTED).to_pylist()
+    raws = {r[C.RAW] for r in rejects}
+    assert set(BAD_LINES.values()) <= raws and "not json at all" in raws
+    dup = next(r for r in rejects if r[C.REASON] == "duplicate")
+    assert dup[C.SOURCE].endswith(":11") and dup[C.DETAIL].endswith(":1")
+
+
+def test_parquet_and_sharegpt_json(ray_local, tmp_path):
+    d = tmp_path / "pq"
+    d.mkdir()
+    pq.write_table(pa.Table.from_pylist([{"instruction": "a", "input": "", "output": "b"}, {"instruction": "", "input": "", "output": "b"}]), d / "x.parquet")
+    (tmp_path / "share.json").write_text(json.dumps([SHAREGPT_GOOD]))
+    for path, kept, rejected in ((d, 1, {"empty_instruction": 1}), (tmp_path / "share.json", 1, {})):
+        out = tmp_path / f"run-{path.name}"
+        assert main(["validate", "--input", str(path), "--output", str(out)]) == 0
+        counts = read_manifest(str(out))["counts"]
+        assert counts["kept"] == kept and counts["rejected"] == rejected
+
+
+def test_manifest_has_config_versions_timings_and_no_secret(ray_local, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-must-not-leak-123456")
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps(GOOD))
+    out = tmp_path / "run"
+    assert main(["validate", "--input", str(data), "--output", str(out), "teacher.model=gpt-4o"]) == 0
+    text = (out / "manifest.json").read_text()
+    assert "sk-test-must-not-leak" not in text
+    m = json.loads(text)
+    assert m["config"]["teacher"]["model"] == "gpt-4o" and m["config"]["data"]["input"] == str(data)
+    assert {"ray", "torch", "python"} <= set(m["versions"]) and m["timings_s"]["read"] > 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["validate", "--input", "/no/such/file.json", "--output", "X"], "does not exist"),
+        (["validate", "--input", "EMPTY", "--output", "X"], "is empty"),
+        (["validate", "--input", "CSV", "--output", "X"], "cannot tell the format"),
+        (["validate", "--input", "CSV", "--output", "X", "data.fromat=json"], "did you mean 'data.format'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(ray_local, tmp_path, capsys, argv, message):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "d.csv").write_text("a,b\n")
+    subst = {"EMPTY": str(tmp_path / "empty"), "CSV": str(tmp_path / "d.csv"), "X": str(tmp_path / "out")}
+    assert main([subst.get(a, a) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1

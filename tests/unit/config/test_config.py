@@ -1,0 +1,73 @@
+from pathlib import Path
+
+import pytest
+
+from recycle.config import RecycleConfig, load_config, redacted
+from recycle.config.load import apply_overrides
+from recycle.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_defaults_are_the_papers():
+    cfg = RecycleConfig()
+    assert cfg.teacher.api_key_env == "OPENAI_API_KEY"
+    assert (cfg.teacher.temperature, cfg.teacher.top_p, cfg.teacher.max_tokens) == (0.0, 1.0, 2048)
+    assert cfg.student.template == "vicuna" and cfg.student.max_length == 2048
+    assert cfg.selection.mode == "selective"
+    assert cfg.selection.require_response_reflected and cfg.selection.require_ifd_below_one
+    assert cfg.selection.require_rifd_below_one
+
+
+def test_dotted_overrides_are_typed(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("teacher:\n  model: gpt-4o\nstudent:\n  max_length: 1024\n")
+    cfg = load_config(f, ["student.model=/models/llama", "student.max_length=512", "data.limit=10"])
+    assert cfg.teacher.model == "gpt-4o"
+    assert cfg.student.model == "/models/llama"
+    assert cfg.student.max_length == 512 and cfg.data.limit == 10
+
+
+def test_unknown_key_is_named_with_a_suggestion():
+    with pytest.raises(ConfigError, match=r"unknown config key 'teacher.modle'.*did you mean 'teacher.model'"):
+        load_config(None, ["teacher.modle=gpt-4o"])
+
+
+def test_unknown_section_is_named():
+    with pytest.raises(ConfigError, match=r"unknown config key 'teachr'.*did you mean 'teacher'"):
+        load_config(None, ["teachr.model=x"])
+
+
+def test_bad_value_names_the_key():
+    with pytest.raises(ConfigError, match=r"'student.max_length'"):
+        load_config(None, ["student.max_length=lots"])
+    with pytest.raises(ConfigError, match=r"'selection.mode'"):
+        load_config(None, ["selection.mode=best"])
+
+
+def test_malformed_override_and_missing_file():
+    with pytest.raises(ConfigError, match="key=value"):
+        load_config(None, ["=3"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config("/nonexistent/cfg.yaml")
+
+
+def test_override_into_a_value_is_an_error():
+    with pytest.raises(ConfigError, match="is a value"):
+        apply_overrides({"teacher": "x"}, ["teacher.model=y"])
+
+
+def test_secrets_are_redacted():
+    cfg = RecycleConfig()
+    out = redacted(cfg)
+    assert out["teacher"]["api_key_env"] == "OPENAI_API_KEY"
+    scrubbed = __import__("recycle.config.load", fromlist=["_scrub"])._scrub(
+        {"teacher": {"api_key": "sk-live-123", "api_key_env": "X"}}
+    )
+    assert scrubbed == {"teacher": {"api_key": "<redacted>", "api_key_env": "X"}}
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "jobs" / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    cfg = load_config(path)
+    assert isinstance(cfg, RecycleConfig)

@@ -1,0 +1,91 @@
+import json
+
+import pytest
+
+from recycle import columns as C
+from recycle.data import normalize as N
+
+
+def norm(obj, source="f.jsonl:1"):
+    return N.normalize_record(json.dumps(obj), source)
+
+
+def test_alpaca_row_is_normalized_and_stripped():
+    row = norm({"instruction": " Add. ", "input": "1 2", "output": "3\n"})
+    assert row[C.OUTCOME] == C.OUTCOME_KEPT
+    assert (row[C.INSTRUCTION], row[C.INPUT], row[C.OUTPUT]) == ("Add.", "1 2", "3")
+    assert row[C.SAMPLE_ID] == N.sample_id("Add.", "1 2", "3")
+
+
+def test_input_null_or_missing_is_empty():
+    a = norm({"instruction": "Hi", "input": None, "output": "Hello"})
+    b = norm({"instruction": "Hi", "output": "Hello"})
+    c = norm({"instruction": "Hi", "input": "", "output": "Hello"})
+    assert a[C.INPUT] == b[C.INPUT] == c[C.INPUT] == ""
+    assert a[C.SAMPLE_ID] == b[C.SAMPLE_ID] == c[C.SAMPLE_ID]
+
+
+def test_sample_id_depends_on_content_only():
+    assert norm({"instruction": "a", "output": "b"}, "x:1")[C.SAMPLE_ID] == norm({"instruction": "a", "output": "b"}, "y:9")[C.SAMPLE_ID]
+    assert N.sample_id("a", "", "b") != N.sample_id("a", "b", "")
+
+
+@pytest.mark.parametrize(
+    ("obj", "reason"),
+    [
+        ([1, 2], N.NOT_AN_OBJECT),
+        ("text", N.NOT_AN_OBJECT),
+        ({"instruction": "a"}, N.MISSING_FIELD),
+        ({"output": "a"}, N.MISSING_FIELD),
+        ({"instruction": 3, "output": "a"}, N.NON_STRING_FIELD),
+        ({"instruction": "a", "output": ["x"]}, N.NON_STRING_FIELD),
+        ({"instruction": "a", "input": 5, "output": "b"}, N.NON_STRING_FIELD),
+        ({"instruction": "  ", "output": "b"}, N.EMPTY_INSTRUCTION),
+        ({"instruction": "a", "output": ""}, N.EMPTY_OUTPUT),
+    ],
+)
+def test_bad_rows_are_rejected_with_reason(obj, reason):
+    row = norm(obj)
+    assert row[C.OUTCOME] == C.OUTCOME_REJECTED
+    assert row[C.REASON] == reason and row[C.DETAIL]
+    assert row[C.RAW] == json.dumps(obj) and row[C.STAGE] == "validate"
+
+
+def test_unparseable_text_is_rejected_with_raw_kept():
+    row = N.normalize_record('{"instruction": "a", ', "f.jsonl:3")
+    assert row[C.REASON] == N.UNPARSEABLE and row[C.RAW] == '{"instruction": "a", '
+    row = N.normalize_record("whatever", "f.jsonl:4", parse_error="line 4: Expecting value")
+    assert row[C.REASON] == N.UNPARSEABLE and "line 4" in row[C.DETAIL]
+
+
+def test_sharegpt_and_messages_first_turn():
+    share = norm({"conversations": [{"from": "human", "value": "Q?"}, {"from": "gpt", "value": "A."}]})
+    msgs = norm({"messages": [{"role": "system", "content": "be nice"}, {"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}]})
+    for row in (share, msgs):
+        assert row[C.OUTCOME] == C.OUTCOME_KEPT
+        assert (row[C.INSTRUCTION], row[C.INPUT], row[C.OUTPUT]) == ("Q?", "", "A.")
+
+
+@pytest.mark.parametrize(
+    ("turns", "reason"),
+    [
+        ([{"from": "human", "value": "1"}, {"from": "gpt", "value": "2"}, {"from": "human", "value": "3"}, {"from": "gpt", "value": "4"}], N.MULTI_TURN),
+        ([{"from": "gpt", "value": "2"}, {"from": "human", "value": "1"}], N.BAD_CONVERSATION),
+        ([{"from": "human", "value": "1"}], N.BAD_CONVERSATION),
+        ("not a list", N.BAD_CONVERSATION),
+        ([{"from": "human", "value": 1}, {"from": "gpt", "value": "2"}], N.NON_STRING_FIELD),
+        ([{"value": "1"}, {"from": "gpt", "value": "2"}], N.MISSING_FIELD),
+        ([{"from": "human", "value": "1"}, {"from": "gpt", "value": " "}], N.EMPTY_OUTPUT),
+    ],
+)
+def test_bad_conversations(turns, reason):
+    assert norm({"conversations": turns})[C.REASON] == reason
+
+
+def test_duplicates_keep_the_first_by_position():
+    rows = [norm({"instruction": "a", "output": "b"}, s) for s in ("f.json:10", "f.json:2", "g.json:0")]
+    out = N.mark_duplicates(rows)
+    kept = [r[C.SOURCE] for r in out if r[C.OUTCOME] == C.OUTCOME_KEPT]
+    assert kept == ["f.json:2"]
+    dups = [r for r in out if r[C.REASON] == N.DUPLICATE]
+    assert len(dups) == 2 and all("f.json:2" in r[C.DETAIL] for r in dups)
