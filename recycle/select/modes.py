@@ -1,0 +1,112 @@
+"""Selection modes over scored rows: which pair each sample ends with, and which samples stay.
+
+Pure functions over a pandas DataFrame holding the pipeline's columns (recycle.columns). Only rows
+whose OUTCOME is "kept" are touched; rows already rejected upstream pass through unchanged.
+
+    selective   step 2 by IFD, step 4 by r-IFD, then the filter (DESIGN §1, the default)
+    recycle     always the reflected instruction, then the reflected response; no student
+    ifd_topk    no teacher: drop IFD >= 1, keep the top k% / top N by IFD (global: see topk.py)
+    random | coherence | perplexity | ifd_only | rifd_only   the paper's ablations (Table 4)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recycle import columns as C
+from recycle.config.selection import SelectionConfig
+from recycle.select.rules import MODE_RULES, as_bool
+
+# Drop reasons of the final filter.
+UNSCORED = "unscored"
+RESPONSE_NOT_REFLECTED = "response_not_reflected"
+IFD_NOT_BELOW_ONE = "ifd_not_below_one"
+RIFD_NOT_BELOW_ONE = "rifd_not_below_one"
+STAGE = "select"
+PAIR_SCORES = (C.IFD, C.RIFD, C.LOSS_Y_GIVEN_X, C.LOSS_Y, C.LOSS_X_GIVEN_Y, C.LOSS_X, C.COHERENCE)
+
+
+def _live(df: pd.DataFrame) -> np.ndarray:
+    return (df[C.OUTCOME] == C.OUTCOME_KEPT).to_numpy()
+
+
+def _ok(df: pd.DataFrame, status_col: str) -> np.ndarray:
+    C.require_columns(STAGE, df.columns, (status_col,))
+    return (df[status_col] == "ok").to_numpy()
+
+
+def _take(df: pd.DataFrame, win: np.ndarray, out: str, if_win: str, otherwise: str) -> None:
+    if if_win in df.columns and otherwise in df.columns:
+        df[out] = np.where(win, df[if_win], df[otherwise])
+
+
+def choose_instruction(df: pd.DataFrame, win: np.ndarray) -> pd.DataFrame:
+    """Step 2: (x1, y1) = (x_ins, y_ins) where `win`, else (x0, y0); PAIR1_* scores follow."""
+    df = df.copy()
+    df[C.INSTRUCTION_REFLECTED] = win
+    _take(df, win, C.INSTRUCTION_1, C.NEW_INSTRUCTION, C.INSTRUCTION)
+    _take(df, win, C.INPUT_1, C.NEW_INPUT, C.INPUT)
+    _take(df, win, C.OUTPUT_1, C.NEW_OUTPUT, C.OUTPUT)
+    for base in PAIR_SCORES:
+        _take(df, win, C.scored(C.PAIR1, base), C.scored(C.INS, base), C.scored(C.ORIG, base))
+    return df
+
+
+def choose_response(df: pd.DataFrame, win: np.ndarray) -> pd.DataFrame:
+    """Step 4: (x2, y2) = (x1, y_res) where `win`, else (x1, y1); FINAL_IFD / FINAL_RIFD follow."""
+    df = df.copy()
+    df[C.RESPONSE_REFLECTED] = win
+    df[C.FINAL_INSTRUCTION] = df[C.INSTRUCTION_1]
+    df[C.FINAL_INPUT] = df[C.INPUT_1]
+    _take(df, win, C.FINAL_OUTPUT, C.BETTER_OUTPUT, C.OUTPUT_1)
+    _take(df, win, C.FINAL_IFD, C.scored(C.RES, C.IFD), C.scored(C.PAIR1, C.IFD))
+    _take(df, win, C.FINAL_RIFD, C.scored(C.RES, C.RIFD), C.scored(C.PAIR1, C.RIFD))
+    return df
+
+
+def step2_win(df: pd.DataFrame, cfg: SelectionConfig) -> np.ndarray:
+    """Where the reflected instruction replaces the original, under the mode's rule."""
+    ok = _ok(df, C.REFLECT_INSTRUCTION_STATUS)
+    if cfg.mode == "recycle":
+        return ok
+    rule = MODE_RULES[cfg.mode][0]
+    return ok & as_bool(rule(df, C.ORIG, C.INS, cfg.seed))
+
+
+def step4_win(df: pd.DataFrame, cfg: SelectionConfig) -> np.ndarray:
+    """Where the reflected response replaces y1, under the mode's rule."""
+    ok = _ok(df, C.REFLECT_RESPONSE_STATUS)
+    if cfg.mode == "recycle":
+        return ok
+    rule = MODE_RULES[cfg.mode][1]
+    return ok & as_bool(rule(df, C.PAIR1, C.RES, cfg.seed))
+
+
+def drop(df: pd.DataFrame, mask: np.ndarray, reason: str, detail: str) -> None:
+    """Mark live rows under `mask` dropped with a reason (in place); first reason wins."""
+    hit = mask & _live(df)
+    df.loc[hit, [C.OUTCOME, C.REASON, C.DETAIL, C.STAGE]] = [C.OUTCOME_DROPPED, reason, detail, STAGE]
+
+
+def final_filter(df: pd.DataFrame, cfg: SelectionConfig) -> pd.DataFrame:
+    """The authors' filter with its three switches; each dropped row gets its reason."""
+    df = df.copy()
+    ifd, rifd = df[C.FINAL_IFD].astype(float).to_numpy(), df[C.FINAL_RIFD].astype(float).to_numpy()
+    if cfg.require_ifd_below_one or cfg.require_rifd_below_one:
+        nan = (np.isnan(ifd) & cfg.require_ifd_below_one) | (np.isnan(rifd) & cfg.require_rifd_below_one)
+        drop(df, nan, UNSCORED, "the student could not score the final pair (see score_error)")
+    if cfg.require_response_reflected:
+        drop(df, ~df[C.RESPONSE_REFLECTED].to_numpy(dtype=bool), RESPONSE_NOT_REFLECTED, "the reflected response was not taken")
+    if cfg.require_ifd_below_one:
+        drop(df, ifd >= 1.0, IFD_NOT_BELOW_ONE, "IFD(x2, y2) >= 1")
+    if cfg.require_rifd_below_one:
+        drop(df, rifd >= 1.0, RIFD_NOT_BELOW_ONE, "r-IFD(x2, y2) >= 1")
+    return df
+
+
+def select_reflected(df: pd.DataFrame, cfg: SelectionConfig) -> pd.DataFrame:
+    """Both choices and the filter on fully scored rows (phase 1 and phase 2 columns present)."""
+    df = choose_instruction(df, step2_win(df, cfg) & _live(df))
+    df = choose_response(df, step4_win(df, cfg) & _live(df))
+    return df if cfg.mode == "recycle" else final_filter(df, cfg)
