@@ -45,6 +45,9 @@ LOSS_X = "loss_x"
 IFD = "ifd"
 RIFD = "rifd"
 SCORE_ERROR = "score_error"
+Y_TOKENS = "y_tokens"  # response tokens scored by loss_y_given_x and loss_y (after any cut)
+X_TOKENS = "x_tokens"  # instruction tokens scored by loss_x_given_y and loss_x (after any cut)
+SCORE_TRUNCATED = "score_truncated"  # a scored target was cut at its end to fit student.max_length
 
 
 def require_columns(stage: str, present: Iterable[str], required: Iterable[str]) -> None:
@@ -62,3 +65,26 @@ def require_columns(stage: str, present: Iterable[str], required: Iterable[str])
             f"stage {stage!r} needs column(s) {missing} but the batch has {sorted(have)}; "
             "run the stage that produces them first"
         )
+
+# --- pipeline: variants scored, choices made, final pair (pipeline/, select/) ---
+# Score columns of a variant are PREFIX + base name, e.g. "orig_ifd", "res_loss_x_given_y".
+ORIG = "orig_"  # (x0, y0): the input sample
+INS = "ins_"  # (x_ins, y_ins): the instruction-reflected pair
+PAIR1 = "pair1_"  # (x1, y1): the pair chosen at step 2
+RES = "res_"  # (x1, y_res): the response-reflected pair
+INSTRUCTION_1 = "instruction_1"  # x1 = instruction_1 (+ "\n" + input_1 when non-empty)
+INPUT_1 = "input_1"
+OUTPUT_1 = "output_1"
+FINAL_INSTRUCTION = "final_instruction"  # x2
+FINAL_INPUT = "final_input"
+FINAL_OUTPUT = "final_output"  # y2
+FINAL_IFD = "final_ifd"
+FINAL_RIFD = "final_rifd"
+INSTRUCTION_REFLECTED = "instruction_reflected"  # step 2 took the reflected instruction
+RESPONSE_REFLECTED = "response_reflected"  # step 4 took the reflected response
+COHERENCE = "coherence"  # cosine of Sentence-BERT embeddings of x and y (ablation)
+
+
+def scored(prefix: str, base: str) -> str:
+    """Name of a score column of one variant, e.g. scored(ORIG, IFD) == "orig_ifd"."""
+    return f"{prefix}{base}"
