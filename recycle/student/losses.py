@@ -1,0 +1,141 @@
+"""Tensor core of student scoring: per-sequence mean NLL over target positions, IFD and r-IFD.
+
+Only the hidden states that predict a target token are projected onto the vocabulary: prompt
+positions never become (B, T, V) logits. Shapes: B sequences, T padded length, H hidden size,
+V vocabulary, N target positions in the micro-batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence as SequenceABC
+from typing import Any
+
+import torch
+
+from recycle.student.sequences import Sequence
+
+NON_FINITE = "non_finite_loss"
+
+
+def pad_right(
+    seqs: SequenceABC[Sequence], pad_id: int, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and attention mask of a micro-batch.
+
+    Returns:
+        input_ids (B, T) and attention_mask (B, T) with 1 on real tokens, 0 on padding.
+    """
+    width = max(len(s.input_ids) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)  # (B, T)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)  # (B, T)
+    for b, s in enumerate(seqs):
+        ids[b, : len(s.input_ids)] = torch.tensor(s.input_ids, dtype=torch.long)
+        mask[b, : len(s.input_ids)] = 1
+    return ids.to(device), mask.to(device)
+
+
+def target_positions(
+    seqs: SequenceABC[Sequence], device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row, position) of every hidden state that predicts a target token.
+
+    Position p predicts token p + 1, so sequence b contributes positions
+    target_start - 1 .. len - 2.
+
+    Returns:
+        rows (N,) and positions (N,), in sequence order.
+    """
+    rows, pos = [], []
+    for b, s in enumerate(seqs):
+        if s.target_start < 1 or s.n_target < 1:
+            raise ValueError(
+                f"sequence {b} has no scoreable target (target_start={s.target_start}, n_target={s.n_target})"
+            )
+        rows.append(torch.full((s.n_target,), b, dtype=torch.long))
+        pos.append(torch.arange(s.target_start - 1, len(s.input_ids) - 1, dtype=torch.long))
+    return torch.cat(rows).to(device), torch.cat(pos).to(device)
+
+
+def token_nll(
+    head: torch.nn.Module,
+    hidden: torch.Tensor,
+    targets: torch.Tensor,
+    chunk: int,
+    softcap: float | None = None,
+) -> torch.Tensor:
+    """NLL of each target token from the hidden states that predict it, projected `chunk` at a time.
+
+    Args:
+        head: the LM head (hidden -> vocabulary logits).
+        hidden: (N, H) hidden states at target-predicting positions.
+        targets: (N,) target token ids.
+        chunk: most positions projected at once; bounds the (chunk, V) logits in memory.
+        softcap: final logit soft-capping of the model (Gemma 2), None when it has none.
+
+    Returns:
+        (N,) float32 negative log-likelihoods.
+    """
+    out = []
+    for start in range(0, hidden.shape[0], chunk):
+        logits = head(hidden[start : start + chunk]).float()  # (n, V)
+        if softcap:
+            logits = torch.tanh(logits / softcap) * softcap
+        tgt = targets[start : start + chunk]  # (n,)
+        out.append(
+            torch.logsumexp(logits, dim=-1) - logits.gather(1, tgt[:, None]).squeeze(1)
+        )  # (n,)
+    return torch.cat(out)
+
+
+@torch.inference_mode()
+def mean_target_nll(
+    model: Any, seqs: SequenceABC[Sequence], pad_id: int, chunk: int = 4096
+) -> torch.Tensor:
+    """Per-sequence mean NLL over target positions, with one forward for the whole micro-batch.
+
+    Args:
+        model: a Hugging Face causal LM (`base_model` gives hidden states, the output embeddings
+            are the LM head).
+        seqs: sequences that each have at least one target token.
+        pad_id: id written on padded positions (masked out, never scored).
+        chunk: most target positions projected onto the vocabulary at once.
+
+    Returns:
+        (B,) float32 mean NLL of each sequence, on the CPU.
+    """
+    device = model.device
+    ids, mask = pad_right(seqs, pad_id, device)  # (B, T), (B, T)
+    rows, pos = target_positions(seqs, device)  # (N,), (N,)
+    hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, T, H)
+    picked = hidden[rows, pos]  # (N, H): only target-predicting positions
+    targets = ids[rows, pos + 1]  # (N,)
+    softcap = getattr(model.config, "final_logit_softcapping", None)
+    nll = token_nll(model.get_output_embeddings(), picked, targets, chunk, softcap)  # (N,)
+    sums = torch.zeros(len(seqs), dtype=torch.float32, device=device).index_add_(
+        0, rows, nll
+    )  # (B,)
+    counts = torch.tensor([s.n_target for s in seqs], dtype=torch.float32, device=device)  # (B,)
+    return (sums / counts).cpu()
+
+
+def ratio_score(conditional: float, unconditional: float) -> tuple[float, str]:
+    """exp(conditional - unconditional): IFD from (loss_y_given_x, loss_y), r-IFD from (loss_x_given_y, loss_x).
+
+    Returns:
+        (score, "") or (NaN, reason) when a loss is not finite. Never a 0 for a bad sample.
+    """
+    bad = [
+        name
+        for name, v in (("conditional", conditional), ("unconditional", unconditional))
+        if not math.isfinite(v)
+    ]
+    if bad:
+        return (
+            math.nan,
+            f"{NON_FINITE}: {' and '.join(bad)} loss is {conditional if bad[0] == 'conditional' else unconditional}",
+        )
+    score = math.exp(conditional - unconditional)
+    if not math.isfinite(score):
+        return math.nan, f"{NON_FINITE}: exp({conditional} - {unconditional}) overflows"
+    return score, ""

@@ -1,0 +1,116 @@
+"""Load the student (model + tokenizer) once, with the device, dtype and attention kernel resolved.
+
+`check_student` runs in the driver before any actor starts, so a wrong `student.model` stops
+the run at once with a message saying what to set.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from recycle.config.student import StudentConfig
+from recycle.errors import ConfigError
+from recycle.student.sequences import prompt_prefix, start_token_id
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+
+
+def resolve_device(cfg: StudentConfig) -> str:
+    """'cuda' or 'cpu': the configured one, or CUDA whenever this process sees a GPU."""
+    import torch
+
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "student.device=cuda but this process sees no CUDA device; use student.device=auto"
+        )
+    if cfg.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return cfg.device
+
+
+def resolve_dtype(cfg: StudentConfig, device: str) -> Any:
+    """torch dtype: bfloat16 on CUDA and float32 on CPU unless set."""
+    import torch
+
+    if cfg.dtype == "auto":
+        return torch.bfloat16 if device == "cuda" else torch.float32
+    return getattr(torch, DTYPES[cfg.dtype])
+
+
+def resolve_attention(cfg: StudentConfig, device: str) -> str:
+    """flash_attention_2 on CUDA when flash-attn is installed, else SDPA, unless set."""
+    if cfg.attn_implementation != "auto":
+        return cfg.attn_implementation
+    if device == "cuda" and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def _looks_local(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~")) or os.path.isabs(name) or name.count("/") > 1
+
+
+def check_student(cfg: StudentConfig) -> Any:
+    """Fail fast on a student that cannot be used; returns its tokenizer.
+
+    Checks that `student.model` is set and loads (config and tokenizer only, cheap), that the
+    tokenizer has a start token, and that `student.template=chat` has a chat template.
+
+    Raises:
+        ConfigError: naming `student.model` and what to do.
+    """
+    if not cfg.model:
+        raise ConfigError(
+            "student.model is not set; pass student.model=PATH (a local Hugging Face model folder) or a hub id"
+        )
+    if _looks_local(cfg.model) and not Path(cfg.model).expanduser().exists():
+        raise ConfigError(
+            f"student.model {cfg.model!r} does not exist; point it at a folder holding config.json, weights and the tokenizer"
+        )
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(cfg.model, trust_remote_code=cfg.trust_remote_code)
+        tokenizer = load_tokenizer(cfg)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"student.model {cfg.model!r} cannot be loaded: {err}") from None
+    start_token_id(tokenizer)
+    prompt_prefix(cfg.template, "check", tokenizer)
+    return tokenizer
+
+
+def load_tokenizer(cfg: StudentConfig) -> Any:
+    """The student's tokenizer; logs how a missing bos or pad token is handled."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model, trust_remote_code=cfg.trust_remote_code)
+    if tokenizer.bos_token_id is None:
+        log.warning(
+            "student tokenizer has no bos token: sequences start with eos (%r) instead",
+            tokenizer.eos_token,
+        )
+    if tokenizer.pad_token_id is None:
+        log.info("student tokenizer has no pad token: padding (masked, never scored) uses eos")
+    return tokenizer
+
+
+def load_student(cfg: StudentConfig) -> tuple[Any, Any]:
+    """Model (eval mode, on its device) and tokenizer of `cfg.model`, loaded once per actor."""
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = check_student(cfg)
+    device = resolve_device(cfg)
+    dtype = resolve_dtype(cfg, device)
+    attn = resolve_attention(cfg, device)
+    model = AutoModelForCausalLM.from_pretrained(
+        cfg.model, dtype=dtype, attn_implementation=attn, trust_remote_code=cfg.trust_remote_code
+    )
+    model.to(device).eval()
+    log.info("student %s on %s, %s, attention %s", cfg.model, device, dtype, attn)
+    return model, tokenizer

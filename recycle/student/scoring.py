@@ -1,0 +1,107 @@
+"""Score rows: plan the sequence pairs, compute every unique sequence once, assemble the columns.
+
+This is the pure core behind `StudentScorer`; it takes a loaded model and tokenizer and plain
+columns (a dict of lists, or a pandas DataFrame), so a notebook can call it directly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from recycle import columns as C
+from recycle.config.student import StudentConfig
+from recycle.student.batching import ForwardStats, score_sequences
+from recycle.student.losses import ratio_score
+from recycle.student.planning import IFD_KIND, RIFD_KIND, PairJob, plan_pairs
+from recycle.student.sequences import pad_token_id
+from recycle.student.variants import FLOAT_COLUMNS, INT_COLUMNS, Variant, check_variants
+
+NOT_SCORED = "not_scored"
+# (conditional loss, unconditional loss, score, token count) columns of each kind of pair.
+KIND_COLUMNS = {
+    IFD_KIND: (C.LOSS_Y_GIVEN_X, C.LOSS_Y, C.IFD, C.Y_TOKENS),
+    RIFD_KIND: (C.LOSS_X_GIVEN_Y, C.LOSS_X, C.RIFD, C.X_TOKENS),
+}
+
+
+def empty_outputs(
+    variants: Sequence[Variant], n_rows: int, rows: Sequence[int]
+) -> dict[str, list[Any]]:
+    """Output columns before scoring: NaN scores, 0 tokens, and `not_scored` for rows not asked for."""
+    asked = set(rows)
+    out: dict[str, list[Any]] = {}
+    for v in variants:
+        for base in (b.removeprefix(v.prefix) for b in v.writes):
+            col = v.column(base)
+            if base in FLOAT_COLUMNS:
+                out[col] = [math.nan] * n_rows
+            elif base in INT_COLUMNS:
+                out[col] = [0] * n_rows
+            elif base == C.SCORE_TRUNCATED:
+                out[col] = [False] * n_rows
+            else:
+                out[col] = [
+                    "" if r in asked else f"{NOT_SCORED}: row outcome is not kept"
+                    for r in range(n_rows)
+                ]
+    return out
+
+
+def _fill(
+    out: dict[str, list[Any]], v: Variant, job: PairJob, cond_loss: float, uncond_loss: float
+) -> None:
+    cond_col, uncond_col, score_col, tokens_col = (v.column(b) for b in KIND_COLUMNS[job.kind])
+    r = job.row
+    if job.cond.error:
+        reason = job.cond.error
+    else:
+        out[cond_col][r], out[uncond_col][r] = cond_loss, uncond_loss
+        out[tokens_col][r] = job.cond.n_target
+        out[score_col][r], reason = ratio_score(cond_loss, uncond_loss)
+    out[v.column(C.SCORE_TRUNCATED)][r] |= job.cond.truncated
+    if reason:
+        error_col = v.column(C.SCORE_ERROR)
+        joined = f"{job.kind}: {reason}"
+        out[error_col][r] = f"{out[error_col][r]}; {joined}" if out[error_col][r] else joined
+
+
+def score_columns(
+    model: Any,
+    tokenizer: Any,
+    columns: Mapping[str, Sequence[Any]],
+    variants: Sequence[Variant],
+    cfg: StudentConfig,
+    rows: Sequence[int] | None = None,
+) -> tuple[dict[str, list[Any]], ForwardStats]:
+    """Losses, IFD / r-IFD, token counts and errors of `rows` (default: all) for every variant.
+
+    Args:
+        model: the loaded student (eval mode).
+        tokenizer: its tokenizer.
+        columns: column name -> values; must hold every column the variants read.
+        variants: what to score (see recycle.student.variants).
+        cfg: template, max_length, batch_tokens and logit_chunk_tokens are used.
+        rows: positions of the rows to score; the others get NaN and a `not_scored` error.
+
+    Returns:
+        the output columns (full length, one entry per input row) and the forward cost.
+    """
+    variants = check_variants(variants)
+    n_rows = len(next(iter(columns.values()))) if columns else 0
+    rows = list(range(n_rows)) if rows is None else list(rows)
+    jobs = plan_pairs(tokenizer, cfg.template, cfg.max_length, columns, variants, rows)
+    live = [j for j in jobs if not j.cond.error]
+    seqs = [s for j in live for s in (j.cond, j.uncond)]
+    losses, stats = ([], ForwardStats())
+    if seqs:
+        losses, stats = score_sequences(
+            model, seqs, pad_token_id(tokenizer), cfg.batch_tokens, cfg.logit_chunk_tokens
+        )
+    by_job = {id(j): (losses[2 * i], losses[2 * i + 1]) for i, j in enumerate(live)}
+    out = empty_outputs(variants, n_rows, rows)
+    for job in jobs:
+        cond_loss, uncond_loss = by_job.get(id(job), (math.nan, math.nan))
+        _fill(out, variants[job.variant], job, cond_loss, uncond_loss)
+    return out, stats
