@@ -36,6 +36,8 @@ REFLECT_INSTRUCTION_STATUS = "reflect_instruction_status"
 REFLECT_RESPONSE_STATUS = "reflect_response_status"
 REFLECT_INSTRUCTION_RAW = "reflect_instruction_raw"
 REFLECT_RESPONSE_RAW = "reflect_response_raw"
+REFLECT_INSTRUCTION_TRUNCATED = "reflect_instruction_truncated"  # response cut to fit the teacher's context
+REFLECT_RESPONSE_TRUNCATED = "reflect_response_truncated"  # idem, for response reflection
 
 # --- student scores (student/) ---
 LOSS_Y_GIVEN_X = "loss_y_given_x"
