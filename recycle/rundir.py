@@ -14,6 +14,7 @@ import json
 import platform
 import posixpath
 import time
+import uuid
 from collections import Counter
 from importlib import metadata
 from typing import Any
@@ -58,11 +59,12 @@ def _stringify_nulls(table: pa.Table) -> pa.Table:
     return table
 
 
-def write_outcome_batch(batch: pa.Table, run_dir: str) -> pa.Table:
+def write_outcome_batch(batch: pa.Table, run_dir: str, part_prefix: str = "part") -> pa.Table:
     """Write a batch's rows into kept/, dropped/ and rejects/; return (outcome, reason, n) counts.
 
     Part files are named by a hash of the rows' sample ids, so a retried task overwrites its own
-    file instead of writing the rows twice.
+    file instead of writing the rows twice; each file appears whole or not at all (written under
+    a hidden temporary name, then renamed), so a run killed mid-write leaves nothing half-read.
     """
     C.require_columns("write", batch.column_names, (C.SAMPLE_ID, C.OUTCOME, C.REASON))
     fs, _ = filesystem(run_dir)
@@ -74,7 +76,10 @@ def write_outcome_batch(batch: pa.Table, run_dir: str) -> pa.Table:
         digest = hashlib.sha256("\0".join(part[C.SAMPLE_ID].to_pylist()).encode()).hexdigest()[:24]
         _, folder = filesystem(outcome_dir(run_dir, outcome))
         fs.create_dir(folder, recursive=True)
-        pq.write_table(part, posixpath.join(folder, f"part-{digest}.parquet"), filesystem=fs)
+        final = posixpath.join(folder, f"{part_prefix}-{digest}.parquet")
+        tmp = posixpath.join(folder, f".{part_prefix}-{digest}.{uuid.uuid4().hex[:8]}.tmp")
+        pq.write_table(part, tmp, filesystem=fs)
+        fs.move(tmp, final)
     counts = Counter(zip(batch[C.OUTCOME].to_pylist(), batch[C.REASON].to_pylist(), strict=True))
     return pa.table(
         {
@@ -85,19 +90,50 @@ def write_outcome_batch(batch: pa.Table, run_dir: str) -> pa.Table:
     )
 
 
-def write_outcomes(ds: ray.data.Dataset, run_dir: str) -> None:
+def write_outcomes(ds: ray.data.Dataset, run_dir: str, part_prefix: str = "part") -> None:
     """Stream a dataset with outcome columns into the run directory."""
-    ds.map_batches(write_outcome_batch, fn_kwargs={"run_dir": run_dir}, batch_format="pyarrow").materialize()
+    ds.map_batches(
+        write_outcome_batch,
+        fn_kwargs={"run_dir": run_dir, "part_prefix": part_prefix},
+        batch_format="pyarrow",
+        num_cpus=0.25,
+    ).materialize()
+
+
+def outcome_files(run_dir: str, outcome: str, part_prefix: str | None = None) -> list[str]:
+    """Paths (inside their filesystem) of the finished part files of one outcome."""
+    fs, folder = filesystem(outcome_dir(run_dir, outcome))
+    if fs.get_file_info(folder).type != pafs.FileType.Directory:
+        return []
+    names = sorted(f.path for f in fs.get_file_info(pafs.FileSelector(folder)) if f.path.endswith(".parquet"))
+    names = [n for n in names if not posixpath.basename(n).startswith(".")]
+    if part_prefix is not None:
+        names = [n for n in names if posixpath.basename(n).startswith(f"{part_prefix}-")]
+    return names
+
+
+def delete_parts(run_dir: str, part_prefix: str) -> None:
+    """Remove the part files with a prefix from every outcome folder (a stage rewritten on resume)."""
+    fs, _ = filesystem(run_dir)
+    for outcome in C.OUTCOMES:
+        for path in outcome_files(run_dir, outcome, part_prefix):
+            fs.delete_file(path)
+
+
+def written_ids(run_dir: str, part_prefix: str = "part") -> set[str]:
+    """Sample ids already written by the streaming stages: what a resumed run skips."""
+    fs, _ = filesystem(run_dir)
+    ids: set[str] = set()
+    for outcome in C.OUTCOMES:
+        for path in outcome_files(run_dir, outcome, part_prefix):
+            ids.update(pq.read_table(path, filesystem=fs, columns=[C.SAMPLE_ID])[C.SAMPLE_ID].to_pylist())
+    return ids
 
 
 def read_outcome(run_dir: str, outcome: str, columns: list[str] | None = None) -> pa.Table | None:
     """All rows of one outcome written so far, or None when there are none."""
-    fs, folder = filesystem(outcome_dir(run_dir, outcome))
-    if fs.get_file_info(folder).type != pafs.FileType.Directory:
-        return None
-    files = sorted(
-        f.path for f in fs.get_file_info(pafs.FileSelector(folder)) if f.path.endswith(".parquet")
-    )
+    fs, _ = filesystem(run_dir)
+    files = outcome_files(run_dir, outcome)
     if not files:
         return None
     tables = [pq.read_table(f, filesystem=fs, columns=columns) for f in files]
