@@ -10,7 +10,13 @@ from recycle.config import RecycleConfig, redacted
 from recycle.data.read import normalize, read_raw
 from recycle.errors import InputError
 from recycle.ray_utils import init_ray
-from recycle.rundir import build_manifest, clear_outcomes, count_outcomes, write_manifest, write_outcomes
+from recycle.rundir import (
+    build_manifest,
+    clear_outcomes,
+    count_outcomes,
+    write_manifest,
+    write_outcomes,
+)
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.fs as pafs
 
 from recycle import columns as C
 from recycle.data.sources import filesystem
+from recycle.errors import InputError
 from recycle.report import figures
-from recycle.rundir import read_manifest, read_outcome
+from recycle.rundir import MANIFEST, read_manifest, read_outcome
 
 REPORT_DIR = "report"
 N_EXAMPLES = 6
@@ -148,6 +150,9 @@ def render_html(markdown: str, figure_files: dict[str, str], out: Path, rows: li
 
 def write_report(run_dir: str) -> str:
     """Write RUN_DIR/report/{report.html, summary.md, *.png}; returns the HTML file's URI."""
+    fs, root = filesystem(run_dir)
+    if fs.get_file_info(posixpath.join(root, MANIFEST)).type != pafs.FileType.File:
+        raise InputError(f"{run_dir!r} has no {MANIFEST}; pass the output.dir of a finished run")
     manifest = read_manifest(run_dir)
     rows = load_rows(run_dir)
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,7 +27,8 @@ STAGE = "select"
 PAIR_SCORES = (C.IFD, C.RIFD, C.LOSS_Y_GIVEN_X, C.LOSS_Y, C.LOSS_X_GIVEN_Y, C.LOSS_X, C.COHERENCE)
 
 
-def _live(df: pd.DataFrame) -> np.ndarray:
+def live(df: pd.DataFrame) -> np.ndarray:
+    """Rows still in play: not dropped or rejected by an earlier step."""
     return (df[C.OUTCOME] == C.OUTCOME_KEPT).to_numpy()
 
 
@@ -77,7 +78,7 @@ def step2_win(df: pd.DataFrame, cfg: SelectionConfig) -> np.ndarray:
 def step4_win(df: pd.DataFrame, cfg: SelectionConfig) -> np.ndarray:
     """Where the reflected response replaces y1, under the mode's rule."""
     ok = _ok(df, C.REFLECT_RESPONSE_STATUS)
-    if cfg.mode == "recycle":
+    if cfg.mode in ("recycle", "ifd_topk"):
         return ok
     rule = MODE_RULES[cfg.mode][1]
     return ok & as_bool(rule(df, C.PAIR1, C.RES, cfg.seed))
@@ -85,7 +86,7 @@ def step4_win(df: pd.DataFrame, cfg: SelectionConfig) -> np.ndarray:
 
 def drop(df: pd.DataFrame, mask: np.ndarray, reason: str, detail: str) -> None:
     """Mark live rows under `mask` dropped with a reason (in place); first reason wins."""
-    hit = mask & _live(df)
+    hit = mask & live(df)
     df.loc[hit, [C.OUTCOME, C.REASON, C.DETAIL, C.STAGE]] = [C.OUTCOME_DROPPED, reason, detail, STAGE]
 
 
@@ -107,6 +108,6 @@ def final_filter(df: pd.DataFrame, cfg: SelectionConfig) -> pd.DataFrame:
 
 def select_reflected(df: pd.DataFrame, cfg: SelectionConfig) -> pd.DataFrame:
     """Both choices and the filter on fully scored rows (phase 1 and phase 2 columns present)."""
-    df = choose_instruction(df, step2_win(df, cfg) & _live(df))
-    df = choose_response(df, step4_win(df, cfg) & _live(df))
+    df = choose_instruction(df, step2_win(df, cfg) & live(df))
+    df = choose_response(df, step4_win(df, cfg) & live(df))
     return df if cfg.mode == "recycle" else final_filter(df, cfg)

@@ -1,0 +1,84 @@
+"""The streaming Ray Data graph of each selection mode, composed from the library's stages.
+
+    selective (and ablations):
+      reflect instruction -> score phase 1 -> choose -> reflect response -> score phase 2 -> choose + filter
+    recycle:   reflect instruction -> choose (always) -> reflect response -> choose (always)
+    ifd_topk:  score the originals (then a global top-k on the driver, see run.py)
+
+Teacher and student stages are actor pools in one streaming job, so they work on different
+blocks at the same time. Only the chosen (x1, y1) goes to response reflection: 2 prompts a sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ray
+
+from recycle import columns as C
+from recycle.config import RecycleConfig
+from recycle.pipeline.choose import choose_instruction_batch, choose_response_batch
+from recycle.student import Variant, score_dataset
+from recycle.teacher.stages import reflect_instruction, reflect_response
+
+LIGHT_CPUS = 0.1  # pure pandas steps: they must never wait behind the student for a CPU
+
+
+@dataclass(frozen=True)
+class TeacherHandle:
+    """What the teacher stages of one job share: the gate actor's name and the answer cache."""
+
+    gate_name: str
+    cache_dir: str | None
+
+
+def phase1_variants(mode: str) -> list[Variant]:
+    """Step 2 compares the original and the instruction-reflected pair."""
+    rifd = mode in ("rifd_only",)
+    return [
+        Variant(prefix=C.ORIG, rifd=rifd),
+        Variant(prefix=C.INS, instruction=C.NEW_INSTRUCTION, input=C.NEW_INPUT, output=C.NEW_OUTPUT, rifd=rifd),
+    ]
+
+
+def phase2_variants() -> list[Variant]:
+    """Step 4 compares r-IFD of (x1, y1) and (x1, y_res); the filter needs IFD of (x1, y_res) too.
+
+    IFD of (x1, y1) is not recomputed: it is the phase-1 IFD of whichever pair step 2 chose.
+    """
+    x1 = {"instruction": C.INSTRUCTION_1, "input": C.INPUT_1}
+    return [
+        Variant(prefix=C.PAIR1, output=C.OUTPUT_1, ifd=False, rifd=True, **x1),
+        Variant(prefix=C.RES, output=C.BETTER_OUTPUT, ifd=True, rifd=True, **x1),
+    ]
+
+
+def _pandas_step(ds: ray.data.Dataset, fn, cfg: RecycleConfig) -> ray.data.Dataset:
+    return ds.map_batches(
+        fn,
+        fn_kwargs={"selection": cfg.selection.model_dump()},
+        batch_format="pandas",
+        num_cpus=LIGHT_CPUS,
+        udf_modifying_row_count=False,
+    )
+
+
+def reflection_graph(ds: ray.data.Dataset, cfg: RecycleConfig, teacher: TeacherHandle) -> ray.data.Dataset:
+    """Selective Reflection-Tuning (or recycle / an ablation) over validated samples."""
+    scored = cfg.selection.mode != "recycle"
+    ds = reflect_instruction(ds, cfg.teacher, teacher.gate_name, teacher.cache_dir)
+    if scored:
+        ds = score_dataset(ds, cfg.student, phase1_variants(cfg.selection.mode), stage="score_phase1")
+    ds = _pandas_step(ds, choose_instruction_batch, cfg)
+    ds = reflect_response(
+        ds, cfg.teacher, teacher.gate_name, teacher.cache_dir,
+        instruction_column=C.INSTRUCTION_1, input_column=C.INPUT_1, output_column=C.OUTPUT_1,
+    )  # fmt: skip
+    if scored:
+        ds = score_dataset(ds, cfg.student, phase2_variants(), stage="score_phase2")
+    return _pandas_step(ds, choose_response_batch, cfg)
+
+
+def ifd_graph(ds: ray.data.Dataset, cfg: RecycleConfig) -> ray.data.Dataset:
+    """IFD of the original samples only (the ifd_topk mode: no teacher)."""
+    return score_dataset(ds, cfg.student, [Variant(prefix=C.ORIG)], stage="score_ifd")
