@@ -16,6 +16,7 @@ import torch
 from recycle.student.sequences import Sequence
 
 NON_FINITE = "non_finite_loss"
+MAX_LOG_RATIO = math.log(1.7e308)  # exp() of more overflows a float
 
 
 def pad_right(
@@ -123,19 +124,13 @@ def ratio_score(conditional: float, unconditional: float) -> tuple[float, str]:
     """exp(conditional - unconditional): IFD from (loss_y_given_x, loss_y), r-IFD from (loss_x_given_y, loss_x).
 
     Returns:
-        (score, "") or (NaN, reason) when a loss is not finite. Never a 0 for a bad sample.
+        (score, "") or (NaN, reason) when a loss is not finite or the ratio overflows; never a 0
+        or an infinity for a bad sample.
     """
-    bad = [
-        name
-        for name, v in (("conditional", conditional), ("unconditional", unconditional))
-        if not math.isfinite(v)
-    ]
-    if bad:
-        return (
-            math.nan,
-            f"{NON_FINITE}: {' and '.join(bad)} loss is {conditional if bad[0] == 'conditional' else unconditional}",
-        )
-    score = math.exp(conditional - unconditional)
-    if not math.isfinite(score):
-        return math.nan, f"{NON_FINITE}: exp({conditional} - {unconditional}) overflows"
-    return score, ""
+    for name, value in (("conditional", conditional), ("unconditional", unconditional)):
+        if not math.isfinite(value):
+            return math.nan, f"{NON_FINITE}: the {name} loss is {value}"
+    diff = conditional - unconditional
+    if diff > MAX_LOG_RATIO:
+        return math.nan, f"{NON_FINITE}: exp({conditional:.4g} - {unconditional:.4g}) overflows"
+    return math.exp(diff), ""
