@@ -47,6 +47,16 @@ LOSS_X = "loss_x"
 IFD = "ifd"
 RIFD = "rifd"
 SCORE_ERROR = "score_error"
+
+# --- fine-tuning rows (train/) ---
+INPUT_IDS = "input_ids"  # token ids of a training sequence or packed row
+TARGET_START = "target_start"  # index of the first response token of a tokenized sample
+TRAIN_ERROR = "train_error"  # why a sample cannot be trained on ("" when it can)
+POSITION_IDS = "position_ids"  # per-sample positions; 0 starts a new sample in a packed row
+TARGET_MASK = "target_mask"  # 1 on response tokens (the loss is taken on them), else 0
+EPOCH = "epoch"
+STEP = "step"  # optimizer step (1-based) a training row belongs to
+MICRO = "micro"  # micro-batch index of a row within its worker's step
 Y_TOKENS = "y_tokens"  # response tokens scored by loss_y_given_x and loss_y (after any cut)
 X_TOKENS = "x_tokens"  # instruction tokens scored by loss_x_given_y and loss_x (after any cut)
 SCORE_TRUNCATED = "score_truncated"  # a scored target was cut at its end to fit student.max_length

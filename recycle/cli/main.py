@@ -21,7 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
     "select": (None, "apply a selection mode to already-scored data (issue #5)"),
     "run": (None, "the whole selective recycling pipeline from a config (issue #5)"),
     "report": (None, "write the HTML/markdown report of a run directory (issue #5)"),
-    "train": (None, "fine-tune the student with Ray Train + FSDP2 (issue #6)"),
+    "train": ("train", "fine-tune the student with Ray Train + FSDP2; rerun the same command to resume"),
     "demo": (None, "offline demo: local teacher, tiny student, bundled Alpaca sample (issue #5)"),
 }
 

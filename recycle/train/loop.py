@@ -1,0 +1,184 @@
+"""The per-worker training function that Ray Train runs on every worker.
+
+    build the sharded model -> resume from the latest checkpoint, if any -> for each step of this
+    worker's rows: accumulate micro-batches, step, report metrics (and a checkpoint every N steps
+    and at epoch ends) -> export the Hugging Face folder
+
+Every rank runs the same steps (the schedule gives each the same number of micro-batches) and
+calls `ray.train.report` at the same steps, as Ray Train requires.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from recycle import columns as C
+from recycle.config import RecycleConfig, redacted
+from recycle.train.batches import CollateRows
+from recycle.train.checkpoint import TrainState, load_checkpoint, save_and_report
+from recycle.train.export import export_hf
+from recycle.train.metrics import ModelShape, StepMeter, mean_context, peak_flops, progress_line
+from recycle.train.metrics_log import MetricsLog, Tracker
+from recycle.train.model import build_model, parameter_count, resolve_attn
+from recycle.train.step import build_optimizer, train_step
+
+
+@dataclass
+class LoopSpec:
+    """Everything a worker needs, as plain data (it travels to the workers as train_loop_config).
+
+    Attributes:
+        config: the resolved RecycleConfig, as a dict.
+        fingerprint: the schedule's fingerprint (checked against a resumed checkpoint).
+        steps_per_epoch: optimizer steps of each epoch.
+        pad_id: token id written on padded positions.
+        stats: schedule counts, written into the export manifest.
+        fault_after_step: testing hook: every worker exits abruptly after this step, as on a
+            preempted node; None in real runs.
+    """
+
+    config: dict[str, Any]
+    fingerprint: str
+    steps_per_epoch: list[int]
+    pad_id: int
+    stats: dict[str, Any] = field(default_factory=dict)
+    fault_after_step: int | None = None
+
+    @property
+    def total_steps(self) -> int:
+        return sum(self.steps_per_epoch)
+
+    @property
+    def epoch_ends(self) -> list[int]:
+        ends, acc = [], 0
+        for n in self.steps_per_epoch:
+            acc += n
+            ends.append(acc)
+        return ends
+
+    def epoch_of(self, step: int) -> int:
+        """0-based epoch of a 1-based step."""
+        return bisect.bisect_left(self.epoch_ends, step)
+
+
+def iterate_steps(shard: Any, collate: CollateRows, micro_batch_size: int, accum: int, start_step: int, total_steps: int) -> Iterator[tuple[int, list[dict[str, torch.Tensor]]]]:
+    """(step, this worker's micro-batches of the step in micro order) for every step after `start_step`.
+
+    Micro-batches are grouped by their step column, so a prefetching iterator that hands them
+    over slightly out of order still yields every step complete and in order.
+
+    Raises:
+        RuntimeError: the rows do not form `accum` micro-batches per step up to `total_steps`
+            (a schedule and loop out of sync: ranks would deadlock, so stop instead).
+    """
+    expected = start_step + 1
+    pending: dict[int, list[dict[str, torch.Tensor]]] = {}
+    for batch in shard.iter_torch_batches(batch_size=micro_batch_size, collate_fn=collate, prefetch_batches=1):
+        steps = batch[C.STEP]  # (B,)
+        step = int(steps[0])
+        if not bool((steps == step).all()):
+            raise RuntimeError(f"a micro-batch mixes steps {steps.unique().tolist()}: the schedule and the loop disagree")
+        if step <= start_step:
+            continue
+        pending.setdefault(step, []).append(batch)
+        while len(pending.get(expected, ())) == accum:
+            group = sorted(pending.pop(expected), key=lambda b: int(b[C.MICRO][0]))
+            yield expected, group
+            expected += 1
+    if expected != total_steps + 1 or pending:
+        raise RuntimeError(f"this worker's rows ended at step {expected - 1} of {total_steps} (incomplete steps: {sorted(pending)})")
+
+
+class Worker:
+    """The state of one training worker between steps."""
+
+    def __init__(self, spec: LoopSpec):
+        import ray.train
+        import ray.train.torch
+        from torch.distributed.device_mesh import init_device_mesh
+
+        self.spec, self.cfg = spec, RecycleConfig.model_validate(spec.config)
+        ctx = ray.train.get_context()
+        self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
+        self.device = ray.train.torch.get_device()
+        torch.manual_seed(self.cfg.train.seed + self.rank)
+        random.seed(self.cfg.train.seed + self.rank)
+        mesh = init_device_mesh(self.device.type, (self.world,))
+        t = self.cfg.train
+        attn = resolve_attn(t.attn_implementation, t.use_gpu)
+        self.model = build_model(self.cfg.student.model, mesh, self.device, self.rank, attn=attn, mixed_precision=t.mixed_precision, activation_checkpointing=t.activation_checkpointing)
+        self.optimizer, self.scheduler = build_optimizer(self.model, t, spec.total_steps)
+        self.state = TrainState(fingerprint=spec.fingerprint, world_size=self.world)
+        checkpoint = ray.train.get_checkpoint()
+        if checkpoint is not None:
+            self.state = load_checkpoint(checkpoint, self.model, self.optimizer, self.scheduler, self.rank, spec.fingerprint)
+            self.state.world_size = self.world
+        self.meter = self._meter()
+        self.log = MetricsLog(self.cfg.output.dir) if self.rank == 0 else None
+        self.tracker = Tracker(t.tracker, t.tracker_project, t.name, redacted(self.cfg), t.tracker_uri) if self.rank == 0 else None
+
+    def _meter(self) -> StepMeter:
+        config = self.model.lm.config
+        shape = ModelShape(parameter_count(self.model), config.num_hidden_layers, config.hidden_size)
+        t = self.cfg.train
+        peak = peak_flops(self.device, t.mixed_precision, t.peak_tflops_per_worker)
+        return StepMeter(shape, self.world, peak, self.device, self.spec.total_steps)
+
+    def run(self) -> None:
+        """Train every remaining step, then export."""
+        import ray.train
+
+        t = self.cfg.train
+        collate = CollateRows(self.spec.pad_id)
+        shard = ray.train.get_dataset_shard(f"rank_{self.rank}")
+        self.meter.start()
+        for step, micro_batches in iterate_steps(shard, collate, t.micro_batch_size, t.grad_accum_steps, self.state.step, self.spec.total_steps):
+            result = train_step(self.model, micro_batches, self.optimizer, self.scheduler, t.grad_clip, self.world)
+            self.state.step, self.state.epoch = step, self.spec.epoch_of(step)
+            metrics = self.meter.metrics(step, self.state.epoch, result, mean_context(micro_batches))
+            self._report(metrics)
+            if self.spec.fault_after_step == step:
+                os._exit(1)
+            self.meter.start()
+        self._finish()
+
+    def _report(self, metrics: dict[str, Any]) -> None:
+        import ray.train
+
+        t, step = self.cfg.train, metrics["step"]
+        if self.rank == 0:
+            self.log.add(metrics)
+            self.tracker.log(metrics, step)
+        checkpoint_due = step % t.checkpoint_every_steps == 0 or step in self.spec.epoch_ends
+        if checkpoint_due:
+            save_and_report(metrics, self.model, self.optimizer, self.scheduler, self.state, self.rank)
+            if self.rank == 0:
+                self.log.flush()
+        elif step % t.report_every_steps == 0:
+            ray.train.report(metrics)
+        if self.rank == 0 and (checkpoint_due or step % t.report_every_steps == 0):
+            print(progress_line(metrics), flush=True)
+
+    def _finish(self) -> None:
+        if self.rank == 0:
+            self.log.flush()
+            self.tracker.close()
+        if not self.cfg.train.export:
+            return
+        dtype = torch.bfloat16 if self.cfg.train.mixed_precision == "bf16" else torch.float32
+        manifest = {"config": redacted(self.cfg), "schedule": self.spec.stats, "state": asdict(self.state), "steps_per_epoch": self.spec.steps_per_epoch}
+        uri = export_hf(self.model, self.cfg.student.model, self.cfg.output.dir, dtype, self.rank, manifest)
+        if self.rank == 0:
+            print(f"[train] exported the Hugging Face model to {uri}", flush=True)
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Ray Train entry point: `config` is a `LoopSpec` as a dict."""
+    Worker(LoopSpec(**config)).run()

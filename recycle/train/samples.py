@@ -1,0 +1,113 @@
+"""Training samples: instruction rows -> token ids with the shared sequence builder.
+
+The sequence of a sample is exactly the one scoring builds for loss_y_given_x (DESIGN §1):
+[start] + tok(T(x)) + tok(y) + [eos], cut at the end of the response to fit `max_length`. The
+eos is part of the target, so the model learns to stop. A sample that keeps no response token
+carries the builder's reason and is left out of training (counted, never silently).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recycle import columns as C
+from recycle.data.normalize import query_text
+from recycle.student.sequences import build_sequence, prompt_prefix
+
+STAGE = "train_tokenize"
+READS = (C.SAMPLE_ID, C.INSTRUCTION, C.INPUT, C.OUTPUT)
+WRITES = (C.SAMPLE_ID, C.INPUT_IDS, C.TARGET_START, C.TRAIN_ERROR)
+
+
+def tokenize_samples(
+    tokenizer: Any,
+    instructions: Sequence[str],
+    inputs: Sequence[str | None],
+    outputs: Sequence[str],
+    template: str,
+    max_length: int,
+) -> tuple[list[list[int]], list[int], list[str]]:
+    """Token ids, first-target index and error reason of each sample.
+
+    Returns:
+        (input_ids, target_start, error) lists, one entry per sample; error is "" when the
+        sample keeps at least one response token.
+    """
+    ids, starts, errors = [], [], []
+    for instruction, input_, output in zip(instructions, inputs, outputs, strict=True):
+        prefix = prompt_prefix(template, query_text(instruction, input_ or ""), tokenizer)
+        seq = build_sequence(tokenizer, prefix, output, max_length, add_eos=True)
+        ids.append(list(seq.input_ids))
+        starts.append(seq.target_start)
+        errors.append(seq.error)
+    return ids, starts, errors
+
+
+class TokenizeForTraining:
+    """Ray Data adapter: loads the student tokenizer once, tokenizes pyarrow batches.
+
+    Rows with an outcome other than kept (rejected by validation) come out with no tokens and
+    the error `rejected_<reason>`, so that they are counted with the other left-out samples.
+
+    Args:
+        model: local path (or hub id) of the student whose tokenizer is used.
+        template: the student prompt template (the one scoring used).
+        max_length: longest sequence kept; longer responses are cut at their end.
+    """
+
+    def __init__(self, model: str, template: str, max_length: int):
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.template, self.max_length = template, max_length
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        C.require_columns(STAGE, batch.column_names, READS)
+        kept = _kept_mask(batch)
+        rows = batch.filter(pa.array(kept))
+        ids, starts, errors = tokenize_samples(
+            self.tokenizer,
+            rows[C.INSTRUCTION].to_pylist(),
+            rows[C.INPUT].to_pylist(),
+            rows[C.OUTPUT].to_pylist(),
+            self.template,
+            self.max_length,
+        )
+        it = iter(zip(ids, starts, errors, strict=True))
+        reasons = batch[C.REASON].to_pylist() if C.REASON in batch.column_names else [""] * batch.num_rows
+        out = [next(it) if k else ([], 0, f"rejected_{r}: invalid row") for k, r in zip(kept, reasons, strict=True)]
+        return pa.table(
+            {
+                C.SAMPLE_ID: batch[C.SAMPLE_ID],
+                C.INPUT_IDS: pa.array([o[0] for o in out], type=pa.list_(pa.int32())),
+                C.TARGET_START: pa.array([o[1] for o in out], type=pa.int32()),
+                C.TRAIN_ERROR: pa.array([o[2] for o in out], type=pa.string()),
+            }
+        )
+
+
+def _kept_mask(batch: pa.Table) -> list[bool]:
+    """Rows to tokenize: all, or those whose outcome column says kept."""
+    if C.OUTCOME not in batch.column_names:
+        return [True] * batch.num_rows
+    return [o == C.OUTCOME_KEPT for o in batch[C.OUTCOME].to_pylist()]
+
+
+def sample_lengths(table: pa.Table) -> np.ndarray:
+    """(N,) token count of each tokenized sample."""
+    return np.asarray(pc.list_value_length(table[C.INPUT_IDS]).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def error_counts(errors: Sequence[str]) -> dict[str, int]:
+    """Count of left-out samples per reason category (the text before ':')."""
+    counts: dict[str, int] = {}
+    for err in errors:
+        if err:
+            reason = err.split(":", 1)[0]
+            counts[reason] = counts.get(reason, 0) + 1
+    return dict(sorted(counts.items()))
