@@ -15,7 +15,7 @@ from recycle.errors import RecycleError
 # name -> (module under recycle.cli, or None while the issue that fills it is open; one-line help)
 SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
     "validate": ("validate", "read and normalize a dataset; write kept rows, rejects with reasons and a manifest"),
-    "reflect": (None, "teacher reflection on instructions or responses (issue #3)"),
+    "reflect": ("reflect", "teacher reflection on instructions or responses; write reflected rows, rejects and a manifest"),
     "score": (None, "student IFD and r-IFD scores of a dataset (issue #4)"),
     "stats": (None, "the papers' Table 6 statistics of a dataset under a student (issue #4)"),
     "select": (None, "apply a selection mode to already-scored data (issue #5)"),

@@ -1,0 +1,43 @@
+"""`recycle reflect instruction|response`: teacher reflection of a dataset into a run directory."""
+
+from __future__ import annotations
+
+import argparse
+
+from recycle.cli.common import add_config_arguments, config_from_args
+
+HELP = (
+    "teacher reflection on instructions or responses; write reflected rows, rejects and a manifest"
+)
+
+
+KINDS = {
+    "instruction": "reflect on each instruction: a new, harder instruction and its answer per sample",
+    "response": "reflect on each response: a better answer per sample",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    kinds = parser.add_subparsers(dest="kind", metavar="instruction|response", required=True)
+    for kind, help_line in KINDS.items():
+        add_config_arguments(kinds.add_parser(kind, help=help_line, description=help_line))
+
+
+def run(args: argparse.Namespace) -> int:
+    from recycle.teacher.run import run_reflect
+
+    cfg = config_from_args(args)
+    manifest = run_reflect(cfg, args.kind)
+    t = manifest["teacher"]
+    print(
+        f"reflect {args.kind}: {manifest['counts']['input']} rows in; {t['reflected']} reflected, "
+        f"{t['not_reflected']} kept unreflected, {t['rejected']} rejected by the teacher stage "
+        f"{t['status']}"
+    )
+    print(
+        f"teacher: {t['requests']} requests ({t['retries']} retries), {t['cache_hits']} cache hits, "
+        f"{t['prompt_tokens']}+{t['completion_tokens']} tokens, ${t['cost_usd']:.4f}"
+        + ("" if t["priced"] else " (model not in teacher.prices)")
+    )
+    print(f"run directory: {cfg.output.dir}")
+    return 0

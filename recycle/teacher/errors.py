@@ -1,0 +1,51 @@
+"""Teacher failures: fatal ones stop the job (bad key, wrong model); per-sample ones become rejects."""
+
+from __future__ import annotations
+
+from recycle.errors import RecycleError
+
+STAGE_INSTRUCTION = "reflect_instruction"
+STAGE_RESPONSE = "reflect_response"
+
+# Reject reasons of the teacher stages (column `reason`; the status column repeats them).
+BAD_REQUEST = "teacher_bad_request"  # 400/413/422: e.g. context too long; not retried
+UNAVAILABLE = "teacher_unavailable"  # 429 / 5xx / timeouts / dropped connections past max_retries
+BUDGET = "budget"  # teacher.max_cost_usd reached before this sample was sent
+PROMPT_TOO_LONG = (
+    "teacher_prompt_too_long"  # even with its response cut away, the prompt does not fit
+)
+
+
+class TeacherAuthError(RecycleError):
+    """401/403 or a missing key: nothing will work, so the job stops at once."""
+
+
+class TeacherEndpointError(RecycleError):
+    """The endpoint does not know the model or the path (404): a config error, the job stops."""
+
+
+class SampleRejected(Exception):
+    """This sample cannot be reflected; it becomes a reject with `reason` and `detail`."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+    def __reduce__(self):
+        return (type(self), (self.reason, self.detail))
+
+
+def find_fatal(err: BaseException) -> RecycleError | None:
+    """The TeacherAuthError / TeacherEndpointError behind an error Ray wrapped, if there is one."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [err]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (TeacherAuthError, TeacherEndpointError)):
+            return current
+        stack.extend([current.__cause__, current.__context__, getattr(current, "cause", None)])
+    return None

@@ -1,0 +1,108 @@
+"""Scripted answers of the local teacher: deterministic, derived from the sample, in the papers' format.
+
+The answers vary their formatting the way real teachers do (bold markers, a missing `[End]`,
+`New Instruction:` without brackets), chosen by a hash of the prompt, so the demo exercises the
+parser's tolerance while staying reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+_SECTION = re.compile(
+    r"\[Instruction\]\n(?P<ins>.*?)\n\n(?:\[The Start of Input\]\n(?P<inp>.*?)\n\n\[The End of Input\]\n\n)?\[The Start of Answer\]\n(?P<out>.*?)\n\n\[The End of Answer\]",
+    re.DOTALL,
+)
+_ASPECTS = (
+    "the underlying reasons",
+    "a worked example",
+    "the trade-offs involved",
+    "common mistakes to avoid",
+)
+
+
+def _user_text(messages: list[dict[str, Any]]) -> str:
+    users = [str(m.get("content") or "") for m in messages if m.get("role") == "user"]
+    return users[-1] if users else ""
+
+
+def _digest(text: str) -> int:
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16)
+
+
+def _sample(user: str) -> tuple[str, str, str]:
+    m = _SECTION.search(user)
+    if m is None:
+        return user.strip()[:200], "", ""
+    return m.group("ins").strip(), (m.group("inp") or "").strip(), m.group("out").strip()
+
+
+def _first_sentence(text: str, limit: int = 160) -> str:
+    head = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    return head if len(head) <= limit else head[: limit - 3] + "..."
+
+
+def instruction_reflection(user: str) -> str:
+    """A reflection on the instruction: analysis, then `[New Instruction]` and `[New Answer]`."""
+    instruction, input_, output = _sample(user)
+    h = _digest(user)
+    aspect = _ASPECTS[h % len(_ASPECTS)]
+    topic = _first_sentence(instruction.rstrip(".?!"))
+    new_instruction = (
+        f"{topic}{' (' + _first_sentence(input_, 80) + ')' if input_ else ''}. Explain your answer in detail, "
+        f"covering {aspect}, and finish with a one-sentence summary."
+    )
+    new_answer = (
+        f"{output}\n\nIn more detail, considering {aspect}: {_first_sentence(output)} "
+        f"This matters because it makes the answer complete and directly usable.\n\n"
+        f"Summary: {_first_sentence(output, 120)}"
+    )
+    analysis = (
+        "1. The instruction is short and leaves the expected level of detail open, so the answer "
+        "stays general and omits reasoning and examples."
+    )
+    style = (h >> 8) % 4
+    if style == 0:
+        return f"{analysis}\n2. [New Instruction] {new_instruction} [End]\n3. [New Answer] {new_answer} [End]"
+    if style == 1:
+        return f"{analysis}\n\n2. **[New Instruction]** {new_instruction} **[End]**\n\n3. **[New Answer]** {new_answer}"
+    if style == 2:
+        return (
+            f"{analysis}\n2. [New Instruction] {new_instruction} [End]3. [New Answer] {new_answer}"
+        )
+    return f"{analysis}\n\nNew Instruction: {new_instruction}\n\nNew Answer: {new_answer}"
+
+
+def response_reflection(user: str) -> str:
+    """A reflection on the response: analysis, then `[Better Answer]`."""
+    instruction, _, output = _sample(user)
+    h = _digest(user)
+    aspect = _ASPECTS[h % len(_ASPECTS)]
+    better = (
+        f'{output}\n\nTo answer "{_first_sentence(instruction, 100)}" fully, consider also {aspect}: '
+        f"{_first_sentence(output)} Each point above follows from the question as asked."
+    )
+    analysis = (
+        "1. The answer is relevant and accurate but brief; it lacks detail and justification."
+    )
+    if (h >> 8) % 3 == 0:
+        return f"{analysis}\n2. **[Better Answer]** {better}"
+    return f"{analysis}\n2. [Better Answer] {better} [End]"
+
+
+def default_answer(messages: list[dict[str, Any]]) -> str:
+    """Answer a reflection prompt in the papers' format; anything else gets a plain reply."""
+    user = _user_text(messages)
+    if "[Better Answer]" in user:
+        return response_reflection(user)
+    if "[New Instruction]" in user:
+        return instruction_reflection(user)
+    return f"Local teacher reply ({_digest(user):08x})."
+
+
+def unformatted_answer(messages: list[dict[str, Any]]) -> str:
+    """An answer that ignores the requested format (no markers at all), as real teachers sometimes do."""
+    instruction, _, _ = _sample(_user_text(messages))
+    return f'Here is some feedback on the instruction "{_first_sentence(instruction, 80)}": it could be more specific.'

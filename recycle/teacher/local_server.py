@@ -1,0 +1,271 @@
+"""A local OpenAI-compatible teacher: POST /v1/chat/completions on 127.0.0.1, in a background thread.
+
+For tests, benchmarks and the offline demo. Answers come from a callable (messages -> text); the
+default answers any reflection prompt in the papers' format with deterministic text derived from
+the sample, so a whole pipeline runs without a model. Faults can be injected at given rates or by
+a callable: 429 with Retry-After, 500, an answer slower than the client's timeout, a dropped
+connection, an answer without markers, 401, 400. Every request is counted and time-stamped.
+
+    with LocalTeacherServer(latency_s=0.2, faults={"rate_limit": 0.05}) as server:
+        cfg = TeacherConfig(base_url=server.base_url, model=server.model)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from recycle.teacher.local_answers import default_answer, unformatted_answer
+
+OK = "ok"
+RATE_LIMIT = "rate_limit"  # 429 with Retry-After and retry-after-ms
+SERVER_ERROR = "server_error"  # 500
+SLOW = "slow"  # a good answer after slow_s seconds (beyond the client's timeout)
+DROP = "drop"  # the connection closes without a response
+NO_MARKERS = "no_markers"  # 200 with an answer that ignores the format
+UNAUTHORIZED = "unauthorized"  # 401
+BAD_REQUEST = "bad_request"  # 400, as for a context that is too long
+FAULTS = (RATE_LIMIT, SERVER_ERROR, SLOW, DROP, NO_MARKERS, UNAUTHORIZED, BAD_REQUEST)
+
+Messages = list[dict[str, Any]]
+FaultFn = Callable[[Messages, int], "str | None"]
+
+
+@dataclass
+class ServerStats:
+    """What the server saw: requests by what it answered, arrival and finish times (monotonic)."""
+
+    requests: int = 0
+    by_kind: Counter = field(default_factory=Counter)
+    arrivals: list[float] = field(default_factory=list)
+    finishes: list[float] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    def throughput(self) -> float:
+        """Answers per second from the first arrival to the last finish (ramp-up and drain included)."""
+        if len(self.finishes) < 2:
+            return 0.0
+        return len(self.finishes) / (max(self.finishes) - min(self.arrivals))
+
+    def max_in_window(self, window_s: float) -> int:
+        """The most requests that arrived within any `window_s` seconds."""
+        times, best, lo = sorted(self.arrivals), 0, 0
+        for hi, t in enumerate(times):
+            while t - times[lo] > window_s:
+                lo += 1
+            best = max(best, hi - lo + 1)
+        return best
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024  # many clients connect at once; the default backlog of 5 drops them
+    owner: LocalTeacherServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the openai client expects
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        return None
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        owner = self.server.owner
+        if self.path.rstrip("/").endswith("/models"):
+            self._json(200, {"object": "list", "data": [{"id": owner.model, "object": "model"}]})
+        else:
+            self._json(404, _error(f"no route {self.path}", "not_found"))
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._json(404, _error(f"no route {self.path}", "not_found"))
+            return
+        owner = self.server.owner
+        kind = owner._arrive(body.get("messages") or [])
+        try:
+            self._answer(owner, kind, body)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout): expected
+            self.close_connection = True
+        finally:
+            owner._finish()
+
+    def _answer(self, owner: LocalTeacherServer, kind: str, body: dict[str, Any]) -> None:
+        if kind == DROP:
+            self.close_connection = True
+            return
+        if kind == RATE_LIMIT:
+            headers = {
+                "Retry-After": str(math.ceil(owner.retry_after_s)),
+                "retry-after-ms": str(int(owner.retry_after_s * 1000)),
+            }
+            self._json(429, _error("Rate limit reached (injected)", "rate_limit_exceeded"), headers)
+        elif kind == SERVER_ERROR:
+            self._json(500, _error("The server had an error (injected)", "server_error"))
+        elif kind == UNAUTHORIZED:
+            self._json(401, _error("Incorrect API key provided (injected)", "invalid_api_key"))
+        elif kind == BAD_REQUEST:
+            self._json(
+                400,
+                _error(
+                    "This model's maximum context length is exceeded (injected)",
+                    "context_length_exceeded",
+                ),
+            )
+        else:
+            time.sleep(owner.slow_s if kind == SLOW else owner.latency_s)
+            messages = body.get("messages") or []
+            text = unformatted_answer(messages) if kind == NO_MARKERS else owner.answer(messages)
+            self._json(200, _completion(body, text, messages))
+
+    def _json(
+        self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        data = json.dumps(payload).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _error(message: str, code: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "invalid_request_error", "code": code}}
+
+
+def _completion(body: dict[str, Any], text: str, messages: Messages) -> dict[str, Any]:
+    prompt_tokens = math.ceil(sum(len(str(m.get("content") or "")) for m in messages) / 4)
+    completion_tokens = math.ceil(len(text) / 4)
+    return {
+        "id": f"chatcmpl-local-{time.monotonic_ns()}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", ""),
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+class LocalTeacherServer:
+    """An OpenAI-compatible chat completions server in a background thread.
+
+    Args:
+        answer: messages -> answer text; default: the papers' format, derived from the sample.
+        latency_s: fixed time each answer takes.
+        faults: rate of each injected fault (keys from FAULTS), drawn per request.
+        fault_fn: (messages, request number) -> a fault kind or None; overrides `faults`.
+        retry_after_s: what a 429 asks the client to wait.
+        slow_s: how long a SLOW answer takes (set it above the client's timeout).
+        host: interface to bind ("0.0.0.0" to serve other nodes of a cluster).
+        port: 0 picks a free port.
+        model: the model name the server reports.
+        seed: seed of the fault draws.
+    """
+
+    def __init__(
+        self,
+        answer: Callable[[Messages], str] | None = None,
+        latency_s: float = 0.0,
+        faults: dict[str, float] | None = None,
+        fault_fn: FaultFn | None = None,
+        retry_after_s: float = 0.2,
+        slow_s: float = 5.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        model: str = "local-teacher",
+        seed: int = 0,
+    ):
+        unknown = set(faults or {}) - set(FAULTS)
+        if unknown:
+            raise ValueError(f"unknown fault kind(s) {sorted(unknown)}; known: {FAULTS}")
+        self.answer = answer or default_answer
+        self.latency_s, self.retry_after_s, self.slow_s = latency_s, retry_after_s, slow_s
+        self.faults, self.fault_fn = dict(faults or {}), fault_fn
+        self.host, self.port, self.model = host, port, model
+        self.stats = ServerStats()
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The URL to give the openai client (`teacher.base_url`)."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    def url_for(self, advertised_host: str) -> str:
+        """The base URL as seen from another machine (when bound to 0.0.0.0)."""
+        return f"http://{advertised_host}:{self.port}/v1"
+
+    def start(self) -> LocalTeacherServer:
+        """Bind and serve in a daemon thread."""
+        self._server = _Server((self.host, self.port), _Handler)
+        self._server.owner = self
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="local-teacher", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> LocalTeacherServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def reset_stats(self) -> None:
+        """Forget what was counted so far."""
+        with self._lock:
+            self.stats = ServerStats()
+
+    def _arrive(self, messages: Messages) -> str:
+        with self._lock:
+            n = self.stats.requests
+            self.stats.requests += 1
+            self.stats.arrivals.append(time.monotonic())
+            self.stats.in_flight += 1
+            self.stats.max_in_flight = max(self.stats.max_in_flight, self.stats.in_flight)
+            kind = self.fault_fn(messages, n) if self.fault_fn else self._draw()
+            kind = kind or OK
+            self.stats.by_kind[kind] += 1
+        return kind
+
+    def _draw(self) -> str | None:
+        u, edge = self._rng.random(), 0.0
+        for kind, rate in self.faults.items():
+            edge += rate
+            if u < edge:
+                return kind
+        return None
+
+    def _finish(self) -> None:
+        with self._lock:
+            self.stats.in_flight -= 1
+            self.stats.finishes.append(time.monotonic())

@@ -1,0 +1,140 @@
+"""Ray Data adapters of the teacher: async callable classes for `map_batches` over an actor pool.
+
+Each actor builds one `AsyncOpenAI` client (through `TeacherClient`) in its constructor and keeps
+up to `teacher.concurrency` requests in flight, across the `teacher.calls_per_actor` batches it
+works on at once. Every actor of a job shares one gate actor (rate limit, budget, accounting),
+found by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import ray
+
+from recycle import columns as C
+from recycle.config.teacher import TeacherConfig
+from recycle.teacher.cache import AnswerCache
+from recycle.teacher.client import TeacherClient
+from recycle.teacher.core import Reflector
+from recycle.teacher.gate import GateSettings, LocalGate, RayGate
+from recycle.teacher.tasks import InstructionTask, ReflectionTask, ResponseTask
+
+
+class _TeacherStage:
+    """Shared constructor and call of the two reflection stages."""
+
+    def __init__(
+        self,
+        task: ReflectionTask,
+        teacher: dict[str, Any] | TeacherConfig,
+        gate_name: str | None,
+        cache_dir: str | None,
+    ):
+        cfg = (
+            teacher if isinstance(teacher, TeacherConfig) else TeacherConfig.model_validate(teacher)
+        )
+        settings = GateSettings.from_config(cfg)
+        gate = RayGate(gate_name, settings) if gate_name else LocalGate(settings)
+        cache = AnswerCache(cache_dir) if cache_dir and cfg.cache else None
+        self.client = TeacherClient(cfg, gate, cache)
+        self.reflector = Reflector(task, self.client, cfg)
+
+    async def __call__(self, batch: pa.Table) -> pa.Table:
+        try:
+            return await self.reflector.reflect_table(batch)
+        finally:
+            await self.client.gate.flush()
+
+
+class ReflectInstruction(_TeacherStage):
+    """Teacher reflection on the instruction: writes new_instruction, new_input (""), new_output.
+
+    Args:
+        teacher: the teacher config (a TeacherConfig or its dict).
+        gate_name: name of the job's gate actor; None keeps the gate in this actor (one actor only).
+        cache_dir: answer cache folder (local, s3://, gs://); None disables the cache.
+    """
+
+    def __init__(
+        self,
+        teacher: dict[str, Any] | TeacherConfig,
+        gate_name: str | None = None,
+        cache_dir: str | None = None,
+    ):
+        super().__init__(InstructionTask(), teacher, gate_name, cache_dir)
+
+
+class ReflectResponse(_TeacherStage):
+    """Teacher reflection on the response of the pair in the given columns: writes better_output.
+
+    Args:
+        teacher: the teacher config (a TeacherConfig or its dict).
+        gate_name: name of the job's gate actor; None keeps the gate in this actor (one actor only).
+        cache_dir: answer cache folder (local, s3://, gs://); None disables the cache.
+        instruction_column: column of the instruction x1 (the original, or the reflected one).
+        input_column: column of its input ("" or null: the prompt without input is used).
+        output_column: column of the response y1.
+    """
+
+    def __init__(
+        self,
+        teacher: dict[str, Any] | TeacherConfig,
+        gate_name: str | None = None,
+        cache_dir: str | None = None,
+        instruction_column: str = C.INSTRUCTION,
+        input_column: str = C.INPUT,
+        output_column: str = C.OUTPUT,
+    ):
+        task = ResponseTask(
+            instruction_column=instruction_column,
+            input_column=input_column,
+            output_column=output_column,
+        )
+        super().__init__(task, teacher, gate_name, cache_dir)
+
+
+def _map_teacher(
+    ds: ray.data.Dataset, stage: type, cfg: TeacherConfig, kwargs: dict[str, Any]
+) -> ray.data.Dataset:
+    return ds.map_batches(
+        stage,
+        fn_constructor_kwargs={"teacher": cfg.model_dump(mode="json"), **kwargs},
+        batch_format="pyarrow",
+        batch_size=cfg.rows_per_batch(),
+        compute=ray.data.ActorPoolStrategy(
+            size=cfg.num_actors, max_concurrent_calls_per_actor=cfg.calls_per_actor
+        ),
+        num_cpus=cfg.actor_num_cpus,
+        udf_modifying_row_count=False,
+    )
+
+
+def reflect_instruction(
+    ds: ray.data.Dataset, cfg: TeacherConfig, gate_name: str, cache_dir: str | None
+) -> ray.data.Dataset:
+    """Add the instruction-reflection columns to a dataset of normalized samples."""
+    return _map_teacher(
+        ds, ReflectInstruction, cfg, {"gate_name": gate_name, "cache_dir": cache_dir}
+    )
+
+
+def reflect_response(
+    ds: ray.data.Dataset,
+    cfg: TeacherConfig,
+    gate_name: str,
+    cache_dir: str | None,
+    instruction_column: str = C.INSTRUCTION,
+    input_column: str = C.INPUT,
+    output_column: str = C.OUTPUT,
+) -> ray.data.Dataset:
+    """Add better_output (and its status) for the pair held in the given columns."""
+    kwargs = {
+        "gate_name": gate_name,
+        "cache_dir": cache_dir,
+        "instruction_column": instruction_column,
+        "input_column": input_column,
+        "output_column": output_column,
+    }
+    return _map_teacher(ds, ReflectResponse, cfg, kwargs)

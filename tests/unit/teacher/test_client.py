@@ -1,0 +1,188 @@
+"""TeacherClient through the real openai client against the local server with injected faults."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from recycle.config.teacher import ModelPrice
+from recycle.prompts import render_chat
+from recycle.teacher import errors as E
+from recycle.teacher.cache import AnswerCache
+from recycle.teacher.client import TeacherClient
+from recycle.teacher.gate import GateSettings, LocalGate
+from recycle.teacher.local_server import (
+    BAD_REQUEST,
+    DROP,
+    RATE_LIMIT,
+    SERVER_ERROR,
+    SLOW,
+    UNAUTHORIZED,
+)
+
+from .conftest import teacher_config
+
+PROMPT = render_chat("reflect_response", instruction="Name a primary colour.", output="Red.")
+
+
+def scripted(*kinds: str):
+    """Faults for the first requests in order, then good answers."""
+    return lambda messages, n: kinds[n] if n < len(kinds) else None
+
+
+def client_for(server, cache=None, **overrides) -> TeacherClient:
+    cfg = teacher_config(server, **overrides)
+    return TeacherClient(cfg, LocalGate(GateSettings.from_config(cfg)), cache)
+
+
+def complete(client: TeacherClient, prompt=PROMPT, max_tokens: int = 256):
+    async def go():
+        try:
+            return await client.complete(prompt, max_tokens)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def totals(client: TeacherClient) -> dict:
+    return asyncio.run(client.gate.totals())
+
+
+def test_429_waits_at_least_retry_after_then_succeeds(make_server) -> None:
+    server = make_server(fault_fn=scripted(RATE_LIMIT, RATE_LIMIT), retry_after_s=0.3)
+    client = client_for(server)
+    start = time.perf_counter()
+    answer = complete(client)
+    assert time.perf_counter() - start >= 0.6
+    assert "[Better Answer]" in answer.text and not answer.cached
+    assert server.stats.requests == 3
+    t = totals(client)
+    assert (t["requests"], t["retries"], t["errors"]) == (3, 2, {"rate_limited": 2})
+    assert t["prompt_tokens"] > 0 and t["completion_tokens"] > 0
+
+
+def test_500_drop_and_timeout_are_retried(make_server) -> None:
+    server = make_server(fault_fn=scripted(SERVER_ERROR, DROP, SLOW), slow_s=1.5)
+    client = client_for(server, timeout_s=0.5)
+    answer = complete(client)
+    assert answer.finish_reason == "stop"
+    assert server.stats.requests == 4
+    assert totals(client)["errors"] == {"server_error": 1, "connection": 1, "timeout": 1}
+
+
+def test_400_rejects_the_sample_without_retrying(make_server) -> None:
+    server = make_server(fault_fn=scripted(BAD_REQUEST))
+    client = client_for(server)
+    with pytest.raises(E.SampleRejected) as err:
+        complete(client)
+    assert err.value.reason == E.BAD_REQUEST
+    assert "maximum context length" in err.value.detail
+    assert server.stats.requests == 1
+
+
+def test_retries_are_bounded(make_server) -> None:
+    server = make_server(faults={SERVER_ERROR: 1.0})
+    client = client_for(server, max_retries=3)
+    with pytest.raises(E.SampleRejected) as err:
+        complete(client)
+    assert err.value.reason == E.UNAVAILABLE
+    assert "4 attempts" in err.value.detail
+    assert server.stats.requests == 4
+
+
+def test_401_stops_everything_and_names_the_variable(make_server, monkeypatch) -> None:
+    monkeypatch.setenv("RECYCLE_TEST_TEACHER_KEY", "sk-wrong-key-123456")
+    server = make_server(faults={UNAUTHORIZED: 1.0})
+    client = client_for(server)
+    with pytest.raises(E.TeacherAuthError) as err:
+        complete(client)
+    assert "RECYCLE_TEST_TEACHER_KEY" in str(err.value)
+    assert "sk-wrong-key-123456" not in str(err.value)
+    assert server.stats.requests == 1
+
+
+def test_missing_key_for_openai_fails_at_construction(monkeypatch) -> None:
+    from recycle.config.teacher import TeacherConfig
+    from recycle.teacher.client import resolve_api_key
+
+    monkeypatch.delenv("RECYCLE_ABSENT_KEY", raising=False)
+    cfg = TeacherConfig(api_key_env="RECYCLE_ABSENT_KEY")
+    with pytest.raises(E.TeacherAuthError, match="RECYCLE_ABSENT_KEY"):
+        TeacherClient(cfg, LocalGate(GateSettings.from_config(cfg)), None)
+    local = TeacherConfig(base_url="http://127.0.0.1:9/v1", api_key_env="RECYCLE_ABSENT_KEY")
+    assert resolve_api_key(local) == "EMPTY"
+
+
+def test_second_ask_comes_from_the_cache(make_server, tmp_path) -> None:
+    server = make_server()
+    cache = AnswerCache(str(tmp_path))
+    first = complete(client_for(server, cache))
+    again_client = client_for(server, cache)
+    again = complete(again_client)
+    assert again.cached and again.text == first.text
+    assert server.stats.requests == 1
+    assert totals(again_client)["cache_hits"] == 1 and totals(again_client)["requests"] == 0
+
+
+def test_in_flight_requests_are_bounded(make_server) -> None:
+    server = make_server(latency_s=0.1)
+    client = client_for(server, concurrency=4)
+
+    async def go():
+        prompts = [
+            render_chat("reflect_response", instruction=f"Q{i}", output="A") for i in range(20)
+        ]
+        await asyncio.gather(*(client.complete(p, 64) for p in prompts))
+        await client.aclose()
+
+    asyncio.run(go())
+    assert server.stats.requests == 20
+    assert server.stats.max_in_flight == 4
+
+
+def test_rate_limit_paces_requests(make_server) -> None:
+    server = make_server()
+    client = client_for(server, requests_per_minute=600, rate_headroom=0.0, concurrency=16)  # 10/s
+
+    async def go():
+        prompts = [
+            render_chat("reflect_response", instruction=f"Q{i}", output="A") for i in range(11)
+        ]
+        await asyncio.gather(*(client.complete(p, 64) for p in prompts))
+        await client.aclose()
+
+    asyncio.run(go())
+    arrivals = sorted(server.stats.arrivals)
+    assert arrivals[-1] - arrivals[0] >= 0.95  # 11 requests at 10/s span 1 s
+    assert server.stats.max_in_window(0.5) <= 6
+
+
+def test_budget_stops_new_requests_and_is_never_exceeded(make_server) -> None:
+    server = make_server()
+    prices = {"local-teacher": ModelPrice(input_per_1m=1000.0, output_per_1m=1000.0)}
+    # Each request reserves (prompt estimate + 64) tokens at $1000/1M: about $0.2; allow ~3 of them.
+    client = client_for(server, prices=prices, max_cost_usd=0.7, concurrency=1)
+
+    async def go():
+        outcomes = []
+        for i in range(10):
+            try:
+                await client.complete(
+                    render_chat("reflect_response", instruction=f"Q{i}", output="A"), 64
+                )
+                outcomes.append("ok")
+            except E.SampleRejected as rej:
+                outcomes.append(rej.reason)
+        await client.aclose()
+        return outcomes
+
+    outcomes = asyncio.run(go())
+    sent = outcomes.count("ok")
+    assert 1 <= sent < 10 and outcomes == ["ok"] * sent + [E.BUDGET] * (10 - sent)
+    assert server.stats.requests == sent
+    t = totals(client)
+    assert t["budget_exhausted"] and 0 < t["cost_usd"] <= 0.7
+    assert t["budget_refusals"] == 10 - sent
