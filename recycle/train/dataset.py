@@ -1,7 +1,7 @@
 """Ray Data side of fine-tuning: the pipeline's output -> tokenized samples -> every worker's rows.
 
     dataset (Alpaca JSON/JSONL, Parquet, the run's kept/ rows) --read + normalize (Ray Data)-->
-    samples --TokenizeForTraining (Ray Data, shared sequence builder)--> token ids
+    samples --tokenize_batch (Ray Data, shared sequence builder)--> token ids
     --build_schedule (driver)--> one Ray Dataset per worker, read with get_dataset_shard
 
 Samples that keep no response token are left out and counted; when none is left, or too few
@@ -28,7 +28,7 @@ from recycle.data.records import RAW_PARSE_ERROR, RAW_SOURCE, RAW_TEXT
 from recycle.data.sources import filesystem
 from recycle.errors import ConfigError, InputError
 from recycle.rundir import outcome_dir
-from recycle.train.samples import TokenizeForTraining, error_counts
+from recycle.train.samples import error_counts, tokenize_batch
 from recycle.train.schedule import Layout, Schedule, build_schedule
 
 log = logging.getLogger(__name__)
@@ -90,11 +90,10 @@ def tokenize_dataset(cfg: RecycleConfig, uri: str) -> pa.Table:
     data_cfg = cfg.data.model_copy(update={"input": uri, "format": cfg.data.format if uri == cfg.data.input else "auto"})
     samples = read_raw(data_cfg).map_batches(normalize_raw, batch_format="pyarrow", batch_size=cfg.ray.block_rows)
     tokenized = samples.map_batches(
-        TokenizeForTraining,
-        fn_constructor_kwargs={"model": cfg.student.model, "template": cfg.student.template, "max_length": cfg.train.max_length},
+        tokenize_batch,
+        fn_kwargs={"model": cfg.student.model, "template": cfg.student.template, "max_length": cfg.train.max_length},
         batch_format="pyarrow",
         batch_size=cfg.ray.block_rows,
-        concurrency=(1, 4),
     )
     tables = [t for t in ray.get(tokenized.to_arrow_refs()) if t.num_rows]
     if not tables:

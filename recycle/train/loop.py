@@ -11,6 +11,7 @@ calls `ray.train.report` at the same steps, as Ray Train requires.
 from __future__ import annotations
 
 import bisect
+import logging
 import os
 import random
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ from recycle.train.metrics_log import MetricsLog, Tracker
 from recycle.train.model import build_model, parameter_count, resolve_attn
 from recycle.train.step import build_optimizer, train_step
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class LoopSpec:
@@ -41,7 +44,8 @@ class LoopSpec:
         pad_id: token id written on padded positions.
         stats: schedule counts, written into the export manifest.
         fault_after_step: testing hook: every worker exits abruptly after this step, as on a
-            preempted node; None in real runs.
+            preempted node (rank 0 first writes the metrics of the steps since the last
+            checkpoint); None in real runs.
     """
 
     config: dict[str, Any]
@@ -121,7 +125,7 @@ class Worker:
             self.state = load_checkpoint(checkpoint, self.model, self.optimizer, self.scheduler, self.rank, spec.fingerprint)
             self.state.world_size = self.world
         self.meter = self._meter()
-        self.log = MetricsLog(self.cfg.output.dir) if self.rank == 0 else None
+        self.metrics_log = MetricsLog(self.cfg.output.dir) if self.rank == 0 else None
         self.tracker = Tracker(t.tracker, t.tracker_project, t.name, redacted(self.cfg), t.tracker_uri) if self.rank == 0 else None
 
     def _meter(self) -> StepMeter:
@@ -145,30 +149,37 @@ class Worker:
             metrics = self.meter.metrics(step, self.state.epoch, result, mean_context(micro_batches))
             self._report(metrics)
             if self.spec.fault_after_step == step:
-                os._exit(1)
+                self._die()
             self.meter.start()
         self._finish()
+
+    def _die(self) -> None:
+        """Testing hook: exit like a preempted node, leaving the metrics of the lost steps
+        behind (rank 0) so that a test can compare them with the resumed run's."""
+        if self.rank == 0:
+            self.metrics_log.flush()
+        os._exit(1)
 
     def _report(self, metrics: dict[str, Any]) -> None:
         import ray.train
 
         t, step = self.cfg.train, metrics["step"]
         if self.rank == 0:
-            self.log.add(metrics)
+            self.metrics_log.add(metrics)
             self.tracker.log(metrics, step)
         checkpoint_due = step % t.checkpoint_every_steps == 0 or step in self.spec.epoch_ends
         if checkpoint_due:
             save_and_report(metrics, self.model, self.optimizer, self.scheduler, self.state, self.rank)
             if self.rank == 0:
-                self.log.flush()
+                self.metrics_log.flush()
         elif step % t.report_every_steps == 0:
             ray.train.report(metrics)
         if self.rank == 0 and (checkpoint_due or step % t.report_every_steps == 0):
-            print(progress_line(metrics), flush=True)
+            log.info(progress_line(metrics))
 
     def _finish(self) -> None:
         if self.rank == 0:
-            self.log.flush()
+            self.metrics_log.flush()
             self.tracker.close()
         if not self.cfg.train.export:
             return
@@ -176,7 +187,7 @@ class Worker:
         manifest = {"config": redacted(self.cfg), "schedule": self.spec.stats, "state": asdict(self.state), "steps_per_epoch": self.spec.steps_per_epoch}
         uri = export_hf(self.model, self.cfg.student.model, self.cfg.output.dir, dtype, self.rank, manifest)
         if self.rank == 0:
-            print(f"[train] exported the Hugging Face model to {uri}", flush=True)
+            log.info("[train] exported the Hugging Face model to %s", uri)
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ carries the builder's reason and is left out of training (counted, never silentl
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,6 +90,18 @@ class TokenizeForTraining:
                 C.TRAIN_ERROR: pa.array([o[2] for o in out], type=pa.string()),
             }
         )
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer_stage(model: str, template: str, max_length: int) -> TokenizeForTraining:
+    return TokenizeForTraining(model, template, max_length)
+
+
+def tokenize_batch(batch: pa.Table, model: str, template: str, max_length: int) -> pa.Table:
+    """Task form of `TokenizeForTraining` for `map_batches`: the tokenizer is loaded once per
+    worker process and reused by every later task there (no actor pool to start, which is what
+    dominates on small datasets)."""
+    return _tokenizer_stage(model, template, max_length)(batch)
 
 
 def _kept_mask(batch: pa.Table) -> list[bool]:
