@@ -24,7 +24,12 @@ from recycle import columns as C
 IGNORE_INDEX = -100  # label of a position that predicts no target token
 
 # Keys of a collated micro-batch.
-INPUT_IDS, POSITION_IDS, ATTENTION_MASK, LABELS = "input_ids", "position_ids", "attention_mask", "labels"
+INPUT_IDS, POSITION_IDS, ATTENTION_MASK, LABELS = (
+    "input_ids",
+    "position_ids",
+    "attention_mask",
+    "labels",
+)
 
 
 def collate_rows(rows: dict[str, np.ndarray], pad_id: int) -> dict[str, torch.Tensor]:
@@ -43,7 +48,9 @@ def collate_rows(rows: dict[str, np.ndarray], pad_id: int) -> dict[str, torch.Te
     pos = np.zeros((n, width), dtype=np.int64)  # (B, T): padding restarts at 0 on every token
     mask = np.zeros((n, width), dtype=np.int64)  # (B, T)
     labels = np.full((n, width), IGNORE_INDEX, dtype=np.int64)  # (B, T)
-    for b, (row_ids, row_pos, row_tgt) in enumerate(zip(ids_list, rows[C.POSITION_IDS], rows[C.TARGET_MASK], strict=True)):
+    for b, (row_ids, row_pos, row_tgt) in enumerate(
+        zip(ids_list, rows[C.POSITION_IDS], rows[C.TARGET_MASK], strict=True)
+    ):
         length = len(row_ids)
         ids[b, :length], pos[b, :length], mask[b, :length] = row_ids, row_pos, 1
         tgt = np.asarray(row_tgt, dtype=bool)
@@ -69,7 +76,9 @@ class CollateRows(NumpyBatchCollateFn):
         return collate_rows(batch, self.pad_id)
 
 
-def block_causal_mask(position_ids: torch.Tensor, additive_dtype: torch.dtype | None = None) -> torch.Tensor:
+def block_causal_mask(
+    position_ids: torch.Tensor, additive_dtype: torch.dtype | None = None
+) -> torch.Tensor:
     """Attention mask keeping every token inside its own sample, causally.
 
     Args:
@@ -92,7 +101,9 @@ def block_causal_mask(position_ids: torch.Tensor, additive_dtype: torch.dtype | 
     return torch.where(allowed, zero, torch.finfo(additive_dtype).min)
 
 
-def flatten_varlen(batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def flatten_varlen(
+    batch: dict[str, torch.Tensor],
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """One (1, N) row of the micro-batch's real tokens and the varlen kwargs of flash-attention.
 
     Returns:
@@ -106,7 +117,12 @@ def flatten_varlen(batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tens
     total = torch.tensor([pos.numel()], device=pos.device)
     cu = torch.cat([starts, total]).to(torch.int32)  # (S + 1,)
     longest = int(cu.diff().max())
-    return flat, {"cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": longest, "max_length_k": longest}
+    return flat, {
+        "cu_seq_lens_q": cu,
+        "cu_seq_lens_k": cu,
+        "max_length_q": longest,
+        "max_length_k": longest,
+    }
 
 
 def count_targets(batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -66,7 +66,14 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def write_checkpoint(folder: str, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, state: TrainState, rank: int) -> None:
+def write_checkpoint(
+    folder: str,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    state: TrainState,
+    rank: int,
+) -> None:
     """Write this rank's part of a checkpoint into a local folder (collective: all ranks call it)."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict
@@ -80,13 +87,24 @@ def write_checkpoint(folder: str, model: nn.Module, optimizer: torch.optim.Optim
             json.dump(asdict(state), f)
 
 
-def save_and_report(metrics: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, state: TrainState, rank: int) -> None:
+def save_and_report(
+    metrics: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    state: TrainState,
+    rank: int,
+) -> None:
     """Write a checkpoint and report it with the step's metrics to Ray Train."""
     import ray.train
 
     with tempfile.TemporaryDirectory(prefix="recycle-ckpt-") as folder:
         write_checkpoint(folder, model, optimizer, scheduler, state, rank)
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder), checkpoint_dir_name=checkpoint_dir_name(state.step))
+        ray.train.report(
+            metrics,
+            checkpoint=ray.train.Checkpoint.from_directory(folder),
+            checkpoint_dir_name=checkpoint_dir_name(state.step),
+        )
 
 
 @contextlib.contextmanager
@@ -107,7 +125,14 @@ def read_state(folder: str) -> TrainState:
         return TrainState(**json.load(f))
 
 
-def load_checkpoint(checkpoint: Any, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, rank: int, fingerprint: str) -> TrainState:
+def load_checkpoint(
+    checkpoint: Any,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    rank: int,
+    fingerprint: str,
+) -> TrainState:
     """Restore model and optimizer shards, scheduler, RNG and position from a reported checkpoint.
 
     Raises:
@@ -119,11 +144,15 @@ def load_checkpoint(checkpoint: Any, model: nn.Module, optimizer: torch.optim.Op
     with local_folder(checkpoint) as folder:
         state = read_state(folder)
         if state.fingerprint != fingerprint:
-            raise ConfigError(f"the checkpoint in {checkpoint.path} belongs to another data schedule; use a new train.name")
+            raise ConfigError(
+                f"the checkpoint in {checkpoint.path} belongs to another data schedule; use a new train.name"
+            )
         model_sd, optim_sd = get_state_dict(model, optimizer)
         target = {"model": model_sd, "optim": optim_sd}
         dcp.load(target, checkpoint_id=folder)
-        set_state_dict(model, optimizer, model_state_dict=target["model"], optim_state_dict=target["optim"])
+        set_state_dict(
+            model, optimizer, model_state_dict=target["model"], optim_state_dict=target["optim"]
+        )
         _load_extra(folder, scheduler, rank, state)
     log.info("resumed from %s at step %d", checkpoint.path, state.step)
     return state
@@ -132,7 +161,7 @@ def load_checkpoint(checkpoint: Any, model: nn.Module, optimizer: torch.optim.Op
 def _load_extra(folder: str, scheduler: Any, rank: int, state: TrainState) -> None:
     own = os.path.join(folder, EXTRA_FILE.format(rank=rank))
     path = own if os.path.exists(own) else os.path.join(folder, EXTRA_FILE.format(rank=0))
-    extra = torch.load(path, weights_only=False)
+    extra = torch.load(path, weights_only=True)
     scheduler.load_state_dict(extra["scheduler"])
     if path == own and state.world_size > rank:
         set_rng_state(extra["rng"])
@@ -149,7 +178,11 @@ def latest_state(run_uri: str) -> TrainState | None:
     fs, path = filesystem(run_uri)
     if fs.get_file_info(path).type != pafs.FileType.Directory:
         return None
-    folders = sorted(i.path for i in fs.get_file_info(pafs.FileSelector(path)) if i.type == pafs.FileType.Directory and posixpath.basename(i.path).startswith("step_"))
+    folders = sorted(
+        i.path
+        for i in fs.get_file_info(pafs.FileSelector(path))
+        if i.type == pafs.FileType.Directory and posixpath.basename(i.path).startswith("step_")
+    )
     for folder in reversed(folders):
         state_file = posixpath.join(folder, STATE_FILE)
         if fs.get_file_info(state_file).type == pafs.FileType.File:

@@ -45,12 +45,19 @@ class TrainData:
 
     def datasets(self) -> dict[str, ray.data.Dataset]:
         """One Ray Dataset per worker, named rank_<r> (read with get_dataset_shard)."""
-        return {f"rank_{r}": ray.data.from_arrow(t) for r, t in enumerate(self.schedule.rank_tables)}
+        return {
+            f"rank_{r}": ray.data.from_arrow(t) for r, t in enumerate(self.schedule.rank_tables)
+        }
 
     @property
     def stats(self) -> dict[str, Any]:
         """Counts for the log and the export manifest."""
-        return {"source": self.source, **self.schedule.stats, "left_out": self.left_out, "steps_per_epoch": self.schedule.steps_per_epoch}
+        return {
+            "source": self.source,
+            **self.schedule.stats,
+            "left_out": self.left_out,
+            "steps_per_epoch": self.schedule.steps_per_epoch,
+        }
 
 
 def training_input(cfg: RecycleConfig) -> str:
@@ -67,13 +74,25 @@ def training_input(cfg: RecycleConfig) -> str:
         return kept
     if cfg.data.input:
         return cfg.data.input
-    raise ConfigError("no dataset to fine-tune on: set train.dataset (or data.input), or run the pipeline first so that output.dir/kept/ exists")
+    raise ConfigError(
+        "no dataset to fine-tune on: set train.dataset (or data.input), or run the pipeline first so that output.dir/kept/ exists"
+    )
 
 
 def normalize_raw(batch: pa.Table) -> pa.Table:
     """Normalize raw records (data.normalize's pure core); rejected rows stay, with their reason."""
-    C.require_columns("train_normalize", batch.column_names, (RAW_TEXT, RAW_SOURCE, RAW_PARSE_ERROR))
-    rows = [normalize_record(raw, src, err) for raw, src, err in zip(batch[RAW_TEXT].to_pylist(), batch[RAW_SOURCE].to_pylist(), batch[RAW_PARSE_ERROR].to_pylist(), strict=True)]
+    C.require_columns(
+        "train_normalize", batch.column_names, (RAW_TEXT, RAW_SOURCE, RAW_PARSE_ERROR)
+    )
+    rows = [
+        normalize_record(raw, src, err)
+        for raw, src, err in zip(
+            batch[RAW_TEXT].to_pylist(),
+            batch[RAW_SOURCE].to_pylist(),
+            batch[RAW_PARSE_ERROR].to_pylist(),
+            strict=True,
+        )
+    ]
     keep = (C.SAMPLE_ID, C.INSTRUCTION, C.INPUT, C.OUTPUT, C.OUTCOME, C.REASON)
     return pa.table({k: pa.array([r[k] for r in rows], type=pa.string()) for k in keep})
 
@@ -87,11 +106,19 @@ def tokenize_dataset(cfg: RecycleConfig, uri: str) -> pa.Table:
     Returns:
         a table with sample_id, input_ids, target_start and train_error.
     """
-    data_cfg = cfg.data.model_copy(update={"input": uri, "format": cfg.data.format if uri == cfg.data.input else "auto"})
-    samples = read_raw(data_cfg).map_batches(normalize_raw, batch_format="pyarrow", batch_size=cfg.ray.block_rows)
+    data_cfg = cfg.data.model_copy(
+        update={"input": uri, "format": cfg.data.format if uri == cfg.data.input else "auto"}
+    )
+    samples = read_raw(data_cfg).map_batches(
+        normalize_raw, batch_format="pyarrow", batch_size=cfg.ray.block_rows
+    )
     tokenized = samples.map_batches(
         tokenize_batch,
-        fn_kwargs={"model": cfg.student.model, "template": cfg.student.template, "max_length": cfg.train.max_length},
+        fn_kwargs={
+            "model": cfg.student.model,
+            "template": cfg.student.template,
+            "max_length": cfg.train.max_length,
+        },
         batch_format="pyarrow",
         batch_size=cfg.ray.block_rows,
     )
@@ -120,7 +147,12 @@ def usable_samples(table: pa.Table, max_length: int) -> tuple[pa.Table, dict[str
             f"(left out: {left_out}); raise train.max_length or use shorter prompts"
         )
     if left_out:
-        log.warning("left out %d of %d samples with no response token to train on: %s", sum(left_out.values()), table.num_rows, left_out)
+        log.warning(
+            "left out %d of %d samples with no response token to train on: %s",
+            sum(left_out.values()),
+            table.num_rows,
+            left_out,
+        )
     return ok, left_out
 
 
@@ -134,8 +166,15 @@ def schedule_samples(cfg: RecycleConfig, table: pa.Table) -> Schedule:
     layout = Layout(t.global_batch_size, t.num_workers, t.micro_batch_size)
     ids = [np.asarray(x, dtype=np.int32) for x in table[C.INPUT_IDS].to_pylist()]
     schedule = build_schedule(
-        table[C.SAMPLE_ID].to_pylist(), ids, table[C.TARGET_START].to_pylist(), layout,
-        t.epochs, t.seed, t.packing, t.max_length, t.max_steps,
+        table[C.SAMPLE_ID].to_pylist(),
+        ids,
+        table[C.TARGET_START].to_pylist(),
+        layout,
+        t.epochs,
+        t.seed,
+        t.packing,
+        t.max_length,
+        t.max_steps,
     )
     if not schedule.steps_per_epoch or 0 in schedule.steps_per_epoch:
         unit = "packed rows" if t.packing else "samples"

@@ -40,7 +40,13 @@ def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k.removeprefix(PREFIX): v for k, v in sd.items()}
 
 
-def save_hf_folder(state_dict: dict[str, torch.Tensor], base_model: str, folder: str, dtype: torch.dtype, manifest: dict[str, Any]) -> None:
+def save_hf_folder(
+    state_dict: dict[str, torch.Tensor],
+    base_model: str,
+    folder: str,
+    dtype: torch.dtype,
+    manifest: dict[str, Any],
+) -> None:
     """Write weights (cast to `dtype`), config, tokenizer and generation config of the student."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
@@ -69,10 +75,19 @@ def upload(local: str, uri: str) -> None:
     if fs.get_file_info(path).type == pafs.FileType.Directory:
         fs.delete_dir(path)
     fs.create_dir(path, recursive=True)
-    pafs.copy_files(local, path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+    pafs.copy_files(
+        local, path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs
+    )
 
 
-def export_hf(model: nn.Module, base_model: str, output_dir: str, dtype: torch.dtype, rank: int, manifest: dict[str, Any]) -> str:
+def export_hf(
+    model: nn.Module,
+    base_model: str,
+    output_dir: str,
+    dtype: torch.dtype,
+    rank: int,
+    manifest: dict[str, Any],
+) -> str:
     """Gather the weights and write the Hugging Face folder (collective); returns its URI."""
     state_dict = full_state_dict(model)
     uri = model_dir(output_dir)

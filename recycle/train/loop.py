@@ -72,7 +72,14 @@ class LoopSpec:
         return bisect.bisect_left(self.epoch_ends, step)
 
 
-def iterate_steps(shard: Any, collate: CollateRows, micro_batch_size: int, accum: int, start_step: int, total_steps: int) -> Iterator[tuple[int, list[dict[str, torch.Tensor]]]]:
+def iterate_steps(
+    shard: Any,
+    collate: CollateRows,
+    micro_batch_size: int,
+    accum: int,
+    start_step: int,
+    total_steps: int,
+) -> Iterator[tuple[int, list[dict[str, torch.Tensor]]]]:
     """(step, this worker's micro-batches of the step in micro order) for every step after `start_step`.
 
     Micro-batches are grouped by their step column, so a prefetching iterator that hands them
@@ -84,11 +91,15 @@ def iterate_steps(shard: Any, collate: CollateRows, micro_batch_size: int, accum
     """
     expected = start_step + 1
     pending: dict[int, list[dict[str, torch.Tensor]]] = {}
-    for batch in shard.iter_torch_batches(batch_size=micro_batch_size, collate_fn=collate, prefetch_batches=1):
+    for batch in shard.iter_torch_batches(
+        batch_size=micro_batch_size, collate_fn=collate, prefetch_batches=1
+    ):
         steps = batch[C.STEP]  # (B,)
         step = int(steps[0])
         if not bool((steps == step).all()):
-            raise RuntimeError(f"a micro-batch mixes steps {steps.unique().tolist()}: the schedule and the loop disagree")
+            raise RuntimeError(
+                f"a micro-batch mixes steps {steps.unique().tolist()}: the schedule and the loop disagree"
+            )
         if step <= start_step:
             continue
         pending.setdefault(step, []).append(batch)
@@ -97,7 +108,9 @@ def iterate_steps(shard: Any, collate: CollateRows, micro_batch_size: int, accum
             yield expected, group
             expected += 1
     if expected != total_steps + 1 or pending:
-        raise RuntimeError(f"this worker's rows ended at step {expected - 1} of {total_steps} (incomplete steps: {sorted(pending)})")
+        raise RuntimeError(
+            f"this worker's rows ended at step {expected - 1} of {total_steps} (incomplete steps: {sorted(pending)})"
+        )
 
 
 class Worker:
@@ -114,23 +127,46 @@ class Worker:
         self.device = ray.train.torch.get_device()
         torch.manual_seed(self.cfg.train.seed + self.rank)
         random.seed(self.cfg.train.seed + self.rank)
-        mesh = init_device_mesh(self.device.type, (self.world,))
-        t = self.cfg.train
-        attn = resolve_attn(t.attn_implementation, t.use_gpu)
-        self.model = build_model(self.cfg.student.model, mesh, self.device, self.rank, attn=attn, mixed_precision=t.mixed_precision, activation_checkpointing=t.activation_checkpointing)
-        self.optimizer, self.scheduler = build_optimizer(self.model, t, spec.total_steps)
-        self.state = TrainState(fingerprint=spec.fingerprint, world_size=self.world)
-        checkpoint = ray.train.get_checkpoint()
-        if checkpoint is not None:
-            self.state = load_checkpoint(checkpoint, self.model, self.optimizer, self.scheduler, self.rank, spec.fingerprint)
-            self.state.world_size = self.world
+        self.model = self._build_model(init_device_mesh(self.device.type, (self.world,)))
+        self.optimizer, self.scheduler = build_optimizer(
+            self.model, self.cfg.train, spec.total_steps
+        )
+        self.state = self._resume(ray.train.get_checkpoint())
         self.meter = self._meter()
-        self.metrics_log = MetricsLog(self.cfg.output.dir) if self.rank == 0 else None
-        self.tracker = Tracker(t.tracker, t.tracker_project, t.name, redacted(self.cfg), t.tracker_uri) if self.rank == 0 else None
+        t = self.cfg.train
+        lead = self.rank == 0
+        self.metrics_log = MetricsLog(self.cfg.output.dir) if lead else None
+        params = redacted(self.cfg)
+        self.tracker = (
+            Tracker(t.tracker, t.tracker_project, t.name, params, t.tracker_uri) if lead else None
+        )
+
+    def _build_model(self, mesh: Any) -> torch.nn.Module:
+        t = self.cfg.train
+        return build_model(
+            self.cfg.student.model,
+            mesh,
+            self.device,
+            self.rank,
+            attn=resolve_attn(t.attn_implementation, t.use_gpu),
+            mixed_precision=t.mixed_precision,
+            activation_checkpointing=t.activation_checkpointing,
+        )
+
+    def _resume(self, checkpoint: Any) -> TrainState:
+        """The state to start from: the latest checkpoint's, or step 0."""
+        if checkpoint is None:
+            return TrainState(fingerprint=self.spec.fingerprint, world_size=self.world)
+        args = (self.model, self.optimizer, self.scheduler, self.rank, self.spec.fingerprint)
+        state = load_checkpoint(checkpoint, *args)
+        state.world_size = self.world
+        return state
 
     def _meter(self) -> StepMeter:
         config = self.model.lm.config
-        shape = ModelShape(parameter_count(self.model), config.num_hidden_layers, config.hidden_size)
+        shape = ModelShape(
+            parameter_count(self.model), config.num_hidden_layers, config.hidden_size
+        )
         t = self.cfg.train
         peak = peak_flops(self.device, t.mixed_precision, t.peak_tflops_per_worker)
         return StepMeter(shape, self.world, peak, self.device, self.spec.total_steps)
@@ -143,10 +179,21 @@ class Worker:
         collate = CollateRows(self.spec.pad_id)
         shard = ray.train.get_dataset_shard(f"rank_{self.rank}")
         self.meter.start()
-        for step, micro_batches in iterate_steps(shard, collate, t.micro_batch_size, t.grad_accum_steps, self.state.step, self.spec.total_steps):
-            result = train_step(self.model, micro_batches, self.optimizer, self.scheduler, t.grad_clip, self.world)
+        for step, micro_batches in iterate_steps(
+            shard,
+            collate,
+            t.micro_batch_size,
+            t.grad_accum_steps,
+            self.state.step,
+            self.spec.total_steps,
+        ):
+            result = train_step(
+                self.model, micro_batches, self.optimizer, self.scheduler, t.grad_clip, self.world
+            )
             self.state.step, self.state.epoch = step, self.spec.epoch_of(step)
-            metrics = self.meter.metrics(step, self.state.epoch, result, mean_context(micro_batches))
+            metrics = self.meter.metrics(
+                step, self.state.epoch, result, mean_context(micro_batches)
+            )
             self._report(metrics)
             if self.spec.fault_after_step == step:
                 self._die()
@@ -169,7 +216,9 @@ class Worker:
             self.tracker.log(metrics, step)
         checkpoint_due = step % t.checkpoint_every_steps == 0 or step in self.spec.epoch_ends
         if checkpoint_due:
-            save_and_report(metrics, self.model, self.optimizer, self.scheduler, self.state, self.rank)
+            save_and_report(
+                metrics, self.model, self.optimizer, self.scheduler, self.state, self.rank
+            )
             if self.rank == 0:
                 self.metrics_log.flush()
         elif step % t.report_every_steps == 0:
@@ -184,8 +233,15 @@ class Worker:
         if not self.cfg.train.export:
             return
         dtype = torch.bfloat16 if self.cfg.train.mixed_precision == "bf16" else torch.float32
-        manifest = {"config": redacted(self.cfg), "schedule": self.spec.stats, "state": asdict(self.state), "steps_per_epoch": self.spec.steps_per_epoch}
-        uri = export_hf(self.model, self.cfg.student.model, self.cfg.output.dir, dtype, self.rank, manifest)
+        manifest = {
+            "config": redacted(self.cfg),
+            "schedule": self.spec.stats,
+            "state": asdict(self.state),
+            "steps_per_epoch": self.spec.steps_per_epoch,
+        }
+        uri = export_hf(
+            self.model, self.cfg.student.model, self.cfg.output.dir, dtype, self.rank, manifest
+        )
         if self.rank == 0:
             log.info("[train] exported the Hugging Face model to %s", uri)
 

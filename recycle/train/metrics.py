@@ -42,7 +42,9 @@ def flops_per_token(n_params: int, n_layers: int, hidden: int, context: float) -
     return 6.0 * n_params + 12.0 * n_layers * hidden * context
 
 
-def peak_flops(device: torch.device, mixed_precision: str, override_tflops: float | None) -> float | None:
+def peak_flops(
+    device: torch.device, mixed_precision: str, override_tflops: float | None
+) -> float | None:
     """Peak FLOP/s of one worker: the configured value, else a known GPU's bf16 peak, else None."""
     if override_tflops:
         return override_tflops * 1e12
@@ -75,7 +77,14 @@ class ModelShape:
 class StepMeter:
     """Times steps and turns a `StepResult` into the metrics dict reported to Ray Train."""
 
-    def __init__(self, shape: ModelShape, world_size: int, peak: float | None, device: torch.device, total_steps: int):
+    def __init__(
+        self,
+        shape: ModelShape,
+        world_size: int,
+        peak: float | None,
+        device: torch.device,
+        total_steps: int,
+    ):
         self.shape, self.world_size, self.peak, self.device = shape, world_size, peak, device
         self.total_steps = total_steps
         self._start = time.perf_counter()
@@ -84,7 +93,9 @@ class StepMeter:
         """Mark the start of a step (data loading of the step included)."""
         self._start = time.perf_counter()
 
-    def metrics(self, step: int, epoch: int, result: StepResult, mean_context: float) -> dict[str, Any]:
+    def metrics(
+        self, step: int, epoch: int, result: StepResult, mean_context: float
+    ) -> dict[str, Any]:
         """Metrics of the step that just ended."""
         seconds = max(time.perf_counter() - self._start, 1e-9)
         per_worker = result.tokens / self.world_size / seconds
@@ -105,7 +116,11 @@ class StepMeter:
         }
         if self.peak:
             shape = self.shape
-            out["mfu"] = per_worker * flops_per_token(shape.n_params, shape.n_layers, shape.hidden, mean_context) / self.peak
+            out["mfu"] = (
+                per_worker
+                * flops_per_token(shape.n_params, shape.n_layers, shape.hidden, mean_context)
+                / self.peak
+            )
         return out
 
 

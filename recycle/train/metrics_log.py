@@ -76,13 +76,17 @@ def check_tracker(kind: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec(TRACKER_PACKAGES[kind]) is None:
-        raise ConfigError(f"train.tracker={kind} needs the {TRACKER_PACKAGES[kind]} package: pip install {TRACKER_PACKAGES[kind]} (or set train.tracker=none)")
+        raise ConfigError(
+            f"train.tracker={kind} needs the {TRACKER_PACKAGES[kind]} package: pip install {TRACKER_PACKAGES[kind]} (or set train.tracker=none)"
+        )
 
 
 class Tracker:
     """MLflow or W&B logging of params and step metrics on rank 0; 'none' does nothing."""
 
-    def __init__(self, kind: str, project: str, run_name: str, params: dict[str, Any], uri: str | None = None):
+    def __init__(
+        self, kind: str, project: str, run_name: str, params: dict[str, Any], uri: str | None = None
+    ):
         self.kind, self._run = kind, None
         if kind == "mlflow":
             import mlflow
@@ -95,7 +99,9 @@ class Tracker:
         elif kind == "wandb":
             import wandb
 
-            self._run = wandb.init(project=project, name=run_name, id=run_name, resume="allow", config=params)
+            self._run = wandb.init(
+                project=project, name=run_name, id=run_name, resume="allow", config=params
+            )
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
         """Log one step's numeric metrics."""

@@ -50,7 +50,13 @@ class CausalLMLoss(nn.Module):
         self.varlen = lm.config._attn_implementation.startswith("flash")
         self.softcap = getattr(lm.config, "final_logit_softcapping", None)
 
-    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        labels: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Summed NLL over target positions and their count.
 
         Args:
@@ -59,7 +65,12 @@ class CausalLMLoss(nn.Module):
         Returns:
             (0-d float32 NLL sum, 0-d int64 number of target tokens).
         """
-        batch = {INPUT_IDS: input_ids, POSITION_IDS: position_ids, ATTENTION_MASK: attention_mask, LABELS: labels}
+        batch = {
+            INPUT_IDS: input_ids,
+            POSITION_IDS: position_ids,
+            ATTENTION_MASK: attention_mask,
+            LABELS: labels,
+        }
         hidden, labels = self._hidden(batch)  # (B, T, H), (B, T)
         keep = labels != IGNORE_INDEX  # (B, T)
         logits = self.lm.get_output_embeddings()(hidden[keep]).float()  # (N, V)
@@ -72,11 +83,23 @@ class CausalLMLoss(nn.Module):
         decoder = self.lm.get_decoder()
         if self.varlen:
             flat, kwargs = flatten_varlen(batch)  # (1, N) rows + cumulative lengths
-            out = decoder(input_ids=flat[INPUT_IDS], position_ids=flat[POSITION_IDS], use_cache=False, **kwargs)
+            out = decoder(
+                input_ids=flat[INPUT_IDS],
+                position_ids=flat[POSITION_IDS],
+                use_cache=False,
+                **kwargs,
+            )
             return out.last_hidden_state, flat[LABELS]
         eager = self.lm.config._attn_implementation == "eager"
-        mask = block_causal_mask(batch[POSITION_IDS], torch.float32 if eager else None)  # (B, 1, T, T)
-        out = decoder(input_ids=batch[INPUT_IDS], position_ids=batch[POSITION_IDS], attention_mask=mask, use_cache=False)
+        mask = block_causal_mask(
+            batch[POSITION_IDS], torch.float32 if eager else None
+        )  # (B, 1, T, T)
+        out = decoder(
+            input_ids=batch[INPUT_IDS],
+            position_ids=batch[POSITION_IDS],
+            attention_mask=mask,
+            use_cache=False,
+        )
         return out.last_hidden_state, batch[LABELS]
 
 
@@ -102,7 +125,9 @@ def decoder_layers(lm: nn.Module) -> nn.ModuleList:
     """
     layers = getattr(lm.get_decoder(), "layers", None)
     if not isinstance(layers, nn.ModuleList):
-        raise ConfigError(f"cannot find the decoder layers of {type(lm).__name__} (expected model.layers); this architecture is not supported for training yet")
+        raise ConfigError(
+            f"cannot find the decoder layers of {type(lm).__name__} (expected model.layers); this architecture is not supported for training yet"
+        )
     return layers
 
 
@@ -123,7 +148,11 @@ def shard(model: CausalLMLoss, mesh: Any, mixed_precision: str) -> None:
     """`fully_shard` every decoder layer, then the root (embeddings, final norm, LM head)."""
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-    policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if mixed_precision == "bf16" else MixedPrecisionPolicy()
+    policy = (
+        MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+        if mixed_precision == "bf16"
+        else MixedPrecisionPolicy()
+    )
     for layer in decoder_layers(model.lm):
         fully_shard(layer, mesh=mesh, mp_policy=policy)
     fully_shard(model, mesh=mesh, mp_policy=policy)
@@ -152,7 +181,16 @@ def load_pretrained(model: CausalLMLoss, model_path: str, rank: int) -> None:
         dist.broadcast(buf, src=0)
 
 
-def build_model(model_path: str, mesh: Any, device: torch.device, rank: int, *, attn: str, mixed_precision: str, activation_checkpointing: bool) -> CausalLMLoss:
+def build_model(
+    model_path: str,
+    mesh: Any,
+    device: torch.device,
+    rank: int,
+    *,
+    attn: str,
+    mixed_precision: str,
+    activation_checkpointing: bool,
+) -> CausalLMLoss:
     """Meta init -> activation checkpointing -> FSDP2 -> materialize shards -> load weights."""
     model = CausalLMLoss(meta_model(model_path, attn, activation_checkpointing))
     shard(model, mesh, mixed_precision)

@@ -57,7 +57,9 @@ def check_student(cfg: RecycleConfig) -> None:
         ConfigError: student.model is missing or has no readable config.
     """
     if not cfg.student.model:
-        raise ConfigError("student.model is not set; point it at the folder of the model to fine-tune (e.g. student.model=/models/Llama-2-7b-hf)")
+        raise ConfigError(
+            "student.model is not set; point it at the folder of the model to fine-tune (e.g. student.model=/models/Llama-2-7b-hf)"
+        )
     from transformers import AutoConfig
 
     try:
@@ -70,8 +72,15 @@ def check_config(cfg: RecycleConfig) -> None:
     """Every start-up check that needs no data: student, tracker, GPUs, checkpoint cadence."""
     check_student(cfg)
     check_tracker(cfg.train.tracker)
+    if cfg.train.attn_implementation == "flash_attention_2" and not cfg.train.use_gpu:
+        raise ConfigError(
+            "train.attn_implementation=flash_attention_2 needs train.use_gpu=true; "
+            "use sdpa (or auto) on CPU"
+        )
     if cfg.train.mixed_precision == "bf16" and not cfg.train.use_gpu:
-        log.warning("train.mixed_precision=bf16 on CPU is slow; train.mixed_precision=fp32 is the usual CPU choice")
+        log.warning(
+            "train.mixed_precision=bf16 on CPU is slow; train.mixed_precision=fp32 is the usual CPU choice"
+        )
 
 
 def build_trainer(cfg: RecycleConfig, data: TrainData, fault_after_step: int | None = None) -> Any:
@@ -91,7 +100,11 @@ def build_trainer(cfg: RecycleConfig, data: TrainData, fault_after_step: int | N
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config=asdict(spec),
-        scaling_config=ray.train.ScalingConfig(num_workers=t.num_workers, use_gpu=t.use_gpu, resources_per_worker={"CPU": t.cpus_per_worker, **({"GPU": 1} if t.use_gpu else {})}),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=t.num_workers,
+            use_gpu=t.use_gpu,
+            resources_per_worker={"CPU": t.cpus_per_worker, **({"GPU": 1} if t.use_gpu else {})},
+        ),
         run_config=ray.train.RunConfig(
             name=t.name,
             storage_path=storage_path(cfg),
@@ -108,7 +121,11 @@ def _warn_missing_gpus(cfg: RecycleConfig) -> None:
 
     have = ray.cluster_resources().get("GPU", 0)
     if cfg.train.use_gpu and have < cfg.train.num_workers:
-        log.warning("train.num_workers=%d GPU workers requested, the cluster has %s GPUs now: the run waits for the autoscaler", cfg.train.num_workers, have)
+        log.warning(
+            "train.num_workers=%d GPU workers requested, the cluster has %s GPUs now: the run waits for the autoscaler",
+            cfg.train.num_workers,
+            have,
+        )
 
 
 def run_finetune(cfg: RecycleConfig, fault_after_step: int | None = None) -> FinetuneResult:
@@ -128,14 +145,20 @@ def run_finetune(cfg: RecycleConfig, fault_after_step: int | None = None) -> Fin
     init_ray(cfg.ray)
     _warn_missing_gpus(cfg)
     data = prepare(cfg)
-    resumed = check_resumable(posixpath.join(storage_path(cfg), cfg.train.name), data.schedule.fingerprint)
+    resumed = check_resumable(
+        posixpath.join(storage_path(cfg), cfg.train.name), data.schedule.fingerprint
+    )
     if resumed is not None:
-        log.info("resuming %s at step %d of %d", cfg.train.name, resumed.step, data.schedule.total_steps)
+        log.info(
+            "resuming %s at step %d of %d", cfg.train.name, resumed.step, data.schedule.total_steps
+        )
     trainer = build_trainer(cfg, data, fault_after_step)
     try:
         result = trainer.fit()
     except ray.train.TrainingFailedError as err:
-        raise TrainingError(f"training failed: {err}; run the same command again to resume from the latest checkpoint in {storage_path(cfg)}/{cfg.train.name}") from err
+        raise TrainingError(
+            f"training failed: {err}; run the same command again to resume from the latest checkpoint in {storage_path(cfg)}/{cfg.train.name}"
+        ) from err
     return FinetuneResult(
         model_dir=model_dir(cfg.output.dir) if cfg.train.export else None,
         checkpoint=result.checkpoint.path if result.checkpoint else None,

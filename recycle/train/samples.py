@@ -80,8 +80,13 @@ class TokenizeForTraining:
             self.max_length,
         )
         it = iter(zip(ids, starts, errors, strict=True))
-        reasons = batch[C.REASON].to_pylist() if C.REASON in batch.column_names else [""] * batch.num_rows
-        out = [next(it) if k else ([], 0, f"rejected_{r}: invalid row") for k, r in zip(kept, reasons, strict=True)]
+        reasons = (
+            batch[C.REASON].to_pylist() if C.REASON in batch.column_names else [""] * batch.num_rows
+        )
+        out = [
+            next(it) if k else ([], 0, f"rejected_{r}: invalid row")
+            for k, r in zip(kept, reasons, strict=True)
+        ]
         return pa.table(
             {
                 C.SAMPLE_ID: batch[C.SAMPLE_ID],
@@ -113,7 +118,9 @@ def _kept_mask(batch: pa.Table) -> list[bool]:
 
 def sample_lengths(table: pa.Table) -> np.ndarray:
     """(N,) token count of each tokenized sample."""
-    return np.asarray(pc.list_value_length(table[C.INPUT_IDS]).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return np.asarray(
+        pc.list_value_length(table[C.INPUT_IDS]).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
 
 
 def error_counts(errors: Sequence[str]) -> dict[str, int]:

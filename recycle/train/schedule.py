@@ -96,7 +96,9 @@ def pack_best_fit(order: Sequence[int], lengths: Sequence[int], capacity: int) -
     return rows
 
 
-def epoch_rows(n_samples: int, lengths: Sequence[int], epoch: int, seed: int, packing: bool, capacity: int) -> list[list[int]]:
+def epoch_rows(
+    n_samples: int, lengths: Sequence[int], epoch: int, seed: int, packing: bool, capacity: int
+) -> list[list[int]]:
     """Sample indices of each row of one epoch, in training order."""
     order = np.random.default_rng([seed, epoch]).permutation(n_samples)
     if not packing:
@@ -104,7 +106,9 @@ def epoch_rows(n_samples: int, lengths: Sequence[int], epoch: int, seed: int, pa
     return pack_best_fit(order, lengths, capacity)
 
 
-def _row_columns(ids: Sequence[np.ndarray], starts: Sequence[int], members: list[int]) -> tuple[list[int], list[int], list[int]]:
+def _row_columns(
+    ids: Sequence[np.ndarray], starts: Sequence[int], members: list[int]
+) -> tuple[list[int], list[int], list[int]]:
     """input_ids, position_ids and target_mask of one row made of the samples `members`."""
     tokens: list[int] = []
     positions: list[int] = []
@@ -121,10 +125,18 @@ class _RankColumns:
     """Column lists of one worker's table, filled row by row."""
 
     def __init__(self) -> None:
-        self.cols: dict[str, list] = {k: [] for k in (C.INPUT_IDS, C.POSITION_IDS, C.TARGET_MASK, C.EPOCH, C.STEP, C.MICRO)}
+        self.cols: dict[str, list] = {
+            k: [] for k in (C.INPUT_IDS, C.POSITION_IDS, C.TARGET_MASK, C.EPOCH, C.STEP, C.MICRO)
+        }
 
-    def add(self, row: tuple[list[int], list[int], list[int]], epoch: int, step: int, micro: int) -> None:
-        for key, value in zip((C.INPUT_IDS, C.POSITION_IDS, C.TARGET_MASK, C.EPOCH, C.STEP, C.MICRO), (*row, epoch, step, micro), strict=True):
+    def add(
+        self, row: tuple[list[int], list[int], list[int]], epoch: int, step: int, micro: int
+    ) -> None:
+        for key, value in zip(
+            (C.INPUT_IDS, C.POSITION_IDS, C.TARGET_MASK, C.EPOCH, C.STEP, C.MICRO),
+            (*row, epoch, step, micro),
+            strict=True,
+        ):
             self.cols[key].append(value)
 
     def table(self) -> pa.Table:

@@ -44,13 +44,18 @@ def cosine_with_warmup(step: int, warmup: int, total: int, min_ratio: float) -> 
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig, total_steps: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+def build_optimizer(
+    model: nn.Module, cfg: TrainConfig, total_steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW (no weight decay on norms and biases) and its warmup + cosine schedule."""
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     fused = all(p.device.type == "cuda" for p in model.parameters())
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
         lr=cfg.lr,
         betas=(cfg.adam_beta1, cfg.adam_beta2),
         eps=cfg.adam_eps,
@@ -103,9 +108,13 @@ def train_step(
         nll, _ = model(mb[INPUT_IDS], mb[POSITION_IDS], mb[ATTENTION_MASK], mb[LABELS])
         (nll * (world_size / n_targets)).backward()
         nll_sum += nll.detach()
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip else float("inf"))
+    norm = torch.nn.utils.clip_grad_norm_(
+        model.parameters(), grad_clip if grad_clip else float("inf")
+    )
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     (total_nll,) = all_sum([float(nll_sum)], device)
-    return StepResult(total_nll / n_targets, float(_full(norm)), lr, int(n_targets), int(n_tokens), local_tokens)
+    return StepResult(
+        total_nll / n_targets, float(_full(norm)), lr, int(n_targets), int(n_tokens), local_tokens
+    )

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.support.fixtures are parameters here)
 """Fine-tuning end to end on local Ray: 2 Ray Train workers, FSDP2 over gloo, the tiny Llama.
 
 Two real runs share the module: one whose workers die right after step 10 (last checkpoint at
@@ -39,15 +40,25 @@ def fast_reports():
 
 
 @pytest.fixture(scope="module")
-def runs(ray_local, tiny_model_dir, alpaca_path, tmp_path_factory):  # noqa: F811
+def runs(ray_local, tiny_model_dir, alpaca_path, tmp_path_factory):
     """The killed run and the resumed one, on the same config and run directory."""
     out = tmp_path_factory.mktemp("train_run")
     cfg = tiny_train_config(tiny_model_dir, alpaca_path, out, f"data.limit={ROWS}")
     with pytest.raises(TrainingError, match="run the same command again") as failed:
         run_finetune(cfg, fault_after_step=CRASH_AFTER)
-    killed = {"metrics": read_metrics(str(out)), "state": latest_state(f"{storage_path(cfg)}/{cfg.train.name}"), "error": str(failed.value)}
+    killed = {
+        "metrics": read_metrics(str(out)),
+        "state": latest_state(f"{storage_path(cfg)}/{cfg.train.name}"),
+        "error": str(failed.value),
+    }
     result = run_finetune(cfg)  # the same command again
-    return {"cfg": cfg, "killed": killed, "result": result, "metrics": read_metrics(str(out)), "data": prepare(cfg)}
+    return {
+        "cfg": cfg,
+        "killed": killed,
+        "result": result,
+        "metrics": read_metrics(str(out)),
+        "data": prepare(cfg),
+    }
 
 
 def test_loss_falls_on_real_alpaca_rows(runs):
@@ -68,7 +79,9 @@ def test_killed_run_resumes_at_the_right_step_with_the_same_next_loss(runs):
     lost = {m["step"]: m["loss"] for m in killed["metrics"] if m["step"] > 8}
     resumed = {m["step"]: m["loss"] for m in metrics}
     # step 9 is the first step the second run trains: same rows, weights, optimizer, schedule
-    assert resumed[9] == pytest.approx(lost[9], rel=1e-6) and resumed[10] == pytest.approx(lost[10], rel=1e-6)
+    assert resumed[9] == pytest.approx(lost[9], rel=1e-6) and resumed[10] == pytest.approx(
+        lost[10], rel=1e-6
+    )
     assert latest_state(f"{storage_path(runs['cfg'])}/{runs['cfg'].train.name}").step == STEPS
 
 
@@ -82,7 +95,10 @@ def test_fsdp_run_matches_a_single_process_run(runs):
     assert fsdp == pytest.approx(single, rel=1e-4, abs=1e-5)
     # and the two workers really split every global batch
     for step in (1, STEPS):
-        per_rank = [len(step_micro_batches([t], step, cfg.train.micro_batch_size, data.pad_id)) for t in tables]
+        per_rank = [
+            len(step_micro_batches([t], step, cfg.train.micro_batch_size, data.pad_id))
+            for t in tables
+        ]
         assert per_rank == [cfg.train.grad_accum_steps] * 2
 
 
@@ -97,11 +113,15 @@ def test_exported_folder_reloads_and_generates(runs):
     assert trained.dtype == torch.float32  # fp32 recipe exports fp32
     manifest = json.loads(Path(folder, "recycle_train.json").read_text())
     assert manifest["state"]["step"] == STEPS and manifest["schedule"]["samples"] == ROWS
-    ids = tok("USER: Give three tips for staying healthy. ASSISTANT:", return_tensors="pt").input_ids
+    ids = tok(
+        "USER: Give three tips for staying healthy. ASSISTANT:", return_tensors="pt"
+    ).input_ids
     out = trained.generate(ids, max_new_tokens=8, do_sample=False)
     assert out.shape[1] > ids.shape[1]
     # the exported weights are the trained ones: they fit the training data better than the base
-    batch = step_micro_batches(data.schedule.rank_tables, 1, cfg.train.micro_batch_size, data.pad_id)[0]
+    batch = step_micro_batches(
+        data.schedule.rank_tables, 1, cfg.train.micro_batch_size, data.pad_id
+    )[0]
     assert _mean_nll(trained, batch) < _mean_nll(base, batch) - 0.3
 
 
@@ -109,24 +129,89 @@ def _mean_nll(lm, batch) -> float:
     from recycle.train.model import CausalLMLoss
 
     with torch.no_grad():
-        nll, n = CausalLMLoss(lm.float())(batch["input_ids"], batch["position_ids"], batch["attention_mask"], batch["labels"])
+        nll, n = CausalLMLoss(lm.float())(
+            batch["input_ids"], batch["position_ids"], batch["attention_mask"], batch["labels"]
+        )
     return float(nll / n)
 
 
-def test_no_response_token_after_truncation_is_a_start_up_error(ray_local, tiny_model_dir, alpaca_path, tmp_path):  # noqa: F811
+def test_no_response_token_after_truncation_is_a_start_up_error(
+    ray_local, tiny_model_dir, alpaca_path, tmp_path
+):
     # the vicuna prompt alone is longer than 16 tokens: no sample keeps a response token
-    cfg = tiny_train_config(tiny_model_dir, alpaca_path, tmp_path, "data.limit=40", "train.max_length=16")
-    with pytest.raises(InputError, match=r"none of the 40 samples keeps a response token within train.max_length=16.*no_room_for_target"):
+    cfg = tiny_train_config(
+        tiny_model_dir, alpaca_path, tmp_path, "data.limit=40", "train.max_length=16"
+    )
+    with pytest.raises(
+        InputError,
+        match=r"none of the 40 samples keeps a response token within train.max_length=16.*no_room_for_target",
+    ):
         prepare(cfg)
 
 
-def test_cli_reports_start_up_errors(ray_local, tiny_model_dir, alpaca_path, tmp_path, capsys):  # noqa: F811
-    common = ["train", f"student.model={tiny_model_dir}", f"data.input={alpaca_path}", f"output.dir={tmp_path}"]
-    assert main([*common, "train.num_workers=2", "train.micro_batch_size=4", "train.global_batch_size=12"]) == 2
+def test_cli_reports_start_up_errors(ray_local, tiny_model_dir, alpaca_path, tmp_path, capsys):
+    common = [
+        "train",
+        f"student.model={tiny_model_dir}",
+        f"data.input={alpaca_path}",
+        f"output.dir={tmp_path}",
+    ]
+    assert (
+        main(
+            [
+                *common,
+                "train.num_workers=2",
+                "train.micro_batch_size=4",
+                "train.global_batch_size=12",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
-    assert "train.global_batch_size=12 is not divisible by train.num_workers x train.micro_batch_size = 2 x 4 = 8" in err
-    assert main([*common, "data.limit=20", "train.max_length=16", "train.mixed_precision=fp32"]) == 2
+    assert (
+        "train.global_batch_size=12 is not divisible by train.num_workers x train.micro_batch_size = 2 x 4 = 8"
+        in err
+    )
+    assert (
+        main([*common, "data.limit=20", "train.max_length=16", "train.mixed_precision=fp32"]) == 2
+    )
     assert "keeps a response token" in capsys.readouterr().err
-    assert main([*common, "data.limit=20", "train.global_batch_size=64", "train.micro_batch_size=1", "train.max_length=512"]) == 2
+    assert (
+        main(
+            [
+                *common,
+                "data.limit=20",
+                "train.global_batch_size=64",
+                "train.micro_batch_size=1",
+                "train.max_length=512",
+            ]
+        )
+        == 2
+    )
     assert "fewer samples per epoch than train.global_batch_size=64" in capsys.readouterr().err
     assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_bf16_packed_run_on_one_gpu(ray_local, tiny_model_dir, alpaca_path, tmp_path):
+    """The GPU recipe: NCCL, bf16 parameters with fp32 reduction, packing, flash-attention when installed."""
+    cfg = tiny_train_config(
+        tiny_model_dir,
+        alpaca_path,
+        tmp_path,
+        "data.limit=256",
+        "train.use_gpu=true",
+        "train.num_workers=1",
+        "train.micro_batch_size=2",
+        "train.global_batch_size=4",
+        "train.mixed_precision=bf16",
+        "train.packing=true",
+        "train.max_length=512",
+    )
+    result = run_finetune(cfg)
+    losses = [m["loss"] for m in read_metrics(str(tmp_path))]
+    assert losses[-1] < losses[0] - 0.5
+    from transformers import AutoModelForCausalLM
+
+    assert AutoModelForCausalLM.from_pretrained(result.model_dir).dtype == torch.bfloat16

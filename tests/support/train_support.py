@@ -34,7 +34,9 @@ def tiny_train_config(model_dir: Path, data: Path, out: Path, *overrides: str) -
     return load_config(None, [*base, *overrides])
 
 
-def step_micro_batches(tables: list[pa.Table], step: int, micro_batch_size: int, pad_id: int) -> list[dict[str, torch.Tensor]]:
+def step_micro_batches(
+    tables: list[pa.Table], step: int, micro_batch_size: int, pad_id: int
+) -> list[dict[str, torch.Tensor]]:
     """Every worker's micro-batches of one step, collated as the workers collate them."""
     from recycle.train.batches import collate_rows
 
@@ -43,11 +45,17 @@ def step_micro_batches(tables: list[pa.Table], step: int, micro_batch_size: int,
         rows = table.filter(pc.equal(table[C.STEP], step))
         for start in range(0, rows.num_rows, micro_batch_size):
             part = rows.slice(start, micro_batch_size)
-            out.append(collate_rows({k: part[k].to_numpy(zero_copy_only=False) for k in part.column_names}, pad_id))
+            out.append(
+                collate_rows(
+                    {k: part[k].to_numpy(zero_copy_only=False) for k in part.column_names}, pad_id
+                )
+            )
     return out
 
 
-def single_process_losses(cfg: RecycleConfig, tables: list[pa.Table], total_steps: int, pad_id: int, steps: int) -> list[float]:
+def single_process_losses(
+    cfg: RecycleConfig, tables: list[pa.Table], total_steps: int, pad_id: int, steps: int
+) -> list[float]:
     """Losses of the first `steps` steps trained in this process, without FSDP or Ray.
 
     Same schedule, same optimizer and schedule, world size 1: what an FSDP2 run must reproduce.
@@ -58,7 +66,9 @@ def single_process_losses(cfg: RecycleConfig, tables: list[pa.Table], total_step
     from recycle.train.step import build_optimizer, train_step
 
     torch.manual_seed(0)
-    lm = AutoModelForCausalLM.from_pretrained(cfg.student.model, dtype=torch.float32, attn_implementation="sdpa")
+    lm = AutoModelForCausalLM.from_pretrained(
+        cfg.student.model, dtype=torch.float32, attn_implementation="sdpa"
+    )
     model = CausalLMLoss(lm).train()
     optimizer, scheduler = build_optimizer(model, cfg.train, total_steps)
     losses = []

@@ -25,21 +25,36 @@ def samples(tiny_model_dir):
     """Token ids and target starts of 8 real Alpaca rows (max_length 160, some cut)."""
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     rows = tiny_model.alpaca_rows(N)
-    ids, starts, errors = tokenize_samples(tok, [r["instruction"] for r in rows], [r["input"] for r in rows], [r["output"] for r in rows], "vicuna", 160)
+    ids, starts, errors = tokenize_samples(
+        tok,
+        [r["instruction"] for r in rows],
+        [r["input"] for r in rows],
+        [r["output"] for r in rows],
+        "vicuna",
+        160,
+    )
     assert errors == [""] * N
     return tok, rows, [np.asarray(i, dtype=np.int32) for i in ids], starts
 
 
 def _model(path, attn="sdpa"):
     torch.manual_seed(0)
-    return CausalLMLoss(AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation=attn))
+    return CausalLMLoss(
+        AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation=attn)
+    )
 
 
 def _batch(ids, starts, packing, capacity=512):
     """All samples in one micro-batch: one row each, or packed into as few rows as fit."""
-    n_rows = len(pack_best_fit(range(len(ids)), [len(i) for i in ids], capacity)) if packing else len(ids)
+    n_rows = (
+        len(pack_best_fit(range(len(ids)), [len(i) for i in ids], capacity))
+        if packing
+        else len(ids)
+    )
     layout = Layout(n_rows, 1, n_rows)
-    s = build_schedule([str(i) for i in range(len(ids))], ids, starts, layout, 1, 0, packing, capacity)
+    s = build_schedule(
+        [str(i) for i in range(len(ids))], ids, starts, layout, 1, 0, packing, capacity
+    )
     assert s.total_steps == 1 and s.stats["rows_left_out"] == 0
     return collate_rows(rows_of(s.rank_tables[0]), pad_id=0)
 
@@ -55,7 +70,13 @@ def test_training_tokens_are_the_shared_builder_s(samples):
 def test_loss_is_the_mean_nll_of_response_tokens(samples, tiny_model_dir):
     _, _, ids, starts = samples
     model = _model(tiny_model_dir)
-    nll, n = model(**{k: v for k, v in _batch(ids[:1], starts[:1], False).items() if k in ("input_ids", "position_ids", "attention_mask", "labels")})
+    nll, n = model(
+        **{
+            k: v
+            for k, v in _batch(ids[:1], starts[:1], False).items()
+            if k in ("input_ids", "position_ids", "attention_mask", "labels")
+        }
+    )
     x = torch.tensor(ids[0][None], dtype=torch.long)  # (1, T)
     with torch.no_grad():
         logp = model.lm(input_ids=x).logits[0].log_softmax(-1)  # (T, V)
@@ -67,7 +88,9 @@ def test_loss_is_the_mean_nll_of_response_tokens(samples, tiny_model_dir):
 
 def _loss_and_grads(model, batch):
     model.zero_grad()
-    nll, n = model(batch["input_ids"], batch["position_ids"], batch["attention_mask"], batch["labels"])
+    nll, n = model(
+        batch["input_ids"], batch["position_ids"], batch["attention_mask"], batch["labels"]
+    )
     nll.backward()
     return nll.detach(), n, {k: p.grad.clone() for k, p in model.named_parameters()}
 
@@ -106,7 +129,14 @@ def test_accumulation_equals_one_big_batch(samples, tiny_model_dir):
     _, _, ids, starts = samples
     # a large eps makes Adam's first update proportional to the gradient, so the parameters
     # compare the gradients (with eps ~0 it is sign(g), which flips on near-zero gradients)
-    cfg = TrainConfig(lr=1e-2, warmup_ratio=0.0, grad_clip=1.0, global_batch_size=8, micro_batch_size=2, adam_eps=1.0)
+    cfg = TrainConfig(
+        lr=1e-2,
+        warmup_ratio=0.0,
+        grad_clip=1.0,
+        global_batch_size=8,
+        micro_batch_size=2,
+        adam_eps=1.0,
+    )
     results, params = [], []
     for micro in (8, 2):
         model = _model(tiny_model_dir)

@@ -30,7 +30,15 @@ def test_place_spreads_a_step_over_workers_then_micro_batches():
     layout = Layout(global_rows=8, num_workers=2, micro_batch_size=2)
     assert layout.accum_steps == 2
     assert [place(i, layout) for i in range(9)] == [
-        (0, 0, 0), (0, 0, 0), (0, 0, 1), (0, 0, 1), (0, 1, 0), (0, 1, 0), (0, 1, 1), (0, 1, 1), (1, 0, 0)
+        (0, 0, 0),
+        (0, 0, 0),
+        (0, 0, 1),
+        (0, 0, 1),
+        (0, 1, 0),
+        (0, 1, 0),
+        (0, 1, 1),
+        (0, 1, 1),
+        (1, 0, 0),
     ]
 
 
@@ -62,20 +70,41 @@ def test_rows_carry_positions_and_the_target_mask():
 
 
 def test_schedule_is_deterministic_and_independent_of_the_worker_count():
-    one = build_schedule(SIDS, IDS, STARTS, Layout(8, 1, 4), epochs=2, seed=3, packing=False, capacity=128)
-    two = build_schedule(SIDS, IDS, STARTS, Layout(8, 2, 2), epochs=2, seed=3, packing=False, capacity=128)
-    again = build_schedule(SIDS, IDS, STARTS, Layout(8, 2, 2), epochs=2, seed=3, packing=False, capacity=128)
-    other_seed = build_schedule(SIDS, IDS, STARTS, Layout(8, 2, 2), epochs=2, seed=4, packing=False, capacity=128)
+    one = build_schedule(
+        SIDS, IDS, STARTS, Layout(8, 1, 4), epochs=2, seed=3, packing=False, capacity=128
+    )
+    two = build_schedule(
+        SIDS, IDS, STARTS, Layout(8, 2, 2), epochs=2, seed=3, packing=False, capacity=128
+    )
+    again = build_schedule(
+        SIDS, IDS, STARTS, Layout(8, 2, 2), epochs=2, seed=3, packing=False, capacity=128
+    )
+    other_seed = build_schedule(
+        SIDS, IDS, STARTS, Layout(8, 2, 2), epochs=2, seed=4, packing=False, capacity=128
+    )
     assert one.fingerprint == two.fingerprint == again.fingerprint != other_seed.fingerprint
     assert two.rank_tables[0].equals(again.rank_tables[0])
     # step 1 holds the same samples whether one worker or two train it
-    ones = sorted(map(tuple, one.rank_tables[0].filter(one.rank_tables[0][C.STEP].to_numpy() == 1)[C.INPUT_IDS].to_pylist()))
-    twos = sorted(tuple(r) for t in two.rank_tables for r in t.filter(t[C.STEP].to_numpy() == 1)[C.INPUT_IDS].to_pylist())
+    ones = sorted(
+        map(
+            tuple,
+            one.rank_tables[0]
+            .filter(one.rank_tables[0][C.STEP].to_numpy() == 1)[C.INPUT_IDS]
+            .to_pylist(),
+        )
+    )
+    twos = sorted(
+        tuple(r)
+        for t in two.rank_tables
+        for r in t.filter(t[C.STEP].to_numpy() == 1)[C.INPUT_IDS].to_pylist()
+    )
     assert ones == twos
 
 
 def test_epochs_reshuffle_and_leave_out_the_partial_batch():
-    s = build_schedule(SIDS, IDS, STARTS, Layout(8, 1, 8), epochs=2, seed=0, packing=False, capacity=128)
+    s = build_schedule(
+        SIDS, IDS, STARTS, Layout(8, 1, 8), epochs=2, seed=0, packing=False, capacity=128
+    )
     assert s.steps_per_epoch == [6, 6] and s.stats["rows_left_out"] == 2 * (50 - 48)
     t = s.rank_tables[0]
     epoch = t[C.EPOCH].to_numpy()
@@ -85,6 +114,16 @@ def test_epochs_reshuffle_and_leave_out_the_partial_batch():
 
 
 def test_max_steps_caps_the_schedule():
-    s = build_schedule(SIDS, IDS, STARTS, Layout(8, 1, 8), epochs=3, seed=0, packing=False, capacity=128, max_steps=8)
+    s = build_schedule(
+        SIDS,
+        IDS,
+        STARTS,
+        Layout(8, 1, 8),
+        epochs=3,
+        seed=0,
+        packing=False,
+        capacity=128,
+        max_steps=8,
+    )
     assert s.steps_per_epoch == [6, 2] and s.total_steps == 8
     assert max(s.rank_tables[0][C.STEP].to_pylist()) == 8
