@@ -27,12 +27,17 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class CachedAnswer:
-    """A teacher answer as stored: its text, why it stopped, and the tokens it used."""
+    """A teacher answer as stored: its text, why it stopped, and the tokens it used.
+
+    `rejected` holds the endpoint's message when it refused the request itself (HTTP 400: the
+    same request is refused again), so a rerun does not send it a second time.
+    """
 
     text: str
     finish_reason: str | None
     prompt_tokens: int
     completion_tokens: int
+    rejected: str | None = None
 
 
 def cache_key(

@@ -103,21 +103,31 @@ class TeacherClient:
         """The answer to a rendered prompt: from the cache, else from the endpoint (then cached)."""
         sampling = self.sampling(max_tokens, attempt)
         key = cache_key(self.cfg.model, prompt.messages, sampling, prompt.version, attempt)
+        meta = {"model": self.cfg.model, "prompt_version": prompt.version, "sampling": sampling}
         if self.cache is not None:
             hit = await asyncio.to_thread(self.cache.get, key)
             if hit is not None:
                 self.gate.settle({L.CACHE_HITS: 1}, 0.0, 0.0)
+                if hit.rejected is not None:
+                    raise E.SampleRejected(E.BAD_REQUEST, f"{hit.rejected} (cached)")
                 return Completion(
                     hit.text, hit.finish_reason, hit.prompt_tokens, hit.completion_tokens, True
                 )
-        answer = await self._request(prompt.messages, sampling, parse_retry=attempt > 0)
-        if self.cache is not None:
-            meta = {"model": self.cfg.model, "prompt_version": prompt.version, "sampling": sampling}
-            await asyncio.to_thread(self.cache.put, key, answer, meta)
-            self.gate.settle({L.CACHE_WRITES: 1}, 0.0, 0.0)
+        try:
+            answer = await self._request(prompt.messages, sampling, parse_retry=attempt > 0)
+        except E.SampleRejected as rej:
+            if rej.reason == E.BAD_REQUEST:  # the endpoint refuses this very request: remember it
+                await self._store(key, CachedAnswer("", None, 0, 0, rejected=rej.detail), meta)
+            raise
+        await self._store(key, answer, meta)
         return Completion(
             answer.text, answer.finish_reason, answer.prompt_tokens, answer.completion_tokens, False
         )
+
+    async def _store(self, key: str, answer: CachedAnswer, meta: dict) -> None:
+        if self.cache is not None:
+            await asyncio.to_thread(self.cache.put, key, answer, meta)
+            self.gate.settle({L.CACHE_WRITES: 1}, 0.0, 0.0)
 
     async def _request(
         self, messages: list[dict[str, str]], sampling: dict, parse_retry: bool

@@ -36,8 +36,18 @@ class SampleRejected(Exception):
         return (type(self), (self.reason, self.detail))
 
 
+FATAL = {cls.__name__: cls for cls in (TeacherAuthError, TeacherEndpointError)}
+
+
+def fatal_from_record(record: tuple[str, str] | None) -> RecycleError | None:
+    """Rebuild the job-stopping error a teacher actor recorded in the gate (kind, message)."""
+    if record is None or record[0] not in FATAL:
+        return None
+    return FATAL[record[0]](record[1])
+
+
 def find_fatal(err: BaseException) -> RecycleError | None:
-    """The TeacherAuthError / TeacherEndpointError behind an error Ray wrapped, if there is one."""
+    """The TeacherAuthError / TeacherEndpointError behind an error Ray wrapped, if it survived."""
     seen: set[int] = set()
     stack: list[BaseException | None] = [err]
     while stack:

@@ -67,6 +67,7 @@ class GateCore:
             clock,
         )
         self.ledger = Ledger(settings.price, settings.max_cost_usd)
+        self.fatal: tuple[str, str] | None = None
 
     def reserve(self, tokens: float, cost: float) -> float | None:
         """Reserve a request; the seconds to wait before sending it, or None when over budget."""
@@ -84,6 +85,11 @@ class GateCore:
         """The job's accounting so far."""
         return self.ledger.totals()
 
+    def record_fatal(self, kind: str, message: str) -> None:
+        """Remember the first error that stops the job, for the driver to report as it was raised."""
+        if self.fatal is None:
+            self.fatal = (kind, message)
+
 
 class Gate(Protocol):
     """What a TeacherClient needs from the job-wide gate."""
@@ -99,6 +105,8 @@ class Gate(Protocol):
     async def flush(self) -> None: ...
 
     async def totals(self) -> dict[str, Any]: ...
+
+    async def record_fatal(self, kind: str, message: str) -> None: ...
 
 
 class LocalGate:
@@ -120,6 +128,9 @@ class LocalGate:
     async def totals(self) -> dict[str, Any]:
         return self.core.totals()
 
+    async def record_fatal(self, kind: str, message: str) -> None:
+        self.core.record_fatal(kind, message)
+
 
 @ray.remote(num_cpus=0)
 class TeacherGateActor:
@@ -136,6 +147,12 @@ class TeacherGateActor:
 
     def totals(self) -> dict[str, Any]:
         return self.core.totals()
+
+    def record_fatal(self, kind: str, message: str) -> None:
+        self.core.record_fatal(kind, message)
+
+    def fatal(self) -> tuple[str, str] | None:
+        return self.core.fatal
 
 
 def job_gate_actor(name: str, settings: GateSettings) -> ray.actor.ActorHandle:
@@ -179,6 +196,9 @@ class RayGate:
     async def totals(self) -> dict[str, Any]:
         await self.flush()
         return await self.handle.totals.remote()
+
+    async def record_fatal(self, kind: str, message: str) -> None:
+        await self.handle.record_fatal.remote(kind, message)
 
 
 def gate_totals(name: str) -> dict[str, Any]:

@@ -49,11 +49,8 @@ def instruction_reflection(user: str) -> str:
     instruction, input_, output = _sample(user)
     h = _digest(user)
     aspect = _ASPECTS[h % len(_ASPECTS)]
-    topic = _first_sentence(instruction.rstrip(".?!"))
-    new_instruction = (
-        f"{topic}{' (' + _first_sentence(input_, 80) + ')' if input_ else ''}. Explain your answer in detail, "
-        f"covering {aspect}, and finish with a one-sentence summary."
-    )
+    topic = " ".join(f"{instruction} {input_}".split())[:300].rstrip(".?!:;, ")
+    new_instruction = f"{topic}. Explain your answer in detail, covering {aspect}, and finish with a one-sentence summary."
     new_answer = (
         f"{output}\n\nIn more detail, considering {aspect}: {_first_sentence(output)} "
         f"This matters because it makes the answer complete and directly usable.\n\n"

@@ -34,7 +34,7 @@ from recycle.rundir import (
 )
 from recycle.teacher import parse as P
 from recycle.teacher.client import resolve_api_key
-from recycle.teacher.errors import find_fatal
+from recycle.teacher.errors import fatal_from_record, find_fatal
 from recycle.teacher.gate import GateSettings, job_gate_actor
 from recycle.teacher.serve import served_teacher
 from recycle.teacher.stages import reflect_instruction, reflect_response
@@ -88,7 +88,7 @@ def run_reflect(cfg: RecycleConfig, kind: str) -> dict[str, Any]:
     timings["normalize"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     with served_teacher(cfg.teacher) as teacher:
-        totals = _reflect_and_write(samples, cfg, teacher, kind)
+        totals = reflect_and_write(samples, cfg, teacher, kind)
     timings[f"reflect_{kind}_and_write"] = time.perf_counter() - t2
     stats = teacher_stats(
         cfg.output.dir, kind, teacher_summary(cfg.teacher, totals, teacher_cache_dir(cfg))
@@ -110,10 +110,14 @@ def run_reflect(cfg: RecycleConfig, kind: str) -> dict[str, Any]:
     return manifest
 
 
-def _reflect_and_write(
+def reflect_and_write(
     samples: ray.data.Dataset, cfg: RecycleConfig, teacher: TeacherConfig, kind: str
 ) -> dict[str, Any]:
-    """Run the stage into the run directory; return the gate's totals. A fatal teacher error stops it."""
+    """Run the stage over normalized samples into the run directory; return the gate's totals.
+
+    Raises:
+        TeacherAuthError, TeacherEndpointError: unwrapped from Ray's task errors.
+    """
     stage = KINDS[kind][0]
     gate_name = f"recycle-teacher-{uuid.uuid4().hex[:12]}"
     gate = job_gate_actor(gate_name, GateSettings.from_config(teacher))
@@ -121,9 +125,9 @@ def _reflect_and_write(
         ds = stage(samples, teacher, gate_name, teacher_cache_dir(cfg))
         write_outcomes(ds, cfg.output.dir)
     except Exception as err:
-        fatal = find_fatal(err)
+        fatal = fatal_from_record(ray.get(gate.fatal.remote())) or find_fatal(err)
         if fatal is not None:
-            raise type(fatal)(str(fatal)) from None
+            raise fatal from None
         raise
     else:
         return ray.get(gate.totals.remote())
