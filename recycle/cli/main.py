@@ -16,8 +16,8 @@ from recycle.errors import RecycleError
 SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
     "validate": ("validate", "read and normalize a dataset; write kept rows, rejects with reasons and a manifest"),
     "reflect": ("reflect", "teacher reflection on instructions or responses; write reflected rows, rejects and a manifest"),
-    "score": (None, "student IFD and r-IFD scores of a dataset (issue #4)"),
-    "stats": (None, "the papers' Table 6 statistics of a dataset under a student (issue #4)"),
+    "score": ("score", "student IFD and r-IFD scores of a dataset, written to a run directory"),
+    "stats": ("stats", "the papers' Table 6 statistics of a dataset under a student"),
     "select": (None, "apply a selection mode to already-scored data (issue #5)"),
     "run": (None, "the whole selective recycling pipeline from a config (issue #5)"),
     "report": (None, "write the HTML/markdown report of a run directory (issue #5)"),

@@ -49,6 +49,15 @@ def empty_outputs(
     return out
 
 
+def error_reasons(error: str) -> list[str]:
+    """Reason categories in a score_error text ("ifd: empty_target: ...; rifd: ..." -> [...])."""
+    return (
+        [part.split(": ")[1] for part in error.split("; ") if part.count(": ") >= 1]
+        if error
+        else []
+    )
+
+
 def _fill(
     out: dict[str, list[Any]], v: Variant, job: PairJob, cond_loss: float, uncond_loss: float
 ) -> None:

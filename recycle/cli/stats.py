@@ -1,0 +1,31 @@
+"""`recycle stats DATASET student.model=... [CONFIG] [key=value ...] [--output FILE.json]`: Table 6 row."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from recycle.cli.common import add_config_arguments, config_from_args
+
+HELP = "the papers' Table 6 statistics of a dataset under a student"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", help="input dataset (Alpaca JSON/JSONL, ShareGPT, Parquet...)")
+    add_config_arguments(parser, io=False)
+    parser.add_argument(
+        "--output", dest="stats_output", help="also write the row as JSON to this file"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from recycle.student.stats import format_row, run_stats
+
+    args.input = args.dataset
+    cfg = config_from_args(args)
+    row = run_stats(cfg, args.stats_output)
+    print(format_row(Path(args.dataset).name, row))
+    print(
+        f"{row['samples']} samples, {row['unscored']} could not be scored; student {row['student']}"
+    )
+    return 0

