@@ -23,6 +23,7 @@ from recycle.data.read import normalize, read_raw
 from recycle.errors import ConfigError, InputError
 from recycle.pipeline.export import write_alpaca_json
 from recycle.pipeline.graph import TeacherHandle, ifd_graph, reflection_graph
+from recycle.pipeline.resources import fit_to_cluster
 from recycle.ray_utils import init_ray
 from recycle.rundir import (
     build_manifest,
@@ -70,7 +71,7 @@ def validated(cfg: RecycleConfig, timings: dict[str, float]) -> tuple[ray.data.D
     delete_parts(cfg.output.dir, VALIDATE_PARTS)
     write_outcomes(rows.filter(expr=f"{C.OUTCOME} != '{C.OUTCOME_KEPT}'"), cfg.output.dir, VALIDATE_PARTS)
     timings["validate"] = time.perf_counter() - t0
-    return rows.filter(expr=f"{C.OUTCOME} == '{C.OUTCOME_KEPT}'"), n_input
+    return rows.filter(expr=f"{C.OUTCOME} == '{C.OUTCOME_KEPT}'").materialize(), n_input
 
 
 def remaining(ds: ray.data.Dataset, run_dir: str) -> tuple[ray.data.Dataset, int]:
@@ -79,7 +80,7 @@ def remaining(ds: ray.data.Dataset, run_dir: str) -> tuple[ray.data.Dataset, int
     if not done:
         return ds, 0
     log.info("resuming: %d samples already written, skipping them", len(done))
-    return ds.filter(lambda row: row[C.SAMPLE_ID] not in done), len(done)
+    return ds.filter(lambda row: row[C.SAMPLE_ID] not in done).materialize(), len(done)
 
 
 def run_topk(ds: ray.data.Dataset, cfg: RecycleConfig) -> None:
@@ -101,6 +102,7 @@ def run_pipeline(cfg: RecycleConfig) -> dict[str, Any]:
     """Run (or resume) the configured pipeline into cfg.output.dir; returns the manifest."""
     check_config(cfg)
     init_ray(cfg.ray)
+    cfg = fit_to_cluster(cfg, ray.cluster_resources())
     timings: dict[str, float] = {}
     if cfg.output.overwrite:
         clear_outcomes(cfg.output.dir)

@@ -1,0 +1,72 @@
+"""The whole pipeline on local Ray, a faulty local teacher and a tiny student."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recycle import columns as C
+from recycle.pipeline.run import run_pipeline
+from recycle.report.build import outcome_counts
+from recycle.rundir import read_manifest, read_outcome
+from recycle.select import select_reflected
+from recycle.select.modes import STAGE as SELECT_STAGE
+from tests.integration.pipeline.conftest import pipeline_config
+
+pytestmark = pytest.mark.integration
+
+
+def all_rows(run_dir) -> pd.DataFrame:
+    frames = [t.to_pandas() for o in C.OUTCOMES if (t := read_outcome(str(run_dir), o)) is not None]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_selective_end_to_end(ray_local, tmp_path, small_dataset, tiny_model_dir, faulty_teacher):
+    out = tmp_path / "run"
+    cfg = pipeline_config(small_dataset, out, tiny_model_dir, faulty_teacher.base_url, "selection.require_response_reflected=false")
+    manifest = run_pipeline(cfg)
+
+    counts = manifest["counts"]
+    assert counts["input"] == 44 and manifest["invariant"]["ok"]
+    assert counts["rejected"].get("duplicate") == 1 and sum(counts["rejected"].values()) >= 4
+    rows = all_rows(out)
+    assert len(rows) == 44 and rows[C.SAMPLE_ID].is_unique
+    # every sample the teacher could serve was scored in both phases, with real numbers
+    scored = rows[rows[C.STAGE].isin(["", SELECT_STAGE])]
+    assert len(scored) >= 30
+    assert np.isfinite(scored["orig_ifd"].astype(float)).all()
+    assert np.isfinite(scored["pair1_rifd"].astype(float)).all()
+
+    # the kept rows are exactly what the pure selection gives on the scored rows
+    replay = scored.copy()
+    replay[[C.OUTCOME, C.REASON, C.DETAIL, C.STAGE]] = [C.OUTCOME_KEPT, "", "", ""]
+    again = select_reflected(replay, cfg.selection).set_index(C.SAMPLE_ID)
+    got = scored.set_index(C.SAMPLE_ID)
+    assert again[C.OUTCOME].to_dict() == got[C.OUTCOME].to_dict()
+    assert again[C.FINAL_OUTPUT].to_dict() == got[C.FINAL_OUTPUT].to_dict()
+
+    # branch counts: the pie adds up to the scored samples, and both choices happened
+    pie = outcome_counts(scored)
+    assert sum(pie.values()) == len(scored)
+    assert manifest["teacher"]["requests"] >= 2 * len(scored)
+    assert (out / "recycled_alpaca.json").is_file() and (out / "report" / "report.html").is_file()
+    exported = json.loads((out / "recycled_alpaca.json").read_text())
+    assert len(exported) == counts["kept"]
+    assert read_manifest(str(out))["outputs"]["report"].endswith("report.html")
+
+
+def test_second_run_pays_nothing_and_changes_nothing(ray_local, tmp_path, small_dataset, tiny_model_dir, clean_teacher):
+    out = tmp_path / "run"
+    cfg = pipeline_config(small_dataset, out, tiny_model_dir, clean_teacher.base_url)
+    first = run_pipeline(cfg)
+    paid = clean_teacher.stats.requests
+    assert paid == 2 * 40  # two prompts per valid sample, no more
+    rows_first = all_rows(out).set_index(C.SAMPLE_ID).sort_index()
+    cfg2 = pipeline_config(small_dataset, out, tiny_model_dir, clean_teacher.base_url, "output.overwrite=true")
+    second = run_pipeline(cfg2)
+    assert clean_teacher.stats.requests == paid  # everything came from the cache
+    rows_second = all_rows(out).set_index(C.SAMPLE_ID).sort_index()
+    assert first["counts"] == second["counts"]
+    pd.testing.assert_series_equal(rows_first[C.FINAL_OUTPUT], rows_second[C.FINAL_OUTPUT])
+    assert np.allclose(rows_first["res_rifd"].astype(float), rows_second["res_rifd"].astype(float), equal_nan=True)
