@@ -125,6 +125,8 @@ class Worker:
         ctx = ray.train.get_context()
         self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
         self.device = ray.train.torch.get_device()
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)  # NCCL and the device mesh use the current device
         torch.manual_seed(self.cfg.train.seed + self.rank)
         random.seed(self.cfg.train.seed + self.rank)
         self.model = self._build_model(init_device_mesh(self.device.type, (self.world,)))

@@ -93,3 +93,33 @@ def test_resume_check_refuses_another_schedule(tmp_path):
     assert check_resumable(str(run), "abc").step == 16
     with pytest.raises(ConfigError, match="another data schedule"):
         check_resumable(str(run), "xyz")
+
+
+def test_mlflow_tracker_logs_params_and_numeric_metrics(monkeypatch):
+    import sys
+    import types
+
+    calls = []
+    fake = types.ModuleType("mlflow")
+    fake.set_tracking_uri = lambda uri: calls.append(("uri", uri))
+    fake.set_experiment = lambda name: calls.append(("experiment", name))
+    fake.start_run = lambda run_name: calls.append(("start", run_name))
+    fake.log_params = lambda params: calls.append(("params", params))
+    fake.log_metrics = lambda metrics, step: calls.append(("metrics", metrics, step))
+    fake.end_run = lambda: calls.append(("end",))
+    monkeypatch.setitem(sys.modules, "mlflow", fake)
+    from recycle.train.metrics_log import Tracker
+
+    tracker = Tracker(
+        "mlflow", "recycle", "run-a", {"train": {"lr": 1e-5}}, uri="file:///tmp/mlruns"
+    )
+    tracker.log({"loss": 1.5, "step": 3, "note": "text"}, step=3)
+    tracker.close()
+    assert calls == [
+        ("uri", "file:///tmp/mlruns"),
+        ("experiment", "recycle"),
+        ("start", "run-a"),
+        ("params", {"train.lr": 1e-5}),
+        ("metrics", {"loss": 1.5, "step": 3.0}, 3),
+        ("end",),
+    ]
