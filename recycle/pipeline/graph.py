@@ -11,25 +11,16 @@ blocks at the same time. Only the chosen (x1, y1) goes to response reflection: 2
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import ray
 
 from recycle import columns as C
 from recycle.config import RecycleConfig
 from recycle.pipeline.choose import choose_instruction_batch, choose_response_batch
+from recycle.pipeline.teacher_session import TeacherSession
 from recycle.student import Variant, score_dataset
 from recycle.teacher.stages import reflect_instruction, reflect_response
 
 LIGHT_CPUS = 0.1  # pure pandas steps: they must never wait behind the student for a CPU
-
-
-@dataclass(frozen=True)
-class TeacherHandle:
-    """What the teacher stages of one job share: the gate actor's name and the answer cache."""
-
-    gate_name: str
-    cache_dir: str | None
 
 
 def phase1_variants(mode: str) -> list[Variant]:
@@ -63,15 +54,15 @@ def _pandas_step(ds: ray.data.Dataset, fn, cfg: RecycleConfig) -> ray.data.Datas
     )
 
 
-def reflection_graph(ds: ray.data.Dataset, cfg: RecycleConfig, teacher: TeacherHandle) -> ray.data.Dataset:
+def reflection_graph(ds: ray.data.Dataset, cfg: RecycleConfig, teacher: TeacherSession) -> ray.data.Dataset:
     """Selective Reflection-Tuning (or recycle / an ablation) over validated samples."""
     scored = cfg.selection.mode != "recycle"
-    ds = reflect_instruction(ds, cfg.teacher, teacher.gate_name, teacher.cache_dir)
+    ds = reflect_instruction(ds, teacher.config, teacher.gate_name, teacher.cache_dir)
     if scored:
         ds = score_dataset(ds, cfg.student, phase1_variants(cfg.selection.mode), stage="score_phase1")
     ds = _pandas_step(ds, choose_instruction_batch, cfg)
     ds = reflect_response(
-        ds, cfg.teacher, teacher.gate_name, teacher.cache_dir,
+        ds, teacher.config, teacher.gate_name, teacher.cache_dir,
         instruction_column=C.INSTRUCTION_1, input_column=C.INPUT_1, output_column=C.OUTPUT_1,
     )  # fmt: skip
     if scored:

@@ -8,9 +8,7 @@ they are rewritten on every run.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import posixpath
 import time
 from typing import Any
 
@@ -22,8 +20,9 @@ from recycle.config import RecycleConfig, redacted
 from recycle.data.read import normalize, read_raw
 from recycle.errors import ConfigError, InputError
 from recycle.pipeline.export import write_alpaca_json
-from recycle.pipeline.graph import TeacherHandle, ifd_graph, reflection_graph
+from recycle.pipeline.graph import ifd_graph, reflection_graph
 from recycle.pipeline.resources import fit_to_cluster
+from recycle.pipeline.teacher_session import teacher_session
 from recycle.ray_utils import init_ray
 from recycle.rundir import (
     build_manifest,
@@ -51,13 +50,6 @@ def check_config(cfg: RecycleConfig) -> None:
         raise ConfigError(f"selection.mode={mode} needs a student: set student.model=PATH")
     if mode == "ifd_topk" and cfg.selection.topk_n is None and cfg.selection.topk_percent is None:
         raise ConfigError("selection.mode=ifd_topk needs selection.topk_percent or selection.topk_n")
-
-
-def teacher_handle(cfg: RecycleConfig) -> TeacherHandle:
-    """The job's gate name (one per run directory) and cache folder."""
-    digest = hashlib.sha256(cfg.output.dir.encode()).hexdigest()[:12]
-    cache = cfg.teacher.cache_dir or posixpath.join(cfg.output.dir.rstrip("/"), "teacher_cache")
-    return TeacherHandle(gate_name=f"recycle-gate-{digest}", cache_dir=cache)
 
 
 def validated(cfg: RecycleConfig, timings: dict[str, float]) -> tuple[ray.data.Dataset, int]:
@@ -108,25 +100,22 @@ def run_pipeline(cfg: RecycleConfig) -> dict[str, Any]:
         clear_outcomes(cfg.output.dir)
     ds, n_input = validated(cfg, timings)
     t0 = time.perf_counter()
+    extra: dict[str, Any] = {"mode": cfg.selection.mode}
     if cfg.selection.mode == "ifd_topk":
         run_topk(ds, cfg)
-        teacher = None
     else:
         todo, _ = remaining(ds, cfg.output.dir)
-        teacher = teacher_handle(cfg)
-        write_outcomes(reflection_graph(todo, cfg, teacher), cfg.output.dir, STREAM_PARTS)
+        with teacher_session(cfg) as teacher:
+            write_outcomes(reflection_graph(todo, cfg, teacher), cfg.output.dir, STREAM_PARTS)
+        extra["teacher"] = teacher.summary
     timings["pipeline"] = time.perf_counter() - t0
-    return finish(cfg, n_input, timings, teacher)
+    return finish(cfg, n_input, timings, extra)
 
 
-def finish(cfg: RecycleConfig, n_input: int, timings: dict[str, float], teacher: TeacherHandle | None) -> dict[str, Any]:
+def finish(cfg: RecycleConfig, n_input: int, timings: dict[str, float], extra: dict[str, Any]) -> dict[str, Any]:
     """Manifest (with the invariant checked), Alpaca JSON export and report."""
-    from recycle.pipeline.accounting import teacher_summary
     from recycle.report import write_report
 
-    extra = {"mode": cfg.selection.mode}
-    if teacher is not None:
-        extra["teacher"] = teacher_summary(cfg, teacher)
     manifest = build_manifest("run", n_input, count_outcomes(cfg.output.dir), redacted(cfg), timings, extra)
     uri = write_manifest(cfg.output.dir, manifest)
     manifest["outputs"]["alpaca_json"] = write_alpaca_json(cfg.output.dir)
