@@ -19,6 +19,9 @@ from recycle.student.sequences import pad_token_id
 from recycle.student.variants import FLOAT_COLUMNS, INT_COLUMNS, Variant, check_variants
 
 NOT_SCORED = "not_scored"
+NOT_NEEDED = (
+    "not_needed"  # a gated IFD whose pair cannot be chosen (Variant.ifd_only_if_rifd_below)
+)
 # (conditional loss, unconditional loss, score, token count) columns of each kind of pair.
 KIND_COLUMNS = {
     IFD_KIND: (C.LOSS_Y_GIVEN_X, C.LOSS_Y, C.IFD, C.Y_TOKENS),
@@ -76,6 +79,47 @@ def _fill(
         out[error_col][r] = f"{out[error_col][r]}; {joined}" if out[error_col][r] else joined
 
 
+def _score_jobs(
+    model: Any,
+    tokenizer: Any,
+    cfg: StudentConfig,
+    jobs: list[PairJob],
+    variants: Sequence[Variant],
+    out: dict[str, list[Any]],
+) -> ForwardStats:
+    """Compute the jobs' unique sequences in packed micro-batches and fill their output cells."""
+    live = [j for j in jobs if not j.cond.error]
+    seqs = [s for j in live for s in (j.cond, j.uncond)]
+    losses, stats = [], ForwardStats()
+    if seqs:
+        losses, stats = score_sequences(
+            model, seqs, pad_token_id(tokenizer), cfg.batch_tokens, cfg.logit_chunk_tokens
+        )
+    by_job = {id(j): (losses[2 * i], losses[2 * i + 1]) for i, j in enumerate(live)}
+    for job in jobs:
+        cond_loss, uncond_loss = by_job.get(id(job), (math.nan, math.nan))
+        _fill(out, variants[job.variant], job, cond_loss, uncond_loss)
+    return stats
+
+
+def _is_gated(variants: Sequence[Variant], job: PairJob) -> bool:
+    return job.kind == IFD_KIND and variants[job.variant].ifd_only_if_rifd_below is not None
+
+
+def _gate_open(out: dict[str, list[Any]], variants: Sequence[Variant], job: PairJob) -> bool:
+    """The variant's r-IFD is below the gate variant's on this row (a NaN never is)."""
+    v = variants[job.variant]
+    return out[v.column(C.RIFD)][job.row] < out[f"{v.ifd_only_if_rifd_below}{C.RIFD}"][job.row]
+
+
+def _skip(out: dict[str, list[Any]], v: Variant, job: PairJob) -> None:
+    reason = f"{IFD_KIND}: {NOT_NEEDED}: r-IFD not below {v.ifd_only_if_rifd_below}'s, so this pair is not chosen"
+    error_col = v.column(C.SCORE_ERROR)
+    out[error_col][job.row] = (
+        f"{out[error_col][job.row]}; {reason}" if out[error_col][job.row] else reason
+    )
+
+
 def score_columns(
     model: Any,
     tokenizer: Any,
@@ -85,6 +129,9 @@ def score_columns(
     rows: Sequence[int] | None = None,
 ) -> tuple[dict[str, list[Any]], ForwardStats]:
     """Losses, IFD / r-IFD, token counts and errors of `rows` (default: all) for every variant.
+
+    IFD pairs of a variant with `ifd_only_if_rifd_below` are computed in a second round, only on
+    the rows where its r-IFD (from the first round) is below the gate variant's.
 
     Args:
         model: the loaded student (eval mode).
@@ -101,16 +148,17 @@ def score_columns(
     n_rows = len(next(iter(columns.values()))) if columns else 0
     rows = list(range(n_rows)) if rows is None else list(rows)
     jobs = plan_pairs(tokenizer, cfg.template, cfg.max_length, columns, variants, rows)
-    live = [j for j in jobs if not j.cond.error]
-    seqs = [s for j in live for s in (j.cond, j.uncond)]
-    losses, stats = ([], ForwardStats())
-    if seqs:
-        losses, stats = score_sequences(
-            model, seqs, pad_token_id(tokenizer), cfg.batch_tokens, cfg.logit_chunk_tokens
-        )
-    by_job = {id(j): (losses[2 * i], losses[2 * i + 1]) for i, j in enumerate(live)}
     out = empty_outputs(variants, n_rows, rows)
-    for job in jobs:
-        cond_loss, uncond_loss = by_job.get(id(job), (math.nan, math.nan))
-        _fill(out, variants[job.variant], job, cond_loss, uncond_loss)
+    stats = _score_jobs(
+        model, tokenizer, cfg, [j for j in jobs if not _is_gated(variants, j)], variants, out
+    )
+    gated = [j for j in jobs if _is_gated(variants, j)]
+    for job in gated:
+        if not _gate_open(out, variants, job):
+            _skip(out, variants[job.variant], job)
+    stats.add(
+        _score_jobs(
+            model, tokenizer, cfg, [j for j in gated if _gate_open(out, variants, j)], variants, out
+        )
+    )
     return out, stats

@@ -9,6 +9,13 @@ score_truncated. Nothing a variant does not ask for is computed.
     ins = Variant(prefix="ins_", instruction=C.NEW_INSTRUCTION,
                   input=C.NEW_INPUT, output=C.NEW_OUTPUT)        # ifd only (the default)
     ins.column(C.IFD) == "ins_ifd"
+
+Phase 2 of the selective pipeline gates the IFD of the response-reflected pair on its r-IFD
+winning step 4 (`ifd_only_if_rifd_below`), so an IFD that no rule reads is never computed:
+
+    pair1 = Variant(prefix="pair1_", instruction=..., input=..., output=..., ifd=False, rifd=True)
+    res = Variant(prefix="res_", instruction=..., input=..., output=C.BETTER_OUTPUT,
+                  rifd=True, ifd_only_if_rifd_below="pair1_")
 """
 
 from __future__ import annotations
@@ -38,6 +45,10 @@ class Variant:
         output: column holding the response y.
         ifd: compute IFD(y|x) = exp(loss_y_given_x - loss_y).
         rifd: compute r-IFD(x|y) = exp(loss_x_given_y - loss_x).
+        ifd_only_if_rifd_below: prefix of another variant of the same call (with rifd=True):
+            compute this variant's IFD only on rows where its r-IFD is below that variant's,
+            i.e. where step 4 of Selective Reflection-Tuning picks it, the only rows whose IFD
+            the final filter reads. Other rows get NaN and a `not_needed` reason. Needs rifd=True.
     """
 
     prefix: str = ""
@@ -46,11 +57,16 @@ class Variant:
     output: str = C.OUTPUT
     ifd: bool = True
     rifd: bool = False
+    ifd_only_if_rifd_below: str | None = None
 
     def __post_init__(self) -> None:
         if not (self.ifd or self.rifd):
             raise ConfigError(
                 f"variant {self.prefix!r} asks for neither ifd nor rifd; drop it or set one"
+            )
+        if self.ifd_only_if_rifd_below is not None and not (self.ifd and self.rifd):
+            raise ConfigError(
+                f"variant {self.prefix!r}: ifd_only_if_rifd_below needs ifd=True and rifd=True"
             )
 
     def column(self, base: str) -> str:
@@ -87,6 +103,13 @@ def check_variants(variants: Sequence[Variant]) -> tuple[Variant, ...]:
                     f"variants {seen[col]!r} and {v.prefix!r} both write {col!r}; give each a distinct prefix"
                 )
             seen[col] = v.prefix
+    gates = {v.prefix: v for v in variants if v.rifd}
+    for v in variants:
+        gate = v.ifd_only_if_rifd_below
+        if gate is not None and (gate not in gates or gate == v.prefix):
+            raise ConfigError(
+                f"variant {v.prefix!r} gates its IFD on {gate!r}, which is not another variant with rifd=True here"
+            )
     return tuple(variants)
 
 

@@ -157,3 +157,25 @@ def test_missing_model_path_fails_at_start_up(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="cannot be loaded"):
         check_student(StudentConfig(model=str(tmp_path / "empty")))
+
+
+def test_gated_ifd_is_computed_only_where_the_rifd_wins(tiny_student, reference):
+    model, tokenizer, cfg = tiny_student
+    cfg = cfg.model_copy(update={"max_length": 2048, "batch_tokens": 8192})
+    pair1 = Variant(prefix="pair1_", ifd=False, rifd=True)
+    res = Variant(prefix="res_", output=C.NEW_OUTPUT, rifd=True, ifd_only_if_rifd_below="pair1_")
+    full = Variant(prefix="full_", output=C.NEW_OUTPUT, rifd=True)
+    df = frame(8)
+    out, stats = score_columns(model, tokenizer, df.to_dict("list"), [pair1, res, full], cfg)
+    wins = [a < b for a, b in zip(out["res_rifd"], out["pair1_rifd"], strict=True)]
+    assert any(wins) and not all(wins)
+    for r, won in enumerate(wins):
+        if won:
+            assert out["res_ifd"][r] == out["full_ifd"][r] and out["res_score_error"][r] == ""
+        else:
+            assert math.isnan(out["res_ifd"][r]) and "ifd: not_needed" in out["res_score_error"][r]
+    assert out["res_rifd"] == out["full_rifd"]
+    with pytest.raises(ConfigError, match="gates its IFD"):
+        check_variants([Variant(rifd=True, ifd_only_if_rifd_below="nope_")])
+    with pytest.raises(ConfigError, match="needs ifd=True and rifd=True"):
+        Variant(ifd_only_if_rifd_below="pair1_")
