@@ -3,8 +3,9 @@
     python jobs/bench_train.py [--rows 512] [--steps 16] [--workers 2] [--max-length 512]
 
 1. CPU: tokens/s per worker of the tiny Llama (tests/support builders: 2 layers, 64 wide, 2k
-   vocabulary) on real Alpaca rows, `--workers` Ray Train workers over gloo, fp32, without and
-   with packing, side by side. Tokens are real (non-padding) tokens; a step's time excludes the
+   vocabulary) on real Alpaca rows, `--workers` Ray Train workers over gloo, fp32, no activation
+   checkpointing (a memory trade-off the tiny model does not need), without and with packing,
+   side by side. Tokens are real (non-padding) tokens; a step's time excludes the
    metric report and checkpoint, and the first two steps are warm-up.
 2. GPU, when CUDA is visible: a 1B-class Llama (TinyLlama-1.1B shape, random init: throughput
    does not depend on the weights) on one GPU, bf16, packing, max length 2048,
