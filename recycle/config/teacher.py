@@ -69,7 +69,7 @@ class TeacherConfig(Section):
     requests_per_minute: float | None = Field(default=None, gt=0.0, description="Rate limit of the whole job, across actors; None: unlimited.")
     tokens_per_minute: float | None = Field(default=None, gt=0.0, description="Token rate limit of the whole job (prompt estimate + max_tokens reserved, refunded to actual usage); None: unlimited.")
     burst_s: float = Field(default=0.0, ge=0.0, description="Seconds of rate the limiter may spend at once after an idle spell; 0 paces requests evenly.")
-    rate_headroom: float = Field(default=0.02, ge=0.0, lt=0.5, description="Aim this fraction below the rate limits, so jitter between pacing and arrival never pushes the rate the server sees over them.")
+    rate_headroom: float = Field(default=0.05, ge=0.0, lt=0.5, description="Aim this fraction below the rate limits, so jitter between pacing and arrival never pushes the rate the server sees over them.")
     timeout_s: float = Field(default=120.0, gt=0.0, description="Per-request timeout; a slower answer is retried.")
     max_retries: int = Field(default=6, ge=0, description="Retries of a request after 429, 5xx, timeout or a dropped connection; then the sample is rejected.")
     backoff_base_s: float = Field(default=1.0, gt=0.0, description="First retry waits up to this long (full jitter), doubling each time.")

@@ -56,6 +56,41 @@ class ServerStats:
             return 0.0
         return len(self.finishes) / (max(self.finishes) - min(self.arrivals))
 
+    def steady_throughput(self, trim: float = 0.05) -> float:
+        """Answers per second between the `trim` and `1 - trim` quantiles of finish times (no ramp-up or drain)."""
+        done = sorted(self.finishes)
+        lo, hi = int(len(done) * trim), int(len(done) * (1 - trim)) - 1
+        if hi <= lo or done[hi] <= done[lo]:
+            return 0.0
+        return (hi - lo) / (done[hi] - done[lo])
+
+    def mean_in_flight(self) -> float:
+        """Requests the server held on average over the run (Little's law: busy time / span)."""
+        if len(self.finishes) < 2 or len(self.finishes) != len(self.arrivals):
+            return 0.0
+        return (sum(self.finishes) - sum(self.arrivals)) / (max(self.finishes) - min(self.arrivals))
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data, for the /stats endpoint."""
+        return {
+            "requests": self.requests,
+            "by_kind": dict(self.by_kind),
+            "arrivals": list(self.arrivals),
+            "finishes": list(self.finishes),
+            "max_in_flight": self.max_in_flight,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ServerStats:
+        """Stats read back from the /stats endpoint of a server in another process."""
+        return cls(
+            requests=data["requests"],
+            by_kind=Counter(data["by_kind"]),
+            arrivals=data["arrivals"],
+            finishes=data["finishes"],
+            max_in_flight=data["max_in_flight"],
+        )
+
     def max_in_window(self, window_s: float) -> int:
         """The most requests that arrived within any `window_s` seconds."""
         times, best, lo = sorted(self.arrivals), 0, 0
@@ -82,13 +117,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         owner = self.server.owner
-        if self.path.rstrip("/").endswith("/models"):
+        if self.path.rstrip("/").endswith("/stats"):
+            with owner._lock:
+                self._json(200, owner.stats.to_json())
+        elif self.path.rstrip("/").endswith("/models"):
             self._json(200, {"object": "list", "data": [{"id": owner.model, "object": "model"}]})
         else:
             self._json(404, _error(f"no route {self.path}", "not_found"))
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        if self.path.rstrip("/").endswith("/stats/reset"):
+            self.server.owner.reset_stats()
+            self._json(200, {})
+            return
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._json(404, _error(f"no route {self.path}", "not_found"))
             return
@@ -269,3 +311,82 @@ class LocalTeacherServer:
         with self._lock:
             self.stats.in_flight -= 1
             self.stats.finishes.append(time.monotonic())
+
+
+def _serve_in_child(kwargs: dict[str, Any], conn: Any) -> None:
+    server = LocalTeacherServer(**kwargs).start()
+    conn.send(server.port)
+    conn.recv()  # blocks until the parent says stop (or goes away)
+    server.stop()
+
+
+class ServerProcess:
+    """A LocalTeacherServer in its own process (its own GIL), as a real endpoint would be.
+
+    For benchmarks: the driver's Python threads then do not slow the server down. `answer` and
+    `fault_fn` must be picklable (module-level functions) when given.
+    """
+
+    def __init__(self, **kwargs: Any):
+        self.kwargs = kwargs
+        self.host = kwargs.get("host", "127.0.0.1")
+        self.model = kwargs.get("model", "local-teacher")
+        self.port = 0
+        self._process: Any = None
+        self._conn: Any = None
+
+    @property
+    def base_url(self) -> str:
+        """The URL to give the openai client."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    def url_for(self, advertised_host: str) -> str:
+        """The base URL as seen from another machine (when bound to 0.0.0.0)."""
+        return f"http://{advertised_host}:{self.port}/v1"
+
+    def start(self) -> ServerProcess:
+        """Start the child and wait until it listens."""
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child_conn = ctx.Pipe()
+        self._process = ctx.Process(
+            target=_serve_in_child, args=(self.kwargs, child_conn), daemon=True
+        )
+        self._process.start()
+        self.port = self._conn.recv()
+        return self
+
+    def _call(self, method: str, path: str) -> dict[str, Any]:
+        import urllib.request
+
+        host = "127.0.0.1" if self.host == "0.0.0.0" else self.host
+        request = urllib.request.Request(
+            f"http://{host}:{self.port}/v1{path}",
+            method=method,
+            data=b"{}" if method == "POST" else None,
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    @property
+    def stats(self) -> ServerStats:
+        """What the server saw so far (fetched from it)."""
+        return ServerStats.from_json(self._call("GET", "/stats"))
+
+    def reset_stats(self) -> None:
+        """Forget what was counted so far."""
+        self._call("POST", "/stats/reset")
+
+    def stop(self) -> None:
+        """Stop the child."""
+        if self._process is not None:
+            self._conn.send("stop")
+            self._process.join(timeout=10)
+            self._process = None
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -70,10 +70,36 @@ def run_reflect(cfg: RecycleConfig, kind: str) -> dict[str, Any]:
     """
     if kind not in KINDS:
         raise ConfigError(f"unknown reflection {kind!r}; use one of {', '.join(KINDS)}")
-    resolve_api_key(cfg.teacher)  # a missing key stops here, before Ray or any data
+    if (
+        cfg.teacher.serve is None
+    ):  # a served teacher needs no key; otherwise a missing one stops here
+        resolve_api_key(cfg.teacher)
     timings: dict[str, float] = {}
-    t0 = time.perf_counter()
     init_ray(cfg.ray)
+    n_input, samples = read_samples(cfg, timings)
+    t0 = time.perf_counter()
+    with served_teacher(cfg.teacher) as teacher:
+        totals = reflect_and_write(samples, cfg, teacher, kind)
+    timings[f"reflect_{kind}_and_write"] = time.perf_counter() - t0
+    summary = teacher_summary(cfg.teacher, totals, teacher_cache_dir(cfg))
+    stats = teacher_stats(cfg.output.dir, kind, summary)
+    counts = count_outcomes(cfg.output.dir)
+    extra = {"teacher": stats}
+    manifest = build_manifest(
+        f"reflect {kind}", n_input, counts, redacted(cfg), timings, extra=extra
+    )
+    uri = write_manifest(cfg.output.dir, manifest)
+    log.info("manifest: %s", uri)
+    if not (manifest["invariant"]["ok"] and stats["invariant"]["ok"]):
+        raise InputError(
+            f"rows were lost: {manifest['invariant']}, teacher {stats['invariant']}; see {uri}"
+        )
+    return manifest
+
+
+def read_samples(cfg: RecycleConfig, timings: dict[str, float]) -> tuple[int, ray.data.Dataset]:
+    """Read and normalize the input (materialized); returns the raw row count and the samples."""
+    t0 = time.perf_counter()
     raw = read_raw(cfg.data).materialize()
     n_input = raw.count()
     timings["read"] = time.perf_counter() - t0
@@ -86,28 +112,7 @@ def run_reflect(cfg: RecycleConfig, kind: str) -> dict[str, Any]:
     # Normalizing ends in a shuffle (duplicates): finish it before the teacher pool takes CPUs.
     samples = normalize(raw, cfg.ray.block_rows).materialize()
     timings["normalize"] = time.perf_counter() - t1
-    t2 = time.perf_counter()
-    with served_teacher(cfg.teacher) as teacher:
-        totals = reflect_and_write(samples, cfg, teacher, kind)
-    timings[f"reflect_{kind}_and_write"] = time.perf_counter() - t2
-    stats = teacher_stats(
-        cfg.output.dir, kind, teacher_summary(cfg.teacher, totals, teacher_cache_dir(cfg))
-    )
-    manifest = build_manifest(
-        f"reflect {kind}",
-        n_input,
-        count_outcomes(cfg.output.dir),
-        redacted(cfg),
-        timings,
-        extra={"teacher": stats},
-    )
-    uri = write_manifest(cfg.output.dir, manifest)
-    log.info("manifest: %s", uri)
-    if not (manifest["invariant"]["ok"] and stats["invariant"]["ok"]):
-        raise InputError(
-            f"rows were lost: {manifest['invariant']}, teacher {stats['invariant']}; see {uri}"
-        )
-    return manifest
+    return n_input, samples
 
 
 def reflect_and_write(
