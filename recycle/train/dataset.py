@@ -44,10 +44,17 @@ class TrainData:
     left_out: dict[str, int]
 
     def datasets(self) -> dict[str, ray.data.Dataset]:
-        """One Ray Dataset per worker, named rank_<r> (read with get_dataset_shard)."""
-        return {
-            f"rank_{r}": ray.data.from_arrow(t) for r, t in enumerate(self.schedule.rank_tables)
-        }
+        """One Ray Dataset per worker, named rank_<r> (read with get_dataset_shard).
+
+        Their progress bars are off: reading in-memory rows is instant, and bars from every
+        worker would drown the training progress lines in the job log.
+        """
+        out = {}
+        for rank, table in enumerate(self.schedule.rank_tables):
+            ds = ray.data.from_arrow(table)
+            ds.context.enable_progress_bars = False
+            out[f"rank_{rank}"] = ds
+        return out
 
     @property
     def stats(self) -> dict[str, Any]:

@@ -135,6 +135,38 @@ def _mean_nll(lm, batch) -> float:
     return float(nll / n)
 
 
+def test_trains_on_the_pipeline_s_kept_parquet_rows(
+    ray_local, tiny_model_dir, alpaca_path, tmp_path
+):
+    """Without train.dataset, a run directory's kept/*.parquet (the pipeline's output) is the input."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from recycle import columns as C
+    from recycle.data.normalize import sample_id
+    from recycle.train.dataset import training_input
+
+    rows = json.loads(alpaca_path.read_text())[:48]
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for part in (0, 1):
+        chunk = rows[part * 24 : (part + 1) * 24]
+        table = pa.table(
+            {
+                C.SAMPLE_ID: [sample_id(r["instruction"], r["input"], r["output"]) for r in chunk],
+                C.INSTRUCTION: [r["instruction"] for r in chunk],
+                C.INPUT: [r["input"] for r in chunk],
+                C.OUTPUT: [r["output"] for r in chunk],
+                C.IFD: [0.5] * len(chunk),
+            }
+        )
+        pq.write_table(table, kept / f"part-{part}.parquet")
+    cfg = tiny_train_config(tiny_model_dir, alpaca_path, tmp_path, "data.input=null")
+    assert training_input(cfg) == str(kept)
+    data = prepare(cfg)
+    assert data.stats["samples"] == 48 and data.schedule.steps_per_epoch == [6]
+
+
 def test_no_response_token_after_truncation_is_a_start_up_error(
     ray_local, tiny_model_dir, alpaca_path, tmp_path
 ):
