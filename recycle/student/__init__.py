@@ -27,6 +27,9 @@ _EXPORTS = {
     "score_dataset": "recycle.student.scorer",
     "load_student": "recycle.student.model",
     "check_student": "recycle.student.model",
+    "CoherenceScorer": "recycle.student.coherence",
+    "run_score": "recycle.student.run",
+    "run_stats": "recycle.student.stats",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -6,18 +6,20 @@ Phase 1 of the pipeline (IFD of the original and of the instruction-reflected pa
     from recycle.student import Variant, score_dataset
 
     phase1 = [
-        Variant(prefix="orig_"),
-        Variant(prefix="ins_", instruction=C.NEW_INSTRUCTION, input=C.NEW_INPUT, output=C.NEW_OUTPUT),
+        Variant(prefix=C.ORIG),
+        Variant(prefix=C.INS, instruction=C.NEW_INSTRUCTION, input=C.NEW_INPUT, output=C.NEW_OUTPUT),
     ]
     ds = score_dataset(ds, cfg.student, phase1, stage="score_phase1")
 
-Phase 2 (r-IFD of both candidates, IFD of the response-reflected one; the loss_x both share is
-computed once):
+Phase 2 (r-IFD of both candidates; IFD of (x1, y_res) only where its r-IFD wins step 4, the only
+rows whose IFD the final filter reads; the loss_x both share is computed once):
 
+    x1 = {"instruction": C.INSTRUCTION_1, "input": C.INPUT_1}
     phase2 = [
-        Variant(prefix="cur_", instruction=X1_INSTRUCTION, input=X1_INPUT, output=Y1, ifd=False, rifd=True),
-        Variant(prefix="res_", instruction=X1_INSTRUCTION, input=X1_INPUT, output=C.BETTER_OUTPUT, rifd=True),
+        Variant(prefix=C.PAIR1, output=C.OUTPUT_1, ifd=False, rifd=True, **x1),
+        Variant(prefix=C.RES, output=C.BETTER_OUTPUT, rifd=True, ifd_only_if_rifd_below=C.PAIR1, **x1),
     ]
+    ds = score_dataset(ds, cfg.student, phase2, stage="score_phase2")
 
 Only rows whose `outcome` is "kept" are scored; the other rows pass through with NaN scores and
 a `not_scored` reason in each variant's score_error.
