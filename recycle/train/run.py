@@ -69,7 +69,8 @@ def check_student(cfg: RecycleConfig) -> None:
 
 
 def check_config(cfg: RecycleConfig) -> None:
-    """Every start-up check that needs no data: student, tracker, GPUs, checkpoint cadence."""
+    """Start-up checks that need no data: the student loads, the tracker is installed, the
+    attention implementation fits the device."""
     check_student(cfg)
     check_tracker(cfg.train.tracker)
     if cfg.train.attn_implementation == "flash_attention_2" and not cfg.train.use_gpu:
@@ -117,6 +118,7 @@ def build_trainer(cfg: RecycleConfig, data: TrainData, fault_after_step: int | N
 
 
 def _warn_missing_gpus(cfg: RecycleConfig) -> None:
+    """Say so when the cluster has fewer GPUs than workers now (Ray Train then waits)."""
     import ray
 
     have = ray.cluster_resources().get("GPU", 0)
