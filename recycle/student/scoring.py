@@ -53,12 +53,18 @@ def empty_outputs(
 
 
 def error_reasons(error: str) -> list[str]:
-    """Reason categories in a score_error text ("ifd: empty_target: ...; rifd: ..." -> [...])."""
-    return (
-        [part.split(": ")[1] for part in error.split("; ") if part.count(": ") >= 1]
-        if error
-        else []
-    )
+    """Reason categories in a score_error text.
+
+    "ifd: empty_target: ...; rifd: no_room_for_target: ..." -> ["empty_target", "no_room_for_target"];
+    "not_scored: ..." -> ["not_scored"].
+    """
+    parts = [p.split(": ") for p in error.split("; ")] if error else []
+    return [p[1] if len(p) > 2 else p[0] for p in parts]
+
+
+def _append_error(out: dict[str, list[Any]], v: Variant, row: int, text: str) -> None:
+    col = v.column(C.SCORE_ERROR)
+    out[col][row] = f"{out[col][row]}; {text}" if out[col][row] else text
 
 
 def _fill(
@@ -74,9 +80,7 @@ def _fill(
         out[score_col][r], reason = ratio_score(cond_loss, uncond_loss)
     out[v.column(C.SCORE_TRUNCATED)][r] |= job.cond.truncated
     if reason:
-        error_col = v.column(C.SCORE_ERROR)
-        joined = f"{job.kind}: {reason}"
-        out[error_col][r] = f"{out[error_col][r]}; {joined}" if out[error_col][r] else joined
+        _append_error(out, v, r, f"{job.kind}: {reason}")
 
 
 def _score_jobs(
@@ -113,10 +117,12 @@ def _gate_open(out: dict[str, list[Any]], variants: Sequence[Variant], job: Pair
 
 
 def _skip(out: dict[str, list[Any]], v: Variant, job: PairJob) -> None:
-    reason = f"{IFD_KIND}: {NOT_NEEDED}: r-IFD not below {v.ifd_only_if_rifd_below}'s, so this pair is not chosen"
-    error_col = v.column(C.SCORE_ERROR)
-    out[error_col][job.row] = (
-        f"{out[error_col][job.row]}; {reason}" if out[error_col][job.row] else reason
+    gate = v.ifd_only_if_rifd_below
+    _append_error(
+        out,
+        v,
+        job.row,
+        f"{IFD_KIND}: {NOT_NEEDED}: r-IFD not below {gate}'s, so this pair is not chosen",
     )
 
 

@@ -14,7 +14,7 @@ from recycle.errors import ConfigError
 from recycle.student.model import check_student, load_student
 from recycle.student.planning import plan_pairs
 from recycle.student.scorer import StudentScorer, score_dataset
-from recycle.student.scoring import NOT_SCORED, score_columns
+from recycle.student.scoring import NOT_SCORED, error_reasons, score_columns
 from recycle.student.sequences import build_pair, prompt_prefix, reverse_query
 from recycle.student.variants import Variant, check_variants
 from tests.support.tiny_model import alpaca_rows
@@ -179,3 +179,12 @@ def test_gated_ifd_is_computed_only_where_the_rifd_wins(tiny_student, reference)
         check_variants([Variant(rifd=True, ifd_only_if_rifd_below="nope_")])
     with pytest.raises(ConfigError, match="needs ifd=True and rifd=True"):
         Variant(ifd_only_if_rifd_below="pair1_")
+
+
+def test_error_reasons_name_the_categories():
+    assert error_reasons("") == []
+    assert error_reasons("ifd: empty_target: no tokens; rifd: no_room_for_target: prefix of 9") == [
+        "empty_target",
+        "no_room_for_target",
+    ]
+    assert error_reasons("not_scored: row outcome is not kept") == ["not_scored"]
