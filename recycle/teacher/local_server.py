@@ -323,8 +323,9 @@ def _serve_in_child(kwargs: dict[str, Any], conn: Any) -> None:
 class ServerProcess:
     """A LocalTeacherServer in its own process (its own GIL), as a real endpoint would be.
 
-    For benchmarks: the driver's Python threads then do not slow the server down. `answer` and
-    `fault_fn` must be picklable (module-level functions) when given.
+    For benchmarks: the driver's Python threads then do not slow the server down. The child is
+    started with "spawn": start it from under `if __name__ == "__main__":`, and give `answer` and
+    `fault_fn` as module-level functions (they are pickled).
     """
 
     def __init__(self, **kwargs: Any):

@@ -36,6 +36,16 @@ TEACHER = [
 ]  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def few_shuffle_partitions(ray_local):
+    """Normalizing ends in a hash shuffle: 200 partitions (the default) for 60 rows only cost time here."""
+    ctx = ray_local.data.DataContext.get_current()
+    before = ctx.default_hash_shuffle_parallelism
+    ctx.default_hash_shuffle_parallelism = 8
+    yield
+    ctx.default_hash_shuffle_parallelism = before
+
+
 @pytest.fixture(scope="module")
 def rows(alpaca_path: Path) -> list[dict]:
     return json.loads(alpaca_path.read_text())[:N_ROWS]
