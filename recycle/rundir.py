@@ -51,11 +51,19 @@ def clear_outcomes(run_dir: str) -> None:
         fs.delete_file(manifest)
 
 
-def _stringify_nulls(table: pa.Table) -> pa.Table:
-    """Columns that are all-null in a batch get type string, so part files share one schema."""
+NUMERIC_SUFFIXES = (C.LOSS_Y_GIVEN_X, C.LOSS_Y, C.LOSS_X_GIVEN_Y, C.LOSS_X, C.IFD, C.RIFD, C.COHERENCE, "_tokens")
+
+
+def null_column_type(name: str) -> pa.DataType:
+    """The type an all-null column of a batch is written with: float for scores, else string."""
+    return pa.float64() if name.endswith(NUMERIC_SUFFIXES) else pa.string()
+
+
+def _typed_nulls(table: pa.Table) -> pa.Table:
+    """Columns that are all-null in a batch get their column's type, so part files share a schema."""
     for i, field in enumerate(table.schema):
         if pa.types.is_null(field.type):
-            table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
+            table = table.set_column(i, field.name, table.column(i).cast(null_column_type(field.name)))
     return table
 
 
@@ -68,7 +76,7 @@ def write_outcome_batch(batch: pa.Table, run_dir: str, part_prefix: str = "part"
     """
     C.require_columns("write", batch.column_names, (C.SAMPLE_ID, C.OUTCOME, C.REASON))
     fs, _ = filesystem(run_dir)
-    batch = _stringify_nulls(batch)
+    batch = _typed_nulls(batch)
     for outcome in C.OUTCOMES:
         part = batch.filter(pc.equal(batch[C.OUTCOME], outcome))
         if part.num_rows == 0:

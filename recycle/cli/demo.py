@@ -10,13 +10,13 @@ from recycle.cli.run import print_summary
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", help="run directory (default runs/demo)")
     parser.add_argument("--train-seconds", type=float, default=30.0, help="how long to train the tiny student")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. selection.mode=recycle")
+    parser.add_argument("settings", nargs="*", metavar="key=value", help="config overrides, e.g. selection.mode=recycle")
 
 
 def run(args: argparse.Namespace) -> int:
     from recycle.demo.run import run_demo
 
-    manifest = run_demo(args.output, args.overrides, args.train_seconds)
+    manifest = run_demo(args.output, args.settings, args.train_seconds)
     print_summary(manifest)
     print("this was an offline wiring check with a scripted teacher; open the report above to see what a run shows")
     return 0

@@ -18,11 +18,11 @@ SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
     "reflect": ("reflect", "teacher reflection on instructions or responses; write reflected rows, rejects and a manifest"),
     "score": ("score", "student IFD and r-IFD scores of a dataset, written to a run directory"),
     "stats": ("stats", "the papers' Table 6 statistics of a dataset under a student"),
-    "select": (None, "apply a selection mode to already-scored data (issue #5)"),
-    "run": (None, "the whole selective recycling pipeline from a config (issue #5)"),
-    "report": (None, "write the HTML/markdown report of a run directory (issue #5)"),
+    "select": ("select", "apply a selection mode to the rows of an earlier run, without teacher or student"),
+    "run": ("run", "the whole selective recycling pipeline from a config; rerun to resume"),
+    "report": ("report", "write the HTML/markdown report of a run directory"),
     "train": ("train", "fine-tune the student with Ray Train + FSDP2; rerun the same command to resume"),
-    "demo": (None, "offline demo: local teacher, tiny student, bundled Alpaca sample (issue #5)"),
+    "demo": ("demo", "offline demo: scripted local teacher, tiny student, bundled Alpaca sample"),
 }
 
 
@@ -45,7 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # `--input X key=value`: overrides after an option land here
+        if not hasattr(args, "settings") or any(e.startswith("-") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.settings = [*args.settings, *extra]
     if not args.command:
         parser.print_help()
         return 2

@@ -28,6 +28,7 @@ class OutputConfig(Section):
 
     dir: str = Field(default="runs/latest", description="Run directory; local, s3:// or gs://.")
     overwrite: bool = Field(default=False, description="Delete an existing run directory first instead of resuming into it.")
+    report_stats: bool = Field(default=True, description="Compute the papers' Table 6 statistics of the original and final data for the report (two more student passes).")
 
 
 class RayConfig(Section):

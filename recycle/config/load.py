@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,9 @@ from pydantic import BaseModel, ValidationError
 from recycle.config.root import RecycleConfig
 from recycle.errors import ConfigError
 
-# Keys whose values are never written out (the key itself lives in the environment; these are
-# guards in case a user pastes one into a config anyway).
-SECRET_KEY_PARTS = ("api_key", "token", "secret", "password")
+# Keys whose values are never written out (the key itself lives in the environment; this is a
+# guard in case a user pastes one into a config anyway): *api_key, *secret, *password, *_token.
+SECRET_KEY = re.compile(r"(api_key|secret|password|(^|_)token)$")
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -110,5 +111,4 @@ def _scrub(node: Any) -> Any:
 
 
 def _is_secret(key: str) -> bool:
-    key = key.lower()
-    return key != "api_key_env" and any(part in key for part in SECRET_KEY_PARTS)
+    return bool(SECRET_KEY.search(key.lower()))

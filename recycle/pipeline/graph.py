@@ -32,15 +32,18 @@ def phase1_variants(mode: str) -> list[Variant]:
     ]
 
 
-def phase2_variants() -> list[Variant]:
-    """Step 4 compares r-IFD of (x1, y1) and (x1, y_res); the filter needs IFD of (x1, y_res) too.
+def phase2_variants(mode: str) -> list[Variant]:
+    """Step 4 compares r-IFD of (x1, y1) and (x1, y_res); the filter needs IFD of the final pair.
 
-    IFD of (x1, y1) is not recomputed: it is the phase-1 IFD of whichever pair step 2 chose.
+    IFD of (x1, y1) is not recomputed: it is the phase-1 IFD of whichever pair step 2 chose. In
+    `selective` mode IFD of (x1, y_res) is needed only where y_res wins on r-IFD, so the scorer
+    computes it only there; the ablations whose rule reads it get it for every row.
     """
     x1 = {"instruction": C.INSTRUCTION_1, "input": C.INPUT_1}
+    gate = {"ifd_only_if_rifd_below": C.PAIR1} if mode == "selective" else {}
     return [
         Variant(prefix=C.PAIR1, output=C.OUTPUT_1, ifd=False, rifd=True, **x1),
-        Variant(prefix=C.RES, output=C.BETTER_OUTPUT, ifd=True, rifd=True, **x1),
+        Variant(prefix=C.RES, output=C.BETTER_OUTPUT, ifd=True, rifd=True, **x1, **gate),
     ]
 
 
@@ -66,7 +69,7 @@ def reflection_graph(ds: ray.data.Dataset, cfg: RecycleConfig, teacher: TeacherS
         instruction_column=C.INSTRUCTION_1, input_column=C.INPUT_1, output_column=C.OUTPUT_1,
     )  # fmt: skip
     if scored:
-        ds = score_dataset(ds, cfg.student, phase2_variants(), stage="score_phase2")
+        ds = score_dataset(ds, cfg.student, phase2_variants(cfg.selection.mode), stage="score_phase2")
     return _pandas_step(ds, choose_response_batch, cfg)
 
 

@@ -22,6 +22,7 @@ from recycle.errors import ConfigError, InputError
 from recycle.pipeline.export import write_alpaca_json
 from recycle.pipeline.graph import ifd_graph, reflection_graph
 from recycle.pipeline.resources import fit_to_cluster
+from recycle.pipeline.stats import table6_stats
 from recycle.pipeline.teacher_session import teacher_session
 from recycle.ray_utils import init_ray
 from recycle.rundir import (
@@ -116,9 +117,15 @@ def finish(cfg: RecycleConfig, n_input: int, timings: dict[str, float], extra: d
     """Manifest (with the invariant checked), Alpaca JSON export and report."""
     from recycle.report import write_report
 
-    manifest = build_manifest("run", n_input, count_outcomes(cfg.output.dir), redacted(cfg), timings, extra)
+    counts = count_outcomes(cfg.output.dir)
+    alpaca_json = write_alpaca_json(cfg.output.dir)
+    if cfg.output.report_stats and cfg.student.model:
+        t0 = time.perf_counter()
+        extra["stats"] = table6_stats(cfg, alpaca_json, counts["kept"])
+        timings["stats"] = time.perf_counter() - t0
+    manifest = build_manifest("run", n_input, counts, redacted(cfg), timings, extra)
+    manifest["outputs"]["alpaca_json"] = alpaca_json
     uri = write_manifest(cfg.output.dir, manifest)
-    manifest["outputs"]["alpaca_json"] = write_alpaca_json(cfg.output.dir)
     manifest["outputs"]["report"] = write_report(cfg.output.dir)
     write_manifest(cfg.output.dir, manifest)
     if not manifest["invariant"]["ok"]:

@@ -102,15 +102,19 @@ def summary_markdown(manifest: dict[str, Any], rows: pd.DataFrame) -> str:
         lines += ["## Student choices", ""] + [f"- {k}: {v}" for k, v in pie.items()] + [""]
     lines += _stats_table(manifest.get("stats") or {})
     lines += _teacher_lines(manifest.get("teacher") or {})
+    lines += _status_lines(rows)
     return "\n".join(lines) + "\n"
 
 
-def _stats_table(stats: dict[str, dict[str, float]]) -> list[str]:
-    if not stats:
+def _stats_table(stats: dict[str, Any]) -> list[str]:
+    if "skipped" in stats:
+        return ["## Data statistics (Table 6)", "", f"not computed: {stats['skipped']}", ""]
+    rows = {k: v for k, v in stats.items() if isinstance(v, dict) and "skipped" not in v}
+    if not rows:
         return []
-    keys = list(next(iter(stats.values())).keys())
+    keys = list(next(iter(rows.values())).keys())
     out = ["## Data statistics (Table 6)", "", "| data | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for name, row in stats.items():
+    for name, row in rows.items():
         out.append(f"| {name} | " + " | ".join(_fmt(row.get(k)) for k in keys) + " |")
     return [*out, ""]
 
@@ -123,6 +127,18 @@ def _teacher_lines(teacher: dict[str, Any]) -> list[str]:
         if not isinstance(value, dict | list):
             out.append(f"- {key}: {_fmt(value)}")
     return [*out, ""]
+
+
+def _status_lines(rows: pd.DataFrame) -> list[str]:
+    """How each reflection ended, per stage: ok, or the parse failure that kept the original."""
+    out = []
+    for stage, col in (("instruction", C.REFLECT_INSTRUCTION_STATUS), ("response", C.REFLECT_RESPONSE_STATUS)):
+        if col not in rows or rows[col].isna().all():
+            continue
+        status = rows[col].fillna("not reached").value_counts()
+        failed = sum(n for s, n in status.items() if s != "ok")
+        out.append(f"- {stage} reflection: {dict(status)} (not reflected: {failed / max(len(rows), 1):.1%})")
+    return ["## Teacher answers", "", *out, ""] if out else []
 
 
 def _fmt(value: Any) -> str:

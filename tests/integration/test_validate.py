@@ -106,3 +106,13 @@ def test_bad_input_is_one_line_and_exit_2(ray_local, tmp_path, capsys, argv, mes
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "Traceback" not in err
     assert len(err.splitlines()) == 1
+
+
+def test_overrides_before_and_after_options(ray_local, tmp_path):
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps(GOOD))
+    out = tmp_path / "run"
+    argv = ["validate", "teacher.model=a", "--input", str(data), "student.max_length=99", "--output", str(out)]
+    assert main(argv) == 0
+    cfg = read_manifest(str(out))["config"]
+    assert cfg["teacher"]["model"] == "a" and cfg["student"]["max_length"] == 99

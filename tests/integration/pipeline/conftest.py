@@ -32,7 +32,7 @@ def pipeline_config(data: Path, out: Path, student: Path, teacher_url: str, *ove
         f"teacher.base_url={teacher_url}", "teacher.model=local-teacher",
         "teacher.timeout_s=2", "teacher.backoff_base_s=0.05", "teacher.backoff_max_s=0.5",
         "teacher.num_actors=1", "teacher.concurrency=8", "student.max_length=1024",
-        "student.num_actors=1", "student.batch_size=16",
+        "student.num_actors=1", "student.batch_size=16", "output.report_stats=false",
     ]  # fmt: skip
     return load_config(None, [*base, *overrides])
 

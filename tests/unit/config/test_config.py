@@ -61,10 +61,11 @@ def test_secrets_are_redacted():
     cfg = RecycleConfig()
     out = redacted(cfg)
     assert out["teacher"]["api_key_env"] == "OPENAI_API_KEY"
+    assert out["teacher"]["max_tokens"] == 2048  # "tokens" counts are not secrets
     scrubbed = __import__("recycle.config.load", fromlist=["_scrub"])._scrub(
-        {"teacher": {"api_key": "sk-live-123", "api_key_env": "X"}}
+        {"teacher": {"api_key": "sk-live-123", "api_key_env": "X", "hf_token": "hf_x", "tokens_per_minute": 5}}
     )
-    assert scrubbed == {"teacher": {"api_key": "<redacted>", "api_key_env": "X"}}
+    assert scrubbed == {"teacher": {"api_key": "<redacted>", "api_key_env": "X", "hf_token": "<redacted>", "tokens_per_minute": 5}}
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "jobs" / "configs").glob("*.yaml")), ids=lambda p: p.name)

@@ -1,0 +1,41 @@
+import pyarrow as pa
+
+from recycle import columns as C
+from recycle.rundir import build_manifest, count_outcomes, read_outcome, write_outcome_batch, written_ids
+
+
+def batch(ids, outcome, scores, reason=""):
+    return pa.table({
+        C.SAMPLE_ID: ids, C.OUTCOME: [outcome] * len(ids), C.REASON: [reason] * len(ids),
+        "res_ifd": pa.array(scores), "new_instruction": pa.array([None] * len(ids)),
+    })  # fmt: skip
+
+
+def test_parts_with_all_null_columns_share_one_schema(tmp_path):
+    run = str(tmp_path)
+    write_outcome_batch(batch(["a", "b"], C.OUTCOME_KEPT, [None, None]), run)
+    write_outcome_batch(batch(["c"], C.OUTCOME_KEPT, [0.5]), run)
+    kept = read_outcome(run, C.OUTCOME_KEPT)
+    assert kept.schema.field("res_ifd").type == pa.float64()
+    assert kept.schema.field("new_instruction").type == pa.string()
+    assert sorted(kept[C.SAMPLE_ID].to_pylist()) == ["a", "b", "c"]
+
+
+def test_counts_ids_and_retried_batches_are_not_written_twice(tmp_path):
+    run = str(tmp_path)
+    b = pa.concat_tables([batch(["a"], C.OUTCOME_KEPT, [0.1]), batch(["x", "y"], C.OUTCOME_DROPPED, [2.0, 3.0], "ifd_not_below_one")])
+    counts = write_outcome_batch(b, run)
+    write_outcome_batch(b, run)  # a retried task: same content, same part file names
+    assert sorted(counts.to_pylist(), key=lambda r: r["outcome"]) == [
+        {"outcome": "dropped", "reason": "ifd_not_below_one", "n": 2},
+        {"outcome": "kept", "reason": "", "n": 1},
+    ]
+    assert count_outcomes(run) == {"kept": 1, "dropped": {"ifd_not_below_one": 2}, "rejected": {}}
+    assert written_ids(run) == {"a", "x", "y"}
+    assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_manifest_invariant():
+    counts = {"kept": 2, "dropped": {"r": 1}, "rejected": {"q": 1}}
+    assert build_manifest("t", 4, counts, {}, {})["invariant"] == {"ok": True, "input": 4, "accounted": 4}
+    assert build_manifest("t", 5, counts, {}, {})["invariant"]["ok"] is False
