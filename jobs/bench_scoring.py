@@ -35,6 +35,7 @@ from recycle.student.variants import Variant  # noqa: E402
 from tests.support import tiny_model  # noqa: E402
 
 FOUR_LOSSES = [Variant(ifd=True, rifd=True)]
+SPEED_CHUNK = 8  # rows per interleaved timing chunk
 
 
 def parse_args() -> argparse.Namespace:
@@ -70,7 +71,7 @@ def columns(rows: list[dict[str, str]]) -> dict[str, list[str]]:
 
 
 @torch.inference_mode()
-def per_sample_loop(model, tokenizer, cols, cfg: StudentConfig) -> tuple[list[float], int]:
+def per_sample_loop(model, tokenizer, cols, cfg: StudentConfig) -> tuple[list[float], int, int]:
     """The authors' way: each sequence alone, logits for all positions, loss on the target span."""
     jobs = plan_pairs(
         tokenizer, cfg.template, cfg.max_length, cols, FOUR_LOSSES, range(len(cols[C.OUTPUT]))
@@ -82,52 +83,74 @@ def per_sample_loop(model, tokenizer, cols, cfg: StudentConfig) -> tuple[list[fl
         t = seq.target_start
         losses.append(-logp[t - 1 : -1].gather(1, ids[0, t:, None]).mean().item())
         tokens += len(seq.input_ids)
-    return losses, tokens
+    return losses, tokens, tokens
 
 
-def batched(model, tokenizer, cols, cfg: StudentConfig) -> tuple[list[float], int]:
+def batched(model, tokenizer, cols, cfg: StudentConfig) -> tuple[list[float], int, int]:
     out, stats = score_columns(model, tokenizer, cols, FOUR_LOSSES, cfg)
     order = [(C.LOSS_Y_GIVEN_X, C.LOSS_Y), (C.LOSS_X_GIVEN_Y, C.LOSS_X)]
     losses = [out[c][r] for r in range(len(cols[C.OUTPUT])) for pair in order for c in pair]
-    return [v for v in losses if not math.isnan(v)], stats.tokens
+    return [v for v in losses if not math.isnan(v)], stats.tokens, stats.projected
 
 
-def timed(fn, *args) -> tuple[float, list[float], int]:
+def timed(fn, *args) -> tuple[float, float, tuple]:
+    """(wall seconds, process CPU seconds, what fn returned)."""
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    losses, tokens = fn(*args)
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn(*args)
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    return time.perf_counter() - t0, losses, tokens
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def forward_flops(model, tokens: int, projected: int) -> float:
+    """2 x (non-embedding parameters) per token, plus 2 x H x V per position projected on V."""
+    head = model.get_output_embeddings().weight
+    embed = model.get_input_embeddings().weight
+    body = (
+        sum(p.numel() for p in model.parameters())
+        - embed.numel()
+        - (0 if head is embed else head.numel())
+    )
+    return 2.0 * body * tokens + 2.0 * head.numel() * projected
 
 
 def speed(model, tokenizer, cfg: StudentConfig, n: int, repeats: int, peak: float | None) -> float:
-    """Best-of-`repeats` time of each method on the same rows; prints tokens/s and samples/s."""
-    cols = columns(tiny_model.alpaca_rows(n))
-    warm = columns(tiny_model.alpaca_rows(4))
+    """Both methods on the same rows, interleaved chunk by chunk so a busy machine slows both alike."""
     methods = {"per-sample loop": per_sample_loop, "batched scorer": batched}
     for fn in methods.values():
-        fn(model, tokenizer, warm, cfg)
-    best = dict.fromkeys(methods, math.inf)
-    results = {}
-    for _ in range(repeats):
-        for name, fn in methods.items():
-            secs, losses, tokens = timed(fn, model, tokenizer, cols, cfg)
-            best[name], results[name] = min(best[name], secs), (losses, tokens)
-    ref, got = results["per-sample loop"][0], results["batched scorer"][0]
+        fn(model, tokenizer, columns(tiny_model.alpaca_rows(4)), cfg)  # warm-up
+    totals = {name: [0.0, 0.0, 0, 0] for name in methods}  # wall, cpu, tokens, projected
+    losses: dict[str, list[float]] = {name: [] for name in methods}
+    rows = tiny_model.alpaca_rows(n)
+    for rep in range(repeats):
+        for k, start in enumerate(range(0, n, SPEED_CHUNK)):
+            cols = columns(rows[start : start + SPEED_CHUNK])
+            order = list(methods) if (k + rep) % 2 == 0 else list(methods)[::-1]
+            for name in order:
+                wall, cpu, (got, tokens, projected) = timed(
+                    methods[name], model, tokenizer, cols, cfg
+                )
+                for i, v in enumerate((wall, cpu, tokens, projected)):
+                    totals[name][i] += v
+                losses[name] += got if rep == 0 else []
+    ref, got = losses["per-sample loop"], losses["batched scorer"]
     diff = max(abs(a - b) for a, b in zip(ref, got, strict=True))
     print(
-        f"speed: {n} Alpaca rows x 4 losses ({len(ref)} sequences), max |batched - loop| = {diff:.2e}"
+        f"speed: {n} Alpaca rows x 4 losses ({len(ref)} sequences) x {repeats}, max |batched - loop| = {diff:.2e}"
     )
-    params = sum(p.numel() for p in model.parameters())
-    for name, (_, tokens) in results.items():
-        secs = best[name]
-        mfu = f", forward MFU {2 * params * tokens / secs / (peak * 1e12):.1%}" if peak else ""
-        print(
-            f"  {name:16s} {secs:7.2f} s  {tokens / secs:9.0f} tokens/s  {n / secs:6.2f} samples/s{mfu}"
+    for name, (wall, cpu, tokens, projected) in totals.items():
+        mfu = (
+            f", forward MFU {forward_flops(model, tokens, projected) / wall / (peak * 1e12):.1%}"
+            if peak
+            else ""
         )
-    return best["per-sample loop"] / best["batched scorer"]
+        print(
+            f"  {name:16s} {wall:7.2f} s wall ({cpu:7.2f} s CPU)  {tokens / wall:8.0f} tokens/s  "
+            f"{n * repeats / wall:6.2f} samples/s{mfu}"
+        )
+    return totals["per-sample loop"][0] / totals["batched scorer"][0]
 
 
 def longer(text: str) -> str:
