@@ -186,6 +186,7 @@ class RayGate:
             self._counts.update(counts)
 
     async def flush(self) -> None:
+        """Send the summed counters and wait until every settlement reached the gate actor."""
         if self._counts:
             counts, self._counts = dict(self._counts), Counter()
             self._pending.append(self.handle.settle.remote(counts, 0.0, 0.0))
