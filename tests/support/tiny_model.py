@@ -1,25 +1,42 @@
-"""Tiny students built entirely offline: a BPE tokenizer trained on the shared Alpaca text and a
-small Llama-architecture causal LM, both saved with `save_pretrained` so tests load them through
-the real `from_pretrained` path.
+"""Tiny students for the tests, trained on the shared Alpaca data.
 
-Every builder is idempotent: it writes into `root/<name>` and returns that folder at once when a
-previous call already built it, so a pytest session builds each artifact once (see
-tests/support/fixtures.py).
+The builders live in the library (recycle.demo.tiny_student, also used by `recycle demo`); this
+module feeds them the real Alpaca rows of ../shared/data. Every builder is idempotent: it writes
+into `root/<name>` and returns that folder at once when it exists (see tests/support/fixtures.py).
 """
 
 from __future__ import annotations
 
 import json
-import math
-import random
-import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+
+from recycle.demo import tiny_student
+from recycle.demo.tiny_student import (
+    BOS,
+    EOS,
+    PAD,
+    UNK,
+    build_model,
+    train_model,
+    training_sequences,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ALPACA = REPO.parent / "shared" / "data" / "alpaca_cherry_5_percent.json"
-BOS, EOS, PAD, UNK = "<s>", "</s>", "<pad>", "<unk>"
+
+__all__ = [
+    "ALPACA",
+    "BOS",
+    "EOS",
+    "PAD",
+    "UNK",
+    "alpaca_rows",
+    "build_model",
+    "build_tokenizer",
+    "train_model",
+    "training_sequences",
+]
 
 
 def alpaca_rows(limit: int | None = None) -> list[dict[str, str]]:
@@ -34,162 +51,7 @@ def _alpaca_texts() -> Iterable[str]:
 
 
 def build_tokenizer(
-    root: Path,
-    vocab_size: int = 2000,
-    bos: bool = True,
-    pad: bool = True,
-    name: str | None = None,
+    root: Path, vocab_size: int = 2000, bos: bool = True, pad: bool = True, name: str | None = None
 ) -> Path:
-    """Train a byte-level BPE on the Alpaca text and save it as a PreTrainedTokenizerFast.
-
-    Args:
-        root: folder under which the tokenizer folder is created.
-        vocab_size: BPE vocabulary size (specials included).
-        bos: give the tokenizer a bos token (False: a Qwen-like tokenizer without one).
-        pad: give the tokenizer a pad token.
-        name: folder name; derived from the arguments when None.
-    """
-    out = root / (name or f"tok_v{vocab_size}_bos{int(bos)}_pad{int(pad)}")
-    if (out / "tokenizer.json").is_file():
-        return out
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE(unk_token=UNK))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    specials = [UNK, EOS] + ([BOS] if bos else []) + ([PAD] if pad else [])
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=specials,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(_alpaca_texts(), trainer=trainer)
-    kwargs = {"unk_token": UNK, "eos_token": EOS}
-    kwargs.update({"bos_token": BOS} if bos else {})
-    kwargs.update({"pad_token": PAD} if pad else {})
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=1 << 20, **kwargs)
-    fast.save_pretrained(out)
-    return out
-
-
-def build_model(
-    root: Path,
-    tokenizer_dir: Path,
-    layers: int = 2,
-    hidden: int = 64,
-    heads: int = 4,
-    seed: int = 0,
-    name: str | None = None,
-) -> Path:
-    """A random-init Llama causal LM sized to the tokenizer, saved with its tokenizer in one folder."""
-    out = root / (name or f"llama_l{layers}_h{hidden}_s{seed}_{tokenizer_dir.name}")
-    if (out / "config.json").is_file():
-        return out
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden,
-        intermediate_size=hidden * 2,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
-        max_position_embeddings=4096,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
-
-
-def training_sequences(
-    tokenizer: Any, rows: list[dict[str, str]], template: str, max_length: int
-) -> list[list[int]]:
-    """[bos] + T(x) + y + eos for each row, with the project's own sequence builder."""
-    from recycle.data.normalize import query_text
-    from recycle.student.sequences import build_sequence, prompt_prefix
-
-    seqs = []
-    for row in rows:
-        prefix = prompt_prefix(template, query_text(row["instruction"], row["input"]), tokenizer)
-        seq = build_sequence(tokenizer, prefix, row["output"], max_length, add_eos=True)
-        if not seq.error:
-            seqs.append(list(seq.input_ids))
-    return seqs
-
-
-def train_model(
-    root: Path,
-    base_dir: Path,
-    rows: list[dict[str, str]],
-    steps: int = 300,
-    seconds: float | None = None,
-    template: str = "vicuna",
-    max_length: int = 160,
-    batch_size: int = 16,
-    lr: float = 5e-3,
-    seed: int = 0,
-    name: str | None = None,
-) -> Path:
-    """Train the model of `base_dir` on templated rows (loss on every token), AdamW, fixed seed.
-
-    Args:
-        steps: optimizer steps (deterministic, whatever the machine's load).
-        seconds: stop earlier when this much wall time has passed (None: no time limit).
-
-    Returns the folder of the trained model (with its tokenizer).
-    """
-    out = root / (name or f"trained_{base_dir.name}_{steps}steps")
-    if (out / "config.json").is_file():
-        return out
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(base_dir)
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    seqs = training_sequences(tokenizer, rows, template, max_length)
-    _train_loop(model, seqs, steps, seconds, batch_size, lr, seed, tokenizer.pad_token_id or 0)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
-
-
-def _train_loop(
-    model: Any,
-    seqs: list[list[int]],
-    steps: int,
-    seconds: float | None,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    pad: int,
-) -> None:
-    import torch
-
-    rng = random.Random(seed)
-    torch.manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    model.train()
-    deadline = time.monotonic() + seconds if seconds else math.inf
-    for _ in range(steps):
-        if time.monotonic() > deadline:
-            break
-        batch = rng.sample(seqs, batch_size)
-        width = max(map(len, batch))
-        ids = torch.tensor([s + [pad] * (width - len(s)) for s in batch])  # (B, T)
-        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in batch])  # (B, T)
-        labels = ids.masked_fill(mask == 0, -100)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
+    """A byte-level BPE trained on the Alpaca text (see recycle.demo.tiny_student.build_tokenizer)."""
+    return tiny_student.build_tokenizer(root, _alpaca_texts(), vocab_size, bos, pad, name)
