@@ -1,0 +1,78 @@
+"""Ray job entrypoint: recycle the data, then fine-tune the student on the result, in one job.
+
+    ray job submit --working-dir . --runtime-env cluster/runtime_env.yaml -- \
+        python jobs/end_to_end.py jobs/configs/alpaca_llama2_7b.yaml output.dir=s3://bucket/runs/alpaca
+
+Stage 1 is `recycle run` (the pipeline writes output.dir), stage 2 is `recycle train` on the kept
+rows it wrote (the model goes to output.dir/model); the manifest then also says where the model is
+and how training went. Submitting the same command again resumes: the pipeline skips the samples
+already written and the teacher cache answers every prompt already paid for, and training resumes
+from its latest checkpoint. All logic lives in recycle.pipeline and recycle.train.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+from recycle.cli.common import add_config_arguments, config_from_args
+from recycle.cli.run import print_summary
+from recycle.errors import RecycleError
+from recycle.rundir import read_manifest, write_manifest
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_config_arguments(parser)
+    parser.add_argument(
+        "--skip-train",
+        action="store_true",
+        help="stop after the data (same as jobs/recycle_data.py)",
+    )
+    return parser.parse_args(argv)
+
+
+def record_training(run_dir: str, result: Any) -> dict[str, Any]:
+    """Add the fine-tuning outcome to the run's manifest, so one file says what the job made."""
+    manifest = read_manifest(run_dir)
+    manifest["outputs"]["model"] = result.model_dir
+    train = {"checkpoint": result.checkpoint, "metrics": result.metrics, "data": result.data}
+    manifest["train"] = json.loads(json.dumps(train, default=str))  # numpy scalars -> JSON
+    write_manifest(run_dir, manifest)
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from recycle.pipeline.run import run_pipeline
+    from recycle.train.run import run_finetune
+
+    try:
+        cfg = config_from_args(args)
+        manifest = run_pipeline(cfg)
+        print_summary(manifest)
+        if args.skip_train:
+            return 0
+        if not manifest["counts"]["kept"]:
+            print("error: the pipeline kept no samples, nothing to fine-tune on", file=sys.stderr)
+            return 2
+        result = run_finetune(cfg)
+        record_training(cfg.output.dir, result)
+    except RecycleError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"trained: {result.data.get('samples')} samples, final metrics {result.metrics}")
+    print(f"model: {result.model_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
