@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the reflection, print what happened and what it cost; errors reach main() as RecycleError."""
     from recycle.teacher.run import run_reflect
 
     cfg = config_from_args(args)
