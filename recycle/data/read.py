@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
@@ -12,6 +13,7 @@ from recycle.config.data import DataConfig
 from recycle.data.normalize import mark_duplicates, normalize_record
 from recycle.data.records import RAW_PARSE_ERROR, RAW_SOURCE, RAW_TEXT, iter_records
 from recycle.data.sources import InputFile, resolve_inputs
+from recycle.errors import InputError
 
 
 def _file_records(row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -39,7 +41,34 @@ def read_raw(cfg: DataConfig) -> ray.data.Dataset:
     return ds.limit(cfg.limit) if cfg.limit else ds
 
 
+ROWS_PER_SHUFFLE_PARTITION = 5000
+MAX_SHUFFLE_PARTITIONS = 200
+
+
+def shuffle_partitions(n_rows: int) -> int:
+    """Partitions of the duplicate-finding shuffle: a few thousand rows each, at most 200."""
+    return max(1, min(MAX_SHUFFLE_PARTITIONS, math.ceil(n_rows / ROWS_PER_SHUFFLE_PARTITION)))
+
+
 def normalize(raw: ray.data.Dataset, block_rows: int = 256) -> ray.data.Dataset:
-    """Normalize raw records and mark duplicates; every input row comes out once, kept or rejected."""
+    """Normalize raw records and mark duplicates; every input row comes out once, kept or rejected.
+
+    `raw` should be materialized (its row count sizes the shuffle that finds duplicates).
+    """
     ds = raw.map_batches(_normalize_batch, batch_format="pandas", batch_size=block_rows)
-    return ds.groupby(C.SAMPLE_ID).map_groups(_dedup_group, batch_format="pandas")
+    grouped = ds.groupby(C.SAMPLE_ID, num_partitions=shuffle_partitions(raw.count()))
+    return grouped.map_groups(_dedup_group, batch_format="pandas")
+
+
+def read_samples(cfg: DataConfig, block_rows: int = 256) -> tuple[ray.data.Dataset, int]:
+    """Read and normalize an input; returns the samples (rejects included, materialized) and the
+    number of raw rows read, the `input` count of every manifest.
+
+    Raises:
+        InputError: the input cannot be found or holds no rows.
+    """
+    raw = read_raw(cfg).materialize()
+    n_input = raw.count()
+    if n_input == 0:
+        raise InputError(f"input {cfg.input!r} holds no rows; check that it is the dataset you meant")
+    return normalize(raw, block_rows).materialize(), n_input

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from recycle.config import RecycleConfig, redacted
-from recycle.data.read import normalize, read_raw
+from recycle.data.read import read_samples
 from recycle.errors import InputError
 from recycle.ray_utils import init_ray
 from recycle.rundir import (
@@ -30,15 +30,12 @@ def run_validate(cfg: RecycleConfig) -> dict[str, Any]:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     init_ray(cfg.ray)
-    raw = read_raw(cfg.data).materialize()
-    n_input = raw.count()
+    samples, n_input = read_samples(cfg.data, cfg.ray.block_rows)
     timings["read"] = time.perf_counter() - t0
-    if n_input == 0:
-        raise InputError(f"input {cfg.data.input!r} holds no rows; check that it is the dataset you meant")
     clear_outcomes(cfg.output.dir)
     t1 = time.perf_counter()
-    write_outcomes(normalize(raw, cfg.ray.block_rows), cfg.output.dir)
-    timings["normalize_and_write"] = time.perf_counter() - t1
+    write_outcomes(samples, cfg.output.dir)
+    timings["write"] = time.perf_counter() - t1
     manifest = build_manifest("validate", n_input, count_outcomes(cfg.output.dir), redacted(cfg), timings)
     uri = write_manifest(cfg.output.dir, manifest)
     log.info("manifest: %s", uri)

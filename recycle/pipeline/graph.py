@@ -16,8 +16,8 @@ import ray
 from recycle import columns as C
 from recycle.config import RecycleConfig
 from recycle.pipeline.choose import choose_instruction_batch, choose_response_batch
-from recycle.pipeline.teacher_session import TeacherSession
 from recycle.student import Variant, score_dataset
+from recycle.teacher.session import TeacherSession
 from recycle.teacher.stages import reflect_instruction, reflect_response
 
 LIGHT_CPUS = 0.1  # pure pandas steps: they must never wait behind the student for a CPU

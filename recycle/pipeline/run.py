@@ -17,13 +17,12 @@ import ray
 
 from recycle import columns as C
 from recycle.config import RecycleConfig, redacted
-from recycle.data.read import normalize, read_raw
+from recycle.data.read import read_samples
 from recycle.errors import ConfigError, InputError
 from recycle.pipeline.export import write_alpaca_json
 from recycle.pipeline.graph import ifd_graph, reflection_graph
 from recycle.pipeline.resources import fit_to_cluster
 from recycle.pipeline.stats import table6_stats
-from recycle.pipeline.teacher_session import teacher_session
 from recycle.ray_utils import init_ray
 from recycle.rundir import (
     build_manifest,
@@ -35,6 +34,7 @@ from recycle.rundir import (
     written_ids,
 )
 from recycle.select import select_ifd_topk
+from recycle.teacher.session import teacher_session
 
 log = logging.getLogger(__name__)
 VALIDATE_PARTS = "validate"
@@ -56,11 +56,7 @@ def check_config(cfg: RecycleConfig) -> None:
 def validated(cfg: RecycleConfig, timings: dict[str, float]) -> tuple[ray.data.Dataset, int]:
     """Read and normalize; write the validation rejects; return the valid samples and the input count."""
     t0 = time.perf_counter()
-    raw = read_raw(cfg.data).materialize()
-    n_input = raw.count()
-    if n_input == 0:
-        raise InputError(f"input {cfg.data.input!r} holds no rows; check that it is the dataset you meant")
-    rows = normalize(raw, cfg.ray.block_rows).materialize()
+    rows, n_input = read_samples(cfg.data, cfg.ray.block_rows)
     delete_parts(cfg.output.dir, VALIDATE_PARTS)
     write_outcomes(rows.filter(expr=f"{C.OUTCOME} != '{C.OUTCOME_KEPT}'"), cfg.output.dir, VALIDATE_PARTS)
     timings["validate"] = time.perf_counter() - t0

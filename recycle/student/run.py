@@ -16,7 +16,7 @@ from typing import Any
 
 from recycle import columns as C
 from recycle.config import RecycleConfig, redacted
-from recycle.data.read import normalize, read_raw
+from recycle.data.read import read_samples
 from recycle.errors import InputError
 from recycle.ray_utils import init_ray
 from recycle.rundir import (
@@ -47,13 +47,7 @@ def scored_dataset(
     Raises:
         InputError: the input holds no rows.
     """
-    raw = read_raw(cfg.data).materialize()
-    n_input = raw.count()
-    if n_input == 0:
-        raise InputError(
-            f"input {cfg.data.input!r} holds no rows; check that it is the dataset you meant"
-        )
-    ds = normalize(raw, cfg.ray.block_rows)
+    ds, n_input = read_samples(cfg.data, cfg.ray.block_rows)
     return score_dataset(ds, cfg.student, variants, stage=STAGE), n_input
 
 

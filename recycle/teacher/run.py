@@ -8,12 +8,9 @@ samples that entered the stage = reflected + not reflected + rejected.
 from __future__ import annotations
 
 import logging
-import posixpath
 import time
-import uuid
 from collections import Counter
 from typing import Any
-from urllib.parse import urlparse
 
 import pyarrow.compute as pc
 import ray
@@ -21,7 +18,7 @@ import ray
 from recycle import columns as C
 from recycle.config import RecycleConfig, redacted
 from recycle.config.teacher import TeacherConfig
-from recycle.data.read import normalize, read_raw
+from recycle.data.read import read_samples
 from recycle.errors import ConfigError, InputError
 from recycle.ray_utils import init_ray
 from recycle.rundir import (
@@ -33,10 +30,7 @@ from recycle.rundir import (
     write_outcomes,
 )
 from recycle.teacher import parse as P
-from recycle.teacher.client import resolve_api_key
-from recycle.teacher.errors import fatal_from_record, find_fatal
-from recycle.teacher.gate import GateSettings, job_gate_actor
-from recycle.teacher.serve import served_teacher
+from recycle.teacher.session import TeacherSession, gate_session, teacher_session
 from recycle.teacher.stages import reflect_instruction, reflect_response
 
 log = logging.getLogger(__name__)
@@ -51,13 +45,6 @@ KINDS = {
 }
 
 
-def teacher_cache_dir(cfg: RecycleConfig) -> str | None:
-    """Where answers are cached: teacher.cache_dir, else <output.dir>/teacher_cache; None when off."""
-    if not cfg.teacher.cache:
-        return None
-    return cfg.teacher.cache_dir or posixpath.join(cfg.output.dir.rstrip("/"), "teacher_cache")
-
-
 def run_reflect(cfg: RecycleConfig, kind: str) -> dict[str, Any]:
     """Reflect `cfg.data.input` on its instructions or responses into `cfg.output.dir`.
 
@@ -70,19 +57,18 @@ def run_reflect(cfg: RecycleConfig, kind: str) -> dict[str, Any]:
     """
     if kind not in KINDS:
         raise ConfigError(f"unknown reflection {kind!r}; use one of {', '.join(KINDS)}")
-    if (
-        cfg.teacher.serve is None
-    ):  # a served teacher needs no key; otherwise a missing one stops here
-        resolve_api_key(cfg.teacher)
     timings: dict[str, float] = {}
     init_ray(cfg.ray)
-    n_input, samples = read_samples(cfg, timings)
     t0 = time.perf_counter()
-    with served_teacher(cfg.teacher) as teacher:
-        totals = reflect_and_write(samples, cfg, teacher, kind)
-    timings[f"reflect_{kind}_and_write"] = time.perf_counter() - t0
-    summary = teacher_summary(cfg.teacher, totals, teacher_cache_dir(cfg))
-    stats = teacher_stats(cfg.output.dir, kind, summary)
+    # Normalizing ends in a shuffle (duplicates): it is finished before the teacher pool takes CPUs.
+    samples, n_input = read_samples(cfg.data, cfg.ray.block_rows)
+    timings["read_and_normalize"] = time.perf_counter() - t0
+    clear_outcomes(cfg.output.dir)
+    t1 = time.perf_counter()
+    with teacher_session(cfg) as session:
+        _reflect_into(samples, cfg, session, kind)
+    timings[f"reflect_{kind}_and_write"] = time.perf_counter() - t1
+    stats = teacher_stats(cfg.output.dir, kind, session.summary)
     counts = count_outcomes(cfg.output.dir)
     extra = {"teacher": stats}
     manifest = build_manifest(
@@ -97,24 +83,6 @@ def run_reflect(cfg: RecycleConfig, kind: str) -> dict[str, Any]:
     return manifest
 
 
-def read_samples(cfg: RecycleConfig, timings: dict[str, float]) -> tuple[int, ray.data.Dataset]:
-    """Read and normalize the input (materialized); returns the raw row count and the samples."""
-    t0 = time.perf_counter()
-    raw = read_raw(cfg.data).materialize()
-    n_input = raw.count()
-    timings["read"] = time.perf_counter() - t0
-    if n_input == 0:
-        raise InputError(
-            f"input {cfg.data.input!r} holds no rows; check that it is the dataset you meant"
-        )
-    clear_outcomes(cfg.output.dir)
-    t1 = time.perf_counter()
-    # Normalizing ends in a shuffle (duplicates): finish it before the teacher pool takes CPUs.
-    samples = normalize(raw, cfg.ray.block_rows).materialize()
-    timings["normalize"] = time.perf_counter() - t1
-    return n_input, samples
-
-
 def reflect_and_write(
     samples: ray.data.Dataset, cfg: RecycleConfig, teacher: TeacherConfig, kind: str
 ) -> dict[str, Any]:
@@ -123,34 +91,18 @@ def reflect_and_write(
     Raises:
         TeacherAuthError, TeacherEndpointError: unwrapped from Ray's task errors.
     """
+    with gate_session(cfg, teacher) as session:
+        _reflect_into(samples, cfg, session, kind)
+    return session.totals
+
+
+def _reflect_into(
+    samples: ray.data.Dataset, cfg: RecycleConfig, session: TeacherSession, kind: str
+) -> None:
     stage = KINDS[kind][0]
-    gate_name = f"recycle-teacher-{uuid.uuid4().hex[:12]}"
-    gate = job_gate_actor(gate_name, GateSettings.from_config(teacher))
-    try:
-        ds = stage(samples, teacher, gate_name, teacher_cache_dir(cfg))
-        write_outcomes(ds, cfg.output.dir)
-    except Exception as err:
-        fatal = fatal_from_record(ray.get(gate.fatal.remote())) or find_fatal(err)
-        if fatal is not None:
-            raise fatal from None
-        raise
-    else:
-        return ray.get(gate.totals.remote())
-    finally:
-        ray.kill(gate)
-
-
-def teacher_summary(
-    cfg: TeacherConfig, totals: dict[str, Any], cache_dir: str | None
-) -> dict[str, Any]:
-    """Which teacher was used (no key, no credentials in the URL) and what it cost."""
-    url = urlparse(cfg.base_url) if cfg.base_url else None
-    base_url = (
-        url._replace(netloc=url.hostname + (f":{url.port}" if url.port else "")).geturl()
-        if url and url.hostname
-        else cfg.base_url
+    write_outcomes(
+        stage(samples, session.config, session.gate_name, session.cache_dir), cfg.output.dir
     )
-    return {"model": cfg.model, "base_url": base_url or "openai", "cache_dir": cache_dir, **totals}
 
 
 def teacher_stats(run_dir: str, kind: str, summary: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from recycle.config import load_config
 from recycle.rundir import read_manifest, read_outcome
 from recycle.teacher import errors as E
 from recycle.teacher import local_server as S
-from recycle.teacher.run import reflect_and_write, teacher_stats, teacher_summary
+from recycle.teacher.run import reflect_and_write, teacher_stats
+from recycle.teacher.session import teacher_summary
 
 pytestmark = pytest.mark.integration
 
@@ -34,16 +35,6 @@ TEACHER = [
     "teacher.timeout_s=1.0", "teacher.backoff_base_s=0.02", "teacher.backoff_max_s=0.3",
     "teacher.max_retries=6", "teacher.num_actors=2", "teacher.concurrency=8",
 ]  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def few_shuffle_partitions(ray_local):
-    """Normalizing ends in a hash shuffle: 200 partitions (the default) for 60 rows only cost time here."""
-    ctx = ray_local.data.DataContext.get_current()
-    before = ctx.default_hash_shuffle_parallelism
-    ctx.default_hash_shuffle_parallelism = 8
-    yield
-    ctx.default_hash_shuffle_parallelism = before
 
 
 @pytest.fixture(scope="module")

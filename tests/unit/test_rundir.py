@@ -1,7 +1,13 @@
 import pyarrow as pa
 
 from recycle import columns as C
-from recycle.rundir import build_manifest, count_outcomes, read_outcome, write_outcome_batch, written_ids
+from recycle.rundir import (
+    build_manifest,
+    count_outcomes,
+    read_outcome,
+    write_outcome_batch,
+    written_ids,
+)
 
 
 def batch(ids, outcome, scores, reason=""):

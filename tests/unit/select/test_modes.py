@@ -9,7 +9,12 @@ import pytest
 from recycle import columns as C
 from recycle.config.selection import SelectionConfig
 from recycle.select import select_ifd_topk, select_reflected
-from recycle.select.modes import IFD_NOT_BELOW_ONE, RESPONSE_NOT_REFLECTED, RIFD_NOT_BELOW_ONE, UNSCORED
+from recycle.select.modes import (
+    IFD_NOT_BELOW_ONE,
+    RESPONSE_NOT_REFLECTED,
+    RIFD_NOT_BELOW_ONE,
+    UNSCORED,
+)
 from recycle.select.topk import BELOW_TOPK
 
 NAN = math.nan
@@ -36,7 +41,13 @@ def pair1_rifd_after(df, values):
 
 
 def run_selective(rows, pair1_rifd, **cfg):
-    from recycle.select.modes import choose_instruction, choose_response, final_filter, step2_win, step4_win
+    from recycle.select.modes import (
+        choose_instruction,
+        choose_response,
+        final_filter,
+        step2_win,
+        step4_win,
+    )
 
     conf = SelectionConfig(**cfg)
     df = pd.DataFrame(rows)

@@ -1,0 +1,91 @@
+"""The teacher side of one job: endpoint (attached or served), the gate actor, the cache, totals.
+
+The gate actor (rate limit, budget, accounting, first fatal error) is created here, in the
+driver, so it lives as long as the job and not as long as whichever teacher actor asked first.
+Used by `recycle reflect` and by the pipeline.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import ray
+
+from recycle.config import RecycleConfig
+from recycle.config.teacher import TeacherConfig
+from recycle.teacher.client import resolve_api_key
+from recycle.teacher.errors import fatal_from_record, find_fatal
+from recycle.teacher.gate import GateSettings, job_gate_actor
+from recycle.teacher.serve import served_teacher
+
+
+@dataclass
+class TeacherSession:
+    """What the teacher stages of one job share, and (once it is over) what they cost."""
+
+    config: TeacherConfig
+    gate_name: str
+    cache_dir: str | None
+    totals: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """Which teacher was used and what it cost, for the manifest."""
+        return teacher_summary(self.config, self.totals, self.cache_dir)
+
+
+def teacher_cache_dir(cfg: RecycleConfig) -> str | None:
+    """Where answers are cached: teacher.cache_dir, else <output.dir>/teacher_cache; None when off."""
+    if not cfg.teacher.cache:
+        return None
+    return cfg.teacher.cache_dir or posixpath.join(cfg.output.dir.rstrip("/"), "teacher_cache")
+
+
+def teacher_summary(
+    cfg: TeacherConfig, totals: dict[str, Any], cache_dir: str | None
+) -> dict[str, Any]:
+    """Which teacher was used (no key, no credentials in the URL) and what it cost."""
+    url = urlparse(cfg.base_url) if cfg.base_url else None
+    base_url = (
+        url._replace(netloc=url.hostname + (f":{url.port}" if url.port else "")).geturl()
+        if url and url.hostname
+        else cfg.base_url
+    )
+    return {"model": cfg.model, "base_url": base_url or "openai", "cache_dir": cache_dir, **totals}
+
+
+@contextmanager
+def gate_session(cfg: RecycleConfig, teacher: TeacherConfig) -> Iterator[TeacherSession]:
+    """Hold the job's gate actor; on failure re-raise the first fatal teacher error as raised.
+
+    Raises:
+        TeacherAuthError, TeacherEndpointError: unwrapped from Ray's task errors.
+    """
+    name = f"recycle-teacher-{uuid.uuid4().hex[:12]}"
+    gate = job_gate_actor(name, GateSettings.from_config(teacher))
+    session = TeacherSession(teacher, name, teacher_cache_dir(cfg))
+    try:
+        yield session
+    except Exception as err:
+        fatal = fatal_from_record(ray.get(gate.fatal.remote())) or find_fatal(err)
+        if fatal is not None:
+            raise fatal from None
+        raise
+    finally:
+        session.totals = ray.get(gate.totals.remote())
+        ray.kill(gate)
+
+
+@contextmanager
+def teacher_session(cfg: RecycleConfig) -> Iterator[TeacherSession]:
+    """Check the key (a served teacher needs none), start or attach the endpoint, hold the gate."""
+    if cfg.teacher.serve is None:
+        resolve_api_key(cfg.teacher)
+    with served_teacher(cfg.teacher) as teacher, gate_session(cfg, teacher) as session:
+        yield session
