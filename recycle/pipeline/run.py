@@ -21,6 +21,7 @@ from recycle.data.read import read_samples
 from recycle.errors import ConfigError, InputError
 from recycle.pipeline.export import write_alpaca_json
 from recycle.pipeline.graph import ifd_graph, reflection_graph
+from recycle.pipeline.progress import logged_progress
 from recycle.pipeline.resources import fit_to_cluster
 from recycle.pipeline.stats import table6_stats
 from recycle.ray_utils import init_ray
@@ -102,7 +103,7 @@ def run_pipeline(cfg: RecycleConfig) -> dict[str, Any]:
         run_topk(ds, cfg)
     else:
         todo, _ = remaining(ds, cfg.output.dir)
-        with teacher_session(cfg) as teacher:
+        with teacher_session(cfg) as teacher, logged_progress(cfg.output.dir, teacher.gate_name):
             write_outcomes(reflection_graph(todo, cfg, teacher), cfg.output.dir, STREAM_PARTS)
         extra["teacher"] = teacher.summary
     timings["pipeline"] = time.perf_counter() - t0
