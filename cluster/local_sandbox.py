@@ -1,10 +1,11 @@
 """An offline sandbox to try the cluster path on one machine (README, "Running on a cluster").
 
-Builds the tiny student that jobs/configs/small_local.yaml points at (runs/sandbox/student) and
-serves the scripted OpenAI-compatible teacher on 127.0.0.1:8000 until Ctrl-C. Neither is a real
-model: a job run against them checks the wiring, not the data.
+Builds the tiny student that jobs/configs/small_local.yaml points at (runs/sandbox/student), once,
+and serves the scripted OpenAI-compatible teacher on 127.0.0.1:8000 until Ctrl-C. Neither is a
+real model: a job run against them checks the wiring, not the data.
 
-    python cluster/local_sandbox.py [--port 8000] [--train-seconds 20]
+    python cluster/local_sandbox.py --build-only     # the student (about 30 s), then exit
+    python cluster/local_sandbox.py &                # the teacher (the student is already there)
 """
 
 from __future__ import annotations
@@ -35,9 +36,14 @@ def main() -> None:
     parser.add_argument("--root", default="runs/sandbox", help="where the student is written")
     parser.add_argument("--port", type=int, default=8000, help="teacher port on 127.0.0.1")
     parser.add_argument("--train-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--build-only", action="store_true", help="build the student, serve nothing"
+    )
     args = parser.parse_args()
     student = build_student(Path(args.root).resolve(), args.train_seconds)
     print(f"student: {student}", flush=True)
+    if args.build_only:
+        return
     with LocalTeacherServer(port=args.port) as server:
         print(f"teacher: {server.base_url} (model {server.model}); Ctrl-C stops it", flush=True)
         try:
