@@ -46,9 +46,10 @@ def clear_outcomes(run_dir: str) -> None:
         target = posixpath.join(path, sub)
         if fs.get_file_info(target).type == pafs.FileType.Directory:
             fs.delete_dir(target)
-    manifest = posixpath.join(path, MANIFEST)
-    if fs.get_file_info(manifest).type == pafs.FileType.File:
-        fs.delete_file(manifest)
+    for name in (MANIFEST, RESUME_KEYS):
+        target = posixpath.join(path, name)
+        if fs.get_file_info(target).type == pafs.FileType.File:
+            fs.delete_file(target)
 
 
 NUMERIC_SUFFIXES = (C.LOSS_Y_GIVEN_X, C.LOSS_Y, C.LOSS_X_GIVEN_Y, C.LOSS_X, C.IFD, C.RIFD, C.COHERENCE, "_tokens")
@@ -211,3 +212,35 @@ def read_manifest(run_dir: str) -> dict[str, Any]:
     fs, path = filesystem(run_dir)
     with fs.open_input_stream(posixpath.join(path, MANIFEST)) as f:
         return json.loads(f.read().decode("utf-8"))
+
+
+RESUME_KEYS = "resume_keys.json"
+
+
+def check_resume_keys(run_dir: str, keys: dict[str, Any]) -> None:
+    """Refuse to resume into a run directory made with different result-shaping settings.
+
+    The first run writes `keys` (e.g. selection mode, student model, template); a later run with
+    other values would mix two runs' rows, so it stops naming what differs.
+
+    Raises:
+        ConfigError: a key differs from the run directory's.
+    """
+    from recycle.errors import ConfigError
+
+    fs, path = filesystem(run_dir)
+    marker = posixpath.join(path, RESUME_KEYS)
+    if fs.get_file_info(marker).type == pafs.FileType.File:
+        with fs.open_input_stream(marker) as f:
+            before = json.loads(f.read().decode("utf-8"))
+        changed = {k: (before.get(k), v) for k, v in keys.items() if before.get(k) != v}
+        if changed:
+            detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+            raise ConfigError(
+                f"{run_dir!r} holds a run made with other settings ({detail}); resume with the same "
+                "settings, or set output.overwrite=true, or pick another output.dir"
+            )
+        return
+    fs.create_dir(path, recursive=True)
+    with fs.open_output_stream(marker) as f:
+        f.write(json.dumps(keys, indent=2).encode("utf-8"))

@@ -27,6 +27,7 @@ from recycle.pipeline.stats import table6_stats
 from recycle.ray_utils import init_ray
 from recycle.rundir import (
     build_manifest,
+    check_resume_keys,
     clear_outcomes,
     count_outcomes,
     delete_parts,
@@ -52,6 +53,18 @@ def check_config(cfg: RecycleConfig) -> None:
         raise ConfigError(f"selection.mode={mode} needs a student: set student.model=PATH")
     if mode == "ifd_topk" and cfg.selection.topk_n is None and cfg.selection.topk_percent is None:
         raise ConfigError("selection.mode=ifd_topk needs selection.topk_percent or selection.topk_n")
+
+
+def resume_keys(cfg: RecycleConfig) -> dict[str, Any]:
+    """The settings that shape a run's rows: a resumed run must use the same."""
+    return {
+        "data.input": cfg.data.input,
+        "selection": cfg.selection.model_dump(mode="json"),
+        "student.model": cfg.student.model,
+        "student.template": cfg.student.template,
+        "student.max_length": cfg.student.max_length,
+        "teacher.model": cfg.teacher.model,
+    }
 
 
 def validated(cfg: RecycleConfig, timings: dict[str, float]) -> tuple[ray.data.Dataset, int]:
@@ -96,6 +109,7 @@ def run_pipeline(cfg: RecycleConfig) -> dict[str, Any]:
     timings: dict[str, float] = {}
     if cfg.output.overwrite:
         clear_outcomes(cfg.output.dir)
+    check_resume_keys(cfg.output.dir, resume_keys(cfg))
     ds, n_input = validated(cfg, timings)
     t0 = time.perf_counter()
     extra: dict[str, Any] = {"mode": cfg.selection.mode}

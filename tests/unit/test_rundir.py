@@ -45,3 +45,18 @@ def test_manifest_invariant():
     counts = {"kept": 2, "dropped": {"r": 1}, "rejected": {"q": 1}}
     assert build_manifest("t", 4, counts, {}, {})["invariant"] == {"ok": True, "input": 4, "accounted": 4}
     assert build_manifest("t", 5, counts, {}, {})["invariant"]["ok"] is False
+
+
+def test_resume_keys_refuse_a_changed_run(tmp_path):
+    import pytest
+
+    from recycle.errors import ConfigError
+    from recycle.rundir import check_resume_keys, clear_outcomes
+
+    run = str(tmp_path / "run")
+    check_resume_keys(run, {"selection": {"mode": "selective"}, "student.model": "/m"})
+    check_resume_keys(run, {"selection": {"mode": "selective"}, "student.model": "/m"})  # same: fine
+    with pytest.raises(ConfigError, match=r"student.model: '/m' -> '/other'.*output.overwrite=true"):
+        check_resume_keys(run, {"selection": {"mode": "selective"}, "student.model": "/other"})
+    clear_outcomes(run)  # overwrite forgets the old settings
+    check_resume_keys(run, {"selection": {"mode": "recycle"}, "student.model": "/other"})
