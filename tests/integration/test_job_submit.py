@@ -201,7 +201,7 @@ def submit(head: LocalHead, env: dict[str, str], entrypoint: list[str], runtime_
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180, cwd=REPO)
         if done.returncode == 0:
             return submission_id
-        if "No available agent" not in done.stderr or time.monotonic() > deadline:
+        if "No available agent" not in done.stdout + done.stderr or time.monotonic() > deadline:
             pytest.fail(
                 f"ray job submit failed:\n{done.stdout}\n{done.stderr}\n{head.diagnostics()}"
             )
