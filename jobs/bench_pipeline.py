@@ -25,7 +25,9 @@ from recycle.demo.tiny_student import build_model, build_tokenizer
 from recycle.pipeline.run import run_pipeline
 from recycle.teacher.local_server import LocalTeacherServer
 
-ALPACA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alpaca_cherry_5_percent.json"
+ALPACA = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alpaca_cherry_5_percent.json"
+)
 
 
 def timed(cfg_overrides: list[str]) -> float:
@@ -38,7 +40,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=160)
     ap.add_argument("--latency", type=float, default=0.4, help="teacher seconds per answer")
-    ap.add_argument("--concurrency", type=int, default=4, help="requests in flight per teacher actor")
+    ap.add_argument(
+        "--concurrency", type=int, default=4, help="requests in flight per teacher actor"
+    )
     ap.add_argument("--hidden", type=int, default=128, help="student width")
     ap.add_argument("--layers", type=int, default=4)
     args = ap.parse_args()
@@ -48,7 +52,9 @@ def main() -> None:
     data = work / "rows.json"
     data.write_text(json.dumps(rows))
     texts = [t for r in rows for t in (r["instruction"], r["input"], r["output"])]
-    student = build_model(work, build_tokenizer(work, texts, vocab_size=4000), layers=args.layers, hidden=args.hidden)
+    student = build_model(
+        work, build_tokenizer(work, texts, vocab_size=4000), layers=args.layers, hidden=args.hidden
+    )
     ray.init(num_cpus=2, include_dashboard=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     with LocalTeacherServer(latency_s=args.latency) as server:
@@ -57,14 +63,22 @@ def main() -> None:
             "teacher.model=local-teacher", "teacher.num_actors=1", f"teacher.concurrency={args.concurrency}",
             "student.num_actors=1", "student.batch_size=16", "student.max_length=1024",
         ]  # fmt: skip
-        teacher_only = timed([*common, f"output.dir='{work / 'teacher'}'", "selection.mode=recycle"])
-        full = timed([*common, f"output.dir='{work / 'full'}'", f"teacher.cache_dir='{work / 'cache'}'"])
+        teacher_only = timed(
+            [*common, f"output.dir='{work / 'teacher'}'", "selection.mode=recycle"]
+        )
+        full = timed(
+            [*common, f"output.dir='{work / 'full'}'", f"teacher.cache_dir='{work / 'cache'}'"]
+        )
         n_full = server.stats.requests
-        student_only = timed([*common, f"output.dir='{work / 'student'}'", f"teacher.cache_dir='{work / 'cache'}'"])
+        student_only = timed(
+            [*common, f"output.dir='{work / 'student'}'", f"teacher.cache_dir='{work / 'cache'}'"]
+        )
         assert server.stats.requests == n_full, "the student-only run must not reach the teacher"
     bound = max(teacher_only, student_only)
     print(f"rows: {args.rows}, teacher latency {args.latency}s x {args.concurrency} in flight")
-    print(f"teacher-only: {teacher_only:.1f}s  student-only: {student_only:.1f}s  full: {full:.1f}s")
+    print(
+        f"teacher-only: {teacher_only:.1f}s  student-only: {student_only:.1f}s  full: {full:.1f}s"
+    )
     print(f"overlap: {full / bound:.2f}x")
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 # --- normalized sample (data/normalize.py) ---
-SAMPLE_ID = "sample_id"  # content hash of (instruction, input, output): stable across reorder/resume
+SAMPLE_ID = (
+    "sample_id"  # content hash of (instruction, input, output): stable across reorder/resume
+)
 INSTRUCTION = "instruction"
 INPUT = "input"
 OUTPUT = "output"
@@ -36,7 +38,9 @@ REFLECT_INSTRUCTION_STATUS = "reflect_instruction_status"
 REFLECT_RESPONSE_STATUS = "reflect_response_status"
 REFLECT_INSTRUCTION_RAW = "reflect_instruction_raw"
 REFLECT_RESPONSE_RAW = "reflect_response_raw"
-REFLECT_INSTRUCTION_TRUNCATED = "reflect_instruction_truncated"  # response cut to fit the teacher's context
+REFLECT_INSTRUCTION_TRUNCATED = (
+    "reflect_instruction_truncated"  # response cut to fit the teacher's context
+)
 REFLECT_RESPONSE_TRUNCATED = "reflect_response_truncated"  # idem, for response reflection
 
 # --- student scores (student/) ---
@@ -77,6 +81,7 @@ def require_columns(stage: str, present: Iterable[str], required: Iterable[str])
             f"stage {stage!r} needs column(s) {missing} but the batch has {sorted(have)}; "
             "run the stage that produces them first"
         )
+
 
 # --- pipeline: variants scored, choices made, final pair (pipeline/, select/) ---
 # Score columns of a variant are PREFIX + base name, e.g. "orig_ifd", "res_loss_x_given_y".

@@ -12,7 +12,12 @@ import jinja2
 from recycle.errors import ConfigError
 
 TEMPLATES = ("vicuna", "alpaca", "wizardlm")
-TEACHER_PROMPTS = ("reflect_instruction", "reflect_response", "reflect_response_with_input", "judge_pairwise")
+TEACHER_PROMPTS = (
+    "reflect_instruction",
+    "reflect_response",
+    "reflect_response_with_input",
+    "judge_pairwise",
+)
 
 
 def prompts_dir() -> Path:
@@ -47,7 +52,9 @@ def prompt_version(name: str) -> str:
     """Hash of a prompt's files: changes exactly when the prompt text changes."""
     folder = prompts_dir() / name
     if not folder.is_dir():
-        raise ConfigError(f"unknown prompt {name!r}; known: {', '.join(TEACHER_PROMPTS + ('reverse_query',))}")
+        raise ConfigError(
+            f"unknown prompt {name!r}; known: {', '.join(TEACHER_PROMPTS + ('reverse_query',))}"
+        )
     h = hashlib.sha256()
     for f in sorted(folder.glob("*.j2")):
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
@@ -74,5 +81,7 @@ def render_text(name: str, **variables: str) -> str:
 def render_template(template: str, query: str) -> str:
     """Apply a student prompt template T(q) (prompts/templates/TEMPLATE.j2) to a query."""
     if template not in TEMPLATES:
-        raise ConfigError(f"unknown student template {template!r}; use one of {', '.join(TEMPLATES)} or 'chat'")
+        raise ConfigError(
+            f"unknown student template {template!r}; use one of {', '.join(TEMPLATES)} or 'chat'"
+        )
     return _env().get_template(f"templates/{template}.j2").render(query=query)

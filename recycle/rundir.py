@@ -1,10 +1,10 @@
 """The run directory contract that users and later stages rely on.
 
-    OUTPUT/manifest.json   counts (input = kept + dropped + rejected, per reason), resolved config
-                           without secrets, package versions, timings
-    OUTPUT/kept/*.parquet      rows kept, every column
-    OUTPUT/dropped/*.parquet   rows dropped by a selection rule, with the reason
-    OUTPUT/rejects/*.parquet   rows rejected (bad input, failed teacher call...), reason and raw row
+OUTPUT/manifest.json   counts (input = kept + dropped + rejected, per reason), resolved config
+                       without secrets, package versions, timings
+OUTPUT/kept/*.parquet      rows kept, every column
+OUTPUT/dropped/*.parquet   rows dropped by a selection rule, with the reason
+OUTPUT/rejects/*.parquet   rows rejected (bad input, failed teacher call...), reason and raw row
 """
 
 from __future__ import annotations
@@ -52,7 +52,16 @@ def clear_outcomes(run_dir: str) -> None:
             fs.delete_file(target)
 
 
-NUMERIC_SUFFIXES = (C.LOSS_Y_GIVEN_X, C.LOSS_Y, C.LOSS_X_GIVEN_Y, C.LOSS_X, C.IFD, C.RIFD, C.COHERENCE, "_tokens")
+NUMERIC_SUFFIXES = (
+    C.LOSS_Y_GIVEN_X,
+    C.LOSS_Y,
+    C.LOSS_X_GIVEN_Y,
+    C.LOSS_X,
+    C.IFD,
+    C.RIFD,
+    C.COHERENCE,
+    "_tokens",
+)
 
 
 def null_column_type(name: str) -> pa.DataType:
@@ -64,7 +73,9 @@ def _typed_nulls(table: pa.Table) -> pa.Table:
     """Columns that are all-null in a batch get their column's type, so part files share a schema."""
     for i, field in enumerate(table.schema):
         if pa.types.is_null(field.type):
-            table = table.set_column(i, field.name, table.column(i).cast(null_column_type(field.name)))
+            table = table.set_column(
+                i, field.name, table.column(i).cast(null_column_type(field.name))
+            )
     return table
 
 
@@ -114,7 +125,9 @@ def outcome_files(run_dir: str, outcome: str, part_prefix: str | None = None) ->
     fs, folder = filesystem(outcome_dir(run_dir, outcome))
     if fs.get_file_info(folder).type != pafs.FileType.Directory:
         return []
-    names = sorted(f.path for f in fs.get_file_info(pafs.FileSelector(folder)) if f.path.endswith(".parquet"))
+    names = sorted(
+        f.path for f in fs.get_file_info(pafs.FileSelector(folder)) if f.path.endswith(".parquet")
+    )
     names = [n for n in names if not posixpath.basename(n).startswith(".")]
     if part_prefix is not None:
         names = [n for n in names if posixpath.basename(n).startswith(f"{part_prefix}-")]
@@ -135,7 +148,9 @@ def written_ids(run_dir: str, part_prefix: str = "part") -> set[str]:
     ids: set[str] = set()
     for outcome in C.OUTCOMES:
         for path in outcome_files(run_dir, outcome, part_prefix):
-            ids.update(pq.read_table(path, filesystem=fs, columns=[C.SAMPLE_ID])[C.SAMPLE_ID].to_pylist())
+            ids.update(
+                pq.read_table(path, filesystem=fs, columns=[C.SAMPLE_ID])[C.SAMPLE_ID].to_pylist()
+            )
     return ids
 
 

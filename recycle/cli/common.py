@@ -26,7 +26,9 @@ def config_from_args(args: argparse.Namespace) -> RecycleConfig:
     files = [s for s in args.settings if "=" not in s]
     overrides = [s for s in args.settings if "=" in s]
     if len(files) > 1:
-        raise ConfigError(f"expected at most one config file, got {files}; overrides look like key=value")
+        raise ConfigError(
+            f"expected at most one config file, got {files}; overrides look like key=value"
+        )
     if getattr(args, "input", None):
         overrides.append(f"data.input={args.input}")
     if getattr(args, "output", None):

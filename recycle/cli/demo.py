@@ -9,8 +9,15 @@ from recycle.cli.run import print_summary
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", help="run directory (default runs/demo)")
-    parser.add_argument("--train-seconds", type=float, default=30.0, help="how long to train the tiny student")
-    parser.add_argument("settings", nargs="*", metavar="key=value", help="config overrides, e.g. selection.mode=recycle")
+    parser.add_argument(
+        "--train-seconds", type=float, default=30.0, help="how long to train the tiny student"
+    )
+    parser.add_argument(
+        "settings",
+        nargs="*",
+        metavar="key=value",
+        help="config overrides, e.g. selection.mode=recycle",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -18,5 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     manifest = run_demo(args.output, args.settings, args.train_seconds)
     print_summary(manifest)
-    print("this was an offline wiring check with a scripted teacher; open the report above to see what a run shows")
+    print(
+        "this was an offline wiring check with a scripted teacher; open the report above to see what a run shows"
+    )
     return 0

@@ -14,14 +14,26 @@ from recycle.errors import RecycleError
 
 # name -> (module under recycle.cli, or None while the issue that fills it is open; one-line help)
 SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
-    "validate": ("validate", "read and normalize a dataset; write kept rows, rejects with reasons and a manifest"),
-    "reflect": ("reflect", "teacher reflection on instructions or responses; write reflected rows, rejects and a manifest"),
+    "validate": (
+        "validate",
+        "read and normalize a dataset; write kept rows, rejects with reasons and a manifest",
+    ),
+    "reflect": (
+        "reflect",
+        "teacher reflection on instructions or responses; write reflected rows, rejects and a manifest",
+    ),
     "score": ("score", "student IFD and r-IFD scores of a dataset, written to a run directory"),
     "stats": ("stats", "the papers' Table 6 statistics of a dataset under a student"),
-    "select": ("select", "apply a selection mode to the rows of an earlier run, without teacher or student"),
+    "select": (
+        "select",
+        "apply a selection mode to the rows of an earlier run, without teacher or student",
+    ),
     "run": ("run", "the whole selective recycling pipeline from a config; rerun to resume"),
     "report": ("report", "write the HTML/markdown report of a run directory"),
-    "train": ("train", "fine-tune the student with Ray Train + FSDP2; rerun the same command to resume"),
+    "train": (
+        "train",
+        "fine-tune the student with Ray Train + FSDP2; rerun the same command to resume",
+    ),
     "demo": ("demo", "offline demo: scripted local teacher, tiny student, bundled Alpaca sample"),
 }
 

@@ -6,7 +6,9 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", help="a run directory (local, s3:// or gs://) holding manifest.json")
+    parser.add_argument(
+        "run_dir", help="a run directory (local, s3:// or gs://) holding manifest.json"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

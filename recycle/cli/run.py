@@ -20,7 +20,15 @@ def print_summary(manifest: dict) -> None:
     )
     teacher = manifest.get("teacher") or {}
     if teacher:
-        keys = ("requests", "cache_hits", "retries", "parse_retries", "prompt_tokens", "completion_tokens", "cost_usd")
+        keys = (
+            "requests",
+            "cache_hits",
+            "retries",
+            "parse_retries",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost_usd",
+        )
         print("teacher: " + ", ".join(f"{k} {teacher[k]}" for k in keys if k in teacher))
     outputs = manifest.get("outputs", {})
     for key in ("alpaca_json", "report"):

@@ -18,22 +18,41 @@ class DataConfig(Section):
         default=None,
         description="File, directory or glob; local, s3:// or gs://. Alpaca JSON/JSONL, ShareGPT, Parquet, or a HF dataset saved to disk.",
     )
-    format: DataFormat = Field(default="auto", description="Input format; 'auto' decides from the file extension.")
-    split: str = Field(default="train", description="Split to read when the input is a saved HF DatasetDict.")
-    limit: int | None = Field(default=None, ge=1, description="Read only the first N rows (smoke runs).")
+    format: DataFormat = Field(
+        default="auto", description="Input format; 'auto' decides from the file extension."
+    )
+    split: str = Field(
+        default="train", description="Split to read when the input is a saved HF DatasetDict."
+    )
+    limit: int | None = Field(
+        default=None, ge=1, description="Read only the first N rows (smoke runs)."
+    )
 
 
 class OutputConfig(Section):
     """Where a run writes: the run directory contract (manifest.json, kept/, dropped/, rejects/)."""
 
     dir: str = Field(default="runs/latest", description="Run directory; local, s3:// or gs://.")
-    overwrite: bool = Field(default=False, description="Delete an existing run directory first instead of resuming into it.")
-    report_stats: bool = Field(default=True, description="Compute the papers' Table 6 statistics of the original and final data for the report (two more student passes).")
+    overwrite: bool = Field(
+        default=False,
+        description="Delete an existing run directory first instead of resuming into it.",
+    )
+    report_stats: bool = Field(
+        default=True,
+        description="Compute the papers' Table 6 statistics of the original and final data for the report (two more student passes).",
+    )
 
 
 class RayConfig(Section):
     """How to reach Ray."""
 
-    address: str | None = Field(default=None, description="Ray address; None starts or joins a local Ray (or the job's cluster under `ray job submit`).")
-    num_cpus: int | None = Field(default=None, ge=1, description="CPUs for a local Ray started by this process.")
-    block_rows: int = Field(default=256, ge=1, description="Rows per batch handed to the CPU stages.")
+    address: str | None = Field(
+        default=None,
+        description="Ray address; None starts or joins a local Ray (or the job's cluster under `ray job submit`).",
+    )
+    num_cpus: int | None = Field(
+        default=None, ge=1, description="CPUs for a local Ray started by this process."
+    )
+    block_rows: int = Field(
+        default=256, ge=1, description="Rows per batch handed to the CPU stages."
+    )

@@ -22,7 +22,9 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     """Split `a.b.c=value` into its key path and a YAML-typed value (`1` -> int, `null` -> None)."""
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"override {item!r} is not of the form key=value (e.g. teacher.model=gpt-4o)")
+        raise ConfigError(
+            f"override {item!r} is not of the form key=value (e.g. teacher.model=gpt-4o)"
+        )
     value = yaml.safe_load(raw) if raw.strip() else ""
     return key.strip().split("."), value
 
@@ -45,17 +47,23 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML config file into a dict; an empty file is an empty config."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"config file {str(p)!r} does not exist; pass the path of a YAML file such as jobs/configs/demo.yaml")
+        raise ConfigError(
+            f"config file {str(p)!r} does not exist; pass the path of a YAML file such as jobs/configs/demo.yaml"
+        )
     try:
         tree = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {str(p)!r} is not valid YAML: {err}") from None
     if not isinstance(tree, dict):
-        raise ConfigError(f"config file {str(p)!r} must hold a mapping of sections, got {type(tree).__name__}")
+        raise ConfigError(
+            f"config file {str(p)!r} must hold a mapping of sections, got {type(tree).__name__}"
+        )
     return tree
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RecycleConfig:
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None
+) -> RecycleConfig:
     """Build a validated config from an optional YAML file and `key=value` overrides.
 
     Raises:
@@ -103,7 +111,8 @@ def redacted(cfg: RecycleConfig) -> dict[str, Any]:
 def _scrub(node: Any) -> Any:
     if isinstance(node, dict):
         return {
-            k: ("<redacted>" if _is_secret(k) and v is not None else _scrub(v)) for k, v in node.items()
+            k: ("<redacted>" if _is_secret(k) and v is not None else _scrub(v))
+            for k, v in node.items()
         }
     if isinstance(node, list):
         return [_scrub(v) for v in node]

@@ -34,59 +34,175 @@ def default_prices() -> dict[str, ModelPrice]:
 class TeacherServeConfig(Section):
     """A vLLM teacher served on the cluster's GPUs by Ray Serve LLM for the duration of the run."""
 
-    model_source: str = Field(description="Local path, s3:// / gs:// mirror or hub id of the weights; served under the name teacher.model.")
-    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs per replica that shard each layer.")
+    model_source: str = Field(
+        description="Local path, s3:// / gs:// mirror or hub id of the weights; served under the name teacher.model."
+    )
+    tensor_parallel_size: int = Field(
+        default=1, ge=1, description="GPUs per replica that shard each layer."
+    )
     pipeline_parallel_size: int = Field(default=1, ge=1, description="Pipeline stages per replica.")
-    num_replicas: int = Field(default=1, ge=1, description="Replicas of the model (each with tensor x pipeline GPUs).")
-    max_model_len: int | None = Field(default=None, ge=256, description="Context length of the engine; None lets vLLM read it from the model. Also used as teacher.context_window when that is unset.")
-    gpu_memory_utilization: float = Field(default=0.9, gt=0.0, le=1.0, description="Share of each GPU's memory vLLM may take.")
-    accelerator_type: str | None = Field(default=None, description="Ray accelerator type to place replicas on (e.g. A100, H100, L4); None: any GPU.")
-    engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra vLLM engine arguments, passed through unchanged.")
-    app_name: str = Field(default="recycle-teacher", description="Name of the Serve application (removed after the run).")
-    http_port: int = Field(default=8000, ge=1, le=65535, description="Port of Serve's HTTP proxy on the head node.")
+    num_replicas: int = Field(
+        default=1, ge=1, description="Replicas of the model (each with tensor x pipeline GPUs)."
+    )
+    max_model_len: int | None = Field(
+        default=None,
+        ge=256,
+        description="Context length of the engine; None lets vLLM read it from the model. Also used as teacher.context_window when that is unset.",
+    )
+    gpu_memory_utilization: float = Field(
+        default=0.9, gt=0.0, le=1.0, description="Share of each GPU's memory vLLM may take."
+    )
+    accelerator_type: str | None = Field(
+        default=None,
+        description="Ray accelerator type to place replicas on (e.g. A100, H100, L4); None: any GPU.",
+    )
+    engine_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Extra vLLM engine arguments, passed through unchanged."
+    )
+    app_name: str = Field(
+        default="recycle-teacher",
+        description="Name of the Serve application (removed after the run).",
+    )
+    http_port: int = Field(
+        default=8000, ge=1, le=65535, description="Port of Serve's HTTP proxy on the head node."
+    )
 
 
 class TeacherConfig(Section):
     """The teacher: which endpoint, which model, how hard to push it, and how much to spend."""
 
-    base_url: str | None = Field(default=None, description="OpenAI-compatible base URL (vLLM, SGLang, Ollama...); None is OpenAI.")
-    model: str = Field(default="gpt-4o-mini", description="Teacher model name as the endpoint knows it.")
-    api_key_env: str = Field(default="OPENAI_API_KEY", description="Name of the environment variable holding the API key. The key itself never goes in a config.")
-    cache_dir: str | None = Field(default=None, description="Durable cache of teacher answers; None puts it under output.dir/teacher_cache.")
-    cache: bool = Field(default=True, description="Read and write the answer cache; off only for benchmarks.")
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature (paper: 0).")
+    base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible base URL (vLLM, SGLang, Ollama...); None is OpenAI.",
+    )
+    model: str = Field(
+        default="gpt-4o-mini", description="Teacher model name as the endpoint knows it."
+    )
+    api_key_env: str = Field(
+        default="OPENAI_API_KEY",
+        description="Name of the environment variable holding the API key. The key itself never goes in a config.",
+    )
+    cache_dir: str | None = Field(
+        default=None,
+        description="Durable cache of teacher answers; None puts it under output.dir/teacher_cache.",
+    )
+    cache: bool = Field(
+        default=True, description="Read and write the answer cache; off only for benchmarks."
+    )
+    temperature: float = Field(
+        default=0.0, ge=0.0, le=2.0, description="Sampling temperature (paper: 0)."
+    )
     top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling (paper: 1).")
-    max_tokens: int = Field(default=2048, ge=1, description="Most completion tokens per answer (paper: 2048). Prompt + max_tokens never exceed context_window: an over-long sample's response is cut instead, and flagged.")
+    max_tokens: int = Field(
+        default=2048,
+        ge=1,
+        description="Most completion tokens per answer (paper: 2048). Prompt + max_tokens never exceed context_window: an over-long sample's response is cut instead, and flagged.",
+    )
 
     # --- throughput ---
-    num_actors: int = Field(default=2, ge=1, description="Actors in the teacher pool; each holds one HTTP client.")
-    concurrency: int = Field(default=32, ge=1, description="Requests in flight per actor; the job has num_actors x concurrency.")
-    batch_size: int | None = Field(default=None, ge=1, description="Rows per batch handed to an actor; None: equal to concurrency.")
-    calls_per_actor: int = Field(default=4, ge=1, description="Batches an actor works on at once, so its in-flight slots never drain between batches.")
-    actor_num_cpus: float = Field(default=0.5, gt=0.0, description="CPUs reserved per teacher actor (I/O bound: well under 1).")
+    num_actors: int = Field(
+        default=2, ge=1, description="Actors in the teacher pool; each holds one HTTP client."
+    )
+    concurrency: int = Field(
+        default=32,
+        ge=1,
+        description="Requests in flight per actor; the job has num_actors x concurrency.",
+    )
+    batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Rows per batch handed to an actor; None: equal to concurrency.",
+    )
+    calls_per_actor: int = Field(
+        default=4,
+        ge=1,
+        description="Batches an actor works on at once, so its in-flight slots never drain between batches.",
+    )
+    actor_num_cpus: float = Field(
+        default=0.5,
+        gt=0.0,
+        description="CPUs reserved per teacher actor (I/O bound: well under 1).",
+    )
 
     # --- limits ---
-    requests_per_minute: float | None = Field(default=None, gt=0.0, description="Rate limit of the whole job, across actors; None: unlimited.")
-    tokens_per_minute: float | None = Field(default=None, gt=0.0, description="Token rate limit of the whole job (prompt estimate + max_tokens reserved, refunded to actual usage); None: unlimited.")
-    burst_s: float = Field(default=0.0, ge=0.0, description="Seconds of rate the limiter may spend at once after an idle spell; 0 paces requests evenly.")
-    rate_headroom: float = Field(default=0.05, ge=0.0, lt=0.5, description="Aim this fraction below the rate limits, so jitter between pacing and arrival never pushes the rate the server sees over them.")
-    timeout_s: float = Field(default=120.0, gt=0.0, description="Per-request timeout; a slower answer is retried.")
-    max_retries: int = Field(default=6, ge=0, description="Retries of a request after 429, 5xx, timeout or a dropped connection; then the sample is rejected.")
-    backoff_base_s: float = Field(default=1.0, gt=0.0, description="First retry waits up to this long (full jitter), doubling each time.")
-    backoff_max_s: float = Field(default=60.0, gt=0.0, description="Cap of one backoff wait (a longer Retry-After from the server is still honoured).")
-    max_parse_retries: int = Field(default=2, ge=0, description="New requests for an answer that does not follow the format; then the sample keeps its text.")
-    parse_retry_temperature: float = Field(default=0.7, ge=0.0, le=2.0, description="Temperature of those new requests (at 0 a deterministic server repeats itself).")
+    requests_per_minute: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Rate limit of the whole job, across actors; None: unlimited.",
+    )
+    tokens_per_minute: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Token rate limit of the whole job (prompt estimate + max_tokens reserved, refunded to actual usage); None: unlimited.",
+    )
+    burst_s: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Seconds of rate the limiter may spend at once after an idle spell; 0 paces requests evenly.",
+    )
+    rate_headroom: float = Field(
+        default=0.05,
+        ge=0.0,
+        lt=0.5,
+        description="Aim this fraction below the rate limits, so jitter between pacing and arrival never pushes the rate the server sees over them.",
+    )
+    timeout_s: float = Field(
+        default=120.0, gt=0.0, description="Per-request timeout; a slower answer is retried."
+    )
+    max_retries: int = Field(
+        default=6,
+        ge=0,
+        description="Retries of a request after 429, 5xx, timeout or a dropped connection; then the sample is rejected.",
+    )
+    backoff_base_s: float = Field(
+        default=1.0,
+        gt=0.0,
+        description="First retry waits up to this long (full jitter), doubling each time.",
+    )
+    backoff_max_s: float = Field(
+        default=60.0,
+        gt=0.0,
+        description="Cap of one backoff wait (a longer Retry-After from the server is still honoured).",
+    )
+    max_parse_retries: int = Field(
+        default=2,
+        ge=0,
+        description="New requests for an answer that does not follow the format; then the sample keeps its text.",
+    )
+    parse_retry_temperature: float = Field(
+        default=0.7,
+        ge=0.0,
+        le=2.0,
+        description="Temperature of those new requests (at 0 a deterministic server repeats itself).",
+    )
 
     # --- context ---
-    context_window: int | None = Field(default=128_000, ge=256, description="Tokens the model sees (prompt + answer); a longer prompt has its response cut. None: no client-side check.")
-    chars_per_token: float = Field(default=3.0, gt=0.0, description="Conservative characters-per-token estimate of prompt length (no teacher tokenizer is loaded).")
+    context_window: int | None = Field(
+        default=128_000,
+        ge=256,
+        description="Tokens the model sees (prompt + answer); a longer prompt has its response cut. None: no client-side check.",
+    )
+    chars_per_token: float = Field(
+        default=3.0,
+        gt=0.0,
+        description="Conservative characters-per-token estimate of prompt length (no teacher tokenizer is loaded).",
+    )
 
     # --- money ---
-    max_cost_usd: float | None = Field(default=None, gt=0.0, description="Stop new requests before this spend is reached; samples not reached are rejected as 'budget'.")
-    prices: dict[str, ModelPrice] = Field(default_factory=default_prices, description="USD per 1M input/output tokens, by model name.")
+    max_cost_usd: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Stop new requests before this spend is reached; samples not reached are rejected as 'budget'.",
+    )
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=default_prices, description="USD per 1M input/output tokens, by model name."
+    )
 
     # --- local teacher on the cluster ---
-    serve: TeacherServeConfig | None = Field(default=None, description="Serve teacher.model with Ray Serve LLM (vLLM) on the cluster for the run; None: use base_url.")
+    serve: TeacherServeConfig | None = Field(
+        default=None,
+        description="Serve teacher.model with Ray Serve LLM (vLLM) on the cluster for the run; None: use base_url.",
+    )
 
     @field_validator("prices", mode="before")
     @classmethod

@@ -96,9 +96,15 @@ def _fields(obj: dict[str, Any]) -> tuple[str, str, str]:
             raise Reject(MISSING_FIELD, f"field {key!r} is missing (have: {sorted(obj)})")
     input_ = obj.get("input")
     input_ = "" if input_ is None else input_
-    for key, value in (("instruction", obj["instruction"]), ("input", input_), ("output", obj["output"])):
+    for key, value in (
+        ("instruction", obj["instruction"]),
+        ("input", input_),
+        ("output", obj["output"]),
+    ):
         if not isinstance(value, str):
-            raise Reject(NON_STRING_FIELD, f"field {key!r} must be a string, got {type(value).__name__}")
+            raise Reject(
+                NON_STRING_FIELD, f"field {key!r} must be a string, got {type(value).__name__}"
+            )
     return _checked(obj["instruction"].strip(), input_.strip(), obj["output"].strip())
 
 
@@ -113,7 +119,9 @@ def _checked(instruction: str, input_: str, output: str) -> tuple[str, str, str]
 def _chat_fields(turns: Any) -> tuple[str, str, str]:
     """First user -> assistant exchange of a ShareGPT (`from`/`value`) or `messages` (`role`/`content`) row."""
     if not isinstance(turns, list):
-        raise Reject(BAD_CONVERSATION, f"conversation must be a list of turns, got {type(turns).__name__}")
+        raise Reject(
+            BAD_CONVERSATION, f"conversation must be a list of turns, got {type(turns).__name__}"
+        )
     parsed = []
     for i, turn in enumerate(turns):
         if not isinstance(turn, dict):
@@ -126,9 +134,14 @@ def _chat_fields(turns: Any) -> tuple[str, str, str]:
         if role.lower() not in SYSTEM_ROLES:
             parsed.append((role.lower(), text))
     if len(parsed) > 2:
-        raise Reject(MULTI_TURN, f"{len(parsed)} turns; only single-turn conversations are supported for now")
+        raise Reject(
+            MULTI_TURN, f"{len(parsed)} turns; only single-turn conversations are supported for now"
+        )
     if len(parsed) < 2 or parsed[0][0] not in USER_ROLES or parsed[1][0] not in ASSISTANT_ROLES:
-        raise Reject(BAD_CONVERSATION, f"expected a user turn then an assistant turn, got roles {[r for r, _ in parsed]}")
+        raise Reject(
+            BAD_CONVERSATION,
+            f"expected a user turn then an assistant turn, got roles {[r for r, _ in parsed]}",
+        )
     return _checked(parsed[0][1].strip(), "", parsed[1][1].strip())
 
 

@@ -24,7 +24,9 @@ def _normalize_batch(batch: pd.DataFrame) -> pd.DataFrame:
     C.require_columns("validate", batch.columns, (RAW_TEXT, RAW_SOURCE, RAW_PARSE_ERROR))
     rows = [
         normalize_record(raw, src, err)
-        for raw, src, err in zip(batch[RAW_TEXT], batch[RAW_SOURCE], batch[RAW_PARSE_ERROR], strict=True)
+        for raw, src, err in zip(
+            batch[RAW_TEXT], batch[RAW_SOURCE], batch[RAW_PARSE_ERROR], strict=True
+        )
     ]
     return pd.DataFrame(rows)
 
@@ -70,5 +72,7 @@ def read_samples(cfg: DataConfig, block_rows: int = 256) -> tuple[ray.data.Datas
     raw = read_raw(cfg).materialize()
     n_input = raw.count()
     if n_input == 0:
-        raise InputError(f"input {cfg.input!r} holds no rows; check that it is the dataset you meant")
+        raise InputError(
+            f"input {cfg.input!r} holds no rows; check that it is the dataset you meant"
+        )
     return normalize(raw, block_rows).materialize(), n_input

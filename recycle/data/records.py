@@ -64,7 +64,9 @@ def _json_records(text: str, uri: str, fmt: str) -> Iterator[dict[str, Any]]:
             json.loads(line)
             yield _record(line, f"{uri}:{lineno}", lineno)
         except json.JSONDecodeError as err:
-            yield _record(line, f"{uri}:{lineno}", lineno, f"line {lineno}: {err.msg} at column {err.colno}")
+            yield _record(
+                line, f"{uri}:{lineno}", lineno, f"line {lineno}: {err.msg} at column {err.colno}"
+            )
 
 
 def _table_records(table: pa.Table, uri: str) -> Iterator[dict[str, Any]]:

@@ -70,14 +70,18 @@ def resolve_inputs(uri: str | None, fmt: str = "auto", split: str = "train") -> 
         if f.type == pafs.FileType.File and not posixpath.basename(f.path).startswith((".", "_"))
     )
     if not children:
-        raise InputError(f"input directory {uri!r} is empty; point data.input at a dataset file or a folder of them")
+        raise InputError(
+            f"input directory {uri!r} is empty; point data.input at a dataset file or a folder of them"
+        )
     return [_with_format(_join(uri, path, c), fmt) for c in children]
 
 
 def _glob(fs: pafs.FileSystem, pattern: str) -> list[str]:
     base = posixpath.dirname(pattern)
     infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
-    return sorted(i.path for i in infos if i.type == pafs.FileType.File and fnmatch.fnmatch(i.path, pattern))
+    return sorted(
+        i.path for i in infos if i.type == pafs.FileType.File and fnmatch.fnmatch(i.path, pattern)
+    )
 
 
 def _with_format(uri: str, fmt: str) -> InputFile:
@@ -108,7 +112,9 @@ def _hf_files(fs: pafs.FileSystem, uri: str, path: str, split: str) -> list[Inpu
     if fs.get_file_info(dict_file).type == pafs.FileType.File:
         splits = _read_json(fs, dict_file).get("splits", [])
         if split not in splits:
-            raise InputError(f"{uri!r} has splits {splits}, not {split!r}; set data.split to one of them")
+            raise InputError(
+                f"{uri!r} has splits {splits}, not {split!r}; set data.split to one of them"
+            )
         path = posixpath.join(path, split)
     state = _read_json(fs, posixpath.join(path, "state.json"))
     files = [posixpath.join(path, f["filename"]) for f in state.get("_data_files", [])]

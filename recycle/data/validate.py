@@ -36,7 +36,9 @@ def run_validate(cfg: RecycleConfig) -> dict[str, Any]:
     t1 = time.perf_counter()
     write_outcomes(samples, cfg.output.dir)
     timings["write"] = time.perf_counter() - t1
-    manifest = build_manifest("validate", n_input, count_outcomes(cfg.output.dir), redacted(cfg), timings)
+    manifest = build_manifest(
+        "validate", n_input, count_outcomes(cfg.output.dir), redacted(cfg), timings
+    )
     uri = write_manifest(cfg.output.dir, manifest)
     log.info("manifest: %s", uri)
     if not manifest["invariant"]["ok"]:

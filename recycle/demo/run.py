@@ -38,13 +38,22 @@ def build_student(out: Path, seconds: float) -> Path:
     return train_model(out, base, rows, steps=400, seconds=seconds, max_length=512)
 
 
-def run_demo(output: str | None = None, overrides: list[str] | None = None, train_seconds: float = 30.0) -> dict[str, Any]:
+def run_demo(
+    output: str | None = None, overrides: list[str] | None = None, train_seconds: float = 30.0
+) -> dict[str, Any]:
     """Run the offline demo; returns the run's manifest."""
     from recycle.pipeline.run import run_pipeline
     from recycle.teacher.local_server import LocalTeacherServer
 
     print(BANNER.format(n=len(json.loads(SAMPLE.read_text()))), flush=True)
-    cfg = load_config(CONFIG, [f"data.input='{SAMPLE}'", *([f"output.dir='{output}'"] if output else []), *(overrides or [])])
+    cfg = load_config(
+        CONFIG,
+        [
+            f"data.input='{SAMPLE}'",
+            *([f"output.dir='{output}'"] if output else []),
+            *(overrides or []),
+        ],
+    )
     student_dir = Path(cfg.output.dir) / "demo_student"
     if not cfg.student.model:
         print(f"building and training the tiny student in {student_dir} ...", flush=True)

@@ -19,9 +19,18 @@ def final_records(run_dir: str) -> list[dict[str, str]]:
         return []
     rows = sorted(table.to_pylist(), key=lambda r: r[C.SAMPLE_ID])
     has_final = C.FINAL_OUTPUT in table.column_names
-    cols = (C.FINAL_INSTRUCTION, C.FINAL_INPUT, C.FINAL_OUTPUT) if has_final else (C.INSTRUCTION, C.INPUT, C.OUTPUT)
+    cols = (
+        (C.FINAL_INSTRUCTION, C.FINAL_INPUT, C.FINAL_OUTPUT)
+        if has_final
+        else (C.INSTRUCTION, C.INPUT, C.OUTPUT)
+    )
     return [
-        {"instruction": r[cols[0]], "input": r[cols[1]] or "", "output": r[cols[2]], "sample_id": r[C.SAMPLE_ID]}
+        {
+            "instruction": r[cols[0]],
+            "input": r[cols[1]] or "",
+            "output": r[cols[2]],
+            "sample_id": r[C.SAMPLE_ID],
+        }
         for r in rows
     ]
 

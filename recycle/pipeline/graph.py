@@ -28,7 +28,13 @@ def phase1_variants(mode: str) -> list[Variant]:
     rifd = mode in ("rifd_only",)
     return [
         Variant(prefix=C.ORIG, rifd=rifd),
-        Variant(prefix=C.INS, instruction=C.NEW_INSTRUCTION, input=C.NEW_INPUT, output=C.NEW_OUTPUT, rifd=rifd),
+        Variant(
+            prefix=C.INS,
+            instruction=C.NEW_INSTRUCTION,
+            input=C.NEW_INPUT,
+            output=C.NEW_OUTPUT,
+            rifd=rifd,
+        ),
     ]
 
 
@@ -57,19 +63,25 @@ def _pandas_step(ds: ray.data.Dataset, fn, cfg: RecycleConfig) -> ray.data.Datas
     )
 
 
-def reflection_graph(ds: ray.data.Dataset, cfg: RecycleConfig, teacher: TeacherSession) -> ray.data.Dataset:
+def reflection_graph(
+    ds: ray.data.Dataset, cfg: RecycleConfig, teacher: TeacherSession
+) -> ray.data.Dataset:
     """Selective Reflection-Tuning (or recycle / an ablation) over validated samples."""
     scored = cfg.selection.mode != "recycle"
     ds = reflect_instruction(ds, teacher.config, teacher.gate_name, teacher.cache_dir)
     if scored:
-        ds = score_dataset(ds, cfg.student, phase1_variants(cfg.selection.mode), stage="score_phase1")
+        ds = score_dataset(
+            ds, cfg.student, phase1_variants(cfg.selection.mode), stage="score_phase1"
+        )
     ds = _pandas_step(ds, choose_instruction_batch, cfg)
     ds = reflect_response(
         ds, teacher.config, teacher.gate_name, teacher.cache_dir,
         instruction_column=C.INSTRUCTION_1, input_column=C.INPUT_1, output_column=C.OUTPUT_1,
     )  # fmt: skip
     if scored:
-        ds = score_dataset(ds, cfg.student, phase2_variants(cfg.selection.mode), stage="score_phase2")
+        ds = score_dataset(
+            ds, cfg.student, phase2_variants(cfg.selection.mode), stage="score_phase2"
+        )
     return _pandas_step(ds, choose_response_batch, cfg)
 
 

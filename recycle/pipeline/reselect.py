@@ -37,7 +37,9 @@ def load_scored(run_dir: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     try:
         manifest = read_manifest(run_dir)
     except FileNotFoundError:
-        raise InputError(f"{run_dir!r} is not a run directory (no manifest.json); pass the output.dir of `recycle run` or `recycle score`") from None
+        raise InputError(
+            f"{run_dir!r} is not a run directory (no manifest.json); pass the output.dir of `recycle run` or `recycle score`"
+        ) from None
     frames = [t.to_pandas() for o in C.OUTCOMES if (t := read_outcome(run_dir, o)) is not None]
     df = pd.concat(frames, ignore_index=True)
     again = (df[C.OUTCOME] == C.OUTCOME_DROPPED) & (df[C.STAGE] == SELECT_STAGE)
@@ -50,10 +52,14 @@ def reselect(df: pd.DataFrame, cfg: RecycleConfig, source_mode: str | None) -> p
     if cfg.selection.mode == "ifd_topk":
         col = C.IFD if C.IFD in df else C.scored(C.ORIG, C.IFD)
         if col not in df:
-            raise ConfigError("ifd_topk needs IFD scores: run `recycle score` (or `recycle run`) first")
+            raise ConfigError(
+                "ifd_topk needs IFD scores: run `recycle score` (or `recycle run`) first"
+            )
         return select_ifd_topk(df, cfg.selection, ifd_col=col)
     if C.REFLECT_RESPONSE_STATUS not in df:
-        raise ConfigError(f"selection.mode={cfg.selection.mode} needs the columns of a `recycle run`; this run has no reflections")
+        raise ConfigError(
+            f"selection.mode={cfg.selection.mode} needs the columns of a `recycle run`; this run has no reflections"
+        )
     if _step2_rule(source_mode) is not _step2_rule(cfg.selection.mode):
         raise ConfigError(
             f"the source run chose instructions with mode {source_mode!r}; mode {cfg.selection.mode!r} chooses "
@@ -69,7 +75,9 @@ def _step2_rule(mode: str | None) -> Any:
 def run_select(cfg: RecycleConfig) -> dict[str, Any]:
     """Re-select data.input (a run directory) into output.dir; returns the new manifest."""
     if not cfg.data.input:
-        raise ConfigError("pass --input RUN_DIR: the run directory of an earlier `recycle run` or `recycle score`")
+        raise ConfigError(
+            "pass --input RUN_DIR: the run directory of an earlier `recycle run` or `recycle score`"
+        )
     t0 = time.perf_counter()
     df, source = load_scored(cfg.data.input)
     n_input = source["counts"]["input"]
@@ -79,7 +87,9 @@ def run_select(cfg: RecycleConfig) -> dict[str, Any]:
     write_outcomes(ray.data.from_pandas(out), cfg.output.dir)
     timings = {"select": time.perf_counter() - t0}
     extra = {"mode": cfg.selection.mode, "selected_from": cfg.data.input}
-    manifest = build_manifest("select", n_input, count_outcomes(cfg.output.dir), redacted(cfg), timings, extra)
+    manifest = build_manifest(
+        "select", n_input, count_outcomes(cfg.output.dir), redacted(cfg), timings, extra
+    )
     manifest["outputs"]["alpaca_json"] = write_alpaca_json(cfg.output.dir)
     write_manifest(cfg.output.dir, manifest)
     return manifest

@@ -41,7 +41,9 @@ from recycle.teacher.session import teacher_session
 log = logging.getLogger(__name__)
 VALIDATE_PARTS = "validate"
 STREAM_PARTS = "part"
-UNSUPPORTED_MODES = {"coherence": "the coherence ablation needs Sentence-BERT scores of every variant, not wired into the pipeline yet"}
+UNSUPPORTED_MODES = {
+    "coherence": "the coherence ablation needs Sentence-BERT scores of every variant, not wired into the pipeline yet"
+}
 
 
 def check_config(cfg: RecycleConfig) -> None:
@@ -52,7 +54,9 @@ def check_config(cfg: RecycleConfig) -> None:
     if mode != "recycle" and not cfg.student.model:
         raise ConfigError(f"selection.mode={mode} needs a student: set student.model=PATH")
     if mode == "ifd_topk" and cfg.selection.topk_n is None and cfg.selection.topk_percent is None:
-        raise ConfigError("selection.mode=ifd_topk needs selection.topk_percent or selection.topk_n")
+        raise ConfigError(
+            "selection.mode=ifd_topk needs selection.topk_percent or selection.topk_n"
+        )
 
 
 def resume_keys(cfg: RecycleConfig) -> dict[str, Any]:
@@ -72,7 +76,9 @@ def validated(cfg: RecycleConfig, timings: dict[str, float]) -> tuple[ray.data.D
     t0 = time.perf_counter()
     rows, n_input = read_samples(cfg.data, cfg.ray.block_rows)
     delete_parts(cfg.output.dir, VALIDATE_PARTS)
-    write_outcomes(rows.filter(expr=f"{C.OUTCOME} != '{C.OUTCOME_KEPT}'"), cfg.output.dir, VALIDATE_PARTS)
+    write_outcomes(
+        rows.filter(expr=f"{C.OUTCOME} != '{C.OUTCOME_KEPT}'"), cfg.output.dir, VALIDATE_PARTS
+    )
     timings["validate"] = time.perf_counter() - t0
     return rows.filter(expr=f"{C.OUTCOME} == '{C.OUTCOME_KEPT}'").materialize(), n_input
 
@@ -96,7 +102,11 @@ def run_topk(ds: ray.data.Dataset, cfg: RecycleConfig) -> None:
 
 def _final_is_original(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
-    df[C.FINAL_INSTRUCTION], df[C.FINAL_INPUT], df[C.FINAL_OUTPUT] = df[C.INSTRUCTION], df[C.INPUT], df[C.OUTPUT]
+    df[C.FINAL_INSTRUCTION], df[C.FINAL_INPUT], df[C.FINAL_OUTPUT] = (
+        df[C.INSTRUCTION],
+        df[C.INPUT],
+        df[C.OUTPUT],
+    )
     df[C.FINAL_IFD] = df[C.scored(C.ORIG, C.IFD)]
     return df
 
@@ -124,7 +134,9 @@ def run_pipeline(cfg: RecycleConfig) -> dict[str, Any]:
     return finish(cfg, n_input, timings, extra)
 
 
-def finish(cfg: RecycleConfig, n_input: int, timings: dict[str, float], extra: dict[str, Any]) -> dict[str, Any]:
+def finish(
+    cfg: RecycleConfig, n_input: int, timings: dict[str, float], extra: dict[str, Any]
+) -> dict[str, Any]:
     """Manifest (with the invariant checked), Alpaca JSON export and report."""
     from recycle.report import write_report
 

@@ -59,17 +59,28 @@ def _column(rows: pd.DataFrame, name: str, mask: np.ndarray | None = None) -> np
 def make_figures(rows: pd.DataFrame, out: Path) -> dict[str, str]:
     """Draw every plot the data allows; returns {figure name: file name}."""
     kept = (rows[C.OUTCOME] == C.OUTCOME_KEPT).to_numpy()
-    before_rifd = C.scored(C.ORIG, C.RIFD) if C.scored(C.ORIG, C.RIFD) in rows else C.scored(C.PAIR1, C.RIFD)
+    before_rifd = (
+        C.scored(C.ORIG, C.RIFD) if C.scored(C.ORIG, C.RIFD) in rows else C.scored(C.PAIR1, C.RIFD)
+    )
     made = {
         "outcomes": figures.outcome_pie(outcome_counts(rows), out / "outcomes.png"),
         "ifd": figures.before_after_hist(
-            _column(rows, C.scored(C.ORIG, C.IFD)), _column(rows, C.FINAL_IFD, kept), "IFD", out / "ifd_hist.png"
+            _column(rows, C.scored(C.ORIG, C.IFD)),
+            _column(rows, C.FINAL_IFD, kept),
+            "IFD",
+            out / "ifd_hist.png",
         ),
         "rifd": figures.before_after_hist(
-            _column(rows, before_rifd), _column(rows, C.FINAL_RIFD, kept), "r-IFD", out / "rifd_hist.png"
+            _column(rows, before_rifd),
+            _column(rows, C.FINAL_RIFD, kept),
+            "r-IFD",
+            out / "rifd_hist.png",
         ),
         "scatter": figures.ifd_rifd_scatter(
-            _column(rows, C.FINAL_IFD), _column(rows, C.FINAL_RIFD), kept, out / "ifd_rifd_scatter.png"
+            _column(rows, C.FINAL_IFD),
+            _column(rows, C.FINAL_RIFD),
+            kept,
+            out / "ifd_rifd_scatter.png",
         ),
     }
     return {k: v for k, v in made.items() if v}
@@ -79,11 +90,27 @@ def examples(rows: pd.DataFrame, n: int = N_EXAMPLES) -> list[dict[str, Any]]:
     """A few rewrites side by side, reflected ones first, with their scores."""
     if C.FINAL_OUTPUT not in rows:
         return []
-    changed = rows[(rows[C.FINAL_OUTPUT] != rows[C.OUTPUT]) | (rows[C.FINAL_INSTRUCTION] != rows[C.INSTRUCTION])]
+    changed = rows[
+        (rows[C.FINAL_OUTPUT] != rows[C.OUTPUT])
+        | (rows[C.FINAL_INSTRUCTION] != rows[C.INSTRUCTION])
+    ]
     pick = pd.concat([changed, rows]).drop_duplicates(C.SAMPLE_ID).head(n)
-    cols = [C.SAMPLE_ID, C.OUTCOME, C.REASON, C.INSTRUCTION, C.INPUT, C.OUTPUT, C.FINAL_INSTRUCTION,
-            C.FINAL_INPUT, C.FINAL_OUTPUT, C.scored(C.ORIG, C.IFD), C.FINAL_IFD, C.FINAL_RIFD,
-            C.INSTRUCTION_REFLECTED, C.RESPONSE_REFLECTED]
+    cols = [
+        C.SAMPLE_ID,
+        C.OUTCOME,
+        C.REASON,
+        C.INSTRUCTION,
+        C.INPUT,
+        C.OUTPUT,
+        C.FINAL_INSTRUCTION,
+        C.FINAL_INPUT,
+        C.FINAL_OUTPUT,
+        C.scored(C.ORIG, C.IFD),
+        C.FINAL_IFD,
+        C.FINAL_RIFD,
+        C.INSTRUCTION_REFLECTED,
+        C.RESPONSE_REFLECTED,
+    ]
     return pick[[c for c in cols if c in pick]].to_dict("records")
 
 
@@ -96,7 +123,10 @@ def summary_markdown(manifest: dict[str, Any], rows: pd.DataFrame) -> str:
         for reason, n in (counts.get(kind) or {}).items():
             lines.append(f"- {kind} / {reason}: {n}")
     inv = manifest.get("invariant", {})
-    lines += [f"- invariant input = kept + dropped + rejected: {'ok' if inv.get('ok') else 'BROKEN'}", ""]
+    lines += [
+        f"- invariant input = kept + dropped + rejected: {'ok' if inv.get('ok') else 'BROKEN'}",
+        "",
+    ]
     pie = outcome_counts(rows)
     if pie:
         lines += ["## Student choices", ""] + [f"- {k}: {v}" for k, v in pie.items()] + [""]
@@ -113,7 +143,12 @@ def _stats_table(stats: dict[str, Any]) -> list[str]:
     if not rows:
         return []
     keys = list(next(iter(rows.values())).keys())
-    out = ["## Data statistics (Table 6)", "", "| data | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    out = [
+        "## Data statistics (Table 6)",
+        "",
+        "| data | " + " | ".join(keys) + " |",
+        "|---" * (len(keys) + 1) + "|",
+    ]
     for name, row in rows.items():
         out.append(f"| {name} | " + " | ".join(_fmt(row.get(k)) for k in keys) + " |")
     return [*out, ""]
@@ -132,12 +167,17 @@ def _teacher_lines(teacher: dict[str, Any]) -> list[str]:
 def _status_lines(rows: pd.DataFrame) -> list[str]:
     """How each reflection ended, per stage: ok, or the parse failure that kept the original."""
     out = []
-    for stage, col in (("instruction", C.REFLECT_INSTRUCTION_STATUS), ("response", C.REFLECT_RESPONSE_STATUS)):
+    for stage, col in (
+        ("instruction", C.REFLECT_INSTRUCTION_STATUS),
+        ("response", C.REFLECT_RESPONSE_STATUS),
+    ):
         if col not in rows or rows[col].isna().all():
             continue
         status = rows[col].fillna("not reached").value_counts()
         failed = sum(n for s, n in status.items() if s != "ok")
-        out.append(f"- {stage} reflection: {dict(status)} (not reflected: {failed / max(len(rows), 1):.1%})")
+        out.append(
+            f"- {stage} reflection: {dict(status)} (not reflected: {failed / max(len(rows), 1):.1%})"
+        )
     return ["## Teacher answers", "", *out, ""] if out else []
 
 
@@ -150,14 +190,17 @@ def _img(path: Path) -> str:
     return f'<img alt="{path.stem}" src="data:image/png;base64,{data}">'
 
 
-def render_html(markdown: str, figure_files: dict[str, str], out: Path, rows: list[dict[str, Any]]) -> str:
+def render_html(
+    markdown: str, figure_files: dict[str, str], out: Path, rows: list[dict[str, Any]]
+) -> str:
     """A single HTML file: the summary, the figures inlined as data URIs, the examples."""
     body = [f"<pre class='summary'>{html.escape(markdown)}</pre>"]
     body += [_img(out / f) for f in figure_files.values()]
     body.append("<h2>Example rewrites</h2>")
     for ex in rows:
         cells = "".join(
-            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in ex.items()
+            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>"
+            for k, v in ex.items()
         )
         body.append(f"<table>{cells}</table>")
     style = "body{font-family:sans-serif;max-width:1100px;margin:auto} img{max-width:48%} td{white-space:pre-wrap} th{text-align:left;vertical-align:top;padding-right:1em} table{border-top:1px solid #ccc;margin:1em 0}"

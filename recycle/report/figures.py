@@ -27,7 +27,12 @@ def outcome_pie(counts: dict[str, int], path: Path) -> str | None:
         return None
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     shown = [(s, lab) for s, lab in zip(sizes, OUTCOME_LABELS, strict=True) if s]
-    ax.pie([s for s, _ in shown], labels=[f"{lab}\n{s}" for s, lab in shown], autopct="%1.0f%%", startangle=90)
+    ax.pie(
+        [s for s, _ in shown],
+        labels=[f"{lab}\n{s}" for s, lab in shown],
+        autopct="%1.0f%%",
+        startangle=90,
+    )
     ax.set_title("Student choices per sample")
     return _save(fig, path)
 
@@ -63,9 +68,14 @@ def ifd_rifd_scatter(ifd: np.ndarray, rifd: np.ndarray, kept: np.ndarray, path: 
     if not ok.any():
         return None
     fig, ax = plt.subplots(figsize=(5, 4.2))
-    for mask, label, color in ((kept & ok, "kept", "tab:green"), (~kept & ok, "dropped", "tab:gray")):
+    for mask, label, color in (
+        (kept & ok, "kept", "tab:green"),
+        (~kept & ok, "dropped", "tab:gray"),
+    ):
         if mask.any():
-            ax.scatter(ifd[mask], rifd[mask], s=10, alpha=0.6, label=f"{label} ({mask.sum()})", c=color)
+            ax.scatter(
+                ifd[mask], rifd[mask], s=10, alpha=0.6, label=f"{label} ({mask.sum()})", c=color
+            )
     ax.axvline(1.0, color="k", lw=0.8, ls="--")
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
     ax.set_xlabel("IFD(x2, y2)")

@@ -87,7 +87,12 @@ def step4_win(df: pd.DataFrame, cfg: SelectionConfig) -> np.ndarray:
 def drop(df: pd.DataFrame, mask: np.ndarray, reason: str, detail: str) -> None:
     """Mark live rows under `mask` dropped with a reason (in place); first reason wins."""
     hit = mask & live(df)
-    df.loc[hit, [C.OUTCOME, C.REASON, C.DETAIL, C.STAGE]] = [C.OUTCOME_DROPPED, reason, detail, STAGE]
+    df.loc[hit, [C.OUTCOME, C.REASON, C.DETAIL, C.STAGE]] = [
+        C.OUTCOME_DROPPED,
+        reason,
+        detail,
+        STAGE,
+    ]
 
 
 def final_filter(df: pd.DataFrame, cfg: SelectionConfig) -> pd.DataFrame:
@@ -95,10 +100,17 @@ def final_filter(df: pd.DataFrame, cfg: SelectionConfig) -> pd.DataFrame:
     df = df.copy()
     ifd, rifd = df[C.FINAL_IFD].astype(float).to_numpy(), df[C.FINAL_RIFD].astype(float).to_numpy()
     if cfg.require_ifd_below_one or cfg.require_rifd_below_one:
-        nan = (np.isnan(ifd) & cfg.require_ifd_below_one) | (np.isnan(rifd) & cfg.require_rifd_below_one)
+        nan = (np.isnan(ifd) & cfg.require_ifd_below_one) | (
+            np.isnan(rifd) & cfg.require_rifd_below_one
+        )
         drop(df, nan, UNSCORED, "the student could not score the final pair (see score_error)")
     if cfg.require_response_reflected:
-        drop(df, ~df[C.RESPONSE_REFLECTED].to_numpy(dtype=bool), RESPONSE_NOT_REFLECTED, "the reflected response was not taken")
+        drop(
+            df,
+            ~df[C.RESPONSE_REFLECTED].to_numpy(dtype=bool),
+            RESPONSE_NOT_REFLECTED,
+            "the reflected response was not taken",
+        )
     if cfg.require_ifd_below_one:
         drop(df, ifd >= 1.0, IFD_NOT_BELOW_ONE, "IFD(x2, y2) >= 1")
     if cfg.require_rifd_below_one:

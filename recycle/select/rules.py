@@ -81,7 +81,12 @@ def needed_scores(mode: str) -> dict[str, tuple[str, ...]]:
     r-IFD of the final pair, so phase 2 always has both for RES and r-IFD for PAIR1 (IFD of PAIR1
     is the phase-1 IFD of whichever pair was chosen).
     """
-    phase1 = {"selective": ("ifd",), "ifd_only": ("ifd",), "perplexity": ("ifd",), "random": ("ifd",)}
+    phase1 = {
+        "selective": ("ifd",),
+        "ifd_only": ("ifd",),
+        "perplexity": ("ifd",),
+        "random": ("ifd",),
+    }
     return {
         "phase1": phase1.get(mode, ("ifd", "rifd")),
         "phase2": ("ifd", "rifd"),

@@ -35,8 +35,12 @@ def select_ifd_topk(df: pd.DataFrame, cfg: SelectionConfig, ifd_col: str = C.IFD
     k = topk_count(int(live.sum()), cfg)
     drop(df, np.isnan(ifd), UNSCORED, "the student could not score this sample (see score_error)")
     if cfg.require_ifd_below_one:
-        drop(df, ifd >= 1.0, IFD_NOT_BELOW_ONE, "IFD >= 1: the instruction does not help the student")
-    order = df[df[C.OUTCOME] == C.OUTCOME_KEPT].sort_values([ifd_col, C.SAMPLE_ID], ascending=[False, True])
+        drop(
+            df, ifd >= 1.0, IFD_NOT_BELOW_ONE, "IFD >= 1: the instruction does not help the student"
+        )
+    order = df[df[C.OUTCOME] == C.OUTCOME_KEPT].sort_values(
+        [ifd_col, C.SAMPLE_ID], ascending=[False, True]
+    )
     below = np.zeros(len(df), dtype=bool)
     below[df.index.get_indexer(order.index[k:])] = True
     drop(df, below, BELOW_TOPK, f"not among the top {k} by IFD")

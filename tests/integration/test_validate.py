@@ -13,7 +13,11 @@ from recycle.rundir import read_manifest, read_outcome
 pytestmark = pytest.mark.integration
 
 GOOD = [
-    {"instruction": "Give three tips for staying healthy.", "input": "", "output": "Eat well, sleep, move."},
+    {
+        "instruction": "Give three tips for staying healthy.",
+        "input": "",
+        "output": "Eat well, sleep, move.",
+    },
     {"instruction": "Translate to French.", "input": "Hello", "output": "Bonjour"},
     {"instruction": "Name a prime.", "input": None, "output": "7"},
 ]
@@ -24,9 +28,23 @@ BAD_LINES = {
     "non_string_field": '{"instruction": "Count.", "output": 42}',
     "empty_instruction": '{"instruction": "   ", "output": "orphan answer"}',
     "empty_output": '{"instruction": "Say nothing.", "output": ""}',
-    "multi_turn": json.dumps({"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": "b"}, {"from": "human", "value": "c"}, {"from": "gpt", "value": "d"}]}),
+    "multi_turn": json.dumps(
+        {
+            "conversations": [
+                {"from": "human", "value": "a"},
+                {"from": "gpt", "value": "b"},
+                {"from": "human", "value": "c"},
+                {"from": "gpt", "value": "d"},
+            ]
+        }
+    ),
 }
-SHAREGPT_GOOD = {"conversations": [{"from": "human", "value": "What is Ray?"}, {"from": "gpt", "value": "A distributed compute framework."}]}
+SHAREGPT_GOOD = {
+    "conversations": [
+        {"from": "human", "value": "What is Ray?"},
+        {"from": "gpt", "value": "A distributed compute framework."},
+    ]
+}
 
 
 def test_alpaca_keeps_every_row(ray_local, alpaca_path, tmp_path):
@@ -53,10 +71,17 @@ def test_mixed_file_keeps_exactly_the_valid_rows(ray_local, tmp_path):
     assert main(["validate", "--input", str(data), "--output", str(out)]) == 0
     m = read_manifest(str(out))
     expected_rejects = {k: 1 for k in BAD_LINES} | {"duplicate": 1, "unparseable_json": 2}
-    assert m["counts"] == {"input": 13, "kept": 4, "dropped": {}, "rejected": dict(sorted(expected_rejects.items()))}
+    assert m["counts"] == {
+        "input": 13,
+        "kept": 4,
+        "dropped": {},
+        "rejected": dict(sorted(expected_rejects.items())),
+    }
     assert m["invariant"] == {"ok": True, "input": 13, "accounted": 13}
     kept = read_outcome(str(out), C.OUTCOME_KEPT).to_pylist()
-    assert sorted(r[C.INSTRUCTION] for r in kept) == sorted([r["instruction"] for r in GOOD] + ["What is Ray?"])
+    assert sorted(r[C.INSTRUCTION] for r in kept) == sorted(
+        [r["instruction"] for r in GOOD] + ["What is Ray?"]
+    )
     rejects = read_outcome(str(out), C.OUTCOME_REJECTED).to_pylist()
     raws = {r[C.RAW] for r in rejects}
     assert set(BAD_LINES.values()) <= raws and "not json at all" in raws
@@ -67,9 +92,20 @@ def test_mixed_file_keeps_exactly_the_valid_rows(ray_local, tmp_path):
 def test_parquet_and_sharegpt_json(ray_local, tmp_path):
     d = tmp_path / "pq"
     d.mkdir()
-    pq.write_table(pa.Table.from_pylist([{"instruction": "a", "input": "", "output": "b"}, {"instruction": "", "input": "", "output": "b"}]), d / "x.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(
+            [
+                {"instruction": "a", "input": "", "output": "b"},
+                {"instruction": "", "input": "", "output": "b"},
+            ]
+        ),
+        d / "x.parquet",
+    )
     (tmp_path / "share.json").write_text(json.dumps([SHAREGPT_GOOD]))
-    for path, kept, rejected in ((d, 1, {"empty_instruction": 1}), (tmp_path / "share.json", 1, {})):
+    for path, kept, rejected in (
+        (d, 1, {"empty_instruction": 1}),
+        (tmp_path / "share.json", 1, {}),
+    ):
         out = tmp_path / f"run-{path.name}"
         assert main(["validate", "--input", str(path), "--output", str(out)]) == 0
         counts = read_manifest(str(out))["counts"]
@@ -81,7 +117,9 @@ def test_manifest_has_config_versions_timings_and_no_secret(ray_local, tmp_path,
     data = tmp_path / "d.json"
     data.write_text(json.dumps(GOOD))
     out = tmp_path / "run"
-    assert main(["validate", "--input", str(data), "--output", str(out), "teacher.model=gpt-4o"]) == 0
+    assert (
+        main(["validate", "--input", str(data), "--output", str(out), "teacher.model=gpt-4o"]) == 0
+    )
     text = (out / "manifest.json").read_text()
     assert "sk-test-must-not-leak" not in text
     m = json.loads(text)
@@ -95,13 +133,20 @@ def test_manifest_has_config_versions_timings_and_no_secret(ray_local, tmp_path,
         (["validate", "--input", "/no/such/file.json", "--output", "X"], "does not exist"),
         (["validate", "--input", "EMPTY", "--output", "X"], "is empty"),
         (["validate", "--input", "CSV", "--output", "X"], "cannot tell the format"),
-        (["validate", "--input", "CSV", "--output", "X", "data.fromat=json"], "did you mean 'data.format'"),
+        (
+            ["validate", "--input", "CSV", "--output", "X", "data.fromat=json"],
+            "did you mean 'data.format'",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(ray_local, tmp_path, capsys, argv, message):
     (tmp_path / "empty").mkdir()
     (tmp_path / "d.csv").write_text("a,b\n")
-    subst = {"EMPTY": str(tmp_path / "empty"), "CSV": str(tmp_path / "d.csv"), "X": str(tmp_path / "out")}
+    subst = {
+        "EMPTY": str(tmp_path / "empty"),
+        "CSV": str(tmp_path / "d.csv"),
+        "X": str(tmp_path / "out"),
+    }
     assert main([subst.get(a, a) for a in argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "Traceback" not in err
@@ -112,7 +157,15 @@ def test_overrides_before_and_after_options(ray_local, tmp_path):
     data = tmp_path / "d.json"
     data.write_text(json.dumps(GOOD))
     out = tmp_path / "run"
-    argv = ["validate", "teacher.model=a", "--input", str(data), "student.max_length=99", "--output", str(out)]
+    argv = [
+        "validate",
+        "teacher.model=a",
+        "--input",
+        str(data),
+        "student.max_length=99",
+        "--output",
+        str(out),
+    ]
     assert main(argv) == 0
     cfg = read_manifest(str(out))["config"]
     assert cfg["teacher"]["model"] == "a" and cfg["student"]["max_length"] == 99

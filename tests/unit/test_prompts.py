@@ -29,8 +29,14 @@ def test_each_teacher_prompt_renders(name):
 
 
 def test_markers_the_parsers_expect_are_in_the_prompts():
-    assert "[New Instruction] your instruction [End]" in render_chat("reflect_instruction", **VARS["reflect_instruction"]).messages[1]["content"]
-    assert "[Better Answer] your answer [End]" in render_chat("reflect_response", **VARS["reflect_response"]).messages[1]["content"]
+    assert (
+        "[New Instruction] your instruction [End]"
+        in render_chat("reflect_instruction", **VARS["reflect_instruction"]).messages[1]["content"]
+    )
+    assert (
+        "[Better Answer] your answer [End]"
+        in render_chat("reflect_response", **VARS["reflect_response"]).messages[1]["content"]
+    )
 
 
 def test_missing_variable_is_an_error():

@@ -29,7 +29,12 @@ def test_parts_with_all_null_columns_share_one_schema(tmp_path):
 
 def test_counts_ids_and_retried_batches_are_not_written_twice(tmp_path):
     run = str(tmp_path)
-    b = pa.concat_tables([batch(["a"], C.OUTCOME_KEPT, [0.1]), batch(["x", "y"], C.OUTCOME_DROPPED, [2.0, 3.0], "ifd_not_below_one")])
+    b = pa.concat_tables(
+        [
+            batch(["a"], C.OUTCOME_KEPT, [0.1]),
+            batch(["x", "y"], C.OUTCOME_DROPPED, [2.0, 3.0], "ifd_not_below_one"),
+        ]
+    )
     counts = write_outcome_batch(b, run)
     write_outcome_batch(b, run)  # a retried task: same content, same part file names
     assert sorted(counts.to_pylist(), key=lambda r: r["outcome"]) == [
@@ -43,7 +48,11 @@ def test_counts_ids_and_retried_batches_are_not_written_twice(tmp_path):
 
 def test_manifest_invariant():
     counts = {"kept": 2, "dropped": {"r": 1}, "rejected": {"q": 1}}
-    assert build_manifest("t", 4, counts, {}, {})["invariant"] == {"ok": True, "input": 4, "accounted": 4}
+    assert build_manifest("t", 4, counts, {}, {})["invariant"] == {
+        "ok": True,
+        "input": 4,
+        "accounted": 4,
+    }
     assert build_manifest("t", 5, counts, {}, {})["invariant"]["ok"] is False
 
 
@@ -55,8 +64,12 @@ def test_resume_keys_refuse_a_changed_run(tmp_path):
 
     run = str(tmp_path / "run")
     check_resume_keys(run, {"selection": {"mode": "selective"}, "student.model": "/m"})
-    check_resume_keys(run, {"selection": {"mode": "selective"}, "student.model": "/m"})  # same: fine
-    with pytest.raises(ConfigError, match=r"student.model: '/m' -> '/other'.*output.overwrite=true"):
+    check_resume_keys(
+        run, {"selection": {"mode": "selective"}, "student.model": "/m"}
+    )  # same: fine
+    with pytest.raises(
+        ConfigError, match=r"student.model: '/m' -> '/other'.*output.overwrite=true"
+    ):
         check_resume_keys(run, {"selection": {"mode": "selective"}, "student.model": "/other"})
     clear_outcomes(run)  # overwrite forgets the old settings
     check_resume_keys(run, {"selection": {"mode": "recycle"}, "student.model": "/other"})

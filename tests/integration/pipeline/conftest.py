@@ -25,7 +25,9 @@ def small_dataset(tmp_path_factory) -> Path:
     return path
 
 
-def pipeline_config(data: Path, out: Path, student: Path, teacher_url: str, *overrides: str) -> RecycleConfig:
+def pipeline_config(
+    data: Path, out: Path, student: Path, teacher_url: str, *overrides: str
+) -> RecycleConfig:
     """A config for a small local run against the local teacher."""
     base = [
         f"data.input='{data}'", f"output.dir='{out}'", f"student.model='{student}'",

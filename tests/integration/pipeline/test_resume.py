@@ -60,7 +60,14 @@ def rows_by_id(out: Path) -> pd.DataFrame:
 
 def run_killed_then_resumed(cmd: list[str], out: Path) -> None:
     env = {**os.environ, "RAY_ADDRESS": "", "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 240
     while written_rows(out) == 0 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -75,11 +82,20 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, small_dataset, tiny_mod
     teacher = RecordingTeacher()
     with LocalTeacherServer(answer=teacher, latency_s=0.15) as server:
         resumed, straight = tmp_path / "resumed", tmp_path / "straight"
-        run_killed_then_resumed(command(small_dataset, resumed, tiny_model_dir, server.base_url), resumed)
+        run_killed_then_resumed(
+            command(small_dataset, resumed, tiny_model_dir, server.base_url), resumed
+        )
         paid_resumed = Counter(teacher.answered)
         teacher.answered.clear()
         env = {**os.environ, "RAY_ADDRESS": "", "PYTHONPATH": str(REPO)}
-        subprocess.run(command(small_dataset, straight, tiny_model_dir, server.base_url), cwd=REPO, env=env, check=True, timeout=400, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            command(small_dataset, straight, tiny_model_dir, server.base_url),
+            cwd=REPO,
+            env=env,
+            check=True,
+            timeout=400,
+            stdout=subprocess.DEVNULL,
+        )
 
     # Only an answer in flight at the instant of the kill can be paid again (it never reached the
     # cache); at most 2 stages x 1 actor x 2 in flight. Everything answered before is never re-asked.
@@ -92,4 +108,6 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, small_dataset, tiny_mod
     assert a[C.FINAL_OUTPUT].dropna().to_dict() == b[C.FINAL_OUTPUT].dropna().to_dict()
     ma, mb = read_manifest(str(resumed)), read_manifest(str(straight))
     assert ma["counts"] == mb["counts"] and ma["invariant"]["ok"]
-    assert json.loads((resumed / "recycled_alpaca.json").read_text()) == json.loads((straight / "recycled_alpaca.json").read_text())
+    assert json.loads((resumed / "recycled_alpaca.json").read_text()) == json.loads(
+        (straight / "recycled_alpaca.json").read_text()
+    )

@@ -29,7 +29,9 @@ def test_dotted_overrides_are_typed(tmp_path):
 
 
 def test_unknown_key_is_named_with_a_suggestion():
-    with pytest.raises(ConfigError, match=r"unknown config key 'teacher.modle'.*did you mean 'teacher.model'"):
+    with pytest.raises(
+        ConfigError, match=r"unknown config key 'teacher.modle'.*did you mean 'teacher.model'"
+    ):
         load_config(None, ["teacher.modle=gpt-4o"])
 
 
@@ -63,12 +65,28 @@ def test_secrets_are_redacted():
     assert out["teacher"]["api_key_env"] == "OPENAI_API_KEY"
     assert out["teacher"]["max_tokens"] == 2048  # "tokens" counts are not secrets
     scrubbed = __import__("recycle.config.load", fromlist=["_scrub"])._scrub(
-        {"teacher": {"api_key": "sk-live-123", "api_key_env": "X", "hf_token": "hf_x", "tokens_per_minute": 5}}
+        {
+            "teacher": {
+                "api_key": "sk-live-123",
+                "api_key_env": "X",
+                "hf_token": "hf_x",
+                "tokens_per_minute": 5,
+            }
+        }
     )
-    assert scrubbed == {"teacher": {"api_key": "<redacted>", "api_key_env": "X", "hf_token": "<redacted>", "tokens_per_minute": 5}}
+    assert scrubbed == {
+        "teacher": {
+            "api_key": "<redacted>",
+            "api_key_env": "X",
+            "hf_token": "<redacted>",
+            "tokens_per_minute": 5,
+        }
+    }
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "jobs" / "configs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "jobs" / "configs").glob("*.yaml")), ids=lambda p: p.name
+)
 def test_every_shipped_config_loads(path):
     cfg = load_config(path)
     assert isinstance(cfg, RecycleConfig)

@@ -26,7 +26,10 @@ def test_input_null_or_missing_is_empty():
 
 
 def test_sample_id_depends_on_content_only():
-    assert norm({"instruction": "a", "output": "b"}, "x:1")[C.SAMPLE_ID] == norm({"instruction": "a", "output": "b"}, "y:9")[C.SAMPLE_ID]
+    assert (
+        norm({"instruction": "a", "output": "b"}, "x:1")[C.SAMPLE_ID]
+        == norm({"instruction": "a", "output": "b"}, "y:9")[C.SAMPLE_ID]
+    )
     assert N.sample_id("a", "", "b") != N.sample_id("a", "b", "")
 
 
@@ -59,8 +62,18 @@ def test_unparseable_text_is_rejected_with_raw_kept():
 
 
 def test_sharegpt_and_messages_first_turn():
-    share = norm({"conversations": [{"from": "human", "value": "Q?"}, {"from": "gpt", "value": "A."}]})
-    msgs = norm({"messages": [{"role": "system", "content": "be nice"}, {"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}]})
+    share = norm(
+        {"conversations": [{"from": "human", "value": "Q?"}, {"from": "gpt", "value": "A."}]}
+    )
+    msgs = norm(
+        {
+            "messages": [
+                {"role": "system", "content": "be nice"},
+                {"role": "user", "content": "Q?"},
+                {"role": "assistant", "content": "A."},
+            ]
+        }
+    )
     for row in (share, msgs):
         assert row[C.OUTCOME] == C.OUTCOME_KEPT
         assert (row[C.INSTRUCTION], row[C.INPUT], row[C.OUTPUT]) == ("Q?", "", "A.")
@@ -69,7 +82,15 @@ def test_sharegpt_and_messages_first_turn():
 @pytest.mark.parametrize(
     ("turns", "reason"),
     [
-        ([{"from": "human", "value": "1"}, {"from": "gpt", "value": "2"}, {"from": "human", "value": "3"}, {"from": "gpt", "value": "4"}], N.MULTI_TURN),
+        (
+            [
+                {"from": "human", "value": "1"},
+                {"from": "gpt", "value": "2"},
+                {"from": "human", "value": "3"},
+                {"from": "gpt", "value": "4"},
+            ],
+            N.MULTI_TURN,
+        ),
         ([{"from": "gpt", "value": "2"}, {"from": "human", "value": "1"}], N.BAD_CONVERSATION),
         ([{"from": "human", "value": "1"}], N.BAD_CONVERSATION),
         ("not a list", N.BAD_CONVERSATION),
@@ -83,7 +104,9 @@ def test_bad_conversations(turns, reason):
 
 
 def test_duplicates_keep_the_first_by_position():
-    rows = [norm({"instruction": "a", "output": "b"}, s) for s in ("f.json:10", "f.json:2", "g.json:0")]
+    rows = [
+        norm({"instruction": "a", "output": "b"}, s) for s in ("f.json:10", "f.json:2", "g.json:0")
+    ]
     out = N.mark_duplicates(rows)
     kept = [r[C.SOURCE] for r in out if r[C.OUTCOME] == C.OUTCOME_KEPT]
     assert kept == ["f.json:2"]

@@ -48,16 +48,29 @@ def reflect(server, task, rows: list[dict], **overrides) -> tuple[pa.Table, dict
 
 def test_instruction_reflection_writes_new_pair_and_passes_other_rows_through(make_server) -> None:
     server = make_server()
-    rows = [sample(0, input_="for office workers"), sample(1, outcome=C.OUTCOME_REJECTED), sample(2)]
+    rows = [
+        sample(0, input_="for office workers"),
+        sample(1, outcome=C.OUTCOME_REJECTED),
+        sample(2),
+    ]
     out, totals = reflect(server, InstructionTask(), rows)
     got = out.to_pylist()
     assert server.stats.requests == 2 and totals["requests"] == 2
     assert got[0][C.REFLECT_INSTRUCTION_STATUS] == "ok"
-    assert "Give tip number 0" in got[0][C.NEW_INSTRUCTION] and "for office workers" in got[0][C.NEW_INSTRUCTION]
+    assert (
+        "Give tip number 0" in got[0][C.NEW_INSTRUCTION]
+        and "for office workers" in got[0][C.NEW_INSTRUCTION]
+    )
     assert got[0][C.NEW_INPUT] == "" and got[0][C.NEW_OUTPUT].startswith("Tip 0: drink water.")
-    assert "[New Instruction]" in got[0][C.REFLECT_INSTRUCTION_RAW] or "New Instruction:" in got[0][C.REFLECT_INSTRUCTION_RAW]
+    assert (
+        "[New Instruction]" in got[0][C.REFLECT_INSTRUCTION_RAW]
+        or "New Instruction:" in got[0][C.REFLECT_INSTRUCTION_RAW]
+    )
     assert got[0][C.REFLECT_INSTRUCTION_TRUNCATED] is False
-    assert got[1] == {**rows[1], **dict.fromkeys(InstructionTaskColumns, None)}  # untouched, new columns empty
+    assert got[1] == {
+        **rows[1],
+        **dict.fromkeys(InstructionTaskColumns, None),
+    }  # untouched, new columns empty
     assert got[2][C.OUTCOME] == C.OUTCOME_KEPT and got[2][C.REFLECT_INSTRUCTION_STATUS] == "ok"
     assert out.schema.field(C.REFLECT_INSTRUCTION_TRUNCATED).type == pa.bool_()
 
@@ -89,7 +102,9 @@ def test_unparseable_answers_are_retried_then_the_sample_keeps_its_text(make_ser
 
 
 def test_a_400_becomes_a_reject_with_reason_detail_and_stage(make_server) -> None:
-    server = make_server(fault_fn=lambda messages, n: BAD_REQUEST if "number 1 " in messages[-1]["content"] else None)
+    server = make_server(
+        fault_fn=lambda messages, n: BAD_REQUEST if "number 1 " in messages[-1]["content"] else None
+    )
     out, _ = reflect(server, ResponseTask(), [sample(0), sample(1), sample(2)])
     got = {r[C.SAMPLE_ID]: r for r in out.to_pylist()}
     assert got["s1"][C.OUTCOME] == C.OUTCOME_REJECTED
@@ -157,7 +172,9 @@ def test_fit_prompt_cuts_the_response_end_and_flags_it() -> None:
     user = fitted.prompt.messages[-1]["content"]
     assert "word word" in user and user.count("word") < 2000  # the end was cut, the start kept
     with pytest.raises(E.SampleRejected) as err:
-        fit_prompt(lambda y: render_chat("reflect_response", instruction="x" * 5000, output=y), "y", cfg)
+        fit_prompt(
+            lambda y: render_chat("reflect_response", instruction="x" * 5000, output=y), "y", cfg
+        )
     assert err.value.reason == E.PROMPT_TOO_LONG
 
 

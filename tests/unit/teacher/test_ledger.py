@@ -40,7 +40,9 @@ def test_budget_counts_in_flight_reservations_and_stays_exhausted() -> None:
 
 def test_gate_refuses_over_budget_and_paces_under_the_rate() -> None:
     now = [0.0]
-    gate = GateCore(GateSettings(requests_per_minute=120, price=PRICE, max_cost_usd=1.0), clock=lambda: now[0])
+    gate = GateCore(
+        GateSettings(requests_per_minute=120, price=PRICE, max_cost_usd=1.0), clock=lambda: now[0]
+    )
     waits = [gate.reserve(0, 0.3) for _ in range(3)]
     assert waits == pytest.approx([0.0, 0.5, 1.0])  # 2 requests/s, evenly paced
     assert gate.reserve(0, 0.3) is None

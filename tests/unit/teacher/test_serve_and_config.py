@@ -14,7 +14,9 @@ from recycle.teacher.serve import build_serve_app, llm_config_kwargs, served_con
 
 
 def test_defaults_are_the_papers_and_prices_extend_the_table() -> None:
-    cfg = load_config(None, ["teacher.prices.my-llm.input_per_1m=1", "teacher.prices.my-llm.output_per_1m=2"]).teacher
+    cfg = load_config(
+        None, ["teacher.prices.my-llm.input_per_1m=1", "teacher.prices.my-llm.output_per_1m=2"]
+    ).teacher
     assert (cfg.temperature, cfg.top_p, cfg.max_tokens) == (0.0, 1.0, 2048)
     assert cfg.prices["my-llm"].output_per_1m == 2.0
     assert cfg.price() is not None and cfg.price().input_per_1m == 0.15  # gpt-4o-mini kept
@@ -49,7 +51,10 @@ SERVED = [
 def test_llm_config_kwargs_follow_the_config() -> None:
     cfg = load_config(None, SERVED).teacher
     assert llm_config_kwargs(cfg) == {
-        "model_loading_config": {"model_id": "qwen-7b", "model_source": "/models/Qwen2.5-7B-Instruct"},
+        "model_loading_config": {
+            "model_id": "qwen-7b",
+            "model_source": "/models/Qwen2.5-7B-Instruct",
+        },
         "deployment_config": {"autoscaling_config": {"min_replicas": 3, "max_replicas": 3}},
         "engine_kwargs": {
             "tensor_parallel_size": 2,
