@@ -17,6 +17,7 @@ from recycle import columns as C
 from recycle.config import RecycleConfig
 from recycle.pipeline.choose import choose_instruction_batch, choose_response_batch
 from recycle.student import Variant, score_dataset
+from recycle.student.coherence import CoherenceScorer
 from recycle.teacher.session import TeacherSession
 from recycle.teacher.stages import reflect_instruction, reflect_response
 
@@ -63,16 +64,42 @@ def _pandas_step(ds: ray.data.Dataset, fn, cfg: RecycleConfig) -> ray.data.Datas
     )
 
 
+def coherence_graph(
+    ds: ray.data.Dataset, cfg: RecycleConfig, prefixes: tuple[str, ...]
+) -> ray.data.Dataset:
+    """Sentence-BERT coherence of x and y for the named variants (the coherence ablation only)."""
+    columns = {
+        C.ORIG: (C.INSTRUCTION, C.INPUT, C.OUTPUT),
+        C.INS: (C.NEW_INSTRUCTION, C.NEW_INPUT, C.NEW_OUTPUT),
+        C.RES: (C.INSTRUCTION_1, C.INPUT_1, C.BETTER_OUTPUT),
+    }
+    return ds.map_batches(
+        CoherenceScorer,
+        fn_constructor_kwargs={
+            "model": cfg.student.coherence_model,
+            "pairs": [(p, *columns[p]) for p in prefixes],
+        },
+        batch_format="pandas",
+        batch_size=cfg.student.batch_size,
+        compute=ray.data.ActorPoolStrategy(size=1),
+        num_cpus=LIGHT_CPUS,
+        udf_modifying_row_count=False,
+    )
+
+
 def reflection_graph(
     ds: ray.data.Dataset, cfg: RecycleConfig, teacher: TeacherSession
 ) -> ray.data.Dataset:
     """Selective Reflection-Tuning (or recycle / an ablation) over validated samples."""
     scored = cfg.selection.mode != "recycle"
     ds = reflect_instruction(ds, teacher.config, teacher.gate_name, teacher.cache_dir)
+    coherent = cfg.selection.mode == "coherence"
     if scored:
         ds = score_dataset(
             ds, cfg.student, phase1_variants(cfg.selection.mode), stage="score_phase1"
         )
+    if coherent:
+        ds = coherence_graph(ds, cfg, (C.ORIG, C.INS))
     ds = _pandas_step(ds, choose_instruction_batch, cfg)
     ds = reflect_response(
         ds, teacher.config, teacher.gate_name, teacher.cache_dir,
@@ -82,6 +109,8 @@ def reflection_graph(
         ds = score_dataset(
             ds, cfg.student, phase2_variants(cfg.selection.mode), stage="score_phase2"
         )
+    if coherent:  # coherence of (x1, y1) was carried over from phase 1 by the choice
+        ds = coherence_graph(ds, cfg, (C.RES,))
     return _pandas_step(ds, choose_response_batch, cfg)
 
 

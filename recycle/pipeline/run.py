@@ -41,16 +41,15 @@ from recycle.teacher.session import teacher_session
 log = logging.getLogger(__name__)
 VALIDATE_PARTS = "validate"
 STREAM_PARTS = "part"
-UNSUPPORTED_MODES = {
-    "coherence": "the coherence ablation needs Sentence-BERT scores of every variant, not wired into the pipeline yet"
-}
 
 
 def check_config(cfg: RecycleConfig) -> None:
     """Fail before any work on a config the pipeline cannot run."""
     mode = cfg.selection.mode
-    if mode in UNSUPPORTED_MODES:
-        raise ConfigError(f"selection.mode={mode}: {UNSUPPORTED_MODES[mode]}; pick another mode")
+    if mode == "coherence":
+        from recycle.student.coherence import load_embedder
+
+        load_embedder(cfg.student.coherence_model)  # a missing Sentence-BERT model stops here
     if mode != "recycle" and not cfg.student.model:
         raise ConfigError(f"selection.mode={mode} needs a student: set student.model=PATH")
     if mode == "ifd_topk" and cfg.selection.topk_n is None and cfg.selection.topk_percent is None:
