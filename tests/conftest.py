@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -27,6 +28,14 @@ def ray_local():
     ctx.enable_progress_bars = False
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def release_ray_actors():
+    """After each module, collect garbage: a Ray Data run aborted by an expected exception keeps
+    its actor pools (and their CPUs) alive until its executor is collected."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from recycle.config import RecycleConfig, load_config
 # 2 workers x micro-batch 2 x accumulation 2 = global batch 8; fp32 so runs compare exactly.
 TINY_TRAIN = (
     "train.num_workers=2",
+    "train.cpus_per_worker=0.5",  # leaves room on a 2-CPU Ray for what earlier tests still hold
     "train.micro_batch_size=2",
     "train.global_batch_size=8",
     "train.max_length=128",
