@@ -82,13 +82,13 @@ def validated(cfg: RecycleConfig, timings: dict[str, float]) -> tuple[ray.data.D
     return rows.filter(expr=f"{C.OUTCOME} == '{C.OUTCOME_KEPT}'").materialize(), n_input
 
 
-def remaining(ds: ray.data.Dataset, run_dir: str) -> tuple[ray.data.Dataset, int]:
+def remaining(ds: ray.data.Dataset, run_dir: str) -> ray.data.Dataset:
     """The samples not yet written by an earlier, interrupted run of the same command."""
     done = written_ids(run_dir, STREAM_PARTS)
     if not done:
-        return ds, 0
+        return ds
     log.info("resuming: %d samples already written, skipping them", len(done))
-    return ds.filter(lambda row: row[C.SAMPLE_ID] not in done).materialize(), len(done)
+    return ds.filter(lambda row: row[C.SAMPLE_ID] not in done).materialize()
 
 
 def run_topk(ds: ray.data.Dataset, cfg: RecycleConfig) -> None:
@@ -125,7 +125,7 @@ def run_pipeline(cfg: RecycleConfig) -> dict[str, Any]:
     if cfg.selection.mode == "ifd_topk":
         run_topk(ds, cfg)
     else:
-        todo, _ = remaining(ds, cfg.output.dir)
+        todo = remaining(ds, cfg.output.dir)
         with teacher_session(cfg) as teacher, logged_progress(cfg.output.dir, teacher.gate_name):
             write_outcomes(reflection_graph(todo, cfg, teacher), cfg.output.dir, STREAM_PARTS)
         extra["teacher"] = teacher.summary

@@ -74,25 +74,6 @@ MODE_RULES: dict[str, tuple[Rule, Rule]] = {
 }
 
 
-def needed_scores(mode: str) -> dict[str, tuple[str, ...]]:
-    """Which statistics each phase must compute for a mode: {"phase1": ..., "phase2": ...}.
-
-    Phase 1 scores ORIG and INS, phase 2 scores PAIR1 and RES. The final filter needs IFD and
-    r-IFD of the final pair, so phase 2 always has both for RES and r-IFD for PAIR1 (IFD of PAIR1
-    is the phase-1 IFD of whichever pair was chosen).
-    """
-    phase1 = {
-        "selective": ("ifd",),
-        "ifd_only": ("ifd",),
-        "perplexity": ("ifd",),
-        "random": ("ifd",),
-    }
-    return {
-        "phase1": phase1.get(mode, ("ifd", "rifd")),
-        "phase2": ("ifd", "rifd"),
-    }
-
-
 def as_bool(values: pd.Series) -> np.ndarray:
     """A boolean array from a possibly nullable column (missing -> False)."""
     return values.fillna(False).to_numpy(dtype=bool)
