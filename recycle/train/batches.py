@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from ray.data.collate_fn import NumpyBatchCollateFn
 
 from recycle import columns as C
 
@@ -63,17 +62,6 @@ def collate_rows(rows: dict[str, np.ndarray], pad_id: int) -> dict[str, torch.Te
         C.STEP: torch.as_tensor(np.asarray(rows[C.STEP], dtype=np.int64)),
         C.MICRO: torch.as_tensor(np.asarray(rows[C.MICRO], dtype=np.int64)),
     }
-
-
-class CollateRows(NumpyBatchCollateFn):
-    """`iter_torch_batches` collate function: schedule rows -> a dict of (B, T) tensors."""
-
-    def __init__(self, pad_id: int):
-        super().__init__()
-        self.pad_id = pad_id
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        return collate_rows(batch, self.pad_id)
 
 
 def block_causal_mask(

@@ -18,11 +18,13 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
+from ray.data.collate_fn import NumpyBatchCollateFn
 
 from recycle import columns as C
 from recycle.config import RecycleConfig, redacted
-from recycle.train.batches import CollateRows
+from recycle.train.batches import collate_rows
 from recycle.train.checkpoint import TrainState, load_checkpoint, save_and_report
 from recycle.train.export import export_hf
 from recycle.train.metrics import ModelShape, StepMeter, mean_context, peak_flops, progress_line
@@ -31,6 +33,20 @@ from recycle.train.model import build_model, parameter_count, resolve_attn
 from recycle.train.step import build_optimizer, train_step
 
 log = logging.getLogger(__name__)
+
+
+class CollateRows(NumpyBatchCollateFn):
+    """`iter_torch_batches` collate function: schedule rows -> a dict of (B, T) tensors.
+
+    Kept here, with the Ray Train loop, so that `recycle.train.batches` imports without Ray.
+    """
+
+    def __init__(self, pad_id: int):
+        super().__init__()
+        self.pad_id = pad_id
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        return collate_rows(batch, self.pad_id)
 
 
 @dataclass

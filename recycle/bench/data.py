@@ -1,0 +1,41 @@
+"""Real Alpaca rows for the benchmarks, and the offline tokenizer trained on them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from recycle import columns as C
+from recycle.demo import tiny_student
+
+BUNDLED = Path(__file__).resolve().parents[1] / "demo" / "alpaca_sample.json"
+SHARED = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "alpaca_cherry_5_percent.json"
+)
+
+
+def alpaca_path() -> Path:
+    """The shared 5% subset when present, else the 120 rows bundled with the demo (the only
+    ones on a bare benchmark machine)."""
+    return SHARED if SHARED.is_file() else BUNDLED
+
+
+def alpaca_rows(limit: int | None = None, path: str | Path | None = None) -> list[dict[str, str]]:
+    """Alpaca rows (instruction, input, output) from `path`, else from `alpaca_path()`."""
+    rows = json.loads(Path(path or alpaca_path()).read_text())
+    return rows[:limit] if limit else rows
+
+
+def columns(rows: list[dict[str, str]]) -> dict[str, list[str]]:
+    """Rows as the column dict the student scorer reads."""
+    return {k: [r.get(k, "") for r in rows] for k in (C.INSTRUCTION, C.INPUT, C.OUTPUT)}
+
+
+def offline_tokenizer(root: Path, rows: list[dict[str, str]], vocab_size: int) -> Any:
+    """A byte-level BPE trained on the rows' text, loaded through `AutoTokenizer`."""
+    from transformers import AutoTokenizer
+
+    texts = (r.get(k, "") for r in rows for k in (C.INSTRUCTION, C.INPUT, C.OUTPUT))
+    path = tiny_student.build_tokenizer(root, texts, vocab_size=vocab_size)
+    return AutoTokenizer.from_pretrained(str(path))
