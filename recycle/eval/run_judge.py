@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recycle.config import RecycleConfig, redacted
+from recycle.config.teacher import TeacherConfig
 from recycle.data.sources import filesystem
 from recycle.errors import InputError
 from recycle.eval import columns as E
@@ -36,7 +37,7 @@ from recycle.ray_utils import init_ray
 from recycle.rundir import build_manifest, write_manifest
 from recycle.teacher.client import resolve_api_key
 from recycle.teacher.serve import served_teacher
-from recycle.teacher.session import gate_session
+from recycle.teacher.session import TeacherSession, gate_session
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,7 @@ def run_judge(cfg: RecycleConfig, answers_a: str, answers_b: str, out_dir: str) 
     timings["read_and_pair"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     with served_teacher(judge) as endpoint:
-        with gate_session(cfg.model_copy(update={"teacher": endpoint}), endpoint) as session:
-            reviews = judge_requests(requests, endpoint, session.gate_name, session.cache_dir)
+        reviews, session = _ask(cfg, requests, endpoint)
     timings["judge"] = time.perf_counter() - t1
     judged = judged_pairs(pairs, keys, reviews)
     summary = summarize(judged, cfg.eval.bootstrap_samples, cfg.eval.seed)
@@ -88,6 +88,15 @@ def run_judge(cfg: RecycleConfig, answers_a: str, answers_b: str, out_dir: str) 
     if not manifest["invariant"]["ok"]:
         raise InputError(f"pairs were lost: {manifest['invariant']}; see {out_dir}")
     return manifest
+
+
+def _ask(
+    cfg: RecycleConfig, requests: list[dict[str, str]], endpoint: TeacherConfig
+) -> tuple[dict[str, dict[str, str | None]], TeacherSession]:
+    """Reviews of the requests under the job's gate (the teacher's session, for the judge)."""
+    with gate_session(cfg.model_copy(update={"teacher": endpoint}), endpoint) as session:
+        reviews = judge_requests(requests, endpoint, session.gate_name, session.cache_dir)
+    return reviews, session
 
 
 def _manifest(
