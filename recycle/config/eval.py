@@ -69,8 +69,10 @@ class EvalConfig(Section):
     max_new_tokens: int = Field(
         default=1024, ge=1, description="Most tokens of one answer (authors: 1024)."
     )
-    max_prompt_tokens: int = Field(
-        default=2048, ge=8, description="Longer prompts are left unanswered with a reason."
+    max_prompt_tokens: int | None = Field(
+        default=None,
+        ge=8,
+        description="Longer prompts are left unanswered with a reason; None: the model's max_position_embeddings - max_new_tokens.",
     )
     backend: BackendName = Field(
         default="hf", description="'hf': transformers generate; 'vllm': not available yet."
