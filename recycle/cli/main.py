@@ -37,7 +37,7 @@ SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
     "demo": ("demo", "offline demo: scripted local teacher, tiny student, bundled Alpaca sample"),
     "generate": ("generate", "greedy answers of a model to the test sets (AlpacaEval format)"),
     "judge": ("judge", "pairwise LLM judge of two answer files, both orders; win/tie/lose"),
-    "eval": (None, "generate for models A and B (or take their answers), then judge"),
+    "eval": ("eval", "generate for models A and B (or take their answers), then judge"),
 }
 
 

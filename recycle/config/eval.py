@@ -11,6 +11,7 @@ from recycle.config.student import TemplateName
 from recycle.config.teacher import TeacherConfig
 
 BackendName = Literal["hf", "vllm"]
+BaselineName = Literal["base", "original"]
 JudgeQuestion = Literal["instruction", "instruction_and_input"]
 DEFAULT_SETS = ("vicuna", "koala", "wizardlm", "sinstruct", "lima")
 
@@ -91,6 +92,10 @@ class EvalConfig(Section):
     judge_question: JudgeQuestion = Field(
         default="instruction",
         description="What the judge sees as the question: the instruction alone (authors) or with the input.",
+    )
+    baseline: BaselineName | None = Field(
+        default=None,
+        description="End-to-end job only: judge the fine-tuned student against 'base' (student.model) or 'original' (the same recipe fine-tuned on data.input, in the same job); None: no evaluation stage.",
     )
     bootstrap_samples: int = Field(
         default=1000, ge=0, description="Resamples of the win rate's bootstrap interval."
