@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import posixpath
 import time
 from collections import Counter
@@ -35,7 +36,8 @@ from recycle.eval.report import FIGURE, SUMMARY_MD, stacked_bars, summary_markdo
 from recycle.eval.verdict import summarize
 from recycle.ray_utils import init_ray
 from recycle.rundir import build_manifest, write_manifest
-from recycle.teacher.client import resolve_api_key
+from recycle.teacher.client import is_openai
+from recycle.teacher.errors import TeacherAuthError
 from recycle.teacher.serve import served_teacher
 from recycle.teacher.session import TeacherSession, gate_session
 
@@ -51,6 +53,20 @@ def judge_cache_dir(cfg: RecycleConfig, out_dir: str) -> str | None:
     if not cfg.judge.cache:
         return None
     return cfg.judge.cache_dir or posixpath.join(out_dir.rstrip("/"), "judge_cache")
+
+
+def check_judge_key(judge: TeacherConfig) -> None:
+    """Fail before anything runs when the judge is OpenAI and its key variable is not set.
+
+    Raises:
+        TeacherAuthError: naming judge.api_key_env.
+    """
+    if is_openai(judge.base_url) and not os.environ.get(judge.api_key_env):
+        raise TeacherAuthError(
+            f"the judge is OpenAI ({judge.model}) but the environment variable {judge.api_key_env} is "
+            "not set; export it, or point judge.base_url at another server (judge.api_key_env names "
+            "another variable)"
+        )
 
 
 def generator_name(rows: list[dict[str, Any]], fallback: str) -> str:
@@ -74,7 +90,7 @@ def run_judge(cfg: RecycleConfig, answers_a: str, answers_b: str, out_dir: str) 
     names = (generator_name(rows_a, "A"), generator_name(rows_b, "B"))
     judge = judge_config_as_teacher(cfg.judge, judge_cache_dir(cfg, out_dir))
     if judge.serve is None:
-        resolve_api_key(judge)
+        check_judge_key(judge)
     init_ray(cfg.ray)
     timings["read_and_pair"] = time.perf_counter() - t0
     t1 = time.perf_counter()
