@@ -5,7 +5,9 @@
 
 Stage 1 is `recycle run` (the pipeline writes output.dir), stage 2 is `recycle train` on the kept
 rows it wrote (the model goes to output.dir/model); the manifest then also says where the model is
-and how training went. Submitting the same command again resumes: the pipeline skips the samples
+and how training went. With eval.baseline set (`base`: the student before fine-tuning; `original`:
+the same recipe fine-tuned on data.input, in this job), a last stage judges the fine-tuned student
+against it on the test sets, and the manifest ends with the verdict. Submitting the same command again resumes: the pipeline skips the samples
 already written and the teacher cache answers every prompt already paid for, and training resumes
 from its latest checkpoint. All logic lives in recycle.pipeline and recycle.train.
 """
@@ -19,6 +21,7 @@ import sys
 from typing import Any
 
 from recycle.cli.common import add_config_arguments, config_from_args
+from recycle.cli.judge import print_verdict
 from recycle.cli.run import print_summary
 from recycle.errors import RecycleError
 from recycle.rundir import read_manifest, write_manifest
@@ -47,11 +50,24 @@ def record_training(run_dir: str, result: Any) -> dict[str, Any]:
     return manifest
 
 
+def record_evaluation(run_dir: str, evaluation: dict[str, Any]) -> dict[str, Any]:
+    """Add the judge's verdict on the fine-tuned student to the run's manifest, as its last entry."""
+    manifest = read_manifest(run_dir)
+    manifest["outputs"]["eval"] = evaluation["judge_dir"]
+    manifest["eval"] = {k: evaluation[k] for k in ("answers", "judge")}
+    manifest.pop("verdict", None)
+    manifest["verdict"] = evaluation["verdict"]
+    write_manifest(run_dir, manifest)
+    print_verdict(evaluation)
+    return manifest
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from recycle.eval.run_eval import evaluate_finetuned
     from recycle.pipeline.run import run_pipeline
     from recycle.train.run import run_finetune
 
@@ -66,11 +82,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         result = run_finetune(cfg)
         record_training(cfg.output.dir, result)
+        print(f"trained: {result.data.get('samples')} samples, final metrics {result.metrics}")
+        print(f"model: {result.model_dir}")
+        if cfg.eval.baseline and result.model_dir:
+            record_evaluation(cfg.output.dir, evaluate_finetuned(cfg, result.model_dir))
     except RecycleError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"trained: {result.data.get('samples')} samples, final metrics {result.metrics}")
-    print(f"model: {result.model_dir}")
     return 0
 
 

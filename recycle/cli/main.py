@@ -35,6 +35,9 @@ SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
         "fine-tune the student with Ray Train + FSDP2; rerun the same command to resume",
     ),
     "demo": ("demo", "offline demo: scripted local teacher, tiny student, bundled Alpaca sample"),
+    "generate": ("generate", "greedy answers of a model to the test sets (AlpacaEval format)"),
+    "judge": ("judge", "pairwise LLM judge of two answer files, both orders; win/tie/lose"),
+    "eval": ("eval", "generate for models A and B (or take their answers), then judge"),
 }
 
 

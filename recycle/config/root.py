@@ -6,6 +6,7 @@ from pydantic import Field
 
 from recycle.config.base import Section
 from recycle.config.data import DataConfig, OutputConfig, RayConfig
+from recycle.config.eval import EvalConfig, JudgeConfig
 from recycle.config.selection import SelectionConfig
 from recycle.config.student import StudentConfig
 from recycle.config.teacher import TeacherConfig
@@ -22,3 +23,5 @@ class RecycleConfig(Section):
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)

@@ -89,9 +89,45 @@ def response_reflection(user: str) -> str:
     return f"{analysis}\n2. [Better Answer] {better} [End]"
 
 
+_JUDGE = re.compile(
+    r"\[The Start of Assistant 1's Answer\]\n(?P<a1>.*?)\n\n\[The End of Assistant 1's Answer\]"
+    r"\n\n\[The Start of Assistant 2's Answer\]\n(?P<a2>.*?)\n\n\[The End of Assistant 2's Answer\]",
+    re.DOTALL,
+)
+
+
+def judge_review(user: str) -> str:
+    """A pairwise review: first line the two scores, from each answer's distinct words (1 to 10)."""
+    m = _JUDGE.search(user)
+    if m is None:
+        return "I cannot find the two answers."
+    s1, s2 = (min(10, 1 + len(set(m.group(g).split())) // 8) for g in ("a1", "a2"))
+    return f"{s1} {s2}\nScripted review: Assistant 1 scores {s1}, Assistant 2 scores {s2}, by the variety of their words."
+
+
+class ReplayAnswers:
+    """Answers recorded for given prompts (user message -> answer), e.g. a real judge's reviews.
+
+    A prompt recorded with several answers keeps the first one: a server at temperature 0 that
+    answers a prompt once, as a cached client sees it. An unknown prompt gets `missing`.
+    """
+
+    def __init__(self, recorded: list[tuple[str, str]], missing: str = "no recorded answer"):
+        self.answers: dict[str, str] = {}
+        for user, answer in recorded:
+            self.answers.setdefault(user, answer)
+        self.missing = missing
+
+    def __call__(self, messages: list[dict[str, Any]]) -> str:
+        return self.answers.get(_user_text(messages), self.missing)
+
+
 def default_answer(messages: list[dict[str, Any]]) -> str:
-    """Answer a reflection prompt in the papers' format; anything else gets a plain reply."""
+    """Answer a reflection prompt in the papers' format, a judge prompt with two scores; anything
+    else gets a plain reply."""
     user = _user_text(messages)
+    if "[The Start of Assistant 1's Answer]" in user:
+        return judge_review(user)
     if "[Better Answer]" in user:
         return response_reflection(user)
     if "[New Instruction]" in user:

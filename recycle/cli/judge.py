@@ -1,0 +1,43 @@
+"""`recycle judge`: the papers' pairwise LLM judge, both orders, on two models' answer files."""
+
+from __future__ import annotations
+
+import argparse
+
+from recycle.cli.common import add_config_arguments, config_from_args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--answers-a", required=True, help="model A's answers (AlpacaEval model_outputs.json)"
+    )
+    parser.add_argument("--answers-b", required=True, help="model B's answers (the baseline)")
+    parser.add_argument(
+        "--output", required=True, help="folder for summary.json, pairs, report, manifest"
+    )
+    add_config_arguments(parser, io=False)
+
+
+def print_verdict(manifest: dict) -> None:
+    """The verdict and what the judge cost, in a few lines."""
+    v, j = manifest["verdict"], manifest["judge"]
+    print(
+        f"{v['model_a']} vs {v['model_b']}: {v['win']} wins, {v['tie']} ties, {v['lose']} losses "
+        f"of {v['n']}; win rate {v['win_rate']:.3f} (95% CI {v['win_rate_ci95']})"
+        + (f"; {v['not_judged']} pairs not judged" if v["not_judged"] else "")
+    )
+    print(
+        f"judge {j['model']}: {j['requests']} requests ({j['retries']} retries), {j['cache_hits']} "
+        f"cache hits, {j['prompt_tokens']}+{j['completion_tokens']} tokens, ${j['cost_usd']:.4f}, "
+        f"{j['unparseable_reviews']} unparseable reviews"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from recycle.eval.run_judge import run_judge
+
+    cfg = config_from_args(args)
+    manifest = run_judge(cfg, args.answers_a, args.answers_b, args.output)
+    print_verdict(manifest)
+    print(f"summary: {args.output}/summary.json, report: {args.output}/report/summary.md")
+    return 0

@@ -1,0 +1,103 @@
+"""Config of evaluation: answer generation on the test sets and the pairwise LLM judge."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from recycle.config.base import Section
+from recycle.config.student import TemplateName
+from recycle.config.teacher import TeacherConfig
+
+BackendName = Literal["hf", "vllm"]
+BaselineName = Literal["base", "original"]
+JudgeQuestion = Literal["instruction", "instruction_and_input"]
+DEFAULT_SETS = ("vicuna", "koala", "wizardlm", "sinstruct", "lima")
+
+
+class JudgeConfig(TeacherConfig):
+    """The pairwise judge: the teacher's keys (endpoint, key variable, limits, retries, cache,
+    prices, budget), with the authors' defaults (GPT-4, temperature 0, 1024 answer tokens, no
+    re-asking: an unparseable review counts as the authors count it)."""
+
+    model: str = Field(default="gpt-4", description="Judge model name as the endpoint knows it.")
+    max_tokens: int = Field(
+        default=1024,
+        ge=1,
+        description="Most tokens of one review (authors: 1024); lowered to fit context_window, as theirs was.",
+    )
+    context_window: int | None = Field(
+        default=8192, ge=256, description="Tokens the judge sees (prompt + review); gpt-4: 8192."
+    )
+    cache_dir: str | None = Field(
+        default=None,
+        description="Durable cache of reviews; None puts it under the output directory's judge_cache.",
+    )
+    max_parse_retries: int = Field(
+        default=0,
+        ge=0,
+        description="New requests for a review whose first line is not two scores (authors: 0, it counts as -1 -1).",
+    )
+
+
+class EvalConfig(Section):
+    """Which questions, which two models (or their answer files), and how answers are generated."""
+
+    sets: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SETS),
+        description="Test sets: built-in names (vicuna, koala, wizardlm, sinstruct, lima) or paths the readers take (AlpacaEval model_outputs.json too).",
+    )
+    limit_per_set: int | None = Field(
+        default=None, ge=1, description="Only the first N questions of each set (quick checks)."
+    )
+    model_a: str | None = Field(
+        default=None, description="Model A (the one whose point of view the summary takes)."
+    )
+    model_b: str | None = Field(default=None, description="Model B, the baseline.")
+    answers_a: str | None = Field(
+        default=None, description="Existing answers of A (model_outputs.json); skips generation."
+    )
+    answers_b: str | None = Field(
+        default=None, description="Existing answers of B (model_outputs.json); skips generation."
+    )
+    template_a: TemplateName | None = Field(
+        default=None, description="Template A was trained with; None: student.template."
+    )
+    template_b: TemplateName | None = Field(
+        default=None, description="Template B was trained with; None: student.template."
+    )
+    max_new_tokens: int = Field(
+        default=1024, ge=1, description="Most tokens of one answer (authors: 1024)."
+    )
+    max_prompt_tokens: int | None = Field(
+        default=None,
+        ge=8,
+        description="Longer prompts are left unanswered with a reason; None: the model's max_position_embeddings - max_new_tokens.",
+    )
+    backend: BackendName = Field(
+        default="hf", description="'hf': transformers generate; 'vllm': not available yet."
+    )
+    batch_size: int = Field(
+        default=8, ge=1, description="Prompts generated together (length-sorted, left-padded)."
+    )
+    rows_per_call: int = Field(
+        default=64, ge=1, description="Questions handed to one generation actor call."
+    )
+    num_actors: int = Field(default=1, ge=1, description="Generation actors (one model each).")
+    num_gpus_per_actor: float | None = Field(
+        default=None, ge=0.0, description="GPUs per generation actor; None: 1 when Ray has GPUs."
+    )
+    num_cpus_per_actor: float = Field(default=1.0, gt=0.0, description="CPUs per actor.")
+    judge_question: JudgeQuestion = Field(
+        default="instruction",
+        description="What the judge sees as the question: the instruction alone (authors) or with the input.",
+    )
+    baseline: BaselineName | None = Field(
+        default=None,
+        description="End-to-end job only: judge the fine-tuned student against 'base' (student.model) or 'original' (the same recipe fine-tuned on data.input, in the same job); None: no evaluation stage.",
+    )
+    bootstrap_samples: int = Field(
+        default=1000, ge=0, description="Resamples of the win rate's bootstrap interval."
+    )
+    seed: int = Field(default=0, description="Seed of the bootstrap.")

@@ -1,0 +1,197 @@
+"""`recycle generate` as a library call: test questions -> a model's greedy answers, on Ray.
+
+The questions go through a Ray Data actor pool (`GenerateAnswers`: the model loaded once per
+actor, one GPU each when the cluster has GPUs, CPU otherwise). Writes:
+
+DIR/model_outputs.json   AlpacaEval format (instruction, input, output, generator, dataset), set order
+DIR/rejects.json         questions left unanswered, with the reason (prompt longer than allowed)
+DIR/manifest.json        questions = answered + rejected, tokens generated, timings
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import posixpath
+import time
+from collections import Counter
+from typing import Any
+
+import pandas as pd
+
+from recycle import columns as C
+from recycle.config import RecycleConfig, redacted
+from recycle.config.student import StudentConfig
+from recycle.data.sources import filesystem
+from recycle.errors import ConfigError, InputError
+from recycle.eval import columns as E
+from recycle.eval.generate import generate_answers
+from recycle.eval.questions import load_questions, write_model_outputs
+from recycle.ray_utils import init_ray
+from recycle.rundir import build_manifest, write_manifest
+
+log = logging.getLogger(__name__)
+
+MODEL_OUTPUTS = "model_outputs.json"
+REJECTS = "rejects.json"
+STAGE = "generate"
+DEFAULT_POSITIONS = 4096  # a model config that does not say
+
+
+class GenerateAnswers:
+    """Ray Data adapter: loads the model once, answers each pandas batch of questions.
+
+    Args:
+        student: the StudentConfig (dict) of the model: path, template, device, dtype.
+        max_new_tokens, batch_size, max_prompt_tokens: see EvalConfig.
+    """
+
+    def __init__(
+        self,
+        student: dict[str, Any],
+        max_new_tokens: int,
+        batch_size: int,
+        max_prompt_tokens: int | None,
+    ):
+        from recycle.student.model import load_student
+
+        self.cfg = StudentConfig.model_validate(student)
+        self.model, self.tokenizer = load_student(self.cfg)
+        limit = max_prompt_tokens or prompt_room(self.model.config, max_new_tokens)
+        self.settings = (max_new_tokens, batch_size, limit)
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        C.require_columns(STAGE, batch.columns, E.QUESTION_COLUMNS)
+        questions = list(zip(batch[E.INSTRUCTION], batch[E.INPUT], strict=True))
+        answers = generate_answers(
+            self.model, self.tokenizer, questions, self.cfg.template, *self.settings
+        )
+        out = batch.copy()
+        out[E.OUTPUT] = [a.text for a in answers]
+        out[E.GENERATED_TOKENS] = [a.tokens for a in answers]
+        out[E.GENERATION_ERROR] = [a.error for a in answers]
+        return out
+
+
+def prompt_room(model_config: Any, max_new_tokens: int) -> int:
+    """Longest prompt that leaves room for max_new_tokens within the model's positions.
+
+    Raises:
+        ConfigError: max_new_tokens alone fills the model's context.
+    """
+    positions = getattr(model_config, "max_position_embeddings", None) or DEFAULT_POSITIONS
+    if positions - max_new_tokens < 1:
+        raise ConfigError(
+            f"eval.max_new_tokens={max_new_tokens} leaves no room for a prompt in the model's "
+            f"{positions} positions; lower it or set eval.max_prompt_tokens"
+        )
+    return positions - max_new_tokens
+
+
+def student_for(cfg: RecycleConfig, model: str, template: str | None) -> StudentConfig:
+    """The student config of the model to generate with (its template: given, else student.template)."""
+    update: dict[str, Any] = {"model": model, "num_gpus_per_actor": cfg.eval.num_gpus_per_actor}
+    update["num_cpus_per_actor"] = cfg.eval.num_cpus_per_actor
+    if template is not None:
+        update["template"] = template
+    return StudentConfig.model_validate({**cfg.student.model_dump(), **update})
+
+
+def generate_rows(
+    cfg: RecycleConfig, student: StudentConfig, questions: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every question with its answer columns, in question order."""
+    import ray
+
+    from recycle.student.model import check_student
+    from recycle.student.scorer import resolve_num_gpus
+
+    if cfg.eval.backend != "hf":
+        raise ConfigError("eval.backend=vllm is not available yet; use eval.backend=hf")
+    check_student(student)
+    ds = ray.data.from_items(questions).map_batches(
+        GenerateAnswers,
+        fn_constructor_kwargs={
+            "student": student.model_dump(),
+            "max_new_tokens": cfg.eval.max_new_tokens,
+            "batch_size": cfg.eval.batch_size,
+            "max_prompt_tokens": cfg.eval.max_prompt_tokens,
+        },
+        batch_size=cfg.eval.rows_per_call,
+        batch_format="pandas",
+        compute=ray.data.ActorPoolStrategy(size=cfg.eval.num_actors),
+        num_gpus=resolve_num_gpus(student),
+        num_cpus=student.num_cpus_per_actor,
+        udf_modifying_row_count=False,
+    )
+    order = {q[E.QUESTION_ID]: i for i, q in enumerate(questions)}
+    return sorted(ds.take_all(), key=lambda r: order[r[E.QUESTION_ID]])
+
+
+def run_generate(
+    cfg: RecycleConfig,
+    model: str,
+    out_dir: str,
+    template: str | None = None,
+    generator: str | None = None,
+) -> dict[str, Any]:
+    """Answer the configured test sets with `model` into `out_dir`; returns the manifest.
+
+    Raises:
+        ConfigError: the model cannot be loaded, or an unavailable backend.
+        InputError: no questions, or rows lost on the way.
+    """
+    t0 = time.perf_counter()
+    questions = load_questions(cfg.eval.sets, cfg.eval.limit_per_set)
+    student = student_for(cfg, model, template)
+    name = generator or posixpath.basename(model.rstrip("/")) or model
+    init_ray(cfg.ray)
+    rows = generate_rows(cfg, student, questions)
+    for r in rows:
+        r[E.GENERATOR] = name
+    answered = [r for r in rows if not r[E.GENERATION_ERROR]]
+    rejected = [r for r in rows if r[E.GENERATION_ERROR]]
+    write_model_outputs(posixpath.join(out_dir.rstrip("/"), MODEL_OUTPUTS), answered)
+    _write_rejects(out_dir, rejected)
+    manifest = _manifest(cfg, student, name, questions, answered, rejected, t0)
+    write_manifest(out_dir, manifest)
+    if not manifest["invariant"]["ok"]:
+        raise InputError(f"questions were lost: {manifest['invariant']}")
+    return manifest
+
+
+def _write_rejects(out_dir: str, rejected: list[dict[str, Any]]) -> None:
+    fs, path = filesystem(out_dir)
+    keys = (E.QUESTION_ID, E.DATASET, E.INSTRUCTION, E.INPUT, E.GENERATION_ERROR)
+    payload = [{k: r[k] for k in keys} for r in rejected]
+    with fs.open_output_stream(posixpath.join(path, REJECTS)) as f:
+        f.write(json.dumps(payload, ensure_ascii=False, indent=2).encode("utf-8"))
+
+
+def _manifest(
+    cfg: RecycleConfig,
+    student: StudentConfig,
+    name: str,
+    questions: list[dict[str, Any]],
+    answered: list[dict[str, Any]],
+    rejected: list[dict[str, Any]],
+    t0: float,
+) -> dict[str, Any]:
+    reasons = Counter(r[E.GENERATION_ERROR].split(":")[0] for r in rejected)
+    counts = {"kept": len(answered), "dropped": {}, "rejected": dict(reasons)}
+    timings = {"generate": time.perf_counter() - t0}
+    manifest = build_manifest(STAGE, len(questions), counts, redacted(cfg), timings)
+    tokens = sum(int(r[E.GENERATED_TOKENS]) for r in answered)
+    manifest["outputs"] = {"answers": MODEL_OUTPUTS, "rejects": REJECTS}
+    manifest["generation"] = {
+        "model": student.model,
+        "generator": name,
+        "template": student.template,
+        "max_new_tokens": cfg.eval.max_new_tokens,
+        "sets": dict(Counter(q[E.DATASET] for q in questions)),
+        "generated_tokens": tokens,
+        "hit_max_new_tokens": sum(
+            int(r[E.GENERATED_TOKENS]) >= cfg.eval.max_new_tokens for r in answered
+        ),
+    }
+    return manifest
