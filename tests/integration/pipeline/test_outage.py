@@ -14,12 +14,15 @@ from collections import Counter
 
 import pytest
 
+from recycle import exit_codes
+from recycle.cli.main import main
 from recycle.pipeline.run import run_pipeline
 from recycle.rundir import read_manifest
 from recycle.teacher import errors as E
 from recycle.teacher.local_answers import default_answer
-from recycle.teacher.local_server import LocalTeacherServer
+from recycle.teacher.local_server import SERVER_ERROR, LocalTeacherServer
 from tests.integration.pipeline.conftest import pipeline_config
+from tests.support.tiny_model import alpaca_rows
 
 pytestmark = pytest.mark.integration
 SAMPLES = 40  # small_dataset: 40 valid rows, a duplicate and 3 bad rows (4 validation rejects)
@@ -100,3 +103,76 @@ def test_an_outage_past_the_limit_stops_and_the_rerun_finishes_the_rest(
     answered = Counter(recorder.answered)
     assert len(answered) == 2 * SAMPLES
     assert sum(n - 1 for n in answered.values()) <= 2 * CONCURRENCY
+
+
+class FailingFor:
+    """500 on every prompt that names one of `texts`, while `on`."""
+
+    def __init__(self, texts: list[str]):
+        self.texts, self.on = texts, True
+
+    def __call__(self, messages, n):
+        body = json.dumps(messages)
+        return (
+            SERVER_ERROR
+            if self.on and any(json.dumps(t)[1:-1] in body for t in self.texts)
+            else None
+        )
+
+
+def test_transient_rejects_exit_3_and_a_rerun_retries_only_them(
+    ray_local, tmp_path, small_dataset, tiny_model_dir, capsys
+):
+    """Rows whose requests keep failing while the endpoint is otherwise up (so the circuit stays
+    closed) are rejected as teacher_unavailable, left for a rerun, and retried by it alone."""
+    failing = FailingFor([r["instruction"] for r in alpaca_rows(40)[:5]])
+    recorder, out = RecordingTeacher(), tmp_path / "run"
+    args = [
+        "run", f"data.input='{small_dataset}'", f"output.dir='{out}'",
+        f"student.model='{tiny_model_dir}'", "teacher.model=local-teacher",
+        "teacher.timeout_s=2", "teacher.backoff_base_s=0.05", "teacher.backoff_max_s=0.2",
+        "teacher.max_retries=1", "teacher.outage_after_failures=1000", "teacher.num_actors=1",
+        "student.max_length=1024", "student.num_actors=1", "output.report_stats=false",
+        "selection.require_response_reflected=false",
+    ]  # fmt: skip
+    with LocalTeacherServer(answer=recorder, fault_fn=failing) as server:
+        args.append(f"teacher.base_url={server.base_url}")
+        assert main(args) == exit_codes.INCOMPLETE
+        first = read_manifest(str(out))
+        assert "5 samples were left for a rerun" in capsys.readouterr().err
+        failing.on, recorder.answered = False, []
+        assert main(args) == exit_codes.OK
+        retried = read_manifest(str(out))
+
+    assert first["counts"]["retry"] == {E.UNAVAILABLE: 5} and first["invariant"]["ok"]
+    counts = retried["counts"]
+    assert "retry" not in counts and E.UNAVAILABLE not in counts["rejected"]
+    assert counts["kept"] + sum(counts["dropped"].values()) == SAMPLES
+    assert len(recorder.answered) == len(set(recorder.answered)) == 2 * 5  # only those 5 samples
+    assert [i["status"] for i in retried["invocations"]] == ["finished"] * 2
+    assert retried["teacher"]["requests"] == sum(
+        i["teacher"]["requests"] for i in retried["invocations"]
+    )
+
+
+def test_retry_rejected_false_keeps_transient_rejects_as_done(ray_local, tmp_path):
+    import pyarrow as pa
+
+    from recycle import columns as C
+    from recycle.pipeline.resume import remaining
+    from recycle.rundir import count_outcomes, write_outcome_batch
+
+    run = str(tmp_path)
+    rows = {"k": C.OUTCOME_KEPT, "u": C.OUTCOME_REJECTED, "f": C.OUTCOME_REJECTED}
+    reasons = {"k": "", "u": E.UNAVAILABLE, "f": E.BAD_REQUEST}
+    write_outcome_batch(
+        pa.table({C.SAMPLE_ID: list(rows), C.OUTCOME: list(rows.values()),
+                  C.REASON: list(reasons.values())}), run,
+    )  # fmt: skip
+    ds = ray_local.data.from_items([{C.SAMPLE_ID: i} for i in ("k", "u", "f", "new")])
+
+    def todo(retry: bool) -> list[str]:
+        return sorted(r[C.SAMPLE_ID] for r in remaining(ds, run, "part", retry).take_all())
+
+    assert todo(False) == ["new"] and count_outcomes(run)["retry"] == {E.UNAVAILABLE: 1}
+    assert todo(True) == ["new", "u"] and "retry" not in count_outcomes(run)  # retry/ cleared
