@@ -38,3 +38,11 @@ def test_a_run_with_samples_left_exits_incomplete_and_says_how_to_resume(capsys)
     err = capsys.readouterr().err
     assert "3 samples were left for a rerun" in err and command in err and "max_cost_usd" in err
     assert left_for_rerun({"counts": {"kept": 1}}, command) == exit_codes.OK
+
+
+def test_progress_line_names_an_outage_and_its_limit():
+    from recycle.pipeline.progress import outage_note
+
+    assert outage_note({"circuit": "closed", "outage_s": 0.0, "max_outage_s": 600.0}) == ""
+    note = outage_note({"circuit": "open", "outage_s": 46.4, "max_outage_s": 600.0})
+    assert note == "; teacher unreachable for 46 s, waiting (limit 600 s)"
