@@ -23,7 +23,10 @@ reads a score no phase computes is refused with the score and the phase named.
     IFD the final filter reads.)
 
 Readings of the papers where the authors published no code are documented on each declaration
-(`reading`) and in rules.py; the README's mode table repeats them.
+(`reading`) and in rules.py; the README's mode table repeats them. Two more apply to every mode
+that scores: coherence uses `sentence-transformers/all-MiniLM-L6-v2` (`student.coherence_model`;
+the paper names only Sentence-BERT), and the student scores in bfloat16 on GPU by default while
+the authors' `data_analysis.py` loaded the model in float32: `student.dtype=float32` matches them.
 """
 
 from __future__ import annotations
