@@ -17,7 +17,6 @@ from recycle.select.declarations import (
     PHASE2_PAIRS,
     RIFD,
     STAT_OF,
-    STUDENT_STATS,
     ModeSpec,
     Phase,
 )
@@ -125,6 +124,3 @@ def check_mode(spec: ModeSpec) -> None:
     problems = mode_problems(spec)
     if problems:
         raise ConfigError("; ".join(problems))
-
-
-__all__ = ["STUDENT_STATS", "check_mode", "mode_problems", "pair1_has"]
