@@ -114,7 +114,7 @@ def _same_x1(df: pd.DataFrame, chosen: pd.DataFrame, source: str, target: ModeSp
     """Refuse when the new (x1, y1) differs from the one whose response the source reflected."""
     if not target.reflect_response:
         return
-    old = df[C.INSTRUCTION_REFLECTED].eq(True).to_numpy()
+    old = df[C.INSTRUCTION_REFLECTED].astype("boolean").fillna(False).to_numpy(dtype=bool)
     new = chosen[C.INSTRUCTION_REFLECTED].to_numpy(dtype=bool)
     differ = live(df) & (old != new)
     if differ.any():

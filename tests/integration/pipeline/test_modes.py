@@ -3,11 +3,15 @@ the mode's declaration says (counted at the server), and the rows written are th
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from recycle import columns as C
+from recycle.config import load_config
+from recycle.errors import ConfigError
+from recycle.pipeline.reselect import run_select
 from recycle.pipeline.run import run_pipeline
 from recycle.prompts import render_chat
 from recycle.rundir import read_outcome
@@ -65,9 +69,16 @@ def written(run_dir) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+@pytest.fixture(scope="module")
+def run_dirs() -> dict[str, Path]:
+    """The run directory of each mode run by this module, for `recycle select` to read."""
+    return {}
+
+
 @pytest.mark.parametrize("mode", mode_names())
-def test_mode_end_to_end(mode, ray_local, tmp_path, few_rows, tiny_model_dir, teacher):
+def test_mode_end_to_end(mode, ray_local, tmp_path, few_rows, tiny_model_dir, teacher, run_dirs):
     server, answers = teacher
+    run_dirs[mode] = tmp_path / "run"
     answers.calls.clear()
     spec = mode_spec(mode)
     cfg = pipeline_config(
@@ -122,3 +133,36 @@ def test_mode_end_to_end(mode, ray_local, tmp_path, few_rows, tiny_model_dir, te
             assert (final[1] == chosen[C.BETTER_OUTPUT]).all()
         else:
             assert (final[1] == chosen[C.NEW_OUTPUT]).all()
+
+
+def test_recycle_select_derives_the_table_4_modes_from_a_selective_run(
+    ray_local, tmp_path, run_dirs
+):
+    if "selective" not in run_dirs:
+        pytest.skip("needs the selective run of test_mode_end_to_end in the same session")
+    source = str(run_dirs["selective"])
+    src = written(source).set_index(C.SAMPLE_ID)
+    src = src[src[C.STAGE].isin(["", SELECT_STAGE])]
+
+    def select(mode):
+        out = tmp_path / mode
+        return run_select(
+            load_config(
+                None, [f"data.input='{source}'", f"output.dir='{out}'", f"selection.mode={mode}"]
+            )
+        ), out
+
+    manifest, out = select("recycle_instruction")
+    assert manifest["invariant"]["ok"] and manifest["counts"]["kept"] == N_VALID
+    rows = written(out).set_index(C.SAMPLE_ID)[[C.FINAL_INSTRUCTION, C.FINAL_OUTPUT]].loc[src.index]
+    assert (rows[C.FINAL_INSTRUCTION] == src[C.NEW_INSTRUCTION]).all()
+    assert (rows[C.FINAL_OUTPUT] == src[C.NEW_OUTPUT]).all()
+
+    took_ins = int(src[C.INSTRUCTION_REFLECTED].sum())
+    if took_ins:  # the response of (x0, y0) was never reflected for these samples: it says so
+        with pytest.raises(ConfigError, match=f"for {took_ins} of {N_VALID} samples"):
+            select("recycle_response")
+    else:
+        manifest, out = select("recycle_response")
+        rows = written(out).set_index(C.SAMPLE_ID)[[C.FINAL_OUTPUT]].loc[src.index]
+        assert (rows[C.FINAL_OUTPUT] == src[C.BETTER_OUTPUT]).all()

@@ -48,6 +48,11 @@ def test_recycle_response_is_derived_where_the_source_reflected_the_original_res
 
 def test_recycle_response_is_refused_when_the_source_reflected_another_pair():
     src = source_run("selective", {"a": False, "b": True})
+    # as read back from Parquet: a nullable column, missing on a row rejected before step 2
+    rejected = {**src.iloc[0].to_dict(), C.SAMPLE_ID: "r", C.OUTCOME: C.OUTCOME_REJECTED}
+    src = pd.concat([src, pd.DataFrame([rejected])], ignore_index=True)
+    src[C.INSTRUCTION_REFLECTED] = src[C.INSTRUCTION_REFLECTED].astype("boolean")
+    src.loc[2, C.INSTRUCTION_REFLECTED] = pd.NA
     with pytest.raises(
         ConfigError, match=r"for 1 of 2 samples it takes a different \(x1, y1\)"
     ) as err:
