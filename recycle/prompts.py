@@ -11,7 +11,11 @@ import jinja2
 
 from recycle.errors import ConfigError
 
-TEMPLATES = ("vicuna", "alpaca", "wizardlm")
+# Student templates: the authors' (with their with-input forms), and the `_joined` ones, which put
+# the input on a new line after the instruction inside the no-input form (what recycle 0.1.0 did).
+AUTHORS_TEMPLATES = ("vicuna", "alpaca", "wizardlm")
+JOINED_TEMPLATES = tuple(f"{t}_joined" for t in AUTHORS_TEMPLATES)
+TEMPLATES = AUTHORS_TEMPLATES + JOINED_TEMPLATES
 TEACHER_PROMPTS = (
     "reflect_instruction",
     "reflect_response",
@@ -78,10 +82,14 @@ def render_text(name: str, **variables: str) -> str:
     return _env().get_template(f"{name}/user.j2").render(**variables)
 
 
-def render_template(template: str, query: str) -> str:
-    """Apply a student prompt template T(q) (prompts/templates/TEMPLATE.j2) to a query."""
+def render_template(template: str, query: str, input_: str = "") -> str:
+    """Apply a student prompt template T(q) (prompts/templates/TEMPLATE.j2) to a query.
+
+    `query` is the instruction (or any other query, e.g. the reverse query); a non-empty `input_`
+    selects the template's with-input form.
+    """
     if template not in TEMPLATES:
         raise ConfigError(
             f"unknown student template {template!r}; use one of {', '.join(TEMPLATES)} or 'chat'"
         )
-    return _env().get_template(f"templates/{template}.j2").render(query=query)
+    return _env().get_template(f"templates/{template}.j2").render(instruction=query, input=input_)

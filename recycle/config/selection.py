@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from recycle.config.base import Section
-
-SelectionMode = Literal[
-    "selective", "recycle", "ifd_topk", "random", "coherence", "perplexity", "ifd_only", "rifd_only"
-]
 
 
 class SelectionConfig(Section):
     """Selection rule and final filter (DESIGN §1)."""
 
-    mode: SelectionMode = Field(
+    mode: str = Field(
         default="selective",
-        description="selective (default), recycle, ifd_topk, or a paper ablation.",
+        description="selective (default), recycle, recycle_instruction, recycle_response, "
+        "ifd_topk, or a paper ablation (recycle.select.declarations lists them all).",
     )
     require_response_reflected: bool = Field(
         default=True,
@@ -35,3 +30,13 @@ class SelectionConfig(Section):
     )
     topk_n: int | None = Field(default=None, ge=1, description="ifd_topk: keep the top N by IFD.")
     seed: int = Field(default=0, description="Seed of the random ablation.")
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        # imported here: recycle.select imports this module
+        from recycle.select.declarations import mode_names
+
+        if value not in mode_names():
+            raise ValueError(f"unknown mode {value!r}; use one of {', '.join(mode_names())}")
+        return value

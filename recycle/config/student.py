@@ -8,7 +8,9 @@ from pydantic import Field
 
 from recycle.config.base import Section
 
-TemplateName = Literal["vicuna", "alpaca", "wizardlm", "chat"]
+TemplateName = Literal[
+    "vicuna", "alpaca", "wizardlm", "vicuna_joined", "alpaca_joined", "wizardlm_joined", "chat"
+]
 DeviceName = Literal["auto", "cpu", "cuda"]
 DtypeName = Literal["auto", "float32", "bfloat16", "float16"]
 AttnName = Literal["auto", "sdpa", "flash_attention_2", "eager"]
@@ -22,7 +24,7 @@ class StudentConfig(Section):
     )
     template: TemplateName = Field(
         default="vicuna",
-        description="Prompt template; 'chat' uses the tokenizer's chat template. Scoring and training use the same one.",
+        description="Prompt template; 'chat' uses the tokenizer's chat template; the *_joined ones put a sample's input after the instruction in the no-input form (recycle 0.1.0). Scoring and training use the same one.",
     )
     max_length: int = Field(
         default=2048,

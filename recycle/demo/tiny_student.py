@@ -102,12 +102,11 @@ def training_sequences(
     tokenizer: Any, rows: list[dict[str, str]], template: str, max_length: int
 ) -> list[list[int]]:
     """[bos] + T(x) + y + eos for each row, with the project's own sequence builder."""
-    from recycle.data.normalize import query_text
     from recycle.student.sequences import build_sequence, prompt_prefix
 
     seqs = []
     for row in rows:
-        prefix = prompt_prefix(template, query_text(row["instruction"], row["input"]), tokenizer)
+        prefix = prompt_prefix(template, row["instruction"], tokenizer, row["input"])
         seq = build_sequence(tokenizer, prefix, row["output"], max_length, add_eos=True)
         if not seq.error:
             seqs.append(list(seq.input_ids))

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from recycle.data.normalize import query_text
 from recycle.student.sequences import pad_token_id, prompt_prefix, start_token_id, tokenize
 
 PROMPT_TOO_LONG = "prompt_too_long"
@@ -30,7 +29,7 @@ class Answer:
 
 def prompt_ids(tokenizer: Any, template: str, instruction: str, input_: str) -> list[int]:
     """[start] + tok(T(x)): the prefix training puts before the response of this question."""
-    prefix = prompt_prefix(template, query_text(instruction, input_), tokenizer)
+    prefix = prompt_prefix(template, instruction, tokenizer, input_)
     return [start_token_id(tokenizer), *tokenize(tokenizer, [prefix])[0]]
 
 

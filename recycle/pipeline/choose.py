@@ -8,6 +8,7 @@ import pandas as pd
 
 from recycle import columns as C
 from recycle.config.selection import SelectionConfig
+from recycle.select.declarations import mode_spec
 from recycle.select.modes import (
     choose_instruction,
     choose_response,
@@ -29,17 +30,16 @@ def _cfg(selection: SelectionConfig | dict[str, Any]) -> SelectionConfig:
 def choose_instruction_batch(batch: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:
     """Step 2 on one batch: pick (x1, y1) between the original and the reflected instruction."""
     cfg = _cfg(selection)
-    C.require_columns(
-        "choose_instruction", batch.columns, (C.OUTCOME, C.REFLECT_INSTRUCTION_STATUS)
-    )
+    status = (C.REFLECT_INSTRUCTION_STATUS,) if mode_spec(cfg.mode).reflect_instruction else ()
+    C.require_columns("choose_instruction", batch.columns, (C.OUTCOME, *status))
     return choose_instruction(batch, step2_win(batch, cfg) & live(batch))
 
 
 def choose_response_batch(batch: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:
     """Step 4 and the filter on one batch: pick y2, then keep or drop the sample with a reason."""
     cfg = _cfg(selection)
-    C.require_columns(
-        "choose_response", batch.columns, (C.OUTCOME, C.REFLECT_RESPONSE_STATUS, C.OUTPUT_1)
-    )
+    spec = mode_spec(cfg.mode)
+    status = (C.REFLECT_RESPONSE_STATUS,) if spec.reflect_response else ()
+    C.require_columns("choose_response", batch.columns, (C.OUTCOME, C.OUTPUT_1, *status))
     out = choose_response(batch, step4_win(batch, cfg) & live(batch))
-    return out if cfg.mode == "recycle" else final_filter(out, cfg)
+    return final_filter(out, cfg) if spec.final_filter else out

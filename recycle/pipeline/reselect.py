@@ -2,6 +2,12 @@
 
 The source is a run directory of `recycle run` or `recycle score`. Its rejects are carried over
 as they are; its kept and select-dropped rows are selected again under the new mode.
+
+What can be derived follows from the two modes' declarations (recycle.select.declarations): the
+new mode needs the reflections it makes to exist in the source, every score its phases declare to
+have been computed by the source's phases, and, where it reflects the response, each sample's new
+(x1, y1) to be the pair whose response the source had reflected. Anything else is refused with
+what is missing and the command that computes it.
 """
 
 from __future__ import annotations
@@ -27,9 +33,26 @@ from recycle.rundir import (
     write_outcomes,
 )
 from recycle.select import select_ifd_topk
+from recycle.select.checks import check_mode, pair1_has
+from recycle.select.declarations import (
+    IFD,
+    IFD_WHERE_RIFD_WINS,
+    MODES,
+    PAIR_NAME,
+    ModeSpec,
+    mode_spec,
+)
 from recycle.select.modes import STAGE as SELECT_STAGE
-from recycle.select.modes import choose_response, final_filter, live, step4_win
-from recycle.select.rules import MODE_RULES
+from recycle.select.modes import (
+    choose_instruction,
+    choose_response,
+    final_filter,
+    live,
+    step2_win,
+    step4_win,
+)
+
+RERUN = "run `recycle run` with selection.mode={mode} instead (the teacher cache answers every prompt already paid)"
 
 
 def load_scored(run_dir: str) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -47,29 +70,88 @@ def load_scored(run_dir: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     return df, manifest
 
 
+def _source_has(source: ModeSpec, prefix: str, phase: int, stat: str) -> bool:
+    """Whether the source run computed `stat` of the pair `prefix` (x1's as the source chose it)."""
+    if phase == 1:
+        return source.phase1.computes(prefix, stat)
+    if prefix != C.RES:
+        return pair1_has(source, stat)
+    gated = stat == IFD_WHERE_RIFD_WINS and source.phase2.computes(C.RES, IFD)
+    return source.phase2.computes(C.RES, stat) or gated
+
+
+def derivation_problems(source: ModeSpec, target: ModeSpec) -> list[str]:
+    """What the target mode needs that a run of the source mode did not make (texts, scores)."""
+    out = []
+    for needed, made, what in (
+        (
+            target.reflect_instruction,
+            source.reflect_instruction,
+            "instruction reflections (x_ins, y_ins)",
+        ),
+        (target.reflect_response, source.reflect_response, "response reflections y_res"),
+    ):
+        if needed and not made:
+            out.append(f"it needs the {what}, which a run of mode {source.name!r} does not make")
+    for n, phase in ((1, target.phase1), (2, target.phase2)):
+        for prefix, stats in phase.scores.items():
+            for stat in stats:
+                if not _source_has(source, prefix, n, stat):
+                    out.append(
+                        f"it reads {stat} of {prefix} {PAIR_NAME[prefix]}, which a run of mode {source.name!r} did not compute"
+                    )
+    return out  # fmt: skip
+
+
+def _refuse(source: str, target: str, why: str) -> ConfigError:
+    return ConfigError(
+        f"selection.mode={target} cannot be derived from this run (mode {source!r}): {why}; "
+        + RERUN.format(mode=target)
+    )
+
+
+def _same_x1(df: pd.DataFrame, chosen: pd.DataFrame, source: str, target: ModeSpec) -> None:
+    """Refuse when the new (x1, y1) differs from the one whose response the source reflected."""
+    if not target.reflect_response:
+        return
+    old = df[C.INSTRUCTION_REFLECTED].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    new = chosen[C.INSTRUCTION_REFLECTED].to_numpy(dtype=bool)
+    differ = live(df) & (old != new)
+    if differ.any():
+        why = (
+            f"for {int(differ.sum())} of {int(live(df).sum())} samples it takes a different (x1, y1) "
+            "than the source run did, and the teacher never reflected the response of that pair"
+        )
+        raise _refuse(source, target.name, why)
+
+
 def reselect(df: pd.DataFrame, cfg: RecycleConfig, source_mode: str | None) -> pd.DataFrame:
-    """The new mode over the loaded rows."""
-    if cfg.selection.mode == "ifd_topk":
+    """The new mode over the loaded rows.
+
+    Raises:
+        ConfigError: the source run lacks a text or a score the new mode reads (the message says
+            which, and how many samples, where it is per sample).
+    """
+    target = mode_spec(cfg.selection.mode)
+    check_mode(target)
+    if target.global_topk:
         col = C.IFD if C.IFD in df else C.scored(C.ORIG, C.IFD)
         if col not in df:
             raise ConfigError(
-                "ifd_topk needs IFD scores: run `recycle score` (or `recycle run`) first"
+                f"selection.mode={target.name} needs IFD scores: run `recycle score` (or `recycle run`) first"
             )
         return select_ifd_topk(df, cfg.selection, ifd_col=col)
-    if C.REFLECT_RESPONSE_STATUS not in df:
+    if source_mode not in MODES or C.INSTRUCTION_REFLECTED not in df:
         raise ConfigError(
-            f"selection.mode={cfg.selection.mode} needs the columns of a `recycle run`; this run has no reflections"
+            f"selection.mode={target.name} needs the columns of a `recycle run`; this run has no reflections"
         )
-    if _step2_rule(source_mode) is not _step2_rule(cfg.selection.mode):
-        raise ConfigError(
-            f"the source run chose instructions with mode {source_mode!r}; mode {cfg.selection.mode!r} chooses "
-            "differently, and its phase-2 scores would not exist: run `recycle run` with the new mode instead"
-        )
-    return final_filter(choose_response(df, step4_win(df, cfg.selection) & live(df)), cfg.selection)
-
-
-def _step2_rule(mode: str | None) -> Any:
-    return "always" if mode == "recycle" else MODE_RULES.get(mode or "", (None,))[0]
+    problems = derivation_problems(MODES[source_mode], target)
+    if problems:
+        raise _refuse(source_mode, target.name, "; ".join(problems))
+    chosen = choose_instruction(df, step2_win(df, cfg.selection) & live(df))
+    _same_x1(df, chosen, source_mode, target)
+    out = choose_response(chosen, step4_win(chosen, cfg.selection) & live(chosen))
+    return final_filter(out, cfg.selection) if target.final_filter else out
 
 
 def run_select(cfg: RecycleConfig) -> dict[str, Any]:

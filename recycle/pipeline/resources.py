@@ -1,7 +1,8 @@
 """Fit the pipeline's actor pools to the cluster, so every pool can start (no silent deadlock).
 
 The selective graph holds four pools at once: two teacher pools (instruction and response
-reflection) and two student pools (phase 1 and phase 2). On a cluster with fewer GPUs than
+reflection) and two student pools (phase 1 and phase 2); other modes hold what their declaration
+says (recycle.select.declarations). On a cluster with fewer GPUs than
 student actors, the student actors share GPUs (fractional `num_gpus`, one model copy each); on a
 small CPU machine, the CPU reservations are scaled down together. What was changed is logged.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from recycle.config import RecycleConfig
+from recycle.select.declarations import mode_spec
 
 log = logging.getLogger(__name__)
 LIGHT_RESERVE = 0.5  # CPUs left for the pandas steps and the writer
@@ -18,10 +20,13 @@ MIN_CPUS = 0.05
 
 
 def pool_counts(cfg: RecycleConfig) -> tuple[int, int]:
-    """(teacher actors, student actors) the configured mode runs at the same time."""
-    mode = cfg.selection.mode
-    teacher = 0 if mode == "ifd_topk" else 2 * cfg.teacher.num_actors
-    student = {"recycle": 0, "ifd_topk": 1}.get(mode, 2) * cfg.student.num_actors
+    """(teacher actors, student actors) the configured mode runs at the same time.
+
+    One teacher pool per reflection the mode makes, one student pool per phase that scores.
+    """
+    spec = mode_spec(cfg.selection.mode)
+    teacher = spec.teacher_calls * cfg.teacher.num_actors
+    student = len(spec.student_phases) * cfg.student.num_actors
     return teacher, student
 
 

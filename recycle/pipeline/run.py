@@ -46,6 +46,8 @@ from recycle.rundir import (
     write_outcomes,
 )
 from recycle.select import select_ifd_topk
+from recycle.select.checks import check_mode
+from recycle.select.declarations import mode_spec
 from recycle.teacher.errors import TeacherOutageError
 from recycle.teacher.session import TeacherSession, teacher_session
 
@@ -55,17 +57,18 @@ STREAM_PARTS = "part"
 
 
 def check_config(cfg: RecycleConfig) -> None:
-    """Fail before any work on a config the pipeline cannot run."""
-    mode = cfg.selection.mode
-    if mode == "coherence":
+    """Fail before any work on a config the pipeline cannot run (the mode's declaration included)."""
+    mode, spec = cfg.selection.mode, mode_spec(cfg.selection.mode)
+    check_mode(spec)  # a rule or filter reading a score no phase computes stops here
+    if spec.needs_embedder:
         from recycle.student.coherence import load_embedder
 
         load_embedder(cfg.student.coherence_model)  # a missing Sentence-BERT model stops here
-    if mode != "recycle" and not cfg.student.model:
+    if spec.needs_student and not cfg.student.model:
         raise ConfigError(f"selection.mode={mode} needs a student: set student.model=PATH")
-    if mode == "ifd_topk" and cfg.selection.topk_n is None and cfg.selection.topk_percent is None:
+    if spec.global_topk and cfg.selection.topk_n is None and cfg.selection.topk_percent is None:
         raise ConfigError(
-            "selection.mode=ifd_topk needs selection.topk_percent or selection.topk_n"
+            f"selection.mode={mode} needs selection.topk_percent or selection.topk_n"
         )
 
 
@@ -125,7 +128,7 @@ def run_pipeline(cfg: RecycleConfig) -> dict[str, Any]:
     ds, n_input = validated(cfg, timings)
     t0 = time.perf_counter()
     extra: dict[str, Any] = {"mode": cfg.selection.mode}
-    if cfg.selection.mode == "ifd_topk":
+    if mode_spec(cfg.selection.mode).global_topk:
         run_topk(ds, cfg)
     else:
         todo = remaining(ds, cfg.output.dir, STREAM_PARTS, cfg.output.retry_rejected)

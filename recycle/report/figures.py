@@ -64,6 +64,8 @@ def before_after_hist(before: np.ndarray, after: np.ndarray, name: str, path: Pa
 def ifd_rifd_scatter(ifd: np.ndarray, rifd: np.ndarray, kept: np.ndarray, path: Path) -> str | None:
     """IFD x r-IFD of the final pairs, kept and dropped, with the filter's thresholds."""
     ifd, rifd, kept = (np.asarray(v) for v in (ifd, rifd, kept))
+    if ifd.shape != rifd.shape:  # a mode that computes one of the two (ifd_topk): no scatter
+        return None
     ok = np.isfinite(ifd.astype(float)) & np.isfinite(rifd.astype(float))
     if not ok.any():
         return None

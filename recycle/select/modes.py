@@ -3,10 +3,8 @@
 Pure functions over a pandas DataFrame holding the pipeline's columns (recycle.columns). Only rows
 whose OUTCOME is "kept" are touched; rows already rejected upstream pass through unchanged.
 
-    selective   step 2 by IFD, step 4 by r-IFD, then the filter (DESIGN §1, the default)
-    recycle     always the reflected instruction, then the reflected response; no student
-    ifd_topk    no teacher: drop IFD >= 1, keep the top k% / top N by IFD (global: see topk.py)
-    random | coherence | perplexity | ifd_only | rifd_only   the paper's ablations (Table 4)
+What each mode does (its rules, phases and filter) is declared once, in declarations.py; the
+functions here only apply a declaration. ifd_topk's global choice is in topk.py.
 """
 
 from __future__ import annotations
@@ -16,7 +14,8 @@ import pandas as pd
 
 from recycle import columns as C
 from recycle.config.selection import SelectionConfig
-from recycle.select.rules import MODE_RULES, as_bool
+from recycle.select.declarations import mode_spec
+from recycle.select.rules import as_bool, never
 
 # Drop reasons of the final filter.
 UNSCORED = "unscored"
@@ -38,8 +37,13 @@ def _ok(df: pd.DataFrame, status_col: str) -> np.ndarray:
 
 
 def _take(df: pd.DataFrame, win: np.ndarray, out: str, if_win: str, otherwise: str) -> None:
-    if if_win in df.columns and otherwise in df.columns:
+    """df[out] = if_win where `win`, else otherwise; a column no row takes may be absent."""
+    if otherwise not in df.columns:
+        return
+    if if_win in df.columns:
         df[out] = np.where(win, df[if_win], df[otherwise])
+    elif not win.any():
+        df[out] = df[otherwise]
 
 
 def choose_instruction(df: pd.DataFrame, win: np.ndarray) -> pd.DataFrame:
@@ -68,20 +72,18 @@ def choose_response(df: pd.DataFrame, win: np.ndarray) -> pd.DataFrame:
 
 def step2_win(df: pd.DataFrame, cfg: SelectionConfig) -> np.ndarray:
     """Where the reflected instruction replaces the original, under the mode's rule."""
-    ok = _ok(df, C.REFLECT_INSTRUCTION_STATUS)
-    if cfg.mode == "recycle":
-        return ok
-    rule = MODE_RULES[cfg.mode][0]
-    return ok & as_bool(rule(df, C.ORIG, C.INS, cfg.seed))
+    rule = mode_spec(cfg.mode).step2
+    if rule is never:
+        return np.zeros(len(df), dtype=bool)
+    return _ok(df, C.REFLECT_INSTRUCTION_STATUS) & as_bool(rule(df, C.ORIG, C.INS, cfg.seed))
 
 
 def step4_win(df: pd.DataFrame, cfg: SelectionConfig) -> np.ndarray:
     """Where the reflected response replaces y1, under the mode's rule."""
-    ok = _ok(df, C.REFLECT_RESPONSE_STATUS)
-    if cfg.mode in ("recycle", "ifd_topk"):
-        return ok
-    rule = MODE_RULES[cfg.mode][1]
-    return ok & as_bool(rule(df, C.PAIR1, C.RES, cfg.seed))
+    rule = mode_spec(cfg.mode).step4
+    if rule is never:
+        return np.zeros(len(df), dtype=bool)
+    return _ok(df, C.REFLECT_RESPONSE_STATUS) & as_bool(rule(df, C.PAIR1, C.RES, cfg.seed))
 
 
 def drop(df: pd.DataFrame, mask: np.ndarray, reason: str, detail: str) -> None:
@@ -122,4 +124,4 @@ def select_reflected(df: pd.DataFrame, cfg: SelectionConfig) -> pd.DataFrame:
     """Both choices and the filter on fully scored rows (phase 1 and phase 2 columns present)."""
     df = choose_instruction(df, step2_win(df, cfg) & live(df))
     df = choose_response(df, step4_win(df, cfg) & live(df))
-    return df if cfg.mode == "recycle" else final_filter(df, cfg)
+    return final_filter(df, cfg) if mode_spec(cfg.mode).final_filter else df

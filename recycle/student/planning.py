@@ -5,6 +5,9 @@ For each row and variant (DESIGN §1):
     ifd:  T(x) -> y          and  [start] -> y          (loss_y_given_x, loss_y)
     rifd: T(reverse_query(y)) -> x  and  [start] -> x   (loss_x_given_y, loss_x)
 
+T(x) uses the template's with-input form for a sample with an input; x as r-IFD's target joins
+instruction and input as the template says (recycle.student.sequences.rifd_target).
+
 Every distinct text is tokenized once, in one batched tokenizer call.
 """
 
@@ -14,12 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from recycle.data.normalize import query_text
 from recycle.student.sequences import Sequence as TokenSequence
 from recycle.student.sequences import (
     pair_from_ids,
     prompt_prefix,
     reverse_query,
+    rifd_target,
     start_token_id,
     tokenize,
 )
@@ -66,17 +69,17 @@ def _row_texts(
     template: str,
     tokenizer: Any,
 ) -> list[_Texts]:
-    instruction = cell_text(columns, v.instruction, row)
-    x = query_text(instruction, cell_text(columns, v.input, row))
+    instruction, input_ = cell_text(columns, v.instruction, row), cell_text(columns, v.input, row)
     y = cell_text(columns, v.output, row)
     empty = [c for c, t in ((v.instruction, instruction), (v.output, y)) if not t.strip()]
     error = f"{MISSING_TEXT}: column {empty[0]!r} is empty" if empty else ""
     out = []
     if v.ifd:
-        prefix = "" if error else prompt_prefix(template, x, tokenizer)
+        prefix = "" if error else prompt_prefix(template, instruction, tokenizer, input_)
         out.append(_Texts(row, vi, IFD_KIND, prefix, y, error))
     if v.rifd:
         prefix = "" if error else prompt_prefix(template, reverse_query(y), tokenizer)
+        x = rifd_target(template, instruction, input_)
         out.append(_Texts(row, vi, RIFD_KIND, prefix, x, error))
     return out
 

@@ -9,6 +9,13 @@ tokenizer without one (Qwen, GPT-2 style) starts with its eos token instead, the
 document separator of such models, so that the first target token always has a context and the
 conditional and unconditional passes score exactly the same target tokens.
 
+Templates: a sample with an input uses the template's with-input form, as the authors did for
+scoring, training and generation alike (vicuna `USER: {instruction}\nInput:\n{input} ASSISTANT:`,
+alpaca's "paired with an input" preamble and `### Input:` block, wizardlm `{instruction}\n{input}`).
+r-IFD's target x joins instruction and input with nothing between them, as the authors'
+`data_analysis.py` does (`instruct_i_ori + input_i`). The `*_joined` templates and `chat` keep
+the earlier behaviour: the input on a new line after the instruction, in prefix and target alike.
+
 Truncation: when prefix + target exceed `max_length`, the target's end is cut to fit, and the
 unconditional sequence of a pair scores that same cut target. A sequence that cannot keep a
 single target token carries an error reason instead of being scored; nothing here raises on a
@@ -21,8 +28,9 @@ from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from typing import Any
 
+from recycle.data.normalize import query_text
 from recycle.errors import ConfigError
-from recycle.prompts import TEMPLATES, render_template, render_text
+from recycle.prompts import AUTHORS_TEMPLATES, TEMPLATES, render_template, render_text
 
 CHAT_TEMPLATE = "chat"
 
@@ -81,14 +89,19 @@ def pad_token_id(tokenizer: Any) -> int:
     return 0
 
 
-def prompt_prefix(template: str, query: str, tokenizer: Any = None) -> str:
-    """T(q): the student prompt for a query, with one of the named templates or the chat template.
+def prompt_prefix(template: str, query: str, tokenizer: Any = None, input_: str = "") -> str:
+    """T(x): the student prompt for a query, with one of the named templates or the chat template.
+
+    The one function that turns a sample into its prompt, for scoring, training and generation.
 
     Args:
-        template: "vicuna", "alpaca", "wizardlm" (prompts/templates/) or "chat".
-        query: the query text (x, or the reverse query of y).
+        template: a name of prompts/templates/ ("vicuna", "alpaca", "wizardlm", their `_joined`
+            variants) or "chat".
+        query: the instruction (or any query, e.g. the reverse query of y).
         tokenizer: needed for "chat": its `apply_chat_template` renders the user turn plus the
             generation prompt. A leading bos text is removed, since sequences add the start token.
+        input_: the sample's input; when non-empty the template's with-input form is used ("chat":
+            the user turn is the instruction, a newline, then the input).
 
     Raises:
         ConfigError: unknown template, or "chat" with a tokenizer that has no chat template.
@@ -98,16 +111,27 @@ def prompt_prefix(template: str, query: str, tokenizer: Any = None) -> str:
             raise ConfigError(
                 f"unknown student template {template!r}; use one of {', '.join(TEMPLATES)} or 'chat'"
             )
-        return render_template(template, query)
+        return render_template(template, query, input_)
     if tokenizer is None or not getattr(tokenizer, "chat_template", None):
         raise ConfigError(
             "student.template=chat needs a tokenizer with a chat template; pick vicuna, alpaca or wizardlm"
         )
     text = tokenizer.apply_chat_template(
-        [{"role": "user", "content": query}], tokenize=False, add_generation_prompt=True
+        [{"role": "user", "content": query_text(query, input_)}],
+        tokenize=False,
+        add_generation_prompt=True,
     )
     bos = tokenizer.bos_token
     return text[len(bos) :] if bos and text.startswith(bos) else text
+
+
+def rifd_target(template: str, instruction: str, input_: str = "") -> str:
+    """x as the target of r-IFD (loss_x_given_y, loss_x): instruction and input joined.
+
+    The authors' templates join them with nothing between (their `instruct_i_ori + input_i`);
+    the `_joined` templates and "chat" with a newline, as their prefix does.
+    """
+    return instruction + input_ if template in AUTHORS_TEMPLATES else query_text(instruction, input_)
 
 
 def reverse_query(response: str) -> str:

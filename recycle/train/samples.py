@@ -17,7 +17,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recycle import columns as C
-from recycle.data.normalize import query_text
 from recycle.student.sequences import build_sequence, prompt_prefix
 
 STAGE = "train_tokenize"
@@ -41,7 +40,7 @@ def tokenize_samples(
     """
     ids, starts, errors = [], [], []
     for instruction, input_, output in zip(instructions, inputs, outputs, strict=True):
-        prefix = prompt_prefix(template, query_text(instruction, input_ or ""), tokenizer)
+        prefix = prompt_prefix(template, instruction, tokenizer, input_ or "")
         seq = build_sequence(tokenizer, prefix, output, max_length, add_eos=True)
         ids.append(list(seq.input_ids))
         starts.append(seq.target_start)

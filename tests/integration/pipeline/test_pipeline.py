@@ -92,25 +92,3 @@ def test_second_run_pays_nothing_and_changes_nothing(
     assert np.allclose(
         rows_first["res_rifd"].astype(float), rows_second["res_rifd"].astype(float), equal_nan=True
     )
-
-
-def test_coherence_ablation_chooses_by_sentence_bert(
-    ray_local, tmp_path, small_dataset, tiny_model_dir, clean_teacher
-):
-    out = tmp_path / "run"
-    cfg = pipeline_config(
-        small_dataset, out, tiny_model_dir, clean_teacher.base_url, "selection.mode=coherence",
-        "selection.require_response_reflected=false", "selection.require_ifd_below_one=false",
-        "selection.require_rifd_below_one=false",
-    )  # fmt: skip
-    manifest = run_pipeline(cfg)
-    assert manifest["invariant"]["ok"] and manifest["counts"]["kept"] == 40
-    rows = unique_rows(out)
-    rows = rows[rows[C.OUTCOME] == C.OUTCOME_KEPT]
-    for col in ("orig_coherence", "ins_coherence", "pair1_coherence", "res_coherence"):
-        values = rows[col].astype(float)
-        assert values.between(-1, 1).all(), col
-    assert (rows[C.INSTRUCTION_REFLECTED] == (rows["ins_coherence"] > rows["orig_coherence"])).all()
-    assert (rows[C.RESPONSE_REFLECTED] == (rows["res_coherence"] > rows["pair1_coherence"])).all()
-    chosen = np.where(rows[C.INSTRUCTION_REFLECTED], rows["ins_coherence"], rows["orig_coherence"])
-    assert np.allclose(rows["pair1_coherence"].astype(float), chosen)

@@ -23,6 +23,17 @@ ORIG = Variant(prefix="orig_", ifd=True, rifd=True)
 NEW = Variant(prefix="new_", instruction=C.NEW_INSTRUCTION, input=C.NEW_INPUT, output=C.NEW_OUTPUT)
 
 
+# The authors' vicuna template (Reflection_Tuning selection_code/data_analysis.py, PROMPT_DICT_VICUNA).
+VICUNA = "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the user's questions. USER: {instruction} ASSISTANT:"
+VICUNA_INPUT = "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the user's questions. USER: {instruction}\nInput:\n{input} ASSISTANT:"
+
+
+def authors_prefix(row) -> str:
+    return (VICUNA_INPUT if row.input else VICUNA).format(
+        instruction=row.instruction, input=row.input
+    )
+
+
 def frame(n: int = 4) -> pd.DataFrame:
     rows = alpaca_rows(n)
     df = pd.DataFrame(rows)
@@ -51,8 +62,9 @@ def test_scores_match_the_definition(tiny_student, reference):
     df = frame(3)
     out, stats = score_columns(model, tokenizer, df.to_dict("list"), [ORIG, NEW], cfg)
     row = df.iloc[1]
-    x = f"{row.instruction}\n{row.input}" if row.input else row.instruction
-    cond, uncond = build_pair(tokenizer, prompt_prefix("vicuna", x), row.output, cfg.max_length)
+    assert row.input  # a sample with an input: the authors' with-input template
+    x = row.instruction + row.input  # r-IFD's target, as the authors' `instruct_i_ori + input_i`
+    cond, uncond = build_pair(tokenizer, authors_prefix(row), row.output, cfg.max_length)
     assert out["orig_loss_y_given_x"][1] == pytest.approx(reference(model, cond), abs=1e-5)
     assert out["orig_loss_y"][1] == pytest.approx(reference(model, uncond), abs=1e-5)
     assert out["orig_ifd"][1] == pytest.approx(
@@ -122,8 +134,7 @@ def test_tokenizer_without_bos_or_pad_scores_like_the_reference(tiny_model_no_bo
     model, tokenizer = load_student(cfg)
     out, _ = score_columns(model, tokenizer, frame(3).to_dict("list"), [Variant()], cfg)
     row = frame(3).iloc[0]
-    x = f"{row.instruction}\n{row.input}" if row.input else row.instruction
-    cond, uncond = build_pair(tokenizer, prompt_prefix("vicuna", x), row.output, 128)
+    cond, uncond = build_pair(tokenizer, authors_prefix(row), row.output, 128)
     assert cond.input_ids[0] == tokenizer.eos_token_id
     assert out["loss_y_given_x"][0] == pytest.approx(reference(model, cond), abs=1e-5)
     assert out["loss_y"][0] == pytest.approx(reference(model, uncond), abs=1e-5)

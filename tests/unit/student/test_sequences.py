@@ -16,6 +16,7 @@ from recycle.student.sequences import (
     pad_token_id,
     prompt_prefix,
     reverse_query,
+    rifd_target,
     sequence_from_ids,
     start_token_id,
 )
@@ -117,11 +118,50 @@ def test_templates_render_the_prompt_files():
         prompt_prefix("llama9", "Hi")
 
 
+# The authors' templates, byte for byte (Reflection_Tuning selection_code/data_analysis.py and
+# Cherry_LLM cherry_seletion/data_analysis_vic.py, PROMPT_DICT_*): (no input, with input).
+SYSTEM = "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the user's questions. "
+AUTHORS = {
+    "vicuna": (
+        SYSTEM + "USER: {instruction} ASSISTANT:",
+        SYSTEM + "USER: {instruction}\nInput:\n{input} ASSISTANT:",
+    ),
+    "alpaca": (
+        "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:",
+        "Below is an instruction that describes a task, paired with an input that provides further context. Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:",
+    ),
+    "wizardlm": ("{instruction}\n\n### Response:", "{instruction}\n{input}\n\n### Response:"),
+}
+
+
+@pytest.mark.parametrize("template", sorted(AUTHORS))
+def test_templates_with_and_without_input_are_the_authors(template):
+    plain, with_input = AUTHORS[template]
+    sample = {"instruction": "Sort the list.", "input": "3, 1, 2"}
+    assert prompt_prefix(template, "Sort the list.") == plain.format(**sample)
+    assert prompt_prefix(template, "Sort the list.", input_="3, 1, 2") == with_input.format(
+        **sample
+    )
+    assert rifd_target(template, "Sort the list.", "3, 1, 2") == "Sort the list.3, 1, 2"
+    assert rifd_target(template, "Sort the list.") == "Sort the list."
+
+
+@pytest.mark.parametrize("template", sorted(AUTHORS))
+def test_joined_templates_keep_the_input_on_a_new_line(template):
+    plain = AUTHORS[template][0]
+    joined = f"{template}_joined"
+    assert prompt_prefix(joined, "Sort.") == plain.format(instruction="Sort.")
+    assert prompt_prefix(joined, "Sort.", input_="3 1") == plain.format(instruction="Sort.\n3 1")
+    assert rifd_target(joined, "Sort.", "3 1") == "Sort.\n3 1"
+
+
 def test_chat_template_uses_the_tokenizer_and_drops_a_leading_bos(tok):
     with pytest.raises(ConfigError, match="chat template"):
         prompt_prefix("chat", "Hi", tok)
     tok.chat_template = "{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}"
     try:
         assert prompt_prefix("chat", "Hi", tok) == "<user>Hi<assistant>"
+        assert prompt_prefix("chat", "Hi", tok, "there") == "<user>Hi\nthere<assistant>"
+        assert rifd_target("chat", "Hi", "there") == "Hi\nthere"
     finally:
         tok.chat_template = None

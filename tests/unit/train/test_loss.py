@@ -7,7 +7,6 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from recycle import columns as C
 from recycle.config.train import TrainConfig
-from recycle.data.normalize import query_text
 from recycle.student.sequences import build_sequence, prompt_prefix
 from recycle.train.batches import collate_rows, flatten_varlen
 from recycle.train.model import CausalLMLoss
@@ -62,7 +61,7 @@ def _batch(ids, starts, packing, capacity=512):
 def test_training_tokens_are_the_shared_builder_s(samples):
     tok, rows, ids, starts = samples
     for row, got, start in zip(rows, ids, starts, strict=True):
-        prefix = prompt_prefix("vicuna", query_text(row["instruction"], row["input"]), tok)
+        prefix = prompt_prefix("vicuna", row["instruction"], tok, row["input"])
         seq = build_sequence(tok, prefix, row["output"], 160, add_eos=True)
         assert got.tolist() == list(seq.input_ids) and start == seq.target_start
 
