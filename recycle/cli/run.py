@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from recycle.cli.common import add_config_arguments, config_from_args
+from recycle.cli.common import add_config_arguments, checked_config
+
+PREFLIGHT = ("input", "output", "mode")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +39,8 @@ def print_summary(manifest: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    cfg = checked_config(args, PREFLIGHT)
     from recycle.pipeline.run import run_pipeline
 
-    print_summary(run_pipeline(config_from_args(args)))
+    print_summary(run_pipeline(cfg))
     return 0

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from recycle.cli.common import add_config_arguments, config_from_args
+from recycle.cli.common import add_config_arguments, checked_config
 from recycle.cli.run import print_summary
+
+PREFLIGHT = ("output",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,7 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    cfg = checked_config(args, PREFLIGHT)
     from recycle.pipeline.reselect import run_select
 
-    print_summary(run_select(config_from_args(args)))
+    print_summary(run_select(cfg))
     return 0
