@@ -10,6 +10,7 @@ import sys
 from pydantic import ValidationError
 
 from recycle import __version__
+from recycle.cli.config import help_epilog
 from recycle.errors import RecycleError
 
 # name -> (module under recycle.cli, or None while the issue that fills it is open; one-line help)
@@ -35,6 +36,7 @@ SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
         "fine-tune the student with Ray Train + FSDP2; rerun the same command to resume",
     ),
     "demo": ("demo", "offline demo: scripted local teacher, tiny student, bundled Alpaca sample"),
+    "config": ("config", "print the resolved config with each key's description (config show)"),
 }
 
 
@@ -42,12 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="recycle",
         description="Selective Reflection-Tuning on Ray: recycle instruction data with a teacher LLM, keep what the student finds useful.",
+        epilog=help_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"recycle {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_line) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_line, description=help_line)
+        p = sub.add_parser(
+            name,
+            help=help_line,
+            description=help_line,
+            epilog=help_epilog(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         if module:
             importlib.import_module(f"recycle.cli.{module}").add_arguments(p)
         else:
