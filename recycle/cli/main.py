@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
 from pydantic import ValidationError
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 from recycle import __version__
 from recycle.cli.config import help_epilog
 from recycle.errors import RecycleError
+from recycle.logs import setup_console
 
 # name -> (module under recycle.cli, or None while the issue that fills it is open; one-line help)
 SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
@@ -38,6 +38,7 @@ SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
     "demo": ("demo", "offline demo: scripted local teacher, tiny student, bundled Alpaca sample"),
     "config": ("config", "print the resolved config with each key's description (config show)"),
 }
+VERBOSE_HELP = "show every log line, Ray's progress and its workers' output (by default they go to OUTPUT/logs/recycle.log)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"recycle {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help=VERBOSE_HELP,
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_line) in SUBCOMMANDS.items():
         p = sub.add_parser(
@@ -57,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
             description=help_line,
             epilog=help_epilog(),
             formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
         )
         if module:
             importlib.import_module(f"recycle.cli.{module}").add_arguments(p)
@@ -75,10 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_console(args.verbose)
     module, help_line = SUBCOMMANDS[args.command]
     if module is None:
         print(f"recycle {args.command}: not available yet: {help_line}", file=sys.stderr)
