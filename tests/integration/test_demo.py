@@ -31,5 +31,5 @@ def test_demo_runs_offline_and_says_what_it_is(ray_local, tmp_path, capfd):
     assert manifest["teacher"]["requests"] >= 2 * 120  # two prompts a sample, plus retried faults
     assert set(manifest["stats"]) == {"original", "final"}
     html = (out / "report" / "report.html").read_text()
-    assert "data:image/png;base64," in html and "Example rewrites" in html
+    assert "data:image/png;base64," in html and "Examples of every outcome" in html
     assert len(json.loads((out / "recycled_alpaca.json").read_text())) == manifest["counts"]["kept"]
