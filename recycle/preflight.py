@@ -92,19 +92,32 @@ def check_input(cfg: RecycleConfig) -> None:
 
 
 def check_output(out: str) -> None:
-    """output.dir exists or can be created, and a file can be written in it (local paths)."""
+    """output.dir is a writable folder, or can be created (local paths); nothing is created here."""
     if "://" in out:
         return
-    path = Path(out).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".preflight-"):
-            pass
-    except OSError as err:
+    path = Path(out).expanduser().absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    problem = None
+    if not existing.is_dir():
+        problem = f"{str(existing)!r} is a file, not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"no permission to write in {str(existing)!r}"
+    elif existing == path:
+        problem = _write_probe(path)
+    if problem:
         raise PreflightError(
-            f"cannot write to output.dir {out!r} ({err.strerror or err}); "
+            f"cannot write to output.dir {out!r} ({problem}); "
             "choose a writable folder with --output DIR or output.dir=DIR"
-        ) from None
+        )
+
+
+def _write_probe(folder: Path) -> str | None:
+    """None when a file can be created in the folder, else why not (read-only mounts and the like)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".preflight-"):
+            return None
+    except OSError as err:
+        return err.strerror or str(err)
 
 
 def check_student(model: str | None) -> None:

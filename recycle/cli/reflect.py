@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from recycle.cli.common import add_config_arguments, checked_config
+from recycle.logs import run_log
 
 PREFLIGHT = ("input", "output", "teacher")
 
@@ -30,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = checked_config(args, PREFLIGHT)
     from recycle.teacher.run import run_reflect
 
-    manifest = run_reflect(cfg, args.kind)
+    with run_log(cfg.output.dir):
+        manifest = run_reflect(cfg, args.kind)
     t = manifest["teacher"]
     print(
         f"reflect {args.kind}: {manifest['counts']['input']} rows in; {t['reflected']} reflected, "

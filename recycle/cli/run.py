@@ -17,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _reasons(by_reason: dict[str, int] | None) -> str:
     by_reason = by_reason or {}
     total = sum(by_reason.values())
-    detail = ", ".join(f"{reason} {n}" for reason, n in sorted(by_reason.items(), key=lambda kv: -kv[1]))
+    detail = ", ".join(
+        f"{reason} {n}" for reason, n in sorted(by_reason.items(), key=lambda kv: -kv[1])
+    )
     return f"{total} ({detail})" if detail else str(total)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from recycle.cli.common import add_config_arguments, checked_config
+from recycle.logs import run_log
 
 PREFLIGHT = ("input", "output", "student")
 
@@ -19,7 +20,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = checked_config(args, PREFLIGHT)
     from recycle.student.run import run_score
 
-    manifest = run_score(cfg)
+    with run_log(cfg.output.dir):
+        manifest = run_score(cfg)
     counts, scores = manifest["counts"], manifest["scores"]
     print(
         f"scored {scores.get('rows', 0) - scores.get('unscored_rows', 0)} of {counts['input']} rows "

@@ -6,6 +6,7 @@ import argparse
 
 from recycle.cli.common import add_config_arguments, checked_config
 from recycle.cli.run import print_summary
+from recycle.logs import run_log
 
 PREFLIGHT = ("output",)
 
@@ -18,5 +19,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = checked_config(args, PREFLIGHT)
     from recycle.pipeline.reselect import run_select
 
-    print_summary(run_select(cfg))
+    with run_log(cfg.output.dir) as log_file:
+        manifest = run_select(cfg)
+    print_summary(manifest, log_file)
     return 0

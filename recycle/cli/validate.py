@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from recycle.cli.common import add_config_arguments, checked_config
+from recycle.logs import run_log
 
 PREFLIGHT = ("input", "output")
 
@@ -19,7 +20,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = checked_config(args, PREFLIGHT)
     from recycle.data.validate import run_validate
 
-    manifest = run_validate(cfg)
+    with run_log(cfg.output.dir):
+        manifest = run_validate(cfg)
     counts = manifest["counts"]
     print(
         f"validated {counts['input']} rows: kept {counts['kept']}, "

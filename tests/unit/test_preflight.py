@@ -87,7 +87,7 @@ CASES = [
     ("student_missing", ["student.model={tmp}/nothing_here"], "does not exist; build or download"),
     ("student_no_weights", ["student.model={tmp}/no_weights"], "no weights"),
     ("student_unset", ["student.model=null"], "no student given: set student.model"),
-    ("output_unwritable", ["output.dir={tmp}/blocker/run"], "cannot write to output.dir"),
+    ("output_unwritable", ["output.dir={tmp}/blocker/run"], "blocker' is a file, not a folder"),
     ("teacher_unreachable", ["teacher.base_url={closed}"], "does not answer"),
     ("teacher_wrong_model", ["teacher.model=gpt-5"], "'gpt-5' is not served by"),
 ]
@@ -117,7 +117,7 @@ def test_each_preflight_failure_exits_2_with_one_line(setup, overrides, expected
 def test_a_good_setup_passes_every_check(setup):
     cfg = load_config(setup["cfg"])
     run_preflight(cfg, ("input", "output", "mode"))  # raises on any failure
-    assert (Path(setup["tmp"]) / "run").is_dir()
+    assert not (Path(setup["tmp"]) / "run").exists()  # checked, not created
 
 
 def test_modes_check_only_what_they_use(setup):
