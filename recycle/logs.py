@@ -19,6 +19,9 @@ from pathlib import Path
 PROGRESS_LOGGER = "recycle.progress"
 LOG_FILE = "logs/recycle.log"
 RAY_LOGGERS = ("ray", "ray.data", "ray.train", "ray.tune", "ray.serve")
+# On a quiet console these show only errors: Ray's own lines, and Python warnings (Ray Data's
+# tuning hints among them), which land in the run's log file.
+QUIET_LOGGERS = ("ray", "py.warnings")
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Progress bars of the model and hub libraries, in this process and in Ray workers it starts.
 QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
@@ -50,7 +53,7 @@ class QuietFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.startswith(PROGRESS_LOGGER):
             return True
-        if record.name == "ray" or record.name.startswith("ray."):
+        if record.name in QUIET_LOGGERS or record.name.startswith("ray."):
             return record.levelno >= logging.ERROR
         return record.levelno >= logging.WARNING
 
@@ -79,6 +82,7 @@ def setup_console(verbose: bool) -> None:
             os.environ.setdefault(key, value)
         for name in BAR_AT_INFO_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
+    logging.captureWarnings(not verbose)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     _state["quiet"] = not verbose
