@@ -14,6 +14,7 @@ from recycle import logs
 @pytest.fixture
 def quiet():
     logs.setup_console(verbose=False)
+    logs.quiet_ray()  # as recycle.ray_utils.init_ray does before ray.init
     yield
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, logs.ConsoleHandler)]:
