@@ -1,8 +1,9 @@
 """An offline sandbox to try the cluster path on one machine (README, "Running on a cluster").
 
-Builds the tiny student that jobs/configs/small_local.yaml points at (runs/sandbox/student), once,
-and serves the scripted OpenAI-compatible teacher on 127.0.0.1:8000 until Ctrl-C. Neither is a
-real model: a job run against them checks the wiring, not the data.
+Builds the tiny student that jobs/configs/small_local.yaml points at (runs/sandbox/student) once
+(later calls reuse it; --rebuild builds it again), and serves the scripted OpenAI-compatible
+teacher on 127.0.0.1:8000 until Ctrl-C. Neither is a real model: a job run against them checks
+the wiring, not the data.
 
     python cluster/local_sandbox.py --build-only     # the student (about 30 s), then exit
     python cluster/local_sandbox.py &                # the teacher (the student is already there)
@@ -31,6 +32,13 @@ def build_student(root: Path, seconds: float) -> Path:
     )
 
 
+def existing_student(root: Path) -> Path | None:
+    """The student an earlier --build-only left at root/student, if it is complete."""
+    student = root / "student"
+    complete = (student / "config.json").is_file() and any(student.glob("*.safetensors"))
+    return student if complete else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="runs/sandbox", help="where the student is written")
@@ -39,9 +47,17 @@ def main() -> None:
     parser.add_argument(
         "--build-only", action="store_true", help="build the student, serve nothing"
     )
+    parser.add_argument(
+        "--rebuild", action="store_true", help="build the student again even if one is there"
+    )
     args = parser.parse_args()
-    student = build_student(Path(args.root).resolve(), args.train_seconds)
-    print(f"student: {student}", flush=True)
+    root = Path(args.root).resolve()
+    student = None if args.rebuild else existing_student(root)
+    if student is None:
+        student = build_student(root, args.train_seconds)
+        print(f"student: {student}", flush=True)
+    else:
+        print(f"student: {student} (built earlier; --rebuild builds it again)", flush=True)
     if args.build_only:
         return
     with LocalTeacherServer(port=args.port) as server:

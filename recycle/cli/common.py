@@ -6,6 +6,7 @@ import argparse
 
 from recycle.config import RecycleConfig, load_config
 from recycle.errors import ConfigError
+from recycle.preflight import run_preflight
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, io: bool = True) -> None:
@@ -19,6 +20,22 @@ def add_config_arguments(parser: argparse.ArgumentParser, io: bool = True) -> No
     if io:
         parser.add_argument("--input", help="input dataset (same as data.input=...)")
         parser.add_argument("--output", help="run directory (same as output.dir=...)")
+    parser.add_argument(
+        "--no-preflight",
+        action="store_true",
+        help="skip the start-up checks of input, output, student and endpoints",
+    )
+
+
+def checked_config(args: argparse.Namespace, checks: tuple[str, ...]) -> RecycleConfig:
+    """The resolved config, after the pre-flight `checks` (unless --no-preflight).
+
+    Runs before Ray or torch is imported, so a wrong path, key or endpoint fails in seconds.
+    """
+    cfg = config_from_args(args)
+    if not getattr(args, "no_preflight", False):
+        run_preflight(cfg, checks)
+    return cfg
 
 
 def config_from_args(args: argparse.Namespace) -> RecycleConfig:

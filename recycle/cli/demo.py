@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from recycle.cli.run import print_summary
+from recycle.config import load_config
+from recycle.logs import run_log
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,10 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recycle.demo.run import run_demo
+    from recycle.demo.run import CONFIG, run_demo
 
-    manifest = run_demo(args.output, args.settings, args.train_seconds)
-    print_summary(manifest)
+    output = args.output or load_config(CONFIG).output.dir
+    with run_log(output) as log_file:
+        manifest = run_demo(output, args.settings, args.train_seconds)
+    print_summary(manifest, log_file)
     print(
         "this was an offline wiring check with a scripted teacher; open the report above to see what a run shows"
     )

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
 from pydantic import ValidationError
 
 from recycle import __version__
+from recycle.cli.config import help_epilog
 from recycle.errors import RecycleError
 from recycle.exit_codes import exit_code_of
+from recycle.logs import setup_console
 
 # name -> (module under recycle.cli, or None while the issue that fills it is open; one-line help)
 SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
@@ -39,19 +40,37 @@ SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
     "generate": ("generate", "greedy answers of a model to the test sets (AlpacaEval format)"),
     "judge": ("judge", "pairwise LLM judge of two answer files, both orders; win/tie/lose"),
     "eval": ("eval", "generate for models A and B (or take their answers), then judge"),
+    "config": ("config", "print the resolved config with each key's description (config show)"),
 }
+VERBOSE_HELP = "show every log line, Ray's progress and its workers' output (by default they go to OUTPUT/logs/recycle.log)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="recycle",
         description="Selective Reflection-Tuning on Ray: recycle instruction data with a teacher LLM, keep what the student finds useful.",
+        epilog=help_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"recycle {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help=VERBOSE_HELP,
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_line) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_line, description=help_line)
+        p = sub.add_parser(
+            name,
+            help=help_line,
+            description=help_line,
+            epilog=help_epilog(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
+        )
         if module:
             importlib.import_module(f"recycle.cli.{module}").add_arguments(p)
         else:
@@ -69,10 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_console(args.verbose)
     module, help_line = SUBCOMMANDS[args.command]
     if module is None:
         print(f"recycle {args.command}: not available yet: {help_line}", file=sys.stderr)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from recycle.cli.common import add_config_arguments, config_from_args
+from recycle.cli.common import add_config_arguments, checked_config
+from recycle.logs import run_log
+
+PREFLIGHT = ("input", "output", "teacher")
 
 HELP = (
     "teacher reflection on instructions or responses; write reflected rows, rejects and a manifest"
@@ -25,10 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the reflection, print what happened and what it cost; errors reach main() as RecycleError."""
+    cfg = checked_config(args, PREFLIGHT)
     from recycle.teacher.run import run_reflect
 
-    cfg = config_from_args(args)
-    manifest = run_reflect(cfg, args.kind)
+    with run_log(cfg.output.dir):
+        manifest = run_reflect(cfg, args.kind)
     t = manifest["teacher"]
     print(
         f"reflect {args.kind}: {manifest['counts']['input']} rows in; {t['reflected']} reflected, "

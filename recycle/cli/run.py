@@ -7,37 +7,59 @@ import shlex
 import sys
 
 from recycle import exit_codes
-from recycle.cli.common import add_config_arguments, config_from_args
+from recycle.cli.common import add_config_arguments, checked_config
+from recycle.logs import run_log
 from recycle.teacher.errors import TeacherOutageError
+
+PREFLIGHT = ("input", "output", "mode")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
 
 
-def print_summary(manifest: dict) -> None:
-    """The few lines a user wants at the end of a run."""
+def _reasons(by_reason: dict[str, int] | None) -> str:
+    by_reason = by_reason or {}
+    total = sum(by_reason.values())
+    detail = ", ".join(
+        f"{reason} {n}" for reason, n in sorted(by_reason.items(), key=lambda kv: -kv[1])
+    )
+    return f"{total} ({detail})" if detail else str(total)
+
+
+def _manifest_uri(manifest: dict) -> str | None:
+    run_dir = (manifest.get("config") or {}).get("output", {}).get("dir")
+    return f"{run_dir.rstrip('/')}/manifest.json" if run_dir else None
+
+
+def print_summary(manifest: dict, log_file: str | None = None) -> None:
+    """The block a user reads at the end of a run: what happened and where everything is."""
     counts = manifest["counts"]
+    seconds = sum(manifest.get("timings_s", {}).values())
+    print(f"\n{manifest.get('mode', manifest.get('command', ''))} run done in {seconds:.0f}s:")
     print(
-        f"{manifest.get('mode', '')}: input {counts['input']}, kept {counts['kept']}, "
-        f"dropped {counts['dropped'] or 0}, rejected {counts['rejected'] or 0}"
+        f"  input {counts['input']}: kept {counts['kept']}, dropped {_reasons(counts['dropped'])}, "
+        f"rejected {_reasons(counts['rejected'])}"
     )
     teacher = manifest.get("teacher") or {}
     if teacher:
-        keys = (
-            "requests",
-            "cache_hits",
-            "retries",
-            "parse_retries",
-            "prompt_tokens",
-            "completion_tokens",
-            "cost_usd",
+        print(
+            f"  teacher: {teacher.get('requests', 0)} requests, {teacher.get('retries', 0)} retries, "
+            f"{teacher.get('cache_hits', 0)} cache hits, {teacher.get('prompt_tokens', 0)}+"
+            f"{teacher.get('completion_tokens', 0)} tokens, ${teacher.get('cost_usd', 0.0):.4f}"
         )
-        print("teacher: " + ", ".join(f"{k} {teacher[k]}" for k in keys if k in teacher))
     outputs = manifest.get("outputs", {})
-    for key in ("alpaca_json", "report"):
-        if key in outputs:
-            print(f"{key}: {outputs[key]}")
+    rows = [
+        ("dataset", outputs.get("alpaca_json")),
+        ("report", outputs.get("report")),
+        ("model", outputs.get("model")),
+        ("student", (manifest.get("config") or {}).get("student", {}).get("model")),
+        ("manifest", _manifest_uri(manifest)),
+        ("log", log_file),
+    ]
+    for label, value in rows:
+        if value:
+            print(f"  {label + ':':<10}{value}")
 
 
 def resume_command(args: argparse.Namespace) -> str:
@@ -64,12 +86,14 @@ def left_for_rerun(manifest: dict, command: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    cfg = checked_config(args, PREFLIGHT)
     from recycle.pipeline.run import run_pipeline
 
     try:
-        manifest = run_pipeline(config_from_args(args))
+        with run_log(cfg.output.dir) as log_file:
+            manifest = run_pipeline(cfg)
     except TeacherOutageError as err:
         print(f"error: {err}\n  {resume_command(args)}", file=sys.stderr)
         return exit_codes.TEACHER_UNREACHABLE
-    print_summary(manifest)
+    print_summary(manifest, log_file)
     return left_for_rerun(manifest, resume_command(args))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from recycle.cli.common import add_config_arguments, config_from_args
+from recycle.cli.common import add_config_arguments, checked_config
+from recycle.logs import run_log
+
+PREFLIGHT = ("input", "output", "student")
 
 HELP = "student IFD and r-IFD scores of a dataset, written to a run directory"
 
@@ -14,10 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    cfg = checked_config(args, PREFLIGHT)
     from recycle.student.run import run_score
 
-    cfg = config_from_args(args)
-    manifest = run_score(cfg)
+    with run_log(cfg.output.dir):
+        manifest = run_score(cfg)
     counts, scores = manifest["counts"], manifest["scores"]
     print(
         f"scored {scores.get('rows', 0) - scores.get('unscored_rows', 0)} of {counts['input']} rows "

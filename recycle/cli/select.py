@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from recycle.cli.common import add_config_arguments, config_from_args
+from recycle.cli.common import add_config_arguments, checked_config
 from recycle.cli.run import print_summary
+from recycle.logs import run_log
+
+PREFLIGHT = ("output",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,7 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    cfg = checked_config(args, PREFLIGHT)
     from recycle.pipeline.reselect import run_select
 
-    print_summary(run_select(config_from_args(args)))
+    with run_log(cfg.output.dir) as log_file:
+        manifest = run_select(cfg)
+    print_summary(manifest, log_file)
     return 0

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from recycle.cli.common import add_config_arguments, config_from_args
+from recycle.cli.common import add_config_arguments, checked_config
+
+PREFLIGHT = ("input", "student")
 
 HELP = "the papers' Table 6 statistics of a dataset under a student"
 
@@ -19,10 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.input = args.dataset
+    cfg = checked_config(args, PREFLIGHT)
     from recycle.student.stats import format_row, run_stats
 
-    args.input = args.dataset
-    cfg = config_from_args(args)
     row = run_stats(cfg, args.stats_output)
     print(format_row(Path(args.dataset).name, row))
     print(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from recycle.cli.common import add_config_arguments, config_from_args
+from recycle.cli.common import add_config_arguments, checked_config
+
+PREFLIGHT = ("student",)
 
 HELP = "fine-tune the student with Ray Train + FSDP2; rerun the same command to resume"
 
@@ -14,9 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    cfg = checked_config(args, PREFLIGHT)
     from recycle.train.run import run_finetune
 
-    cfg = config_from_args(args)
     result = run_finetune(cfg)
     data = result.data
     print(

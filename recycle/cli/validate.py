@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from recycle.cli.common import add_config_arguments, config_from_args
+from recycle.cli.common import add_config_arguments, checked_config
+from recycle.logs import run_log
+
+PREFLIGHT = ("input", "output")
 
 HELP = "read and normalize a dataset; write kept rows, rejects with reasons, and a manifest"
 
@@ -14,10 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    cfg = checked_config(args, PREFLIGHT)
     from recycle.data.validate import run_validate
 
-    cfg = config_from_args(args)
-    manifest = run_validate(cfg)
+    with run_log(cfg.output.dir):
+        manifest = run_validate(cfg)
     counts = manifest["counts"]
     print(
         f"validated {counts['input']} rows: kept {counts['kept']}, "

@@ -14,7 +14,8 @@ from recycle.config.root import RecycleConfig
 from recycle.errors import ConfigError
 
 # Keys whose values are never written out (the key itself lives in the environment; this is a
-# guard in case a user pastes one into a config anyway): *api_key, *secret, *password, *_token.
+# guard in case a user pastes one into a config anyway): *api_key, *secret, *password, *_token,
+# when the value is text. A number is never a secret: `teacher.chars_per_token` stays readable.
 SECRET_KEY = re.compile(r"(api_key|secret|password|(^|_)token)$")
 
 
@@ -111,7 +112,7 @@ def redacted(cfg: RecycleConfig) -> dict[str, Any]:
 def _scrub(node: Any) -> Any:
     if isinstance(node, dict):
         return {
-            k: ("<redacted>" if _is_secret(k) and v is not None else _scrub(v))
+            k: ("<redacted>" if _is_secret(k) and isinstance(v, str) else _scrub(v))
             for k, v in node.items()
         }
     if isinstance(node, list):

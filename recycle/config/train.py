@@ -57,9 +57,9 @@ class TrainConfig(Section):
     weight_decay: float = Field(
         default=0.0, ge=0.0, description="AdamW weight decay (not applied to norms and biases)."
     )
-    adam_beta1: float = Field(default=0.9, ge=0.0, lt=1.0)
-    adam_beta2: float = Field(default=0.999, ge=0.0, lt=1.0)
-    adam_eps: float = Field(default=1e-8, gt=0.0)
+    adam_beta1: float = Field(default=0.9, ge=0.0, lt=1.0, description="AdamW beta1.")
+    adam_beta2: float = Field(default=0.999, ge=0.0, lt=1.0, description="AdamW beta2.")
+    adam_eps: float = Field(default=1e-8, gt=0.0, description="AdamW epsilon.")
     grad_clip: float | None = Field(
         default=1.0, gt=0.0, description="Clip the global gradient norm; None disables clipping."
     )

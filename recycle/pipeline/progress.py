@@ -1,36 +1,120 @@
-"""A progress line in the job log while the pipeline streams: rows written and their rate per
-outcome, teacher requests, cache hits and cost so far (Ray Data prints its per-operator
-progress next to it)."""
+"""One progress line per stage: samples written of the total, throughput, ETA, outcomes, and the
+teacher's requests, cache hits and spend so far.
+
+While the streaming stage runs, a bar on a terminal (quiet console), otherwise a line every 30 s
+through the `recycle.progress` logger; a last line when the stage ends. Short stages (validate,
+statistics, report) log one line when they end (`stage_done`).
+"""
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pyarrow.parquet as pq
+
 from recycle import columns as C
+from recycle.data.sources import filesystem
+from recycle.logs import PROGRESS_LOGGER, is_quiet
 from recycle.rundir import outcome_files
 from recycle.teacher.gate import gate_totals
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(PROGRESS_LOGGER)
+BAR_REFRESH_S = 1.0
 
 
-def progress_line(run_dir: str, gate_name: str | None, started: float, parts_at_start: int) -> str:
-    """One line: part files written per outcome since the start, and the teacher's totals."""
-    parts = {o: len(outcome_files(run_dir, o, "part")) for o in C.OUTCOMES}
+class RowCounter:
+    """Rows per outcome in a run directory's part files; each file's footer is read once."""
+
+    def __init__(self, run_dir: str, part_prefix: str = "part"):
+        self.run_dir, self.part_prefix = run_dir, part_prefix
+        self.fs, _ = filesystem(run_dir)
+        self._rows: dict[str, int] = {}
+
+    def counts(self) -> dict[str, int]:
+        out = {}
+        for outcome in C.OUTCOMES:
+            files = outcome_files(self.run_dir, outcome, self.part_prefix)
+            for f in files:
+                if f not in self._rows:
+                    with self.fs.open_input_file(f) as handle:
+                        self._rows[f] = pq.read_metadata(handle).num_rows
+            out[outcome] = sum(self._rows[f] for f in files)
+        return out
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes}m{seconds:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def teacher_part(gate_name: str | None) -> str:
+    """`teacher requests N, cache hits N, retries N, cost $X`, or '' without a live gate."""
+    if not gate_name:
+        return ""
+    try:
+        t = gate_totals(gate_name)
+    except ValueError:  # the gate is gone: the run is ending
+        return ""
+    return (
+        f"teacher requests {t.get('requests', 0)}, cache hits {t.get('cache_hits', 0)}, "
+        f"retries {t.get('retries', 0)}, cost ${t.get('cost_usd', 0.0):.4f}" + outage_note(t)
+    )
+
+
+def progress_line(
+    run_dir: str,
+    gate_name: str | None,
+    started: float,
+    parts_at_start: int = 0,
+    *,
+    total: int | None = None,
+    rows_at_start: int = 0,
+    stage: str = "progress",
+    counter: RowCounter | None = None,
+) -> str:
+    """One line: samples written since the start (of `total`), rate, ETA, outcomes, teacher totals.
+
+    `parts_at_start` is accepted for older callers; rows, not files, are counted now.
+    """
+    rows = (counter or RowCounter(run_dir)).counts()
+    done = sum(rows.values()) - rows_at_start
     elapsed = max(time.monotonic() - started, 1e-9)
-    written = sum(parts.values()) - parts_at_start
-    line = f"progress: {written} part files written in {elapsed:.0f}s ({written / elapsed * 60:.1f}/min) {parts}"
-    if gate_name:
-        try:
-            t = gate_totals(gate_name)
-        except ValueError:  # the gate is gone: the run is ending
-            return line
-        line += f"; teacher requests {t.get('requests', 0)}, cache hits {t.get('cache_hits', 0)}, retries {t.get('retries', 0)}, cost ${t.get('cost_usd', 0.0):.4f}"
-        line += outage_note(t)
-    return line
+    rate = done / elapsed
+    line = f"{stage}: {done}" + (f"/{total} samples" if total else " samples")
+    line += f" in {_duration(elapsed)} ({rate:.2f}/s"
+    if total and rate > 0 and done < total:
+        line += f", ETA {_duration(max(total - done, 0) / rate)}"
+    line += ") " + ", ".join(f"{o} {n}" for o, n in rows.items())
+    teacher = teacher_part(gate_name)
+    return f"{line}; {teacher}" if teacher else line
+
+
+class _Tracker:
+    """The state a progress thread reports from."""
+
+    def __init__(self, run_dir: str, gate_name: str | None, total: int | None, stage: str):
+        self.run_dir, self.gate_name, self.total, self.stage = run_dir, gate_name, total, stage
+        self.counter = RowCounter(run_dir)
+        self.started = time.monotonic()
+        self.at_start = sum(self.counter.counts().values())
+
+    def line(self) -> str:
+        return progress_line(
+            self.run_dir, self.gate_name, self.started, total=self.total,
+            rows_at_start=self.at_start, stage=self.stage, counter=self.counter,
+        )  # fmt: skip
+
+    def fraction(self) -> float:
+        done = sum(self.counter.counts().values()) - self.at_start
+        return min(done / self.total, 1.0) if self.total else 0.0
 
 
 def outage_note(totals: dict) -> str:
@@ -41,20 +125,50 @@ def outage_note(totals: dict) -> str:
 
 
 @contextmanager
-def logged_progress(run_dir: str, gate_name: str | None, every_s: float = 30.0) -> Iterator[None]:
-    """Log a progress line every `every_s` seconds while the body runs."""
+def logged_progress(
+    run_dir: str,
+    gate_name: str | None,
+    every_s: float = 30.0,
+    total: int | None = None,
+    stage: str = "reflect+score",
+) -> Iterator[None]:
+    """Report progress while the body runs: a bar on a terminal, else a line every `every_s`
+    seconds; always a last line when it ends."""
     stop = threading.Event()
-    started = time.monotonic()
-    at_start = sum(len(outcome_files(run_dir, o, "part")) for o in C.OUTCOMES)
-
-    def loop() -> None:
-        while not stop.wait(every_s):
-            log.info(progress_line(run_dir, gate_name, started, at_start))
-
-    thread = threading.Thread(target=loop, name="recycle-progress", daemon=True)
+    tracker = _Tracker(run_dir, gate_name, total, stage)
+    use_bar = is_quiet() and sys.stderr.isatty() and bool(total)
+    thread = threading.Thread(
+        target=_bar_loop if use_bar else _line_loop,
+        args=(stop, tracker, every_s),
+        name="recycle-progress",
+        daemon=True,
+    )
     thread.start()
     try:
         yield
     finally:
         stop.set()
         thread.join(timeout=5)
+        log.info(tracker.line())
+
+
+def _line_loop(stop: threading.Event, tracker: _Tracker, every_s: float) -> None:
+    while not stop.wait(every_s):
+        log.info(tracker.line())
+
+
+def _bar_loop(stop: threading.Event, tracker: _Tracker, every_s: float) -> None:
+    """A bar redrawn in place on the terminal, followed by the same text as the logged line."""
+    width = 20
+    while not stop.wait(BAR_REFRESH_S):
+        filled = int(width * tracker.fraction())
+        text = f"[{'#' * filled}{'.' * (width - filled)}] {tracker.line()}"
+        sys.stderr.write("\r" + text[:160] + "\x1b[K")
+        sys.stderr.flush()
+    sys.stderr.write("\r\x1b[K")
+    sys.stderr.flush()
+
+
+def stage_done(stage: str, detail: str, seconds: float) -> None:
+    """The one line a short stage prints when it ends."""
+    log.info(f"{stage}: {detail} in {_duration(seconds)}")

@@ -23,7 +23,7 @@ from recycle.data.read import read_samples
 from recycle.errors import ConfigError, InputError
 from recycle.pipeline.export import write_alpaca_json
 from recycle.pipeline.graph import ifd_graph, reflection_graph
-from recycle.pipeline.progress import logged_progress
+from recycle.pipeline.progress import logged_progress, stage_done
 from recycle.pipeline.resources import fit_to_cluster
 from recycle.pipeline.resume import (
     FINISHED,
@@ -93,6 +93,7 @@ def validated(cfg: RecycleConfig, timings: dict[str, float]) -> tuple[ray.data.D
         rows.filter(expr=f"{C.OUTCOME} != '{C.OUTCOME_KEPT}'"), cfg.output.dir, VALIDATE_PARTS
     )
     timings["validate"] = time.perf_counter() - t0
+    stage_done("validate", f"{n_input} rows read", timings["validate"])
     return rows.filter(expr=f"{C.OUTCOME} == '{C.OUTCOME_KEPT}'").materialize(), n_input
 
 
@@ -132,11 +133,12 @@ def run_pipeline(cfg: RecycleConfig) -> dict[str, Any]:
         run_topk(ds, cfg)
     else:
         todo = remaining(ds, cfg.output.dir, STREAM_PARTS, cfg.output.retry_rejected)
+        total = todo.count()
         teacher: TeacherSession | None = None
         try:
             with (
                 teacher_session(cfg, prior_cost_usd(history)) as teacher,
-                logged_progress(cfg.output.dir, teacher.gate_name),
+                logged_progress(cfg.output.dir, teacher.gate_name, total=total),
             ):
                 write_outcomes(reflection_graph(todo, cfg, teacher), cfg.output.dir, STREAM_PARTS)
         except TeacherOutageError as err:
@@ -184,10 +186,13 @@ def finish(
         t0 = time.perf_counter()
         extra["stats"] = table6_stats(cfg, alpaca_json, counts["kept"])
         timings["stats"] = time.perf_counter() - t0
+        stage_done("statistics", "Table 6 of the original and final data", timings["stats"])
     manifest = build_manifest("run", n_input, counts, redacted(cfg), timings, extra)
     manifest["outputs"]["alpaca_json"] = alpaca_json
     uri = write_manifest(cfg.output.dir, manifest)
+    t0 = time.perf_counter()
     manifest["outputs"]["report"] = write_report(cfg.output.dir)
+    stage_done("report", manifest["outputs"]["report"], time.perf_counter() - t0)
     write_manifest(cfg.output.dir, manifest)
     if not manifest["invariant"]["ok"]:
         raise InputError(f"accounting does not add up: {manifest['invariant']}; see {uri}")

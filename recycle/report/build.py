@@ -1,13 +1,12 @@
 """`recycle report RUN_DIR`: one self-contained HTML file, PNGs and a markdown summary of a run.
 
 Everything comes from the run directory (manifest.json and the outcome tables), so a report can be
-rebuilt at any time, on any machine that can read the run directory.
+rebuilt at any time, on any machine that can read the run directory. The words it uses are in
+`wording.py`, the page's pieces in `html.py`, the plots in `figures.py`.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import posixpath
 import tempfile
 from pathlib import Path
@@ -21,10 +20,21 @@ from recycle import columns as C
 from recycle.data.sources import filesystem
 from recycle.errors import InputError
 from recycle.report import figures
+from recycle.report import html as H
+from recycle.report.examples import pick_examples
+from recycle.report.wording import reason_text
 from recycle.rundir import MANIFEST, read_manifest, read_outcome
 
 REPORT_DIR = "report"
-N_EXAMPLES = 6
+TEACHER_KEYS = (
+    ("requests", "requests sent"),
+    ("retries", "retries (429, 5xx, timeouts)"),
+    ("parse_retries", "new requests for an unparseable answer"),
+    ("cache_hits", "answers from the cache (not paid again)"),
+    ("prompt_tokens", "prompt tokens"),
+    ("completion_tokens", "completion tokens"),
+    ("cost_usd", "cost (USD)"),
+)
 
 
 def load_rows(run_dir: str) -> pd.DataFrame:
@@ -34,8 +44,13 @@ def load_rows(run_dir: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({C.OUTCOME: []})
 
 
+def load_rejects(run_dir: str) -> pd.DataFrame | None:
+    table = read_outcome(run_dir, C.OUTCOME_REJECTED)
+    return None if table is None else table.to_pandas()
+
+
 def outcome_counts(rows: pd.DataFrame) -> dict[str, int]:
-    """Samples per (instruction reflected?, response reflected?) outcome: the paper's pie."""
+    """Samples per (rewritten instruction taken?, rewritten response taken?): the paper's pie."""
     if C.INSTRUCTION_REFLECTED not in rows or C.RESPONSE_REFLECTED not in rows:
         return {}
     ins = rows[C.INSTRUCTION_REFLECTED].fillna(False).astype(bool)
@@ -49,6 +64,22 @@ def outcome_counts(rows: pd.DataFrame) -> dict[str, int]:
     }
 
 
+def rewrite_counts(rows: pd.DataFrame) -> list[list[Any]]:
+    """Per step: samples scored, rewrites reflected (parsed), not reflected, taken by the student."""
+    out = []
+    steps = (
+        ("instruction (step 2)", C.REFLECT_INSTRUCTION_STATUS, C.INSTRUCTION_REFLECTED),
+        ("response (step 4)", C.REFLECT_RESPONSE_STATUS, C.RESPONSE_REFLECTED),
+    )
+    for step, status_col, taken_col in steps:
+        if status_col not in rows or rows[status_col].isna().all():
+            continue
+        reflected = int((rows[status_col] == "ok").sum())
+        taken = int(rows[taken_col].fillna(False).astype(bool).sum()) if taken_col in rows else 0
+        out.append([step, len(rows), reflected, len(rows) - reflected, taken])
+    return out
+
+
 def _column(rows: pd.DataFrame, name: str, mask: np.ndarray | None = None) -> np.ndarray:
     if name not in rows:
         return np.array([], dtype=float)
@@ -59,152 +90,128 @@ def _column(rows: pd.DataFrame, name: str, mask: np.ndarray | None = None) -> np
 def make_figures(rows: pd.DataFrame, out: Path) -> dict[str, str]:
     """Draw every plot the data allows; returns {figure name: file name}."""
     kept = (rows[C.OUTCOME] == C.OUTCOME_KEPT).to_numpy()
-    before_rifd = (
-        C.scored(C.ORIG, C.RIFD) if C.scored(C.ORIG, C.RIFD) in rows else C.scored(C.PAIR1, C.RIFD)
+    orig_rifd = C.scored(C.ORIG, C.RIFD)
+    before_rifd = orig_rifd if orig_rifd in rows else C.scored(C.PAIR1, C.RIFD)
+    reasons = (
+        rows[C.REASON].fillna("").to_numpy() if C.REASON in rows else np.array([""] * len(rows))
     )
+    ifd, rifd = _column(rows, C.scored(C.ORIG, C.IFD)), _column(rows, before_rifd)
     made = {
         "outcomes": figures.outcome_pie(outcome_counts(rows), out / "outcomes.png"),
         "ifd": figures.before_after_hist(
-            _column(rows, C.scored(C.ORIG, C.IFD)),
-            _column(rows, C.FINAL_IFD, kept),
-            "IFD",
-            out / "ifd_hist.png",
+            ifd, _column(rows, C.FINAL_IFD, kept), "IFD", out / "ifd_hist.png", "higher"
         ),
         "rifd": figures.before_after_hist(
-            _column(rows, before_rifd),
-            _column(rows, C.FINAL_RIFD, kept),
-            "r-IFD",
-            out / "rifd_hist.png",
+            rifd, _column(rows, C.FINAL_RIFD, kept), "r-IFD", out / "rifd_hist.png", "lower"
         ),
         "scatter": figures.ifd_rifd_scatter(
             _column(rows, C.FINAL_IFD),
             _column(rows, C.FINAL_RIFD),
-            kept,
+            reasons,
             out / "ifd_rifd_scatter.png",
-        ),
+        ),  # fmt: skip
     }
     return {k: v for k, v in made.items() if v}
 
 
-def examples(rows: pd.DataFrame, n: int = N_EXAMPLES) -> list[dict[str, Any]]:
-    """A few rewrites side by side, reflected ones first, with their scores."""
-    if C.FINAL_OUTPUT not in rows:
-        return []
-    changed = rows[
-        (rows[C.FINAL_OUTPUT] != rows[C.OUTPUT])
-        | (rows[C.FINAL_INSTRUCTION] != rows[C.INSTRUCTION])
-    ]
-    pick = pd.concat([changed, rows]).drop_duplicates(C.SAMPLE_ID).head(n)
-    cols = [
-        C.SAMPLE_ID,
-        C.OUTCOME,
-        C.REASON,
-        C.INSTRUCTION,
-        C.INPUT,
-        C.OUTPUT,
-        C.FINAL_INSTRUCTION,
-        C.FINAL_INPUT,
-        C.FINAL_OUTPUT,
-        C.scored(C.ORIG, C.IFD),
-        C.FINAL_IFD,
-        C.FINAL_RIFD,
-        C.INSTRUCTION_REFLECTED,
-        C.RESPONSE_REFLECTED,
-    ]
-    return pick[[c for c in cols if c in pick]].to_dict("records")
+def report_title(manifest: dict[str, Any]) -> str:
+    """`recycle run: NAME`, NAME being the run directory's last part."""
+    run_dir = ((manifest.get("config") or {}).get("output") or {}).get("dir") or ""
+    name = posixpath.basename(run_dir.rstrip("/")) or "run"
+    return f"recycle {manifest.get('command', 'run')}: {name}"
 
 
 def summary_markdown(manifest: dict[str, Any], rows: pd.DataFrame) -> str:
-    """The markdown summary: counts, choices, Table 6 statistics, teacher usage."""
+    """The markdown summary: counts, rewrites, Table 6 statistics, teacher usage."""
     counts = manifest.get("counts", {})
-    lines = [f"# recycle run: {manifest.get('command', '')}", "", "## Counts", ""]
+    lines = [f"# {report_title(manifest)}", "", "## Counts", ""]
     lines += [f"- input: {counts.get('input', 0)}", f"- kept: {counts.get('kept', 0)}"]
     for kind in ("dropped", "rejected"):
         for reason, n in (counts.get(kind) or {}).items():
-            lines.append(f"- {kind} / {reason}: {n}")
-    inv = manifest.get("invariant", {})
-    lines += [
-        f"- invariant input = kept + dropped + rejected: {'ok' if inv.get('ok') else 'BROKEN'}",
-        "",
-    ]
+            lines.append(f"- {kind} / {reason}: {n} ({reason_text(reason)})")
+    ok = (manifest.get("invariant") or {}).get("ok")
+    lines += [f"- invariant input = kept + dropped + rejected: {'ok' if ok else 'BROKEN'}", ""]
+    rewrites = rewrite_counts(rows)
+    if rewrites:
+        lines += [
+            "## Rewrites (reflected: the teacher's answer parsed; taken: the student chose it)",
+            "",
+        ]
+        lines += [
+            f"- {s}: {n} scored, {r} reflected, {nr} not reflected, {t} taken"
+            for s, n, r, nr, t in rewrites
+        ]
+        lines.append("")
     pie = outcome_counts(rows)
     if pie:
-        lines += ["## Student choices", ""] + [f"- {k}: {v}" for k, v in pie.items()] + [""]
-    lines += _stats_table(manifest.get("stats") or {})
-    lines += _teacher_lines(manifest.get("teacher") or {})
-    lines += _status_lines(rows)
+        lines += ["## Rewrites the student took", "", *(f"- {k}: {v}" for k, v in pie.items()), ""]
+    lines += _stats_markdown(manifest.get("stats") or {})
+    teacher = manifest.get("teacher") or {}
+    if teacher:
+        lines += ["## Teacher", ""]
+        lines += [f"- {label}: {H.fmt(teacher[k])}" for k, label in TEACHER_KEYS if k in teacher]
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 
-def _stats_table(stats: dict[str, Any]) -> list[str]:
+def _stats_markdown(stats: dict[str, Any]) -> list[str]:
     if "skipped" in stats:
         return ["## Data statistics (Table 6)", "", f"not computed: {stats['skipped']}", ""]
     rows = {k: v for k, v in stats.items() if isinstance(v, dict) and "skipped" not in v}
     if not rows:
         return []
     keys = list(next(iter(rows.values())).keys())
-    out = [
-        "## Data statistics (Table 6)",
-        "",
-        "| data | " + " | ".join(keys) + " |",
-        "|---" * (len(keys) + 1) + "|",
-    ]
-    for name, row in rows.items():
-        out.append(f"| {name} | " + " | ".join(_fmt(row.get(k)) for k in keys) + " |")
+    out = ["## Data statistics (Table 6)", "", "| data | " + " | ".join(keys) + " |"]
+    out.append("|---" * (len(keys) + 1) + "|")
+    out += [f"| {n} | " + " | ".join(H.fmt(r.get(k)) for k in keys) + " |" for n, r in rows.items()]
     return [*out, ""]
 
 
-def _teacher_lines(teacher: dict[str, Any]) -> list[str]:
-    if not teacher:
-        return []
-    out = ["## Teacher", ""]
-    for key, value in teacher.items():
-        if not isinstance(value, dict | list):
-            out.append(f"- {key}: {_fmt(value)}")
-    return [*out, ""]
-
-
-def _status_lines(rows: pd.DataFrame) -> list[str]:
-    """How each reflection ended, per stage: ok, or the parse failure that kept the original."""
-    out = []
-    for stage, col in (
-        ("instruction", C.REFLECT_INSTRUCTION_STATUS),
-        ("response", C.REFLECT_RESPONSE_STATUS),
-    ):
-        if col not in rows or rows[col].isna().all():
-            continue
-        status = rows[col].fillna("not reached").value_counts()
-        failed = sum(n for s, n in status.items() if s != "ok")
-        out.append(
-            f"- {stage} reflection: {dict(status)} (not reflected: {failed / max(len(rows), 1):.1%})"
-        )
-    return ["## Teacher answers", "", *out, ""] if out else []
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _img(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{path.stem}" src="data:image/png;base64,{data}">'
-
-
-def render_html(
-    markdown: str, figure_files: dict[str, str], out: Path, rows: list[dict[str, Any]]
+def render_page(
+    manifest: dict[str, Any], rows: pd.DataFrame, figs: dict[str, str], out: Path, exs: list
 ) -> str:
-    """A single HTML file: the summary, the figures inlined as data URIs, the examples."""
-    body = [f"<pre class='summary'>{html.escape(markdown)}</pre>"]
-    body += [_img(out / f) for f in figure_files.values()]
-    body.append("<h2>Example rewrites</h2>")
-    for ex in rows:
-        cells = "".join(
-            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>"
-            for k, v in ex.items()
-        )
-        body.append(f"<table>{cells}</table>")
-    style = "body{font-family:sans-serif;max-width:1100px;margin:auto} img{max-width:48%} td{white-space:pre-wrap} th{text-align:left;vertical-align:top;padding-right:1em} table{border-top:1px solid #ccc;margin:1em 0}"
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>recycle report</title><style>{style}</style></head><body>{''.join(body)}</body></html>"
+    """The HTML report: header, counts, rewrites, plots, Table 6, teacher, examples."""
+    cfg = manifest.get("config") or {}
+    teacher, student = cfg.get("teacher") or {}, cfg.get("student") or {}
+    facts = [
+        ("mode", manifest.get("mode") or (cfg.get("selection") or {}).get("mode", "")),
+        ("teacher", f"{teacher.get('model', '')} at {teacher.get('base_url') or 'OpenAI'}"),
+        ("student", student.get("model") or "none"),
+        ("created", manifest.get("created_at", "")),
+    ]
+    links = [("manifest.json", "../manifest.json"), ("summary.md", "summary.md")]
+    if (manifest.get("outputs") or {}).get("alpaca_json"):
+        links.insert(1, ("dataset (Alpaca JSON)", "../recycled_alpaca.json"))
+    ok = (manifest.get("invariant") or {}).get("ok")
+    sections = [
+        ("What happened to each sample", H.glossary() + H.counts_table(manifest.get("counts", {}))
+         + f"<p>Every input sample is counted once: {'the counts add up' if ok else 'THE COUNTS DO NOT ADD UP'}.</p>"),
+    ]  # fmt: skip
+    rewrites = rewrite_counts(rows)
+    if rewrites:
+        header = [
+            "rewrite",
+            "samples scored",
+            "reflected",
+            "not reflected (original text used)",
+            "taken by the student",
+        ]
+        sections.append(("Teacher rewrites and student choices", H.table(header, rewrites)))
+    if figs:
+        body = "".join(H.figure(name, out / f) for name, f in figs.items())
+        sections.append(("Plots", f"<div class='figures'>{body}</div>"))
+    sections.append(
+        ("Data statistics (the papers' Table 6)", H.table6(manifest.get("stats") or {}))
+    )
+    t = manifest.get("teacher") or {}
+    if t:
+        usage = [[label, t[k]] for k, label in TEACHER_KEYS if k in t]
+        sections.append(("Teacher usage", H.table(["", "total"], usage)))
+    sections.append(
+        ("Examples of every outcome", "".join(H.example(e) for e in exs) or "<p>No rows.</p>")
+    )
+    title = report_title(manifest)
+    return H.page(title, sections, H.header(title, facts, links))
 
 
 def write_report(run_dir: str) -> str:
@@ -214,12 +221,12 @@ def write_report(run_dir: str) -> str:
         raise InputError(f"{run_dir!r} has no {MANIFEST}; pass the output.dir of a finished run")
     manifest = read_manifest(run_dir)
     rows = load_rows(run_dir)
+    exs = pick_examples([rows, load_rejects(run_dir)])
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         figs = make_figures(rows, out) if len(rows) else {}
-        markdown = summary_markdown(manifest, rows)
-        (out / "summary.md").write_text(markdown)
-        (out / "report.html").write_text(render_html(markdown, figs, out, examples(rows)))
+        (out / "summary.md").write_text(summary_markdown(manifest, rows))
+        (out / "report.html").write_text(render_page(manifest, rows, figs, out, exs))
         return _upload(out, run_dir)
 
 

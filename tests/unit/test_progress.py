@@ -1,22 +1,42 @@
+import logging
 import time
 
 import pyarrow as pa
 
 from recycle import columns as C
-from recycle.pipeline.progress import progress_line
+from recycle.logs import PROGRESS_LOGGER
+from recycle.pipeline.progress import logged_progress, progress_line, stage_done
 from recycle.rundir import write_outcome_batch
 
 
-def test_progress_line_counts_new_part_files(tmp_path):
+def _write(run: str, ids: list[str], outcomes: list[str]) -> None:
+    table = pa.table({C.SAMPLE_ID: ids, C.OUTCOME: outcomes, C.REASON: [""] * len(ids)})
+    write_outcome_batch(table, run)
+
+
+def test_progress_line_counts_rows_rate_and_eta(tmp_path):
     run = str(tmp_path)
-    t0 = time.monotonic()
-    write_outcome_batch(
-        pa.table({C.SAMPLE_ID: ["a", "b"], C.OUTCOME: ["kept", "dropped"], C.REASON: ["", "x"]}),
-        run,
-    )
-    line = progress_line(run, None, t0, parts_at_start=0)
-    assert (
-        line.startswith("progress: 2 part files written")
-        and "'kept': 1" in line
-        and "'dropped': 1" in line
-    )
+    t0 = time.monotonic() - 100.0  # as if the stage started 100 s ago
+    _write(run, ["a", "b", "c"], ["kept", "dropped", "dropped"])
+    line = progress_line(run, None, t0, total=6, stage="reflect+score")
+    assert line.startswith("reflect+score: 3/6 samples in 1m40s (0.03/s, ETA 1m40s)")
+    assert "kept 1, dropped 2, rejected 0" in line
+
+
+def test_progress_line_counts_only_rows_written_since_the_start(tmp_path):
+    run = str(tmp_path)
+    _write(run, ["a", "b"], ["kept", "kept"])  # an earlier, interrupted run
+    _write(run, ["c"], ["rejected"])
+    line = progress_line(run, None, time.monotonic(), rows_at_start=2, total=1)
+    assert line.startswith("progress: 1/1 samples") and "ETA" not in line
+
+
+def test_logged_progress_logs_a_last_line_and_stage_lines(tmp_path, caplog):
+    run = str(tmp_path)
+    with caplog.at_level(logging.INFO, logger=PROGRESS_LOGGER):
+        with logged_progress(run, None, every_s=60, total=2, stage="reflect+score"):
+            _write(run, ["a", "b"], ["kept", "dropped"])
+        stage_done("report", "runs/x/report/report.html", 1.4)
+    lines = [r.getMessage() for r in caplog.records if r.name == PROGRESS_LOGGER]
+    assert lines[0].startswith("reflect+score: 2/2 samples")
+    assert lines[1] == "report: runs/x/report/report.html in 1s"

@@ -1,0 +1,161 @@
+"""Where messages go: a quiet console for people, everything else in the run directory's log file.
+
+The command line calls `setup_console(verbose)`. Quiet (the default) shows warnings, errors and
+the progress lines (logger `recycle.progress`); Ray's own progress bars and info lines, the
+workers' output and native code writing to stderr go to `OUTPUT/logs/recycle.log` while a run
+holds `run_log(OUTPUT)`. `--verbose` shows everything as before. Library users (notebooks,
+`jobs/` under `ray job submit`) who never call `setup_console` see Ray's usual output.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+PROGRESS_LOGGER = "recycle.progress"
+LOG_FILE = "logs/recycle.log"
+RAY_LOGGERS = ("ray", "ray.data", "ray.train", "ray.tune", "ray.serve")
+# On a quiet console these show only errors: Ray's own lines, and Python warnings (Ray Data's
+# tuning hints among them), which land in the run's log file.
+QUIET_LOGGERS = ("ray", "py.warnings")
+FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Progress bars of the model and hub libraries, in this process and in Ray workers it starts.
+QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
+# Libraries that draw progress bars whenever their logger is at INFO.
+BAR_AT_INFO_LOGGERS = ("sentence_transformers",)
+
+_state = {"quiet": False}
+
+
+def is_quiet() -> bool:
+    """True when the command line asked for a quiet console (no --verbose)."""
+    return _state["quiet"]
+
+
+class ConsoleHandler(logging.Handler):
+    """Writes to whatever `sys.stderr` is at the time (a test's capture, a swapped stream)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            self.handleError(record)
+
+
+class QuietFilter(logging.Filter):
+    """Progress lines, and warnings or worse, except Ray's own warnings (token auth and the like)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(PROGRESS_LOGGER):
+            return True
+        if record.name in QUIET_LOGGERS or record.name.startswith("ray."):
+            return record.levelno >= logging.ERROR
+        return record.levelno >= logging.WARNING
+
+
+class ConsoleFormatter(logging.Formatter):
+    """Progress lines as they are; anything else prefixed by its level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name.startswith(PROGRESS_LOGGER):
+            return record.getMessage()
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def setup_console(verbose: bool) -> None:
+    """Configure the root logger for a command-line run (replacing an earlier call's handler)."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, ConsoleHandler)]:
+        root.removeHandler(handler)
+    handler = ConsoleHandler()
+    if verbose:
+        handler.setFormatter(logging.Formatter(FILE_FORMAT))
+    else:
+        handler.addFilter(QuietFilter())
+        handler.setFormatter(ConsoleFormatter())
+        for key, value in QUIET_ENV.items():
+            os.environ.setdefault(key, value)
+        for name in BAR_AT_INFO_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    logging.captureWarnings(not verbose)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    _state["quiet"] = not verbose
+
+
+def quiet_ray() -> None:
+    """Send Ray's loggers through ours (so the file gets them and the console only their errors),
+    and turn Ray Data's progress bars off. A no-op unless the console is quiet."""
+    if not is_quiet():
+        return
+    import ray.data
+
+    for name in RAY_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if type(handler) is not logging.FileHandler and not _writes_a_file(handler):
+                logger.removeHandler(handler)
+        logger.propagate = True
+    ray.data.DataContext.get_current().enable_progress_bars = False
+
+
+def _writes_a_file(handler: logging.Handler) -> bool:
+    return isinstance(handler, logging.FileHandler) or "File" in type(handler).__name__
+
+
+@contextmanager
+def run_log(run_dir: str) -> Iterator[str | None]:
+    """Log everything to RUN_DIR/logs/recycle.log while the body runs; when quiet, also what native
+    code and Ray write to this process's stderr. Yields the file's path (None for remote run
+    directories, whose logs stay with the job)."""
+    if "://" in run_dir:
+        yield None
+        return
+    path = Path(run_dir).expanduser() / LOG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(FILE_FORMAT))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        if is_quiet():
+            with _native_stderr_to(handler.stream.fileno()):
+                yield str(path)
+        else:
+            yield str(path)
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
+@contextmanager
+def _native_stderr_to(fd: int) -> Iterator[None]:
+    """Point file descriptor 2 at `fd`; Python's sys.stderr keeps writing to the console."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    swapped = _is_fd2(sys.stderr)
+    original = sys.stderr
+    os.dup2(fd, 2)
+    if swapped:
+        sys.stderr = open(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        if swapped:
+            sys.stderr.close()
+            sys.stderr = original
+
+
+def _is_fd2(stream: object) -> bool:
+    try:
+        return stream.fileno() == 2  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False

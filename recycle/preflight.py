@@ -1,0 +1,214 @@
+"""Pre-flight: the checks a command runs before Ray, torch or any client is imported.
+
+A wrong input path, a missing key, an empty student folder or a teacher that does not answer is
+found here in a second or two, with one line that says what to do, instead of after Ray has
+started and models have loaded. Everything here uses the standard library (plus pyarrow to list an
+input); nothing heavy is imported, so a test can assert that torch and ray stay out of
+`sys.modules`.
+
+Checks by name (a command lists the ones it needs; see `recycle.cli.common.checked_config`):
+
+- `input`: data.input exists and its format is known (local paths; remote ones are checked by the run)
+- `output`: output.dir can be created and written (local paths)
+- `student`: student.model is a folder holding a model (config.json and weights) or a hub id
+- `teacher`: the key variable is set where the endpoint needs one, and the endpoint answers
+  `GET /models` listing the configured model. Any other config section with `base_url`, `model`
+  and `api_key_env` (a judge, say) is checked the same way when named, unless it is None.
+- `mode`: the student and the teacher as selection.mode uses them (`ifd_topk` needs no teacher,
+  the `recycle*` modes no student).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from recycle.config import RecycleConfig
+from recycle.errors import RecycleError
+
+OPENAI_URL = "https://api.openai.com/v1"
+PROBE_TIMEOUT_S = 2.5
+WEIGHT_FILES = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json", "*.pt")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+NO_PREFLIGHT_HINT = "(--no-preflight skips these checks)"
+
+
+class PreflightError(RecycleError):
+    """A check failed before any work started; the message says what to do."""
+
+
+def run_preflight(cfg: RecycleConfig, checks: tuple[str, ...]) -> None:
+    """Run the named checks in order; the first failure raises.
+
+    Raises:
+        PreflightError: one line naming the problem and the fix.
+    """
+    for name in checks:
+        if name == "input":
+            check_input(cfg)
+        elif name == "output":
+            check_output(cfg.output.dir)
+        elif name == "student":
+            check_student(cfg.student.model)
+        elif name == "mode":  # what selection.mode uses: the teacher, the student, or both
+            run_preflight(cfg, mode_checks(cfg))
+        elif hasattr(cfg, name):
+            section = getattr(cfg, name)
+            if section is not None:  # an optional endpoint section left unset is not checked
+                check_endpoint(name, section)
+        else:
+            raise ValueError(f"unknown pre-flight check {name!r}")
+
+
+def mode_checks(cfg: RecycleConfig) -> tuple[str, ...]:
+    """The student unless the mode is a teacher-only `recycle*` one; the teacher unless IFD top-k."""
+    mode = cfg.selection.mode
+    needs_student = not mode.startswith("recycle")
+    needs_teacher = mode != "ifd_topk"
+    return ("student",) * needs_student + ("teacher",) * needs_teacher
+
+
+def check_input(cfg: RecycleConfig) -> None:
+    """data.input is set, exists, and each file's format is known (local inputs only)."""
+    uri = cfg.data.input
+    if not uri:
+        raise PreflightError("no input given: pass --input PATH or set data.input=PATH")
+    if "://" in uri:
+        return  # s3:// / gs://: listing needs credentials and time; the run checks it
+    from recycle.data.sources import resolve_inputs  # pyarrow only, no Ray
+    from recycle.errors import InputError
+
+    try:
+        resolve_inputs(uri, cfg.data.format, cfg.data.split)
+    except InputError as err:
+        raise PreflightError(str(err)) from None
+
+
+def check_output(out: str) -> None:
+    """output.dir is a writable folder, or can be created (local paths); nothing is created here."""
+    if "://" in out:
+        return
+    path = Path(out).expanduser().absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    problem = None
+    if not existing.is_dir():
+        problem = f"{str(existing)!r} is a file, not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"no permission to write in {str(existing)!r}"
+    elif existing == path:
+        problem = _write_probe(path)
+    if problem:
+        raise PreflightError(
+            f"cannot write to output.dir {out!r} ({problem}); "
+            "choose a writable folder with --output DIR or output.dir=DIR"
+        )
+
+
+def _write_probe(folder: Path) -> str | None:
+    """None when a file can be created in the folder, else why not (read-only mounts and the like)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".preflight-"):
+            return None
+    except OSError as err:
+        return err.strerror or str(err)
+
+
+def check_student(model: str | None) -> None:
+    """student.model names a folder holding a Hugging Face model, or looks like a hub id."""
+    if not model:
+        raise PreflightError(
+            "no student given: set student.model=PATH (a Hugging Face model folder or hub id)"
+        )
+    if "://" in model:
+        return
+    path = Path(model).expanduser()
+    if path.is_dir():
+        _check_model_folder(path, model)
+    elif path.exists():
+        raise PreflightError(
+            f"student.model {model!r} is a file; point it at the model's folder (config.json and weights)"
+        )
+    elif model.startswith((".", "/", "~")) or not HUB_ID.match(model):
+        hint = " (python cluster/local_sandbox.py --build-only)" if "sandbox" in model else ""
+        raise PreflightError(
+            f"student.model {model!r} does not exist; build or download the model there first{hint}, "
+            "or give a hub id such as Qwen/Qwen2.5-0.5B"
+        )
+
+
+def _check_model_folder(path: Path, model: str) -> None:
+    if not (path / "config.json").is_file():
+        raise PreflightError(
+            f"student.model {model!r} holds no config.json: not a Hugging Face model folder "
+            "(save one with model.save_pretrained(DIR) and tokenizer.save_pretrained(DIR))"
+        )
+    if not any(any(path.glob(p)) for p in WEIGHT_FILES):
+        raise PreflightError(
+            f"student.model {model!r} has a config.json but no weights (*.safetensors or *.bin); "
+            "the download or save did not finish"
+        )
+
+
+def is_openai(base_url: str | None) -> bool:
+    """True when requests go to OpenAI itself (which needs a key)."""
+    return base_url is None or (urlparse(base_url).hostname or "").endswith("openai.com")
+
+
+def check_endpoint(name: str, section: Any) -> None:
+    """The key variable is set where needed, and `GET base_url/models` lists the model."""
+    if getattr(section, "serve", None) is not None:
+        return  # the run serves this model itself on the cluster
+    if getattr(section, "backend", "online") == "batch":
+        return  # the Batch API answers later; its upload checks the key
+    key = os.environ.get(section.api_key_env)
+    if not key and is_openai(section.base_url):
+        raise PreflightError(
+            f"the {name} is OpenAI but the environment variable {section.api_key_env} is not set: "
+            f"export {section.api_key_env}=... (or name another variable with {name}.api_key_env)"
+        )
+    url = (section.base_url or OPENAI_URL).rstrip("/")
+    served = list_models(name, url, key)
+    if section.model not in served:
+        shown = ", ".join(served[:8]) + (", ..." if len(served) > 8 else "")
+        raise PreflightError(
+            f"{name}.model {section.model!r} is not served by {url} (it lists: {shown or 'nothing'}); "
+            f"set {name}.model to one of them {NO_PREFLIGHT_HINT}"
+        )
+
+
+def list_models(name: str, url: str, key: str | None) -> list[str]:
+    """The model ids an OpenAI-compatible endpoint lists under /models."""
+    request = urllib.request.Request(f"{url}/models")
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S) as response:
+            body = json.loads(response.read().decode("utf-8"))
+    except urllib.error.HTTPError as err:
+        raise PreflightError(_http_hint(name, url, err.code)) from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+        reason = getattr(err, "reason", err)
+        raise PreflightError(
+            f"the {name} at {url} does not answer ({reason}); start the server or fix "
+            f"{name}.base_url {NO_PREFLIGHT_HINT}"
+        ) from None
+    except json.JSONDecodeError:
+        raise PreflightError(
+            f"{url}/models did not answer JSON: is {name}.base_url the API root (usually ending in /v1)?"
+        ) from None
+    return [str(m.get("id")) for m in body.get("data", []) if isinstance(m, dict)]
+
+
+def _http_hint(name: str, url: str, status: int) -> str:
+    if status in (401, 403):
+        return f"the {name} at {url} refused the key (HTTP {status}): check the variable {name}.api_key_env names"
+    if status == 404:
+        return f"{url}/models was not found (HTTP 404): is {name}.base_url the API root (usually ending in /v1)?"
+    return f"the {name} at {url} answered HTTP {status} to GET /models {NO_PREFLIGHT_HINT}"

@@ -1,0 +1,82 @@
+"""Examples of every outcome for the report: kept, and each drop and reject reason, with the
+original and final texts and the scores that decided."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recycle import columns as C
+
+PER_GROUP = 2
+FIELDS = (
+    ("instruction", C.INSTRUCTION, C.FINAL_INSTRUCTION),
+    ("input", C.INPUT, C.FINAL_INPUT),
+    ("response", C.OUTPUT, C.FINAL_OUTPUT),
+)
+SCORES = {
+    C.scored(C.ORIG, C.IFD): "IFD original",
+    C.FINAL_IFD: "IFD final",
+    C.scored(C.ORIG, C.RIFD): "r-IFD original",
+    C.FINAL_RIFD: "r-IFD final",
+    C.INSTRUCTION_REFLECTED: "rewritten instruction taken",
+    C.RESPONSE_REFLECTED: "rewritten response taken",
+}
+OUTCOME_ORDER = {C.OUTCOME_KEPT: 0, C.OUTCOME_DROPPED: 1, C.OUTCOME_REJECTED: 2}
+
+
+def text(value: Any) -> str:
+    """A cell as text; missing values are empty."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value)
+
+
+def changed(df: pd.DataFrame) -> pd.Series:
+    """True where the final instruction or response differs from the original."""
+    if C.FINAL_OUTPUT not in df or C.FINAL_INSTRUCTION not in df:
+        return pd.Series(False, index=df.index)
+    out = df[C.FINAL_OUTPUT].fillna("") != df[C.OUTPUT].fillna("")
+    return out | (df[C.FINAL_INSTRUCTION].fillna("") != df[C.INSTRUCTION].fillna(""))
+
+
+def _fields(row: dict[str, Any], has_final: bool) -> list[tuple[str, str, str | None]]:
+    """(field, original, final or None) per text field; a validation reject shows its raw row."""
+    out = [
+        (label, text(row.get(a)), text(row.get(b)) if has_final else None) for label, a, b in FIELDS
+    ]
+    if not any(before for _, before, _ in out) and text(row.get(C.RAW)):
+        return [("raw row", text(row.get(C.RAW)), None)]
+    return out
+
+
+def _scores(row: dict[str, Any]) -> dict[str, Any]:
+    return {label: row[col] for col, label in SCORES.items() if text(row.get(col)) != ""}
+
+
+def pick_examples(frames: list[pd.DataFrame], per_group: int = PER_GROUP) -> list[dict[str, Any]]:
+    """Up to `per_group` samples of each (outcome, reason), changed texts first, kept first."""
+    frames = [f for f in frames if f is not None and len(f) and C.OUTCOME in f]
+    if not frames:
+        return []
+    rows = pd.concat(frames, ignore_index=True)
+    rows[C.REASON] = rows[C.REASON].fillna("") if C.REASON in rows else ""
+    rows["_changed"] = changed(rows)
+    out = []
+    for (outcome, reason), group in rows.groupby([C.OUTCOME, C.REASON], sort=True):
+        best = group.sort_values("_changed", ascending=False, kind="stable").head(per_group)
+        for row in best.to_dict("records"):
+            has_final = outcome != C.OUTCOME_REJECTED and text(row.get(C.FINAL_OUTPUT)) != ""
+            out.append(
+                {
+                    "sample_id": text(row.get(C.SAMPLE_ID)),
+                    "outcome": outcome,
+                    "reason": reason,
+                    "detail": text(row.get(C.DETAIL)),
+                    "fields": _fields(row, has_final),
+                    "scores": _scores(row),
+                }
+            )
+    return sorted(out, key=lambda e: OUTCOME_ORDER.get(e["outcome"], 3))

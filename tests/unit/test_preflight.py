@@ -1,0 +1,140 @@
+"""Pre-flight: each wrong setting stops `recycle run` with exit 2 and one line, before Ray or torch.
+
+Each case runs the real command line in a fresh interpreter (what a user's shell does) and prints
+its wall time; run with `-s` to see them. Times are reported, not asserted.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from recycle.config import load_config
+from recycle.demo.run import SAMPLE
+from recycle.preflight import run_preflight
+from recycle.teacher.local_server import LocalTeacherServer
+
+REPO = Path(__file__).resolve().parents[2]
+# The command line, then proof that nothing heavy was imported before the failure.
+SCRIPT = (
+    "import sys\n"
+    "from recycle.cli.main import main\n"
+    "rc = main(sys.argv[1:])\n"
+    "heavy = sorted({'torch', 'ray', 'transformers', 'openai'} & set(sys.modules))\n"
+    "assert not heavy, f'imported before pre-flight ended: {heavy}'\n"
+    "sys.exit(rc)\n"
+)
+NO_KEY_VAR = "RECYCLE_TEST_UNSET_KEY"
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    with LocalTeacherServer(model="local-teacher") as server:
+        yield server
+
+
+@pytest.fixture
+def setup(tmp_path: Path, teacher: LocalTeacherServer) -> dict[str, str]:
+    """A config that passes every check: real input, a model-shaped folder, a live teacher."""
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / "config.json").write_text("{}")
+    (student / "model.safetensors").write_bytes(b"")
+    cfg = {
+        "data": {"input": str(SAMPLE)},
+        "output": {"dir": str(tmp_path / "run")},
+        "teacher": {"base_url": teacher.base_url, "model": "local-teacher"},
+        "student": {"model": str(student)},
+    }
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    (tmp_path / "data.csv").write_text("instruction,output\na,b\n")
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    (tmp_path / "no_weights").mkdir()
+    (tmp_path / "no_weights" / "config.json").write_text("{}")
+    return {"cfg": str(path), "tmp": str(tmp_path)}
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+# (case id, overrides with {tmp} filled in, expected words of the one-line message)
+CASES = [
+    (
+        "unknown_key",
+        ["teacher.modle=x"],
+        "unknown config key 'teacher.modle' (did you mean 'teacher.model'?)",
+    ),
+    ("bad_value", ["teacher.temperature=9"], "config key 'teacher.temperature'"),
+    ("input_missing", ["data.input={tmp}/nope.json"], "does not exist; check the path"),
+    ("input_format", ["data.input={tmp}/data.csv"], "cannot tell the format"),
+    (
+        "no_key",
+        ["teacher.base_url=null", f"teacher.api_key_env={NO_KEY_VAR}"],
+        f"{NO_KEY_VAR} is not set",
+    ),
+    ("student_missing", ["student.model={tmp}/nothing_here"], "does not exist; build or download"),
+    ("student_no_weights", ["student.model={tmp}/no_weights"], "no weights"),
+    ("student_unset", ["student.model=null"], "no student given: set student.model"),
+    ("output_unwritable", ["output.dir={tmp}/blocker/run"], "blocker' is a file, not a folder"),
+    ("teacher_unreachable", ["teacher.base_url={closed}"], "does not answer"),
+    ("teacher_wrong_model", ["teacher.model=gpt-5"], "'gpt-5' is not served by"),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_each_preflight_failure_exits_2_with_one_line(setup, overrides, expected):
+    fill = {"tmp": setup["tmp"], "closed": _closed_port_url()}
+    argv = ["run", setup["cfg"], *(o.format(**fill) for o in overrides)]
+    env = {k: v for k, v in os.environ.items() if k != NO_KEY_VAR}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, *argv], capture_output=True, text=True, env=env, timeout=60
+    )
+    elapsed = time.perf_counter() - t0
+    print(
+        f"\npreflight {overrides}: exit {proc.returncode} in {elapsed:.2f}s: {proc.stderr.strip()}"
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
+
+
+def test_a_good_setup_passes_every_check(setup):
+    cfg = load_config(setup["cfg"])
+    run_preflight(cfg, ("input", "output", "mode"))  # raises on any failure
+    assert not (Path(setup["tmp"]) / "run").exists()  # checked, not created
+
+
+def test_modes_check_only_what_they_use(setup):
+    cfg = load_config(
+        setup["cfg"], ["student.model=null", "selection.mode=recycle", "teacher.model=x"]
+    )
+    with pytest.raises(Exception, match="'x' is not served"):
+        run_preflight(cfg, ("mode",))  # recycle: no student needed, the teacher is checked
+    cfg = load_config(
+        setup["cfg"], ["selection.mode=ifd_topk", "selection.topk_n=3", "teacher.model=x"]
+    )
+    run_preflight(cfg, ("mode",))  # ifd_topk: no teacher, the student is fine
+
+
+def test_no_preflight_skips_the_checks(setup):
+    from recycle.cli.common import checked_config
+    from recycle.cli.main import build_parser
+
+    args = build_parser().parse_args(["run", setup["cfg"], "teacher.model=x", "--no-preflight"])
+    assert checked_config(args, ("mode",)).teacher.model == "x"
