@@ -129,8 +129,12 @@ def summary_markdown(manifest: dict[str, Any], rows: pd.DataFrame) -> str:
     for kind in ("dropped", "rejected"):
         for reason, n in (counts.get(kind) or {}).items():
             lines.append(f"- {kind} / {reason}: {n} ({reason_text(reason)})")
+    for reason, n in (counts.get("retry") or {}).items():
+        lines.append(f"- left for a rerun / {reason}: {n} ({reason_text(reason)})")
+    if counts.get("pending"):
+        lines.append(f"- left for a rerun / not reached before the run stopped: {counts['pending']}")
     ok = (manifest.get("invariant") or {}).get("ok")
-    lines += [f"- invariant input = kept + dropped + rejected: {'ok' if ok else 'BROKEN'}", ""]
+    lines += [f"- invariant input = kept + dropped + rejected + left for a rerun: {'ok' if ok else 'BROKEN'}", ""]
     rewrites = rewrite_counts(rows)
     if rewrites:
         lines += [

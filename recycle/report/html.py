@@ -87,13 +87,18 @@ def glossary() -> str:
     return f"<dl class='glossary'>{items}</dl>"
 
 
+RERUN = "left for a rerun"  # transient rejects (retry/) and samples a stopped run did not reach
+
+
 def counts_table(counts: dict[str, Any]) -> str:
     """Every sample once: kept, then each drop and reject reason, with what it means and its share."""
     n = max(int(counts.get("input", 0)), 1)
     rows: list[list[Any]] = [["kept", "", reason_text(""), counts.get("kept", 0)]]
-    for outcome in ("dropped", "rejected"):
-        for reason, k in sorted((counts.get(outcome) or {}).items(), key=lambda kv: -kv[1]):
+    for outcome, key in (("dropped", "dropped"), ("rejected", "rejected"), (RERUN, "retry")):
+        for reason, k in sorted((counts.get(key) or {}).items(), key=lambda kv: -kv[1]):
             rows.append([outcome, reason, reason_text(reason), k])
+    if counts.get("pending"):
+        rows.append([RERUN, "pending", "not reached before the run stopped", counts["pending"]])
     rows = [[*r, f"{r[3] / n:.1%}"] for r in rows]
     rows.append(["input", "", "every sample read", counts.get("input", 0), "100%"])
     return table(["outcome", "reason", "what it means", "samples", "share"], rows, numeric_from=3)

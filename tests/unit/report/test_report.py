@@ -110,6 +110,8 @@ def test_report_says_what_ran_and_shows_every_outcome(run_dir: Path):
     assert "<th>outcome</th><th>reason</th><th>what it means</th>" in html
     for reason, n in (("response_not_reflected", 10), ("teacher_unavailable", 1), ("duplicate", 1)):
         assert f"<td>{reason}</td>" in html and f"<td class='n'>{n}</td>" in html
+    # a transient reject is not final: the report says a rerun retries it
+    assert "<td>left for a rerun</td><td>teacher_unavailable</td>" in html
     assert "the counts add up" in html and "<th>r-IFD (mean)</th>" in html  # Table 6 as a table
     # wording: reflected (parsed) vs taken (chosen), per step: 40 scored, 32 responses parsed
     assert (
