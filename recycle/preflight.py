@@ -68,11 +68,11 @@ def run_preflight(cfg: RecycleConfig, checks: tuple[str, ...]) -> None:
 
 
 def mode_checks(cfg: RecycleConfig) -> tuple[str, ...]:
-    """The student unless the mode is a teacher-only `recycle*` one; the teacher unless IFD top-k."""
-    mode = cfg.selection.mode
-    needs_student = not mode.startswith("recycle")
-    needs_teacher = mode != "ifd_topk"
-    return ("student",) * needs_student + ("teacher",) * needs_teacher
+    """The student and the teacher, each when the mode's declaration says it needs them."""
+    from recycle.select.declarations import mode_spec
+
+    spec = mode_spec(cfg.selection.mode)
+    return ("student",) * spec.needs_student + ("teacher",) * spec.needs_teacher
 
 
 def check_input(cfg: RecycleConfig) -> None:
@@ -91,8 +91,8 @@ def check_input(cfg: RecycleConfig) -> None:
         raise PreflightError(str(err)) from None
 
 
-def check_output(out: str) -> None:
-    """output.dir is a writable folder, or can be created (local paths); nothing is created here."""
+def check_output(out: str, key: str = "output.dir") -> None:
+    """`out` is a writable folder, or can be created (local paths); nothing is created here."""
     if "://" in out:
         return
     path = Path(out).expanduser().absolute()
@@ -106,7 +106,7 @@ def check_output(out: str) -> None:
         problem = _write_probe(path)
     if problem:
         raise PreflightError(
-            f"cannot write to output.dir {out!r} ({problem}); "
+            f"cannot write to {key} {out!r} ({problem}); "
             "choose a writable folder with --output DIR or output.dir=DIR"
         )
 
@@ -120,39 +120,47 @@ def _write_probe(folder: Path) -> str | None:
         return err.strerror or str(err)
 
 
-def check_student(model: str | None) -> None:
-    """student.model names a folder holding a Hugging Face model, or looks like a hub id."""
+def check_student(model: str | None, key: str = "student.model") -> None:
+    """`model` names a folder holding a Hugging Face model, or looks like a hub id."""
     if not model:
         raise PreflightError(
-            "no student given: set student.model=PATH (a Hugging Face model folder or hub id)"
+            f"no model given: set {key}=PATH (a Hugging Face model folder or hub id)"
         )
     if "://" in model:
         return
     path = Path(model).expanduser()
     if path.is_dir():
-        _check_model_folder(path, model)
+        _check_model_folder(path, model, key)
     elif path.exists():
         raise PreflightError(
-            f"student.model {model!r} is a file; point it at the model's folder (config.json and weights)"
+            f"{key} {model!r} is a file; point it at the model's folder (config.json and weights)"
         )
     elif model.startswith((".", "/", "~")) or not HUB_ID.match(model):
         hint = " (python cluster/local_sandbox.py --build-only)" if "sandbox" in model else ""
         raise PreflightError(
-            f"student.model {model!r} does not exist; build or download the model there first{hint}, "
+            f"{key} {model!r} does not exist; build or download the model there first{hint}, "
             "or give a hub id such as Qwen/Qwen2.5-0.5B"
         )
 
 
-def _check_model_folder(path: Path, model: str) -> None:
+def _check_model_folder(path: Path, model: str, key: str) -> None:
     if not (path / "config.json").is_file():
         raise PreflightError(
-            f"student.model {model!r} holds no config.json: not a Hugging Face model folder "
+            f"{key} {model!r} holds no config.json: not a Hugging Face model folder "
             "(save one with model.save_pretrained(DIR) and tokenizer.save_pretrained(DIR))"
         )
     if not any(any(path.glob(p)) for p in WEIGHT_FILES):
         raise PreflightError(
-            f"student.model {model!r} has a config.json but no weights (*.safetensors or *.bin); "
+            f"{key} {model!r} has a config.json but no weights (*.safetensors or *.bin); "
             "the download or save did not finish"
+        )
+
+
+def check_file(path: str, key: str) -> None:
+    """`path` is an existing file (local paths; remote ones are checked when read)."""
+    if "://" not in path and not Path(path).expanduser().is_file():
+        raise PreflightError(
+            f"{key} {path!r} does not exist or is not a file; give the path of the file"
         )
 
 

@@ -38,6 +38,27 @@ def checked_config(args: argparse.Namespace, checks: tuple[str, ...]) -> Recycle
     return cfg
 
 
+def preflight_options(
+    args: argparse.Namespace,
+    output: str | None = None,
+    models: dict[str, str | None] | None = None,
+    files: dict[str, str | None] | None = None,
+) -> None:
+    """Pre-flight of what a command takes as options rather than config keys: an output folder,
+    model folders and input files, each named by its option (unless --no-preflight)."""
+    if getattr(args, "no_preflight", False):
+        return
+    from recycle.preflight import check_file, check_output, check_student
+
+    if output:
+        check_output(output, "--output")
+    for key, model in (models or {}).items():
+        check_student(model, key)
+    for key, path in (files or {}).items():
+        if path:
+            check_file(path, key)
+
+
 def config_from_args(args: argparse.Namespace) -> RecycleConfig:
     """Resolve the config: the YAML file, then overrides, then --input/--output."""
     files = [s for s in args.settings if "=" not in s]

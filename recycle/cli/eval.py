@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from recycle.cli.common import add_config_arguments, config_from_args
+from recycle.cli.common import add_config_arguments, checked_config, preflight_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,10 +12,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    cfg = checked_config(args, ("output", "judge"))
+    e = cfg.eval
+    models = {
+        f"eval.model_{k}": m
+        for k, m, a in (("a", e.model_a, e.answers_a), ("b", e.model_b, e.answers_b))
+        if not a
+    }
+    preflight_options(
+        args, models=models, files={"eval.answers_a": e.answers_a, "eval.answers_b": e.answers_b}
+    )
     from recycle.cli.judge import print_verdict
     from recycle.eval.run_eval import run_eval
 
-    cfg = config_from_args(args)
     manifest = run_eval(cfg)
     print_verdict(manifest)
     print(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from recycle.cli.common import add_config_arguments, config_from_args
+from recycle.cli.common import add_config_arguments, checked_config, preflight_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,9 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    cfg = checked_config(args, ())
+    preflight_options(args, output=args.output, models={"--model": args.model})
     from recycle.eval.run_generate import MODEL_OUTPUTS, run_generate
 
-    cfg = config_from_args(args)
     manifest = run_generate(cfg, args.model, args.output, args.template, args.name)
     g, counts = manifest["generation"], manifest["counts"]
     rejected = sum(counts["rejected"].values())

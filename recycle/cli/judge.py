@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from recycle.cli.common import add_config_arguments, config_from_args
+from recycle.cli.common import add_config_arguments, checked_config, preflight_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,9 +34,11 @@ def print_verdict(manifest: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    cfg = checked_config(args, ("judge",))
+    answers = {"--answers-a": args.answers_a, "--answers-b": args.answers_b}
+    preflight_options(args, output=args.output, files=answers)
     from recycle.eval.run_judge import run_judge
 
-    cfg = config_from_args(args)
     manifest = run_judge(cfg, args.answers_a, args.answers_b, args.output)
     print_verdict(manifest)
     print(f"summary: {args.output}/summary.json, report: {args.output}/report/summary.md")

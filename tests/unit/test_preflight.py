@@ -59,7 +59,8 @@ def setup(tmp_path: Path, teacher: LocalTeacherServer) -> dict[str, str]:
     (tmp_path / "blocker").write_text("a file where a folder should be")
     (tmp_path / "no_weights").mkdir()
     (tmp_path / "no_weights" / "config.json").write_text("{}")
-    return {"cfg": str(path), "tmp": str(tmp_path)}
+    (tmp_path / "answers.json").write_text("[]")
+    return {"cfg": str(path), "tmp": str(tmp_path), "teacher": teacher.base_url}
 
 
 def _closed_port_url() -> str:
@@ -86,7 +87,7 @@ CASES = [
     ),
     ("student_missing", ["student.model={tmp}/nothing_here"], "does not exist; build or download"),
     ("student_no_weights", ["student.model={tmp}/no_weights"], "no weights"),
-    ("student_unset", ["student.model=null"], "no student given: set student.model"),
+    ("student_unset", ["student.model=null"], "no model given: set student.model"),
     ("output_unwritable", ["output.dir={tmp}/blocker/run"], "blocker' is a file, not a folder"),
     ("teacher_unreachable", ["teacher.base_url={closed}"], "does not answer"),
     ("teacher_wrong_model", ["teacher.model=gpt-5"], "'gpt-5' is not served by"),
@@ -98,7 +99,10 @@ CASES = [
 )
 def test_each_preflight_failure_exits_2_with_one_line(setup, overrides, expected):
     fill = {"tmp": setup["tmp"], "closed": _closed_port_url()}
-    argv = ["run", setup["cfg"], *(o.format(**fill) for o in overrides)]
+    _assert_exit_2(["run", setup["cfg"], *(o.format(**fill) for o in overrides)], expected)
+
+
+def _assert_exit_2(argv: list[str], expected: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != NO_KEY_VAR}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     t0 = time.perf_counter()
@@ -106,12 +110,63 @@ def test_each_preflight_failure_exits_2_with_one_line(setup, overrides, expected
         [sys.executable, "-c", SCRIPT, *argv], capture_output=True, text=True, env=env, timeout=60
     )
     elapsed = time.perf_counter() - t0
-    print(
-        f"\npreflight {overrides}: exit {proc.returncode} in {elapsed:.2f}s: {proc.stderr.strip()}"
-    )
+    print(f"\npreflight {argv}: exit {proc.returncode} in {elapsed:.2f}s: {proc.stderr.strip()}")
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
+
+
+JUDGE_OK = ["judge.base_url={teacher}", "judge.model=local-teacher"]
+ANSWERS = ["--answers-a", "{tmp}/answers.json", "--answers-b", "{tmp}/answers.json"]
+# The evaluation commands: options (--model, --answers-*, --output) are checked like config keys.
+EVAL_CASES = [
+    (
+        "generate_model_missing",
+        ["generate", "--model", "{tmp}/nothing_here", "--output", "{tmp}/gen"],
+        "--model '{tmp}/nothing_here' does not exist",
+    ),
+    (
+        "generate_output_unwritable",
+        ["generate", "--model", "{tmp}/student", "--output", "{tmp}/blocker/gen"],
+        "cannot write to --output",
+    ),
+    (
+        "judge_answers_missing",
+        ["judge", "--answers-a", "{tmp}/none.json", "--answers-b", "{tmp}/answers.json",
+         "--output", "{tmp}/j", *JUDGE_OK],
+        "--answers-a '{tmp}/none.json' does not exist",
+    ),
+    (
+        "judge_unreachable",
+        ["judge", *ANSWERS, "--output", "{tmp}/j", "judge.base_url={closed}"],
+        "does not answer",
+    ),
+    (
+        "eval_model_unset",
+        ["eval", "--output", "{tmp}/e", *JUDGE_OK, "eval.model_b={tmp}/student"],
+        "no model given: set eval.model_a",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"), [c[1:] for c in EVAL_CASES], ids=[c[0] for c in EVAL_CASES]
+)
+def test_evaluation_commands_fail_fast_too(setup, argv, expected):
+    fill = {"tmp": setup["tmp"], "closed": _closed_port_url(), "teacher": setup["teacher"]}
+    _assert_exit_2([a.format(**fill) for a in argv], expected.format(**fill))
+
+
+def test_evaluation_preflight_passes_a_good_judge_setup(setup):
+    from recycle.cli.common import checked_config, preflight_options
+    from recycle.cli.main import build_parser
+
+    fill = {"tmp": setup["tmp"], "teacher": setup["teacher"]}
+    argv = ["judge", *ANSWERS, "--output", "{tmp}/j", *JUDGE_OK]
+    args = build_parser().parse_args([a.format(**fill) for a in argv])
+    cfg = checked_config(args, ("judge",))  # the local server lists local-teacher
+    preflight_options(args, output=args.output, files={"--answers-a": args.answers_a})
+    assert cfg.judge.model == "local-teacher" and not (Path(setup["tmp"]) / "j").exists()
 
 
 def test_a_good_setup_passes_every_check(setup):
