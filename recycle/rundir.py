@@ -4,7 +4,10 @@ OUTPUT/manifest.json   counts (input = kept + dropped + rejected, per reason), r
                        without secrets, package versions, timings
 OUTPUT/kept/*.parquet      rows kept, every column
 OUTPUT/dropped/*.parquet   rows dropped by a selection rule, with the reason
-OUTPUT/rejects/*.parquet   rows rejected (bad input, failed teacher call...), reason and raw row
+OUTPUT/rejects/*.parquet   rows rejected for a final reason (bad input, a request the teacher
+                           refuses...), reason and raw row
+OUTPUT/retry/*.parquet     rows rejected for a transient reason (teacher_unavailable, budget): a
+                           rerun of the same command retries them (output.retry_rejected)
 """
 
 from __future__ import annotations
@@ -28,21 +31,32 @@ import ray
 from recycle import __version__
 from recycle import columns as C
 from recycle.data.sources import filesystem
+from recycle.teacher.errors import TRANSIENT
 
 MANIFEST = "manifest.json"
 OUTCOME_DIRS = {C.OUTCOME_KEPT: "kept", C.OUTCOME_DROPPED: "dropped", C.OUTCOME_REJECTED: "rejects"}
+RETRY_DIR = "retry"  # rejected rows a rerun retries (reasons in TRANSIENT); outcome "rejected"
 PACKAGES = ("ray", "torch", "transformers", "openai", "pyarrow", "pydantic")
 
 
-def outcome_dir(run_dir: str, outcome: str) -> str:
-    """URI of the folder holding the rows of one outcome."""
-    return posixpath.join(run_dir.rstrip("/"), OUTCOME_DIRS[outcome])
+def outcome_dir(run_dir: str, outcome: str, transient: bool = False) -> str:
+    """URI of the folder holding the rows of one outcome (`transient`: the rejects to retry)."""
+    name = RETRY_DIR if transient and outcome == C.OUTCOME_REJECTED else OUTCOME_DIRS[outcome]
+    return posixpath.join(run_dir.rstrip("/"), name)
+
+
+def _folders(run_dir: str, outcome: str, transient: bool | None) -> list[str]:
+    """The folders of an outcome: rejected rows live in two (final, transient); None means both."""
+    if outcome != C.OUTCOME_REJECTED:
+        return [] if transient else [outcome_dir(run_dir, outcome)]
+    kinds = (False, True) if transient is None else (transient,)
+    return [outcome_dir(run_dir, outcome, t) for t in kinds]
 
 
 def clear_outcomes(run_dir: str) -> None:
     """Delete the outcome folders and the manifest of a run directory (a fresh, non-resumed run)."""
     fs, path = filesystem(run_dir)
-    for sub in OUTCOME_DIRS.values():
+    for sub in (*OUTCOME_DIRS.values(), RETRY_DIR):
         target = posixpath.join(path, sub)
         if fs.get_file_info(target).type == pafs.FileType.Directory:
             fs.delete_dir(target)
@@ -85,21 +99,20 @@ def write_outcome_batch(batch: pa.Table, run_dir: str, part_prefix: str = "part"
     Part files are named by a hash of the rows' sample ids, so a retried task overwrites its own
     file instead of writing the rows twice; each file appears whole or not at all (written under
     a hidden temporary name, then renamed), so a run killed mid-write leaves nothing half-read.
+    Rejects for a transient reason go to retry/, apart from the final ones.
     """
     C.require_columns("write", batch.column_names, (C.SAMPLE_ID, C.OUTCOME, C.REASON))
     fs, _ = filesystem(run_dir)
     batch = _typed_nulls(batch)
+    transient = pc.is_in(batch[C.REASON], pa.array(sorted(TRANSIENT), pa.string()))
+    transient = pc.fill_null(transient, False)
     for outcome in C.OUTCOMES:
-        part = batch.filter(pc.equal(batch[C.OUTCOME], outcome))
-        if part.num_rows == 0:
-            continue
-        digest = hashlib.sha256("\0".join(part[C.SAMPLE_ID].to_pylist()).encode()).hexdigest()[:24]
-        _, folder = filesystem(outcome_dir(run_dir, outcome))
-        fs.create_dir(folder, recursive=True)
-        final = posixpath.join(folder, f"{part_prefix}-{digest}.parquet")
-        tmp = posixpath.join(folder, f".{part_prefix}-{digest}.{uuid.uuid4().hex[:8]}.tmp")
-        pq.write_table(part, tmp, filesystem=fs)
-        fs.move(tmp, final)
+        is_outcome = pc.equal(batch[C.OUTCOME], outcome)
+        for retry in (False, True) if outcome == C.OUTCOME_REJECTED else (False,):
+            mask = pc.and_(is_outcome, transient if retry else pc.invert(transient))
+            part = batch.filter(mask)
+            if part.num_rows:
+                _write_part(fs, part, outcome_dir(run_dir, outcome, retry), part_prefix)
     counts = Counter(zip(batch[C.OUTCOME].to_pylist(), batch[C.REASON].to_pylist(), strict=True))
     return pa.table(
         {
@@ -108,6 +121,16 @@ def write_outcome_batch(batch: pa.Table, run_dir: str, part_prefix: str = "part"
             "n": list(counts.values()),
         }
     )
+
+
+def _write_part(fs: pafs.FileSystem, part: pa.Table, folder_uri: str, part_prefix: str) -> None:
+    digest = hashlib.sha256("\0".join(part[C.SAMPLE_ID].to_pylist()).encode()).hexdigest()[:24]
+    _, folder = filesystem(folder_uri)
+    fs.create_dir(folder, recursive=True)
+    final = posixpath.join(folder, f"{part_prefix}-{digest}.parquet")
+    tmp = posixpath.join(folder, f".{part_prefix}-{digest}.{uuid.uuid4().hex[:8]}.tmp")
+    pq.write_table(part, tmp, filesystem=fs)
+    fs.move(tmp, final)
 
 
 def write_outcomes(ds: ray.data.Dataset, run_dir: str, part_prefix: str = "part") -> None:
@@ -120,14 +143,20 @@ def write_outcomes(ds: ray.data.Dataset, run_dir: str, part_prefix: str = "part"
     ).materialize()
 
 
-def outcome_files(run_dir: str, outcome: str, part_prefix: str | None = None) -> list[str]:
-    """Paths (inside their filesystem) of the finished part files of one outcome."""
-    fs, folder = filesystem(outcome_dir(run_dir, outcome))
-    if fs.get_file_info(folder).type != pafs.FileType.Directory:
-        return []
-    names = sorted(
-        f.path for f in fs.get_file_info(pafs.FileSelector(folder)) if f.path.endswith(".parquet")
-    )
+def outcome_files(
+    run_dir: str, outcome: str, part_prefix: str | None = None, transient: bool | None = None
+) -> list[str]:
+    """Paths (inside their filesystem) of the finished part files of one outcome.
+
+    For rejected rows, `transient` picks the final ones (False), those to retry (True) or both.
+    """
+    names: list[str] = []
+    for uri in _folders(run_dir, outcome, transient):
+        fs, folder = filesystem(uri)
+        if fs.get_file_info(folder).type != pafs.FileType.Directory:
+            continue
+        found = fs.get_file_info(pafs.FileSelector(folder))
+        names += sorted(f.path for f in found if f.path.endswith(".parquet"))
     names = [n for n in names if not posixpath.basename(n).startswith(".")]
     if part_prefix is not None:
         names = [n for n in names if posixpath.basename(n).startswith(f"{part_prefix}-")]
@@ -142,40 +171,72 @@ def delete_parts(run_dir: str, part_prefix: str) -> None:
             fs.delete_file(path)
 
 
-def written_ids(run_dir: str, part_prefix: str = "part") -> set[str]:
-    """Sample ids already written by the streaming stages: what a resumed run skips."""
+def delete_transient(run_dir: str) -> int:
+    """Remove the rejects to retry (their samples are being done again); returns how many files."""
+    fs, _ = filesystem(run_dir)
+    files = outcome_files(run_dir, C.OUTCOME_REJECTED, transient=True)
+    for path in files:
+        fs.delete_file(path)
+    return len(files)
+
+
+def written_ids(run_dir: str, part_prefix: str = "part", transient: bool = True) -> set[str]:
+    """Sample ids already written by the streaming stages: what a resumed run skips.
+
+    `transient=False` leaves out the rejects to retry, so a rerun does those samples again.
+    """
     fs, _ = filesystem(run_dir)
     ids: set[str] = set()
     for outcome in C.OUTCOMES:
-        for path in outcome_files(run_dir, outcome, part_prefix):
+        for path in outcome_files(run_dir, outcome, part_prefix, None if transient else False):
             ids.update(
                 pq.read_table(path, filesystem=fs, columns=[C.SAMPLE_ID])[C.SAMPLE_ID].to_pylist()
             )
     return ids
 
 
-def read_outcome(run_dir: str, outcome: str, columns: list[str] | None = None) -> pa.Table | None:
-    """All rows of one outcome written so far, or None when there are none."""
+def read_outcome(
+    run_dir: str, outcome: str, columns: list[str] | None = None, transient: bool | None = None
+) -> pa.Table | None:
+    """All rows of one outcome written so far, or None when there are none.
+
+    Rejected rows are read from rejects/ and retry/ both unless `transient` picks one.
+    """
     fs, _ = filesystem(run_dir)
-    files = outcome_files(run_dir, outcome)
+    files = outcome_files(run_dir, outcome, transient=transient)
     if not files:
         return None
     tables = [pq.read_table(f, filesystem=fs, columns=columns) for f in files]
     return pa.concat_tables(tables, promote_options="permissive")
 
 
-def count_outcomes(run_dir: str) -> dict[str, Any]:
-    """Counts of what the run directory holds: kept total, dropped and rejected per reason."""
+def count_outcomes(run_dir: str, retry: bool = True) -> dict[str, Any]:
+    """Counts of what the run directory holds: kept total, dropped and rejected per reason.
+
+    With `retry`, the rejects a rerun retries are counted apart, under "retry" (present only
+    when there are some); without, they count as final rejects.
+    """
     counts: dict[str, Any] = {"kept": 0, "dropped": {}, "rejected": {}}
     for outcome in C.OUTCOMES:
-        table = read_outcome(run_dir, outcome, columns=[C.REASON])
+        table = read_outcome(
+            run_dir, outcome, columns=[C.REASON], transient=False if retry else None
+        )
         if table is None:
             continue
         if outcome == C.OUTCOME_KEPT:
             counts["kept"] = table.num_rows
         else:
-            counts[outcome] = dict(sorted(Counter(table[C.REASON].to_pylist()).items()))
+            counts[outcome] = _by_reason(table)
+    retried = (
+        read_outcome(run_dir, C.OUTCOME_REJECTED, [C.REASON], transient=True) if retry else None
+    )
+    if retried is not None:
+        counts["retry"] = _by_reason(retried)
     return counts
+
+
+def _by_reason(table: pa.Table) -> dict[str, int]:
+    return dict(sorted(Counter(table[C.REASON].to_pylist()).items()))
 
 
 def package_versions() -> dict[str, str]:
@@ -197,8 +258,10 @@ def build_manifest(
     timings: dict[str, float],
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The manifest, with the accounting invariant checked: input = kept + dropped + rejected."""
+    """The manifest, with the accounting invariant checked: input = kept + dropped + rejected
+    (+ the rejects left for a rerun, + the samples a stopped run did not reach, when any)."""
     accounted = counts["kept"] + sum(counts["dropped"].values()) + sum(counts["rejected"].values())
+    accounted += sum(counts.get("retry", {}).values()) + counts.get("pending", 0)
     return {
         "command": command,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

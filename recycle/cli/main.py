@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from recycle import __version__
 from recycle.errors import RecycleError
+from recycle.exit_codes import exit_code_of
 
 # name -> (module under recycle.cli, or None while the issue that fills it is open; one-line help)
 SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return importlib.import_module(f"recycle.cli.{module}").run(args)
     except (RecycleError, ValidationError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return exit_code_of(err)  # 2, or the code the error carries (recycle/exit_codes.py)
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130

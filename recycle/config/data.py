@@ -37,6 +37,10 @@ class OutputConfig(Section):
         default=False,
         description="Delete an existing run directory first instead of resuming into it.",
     )
+    retry_rejected: bool = Field(
+        default=True,
+        description="A rerun retries the samples rejected for a transient reason (teacher_unavailable, budget); false treats them as final, as before.",
+    )
     report_stats: bool = Field(
         default=True,
         description="Compute the papers' Table 6 statistics of the original and final data for the report (two more student passes).",

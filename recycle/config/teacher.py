@@ -164,6 +164,21 @@ class TeacherConfig(Section):
         gt=0.0,
         description="Cap of one backoff wait (a longer Retry-After from the server is still honoured).",
     )
+    max_outage_s: float = Field(
+        default=600.0,
+        gt=0.0,
+        description="How long the endpoint may be unreachable (connection errors, timeouts, 5xx, 429 storms across the job) before the job stops; meanwhile requests wait instead of spending their retries. A stopped job resumes when rerun.",
+    )
+    outage_after_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Transient failures in a row, across the job, that mark the endpoint unreachable (requests then wait while one probe at a time checks it).",
+    )
+    probe_max_s: float = Field(
+        default=10.0,
+        gt=0.0,
+        description="Longest wait between two probes of an unreachable endpoint (from backoff_base_s, doubling).",
+    )
     max_parse_retries: int = Field(
         default=2,
         ge=0,

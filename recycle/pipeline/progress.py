@@ -29,7 +29,15 @@ def progress_line(run_dir: str, gate_name: str | None, started: float, parts_at_
         except ValueError:  # the gate is gone: the run is ending
             return line
         line += f"; teacher requests {t.get('requests', 0)}, cache hits {t.get('cache_hits', 0)}, retries {t.get('retries', 0)}, cost ${t.get('cost_usd', 0.0):.4f}"
+        line += outage_note(t)
     return line
+
+
+def outage_note(totals: dict) -> str:
+    """The note "teacher unreachable for N s, waiting (limit M s)" while the circuit is not closed."""
+    if totals.get("circuit", "closed") == "closed":
+        return ""
+    return f"; teacher unreachable for {totals['outage_s']:.0f} s, waiting (limit {totals['max_outage_s']:.0f} s)"
 
 
 @contextmanager

@@ -1,9 +1,11 @@
 """`recycle run`: raw dataset in, recycled dataset, manifest and report out, resumable.
 
 Resume: every streamed row is written as soon as it is done, in part files named by content, and
-a rerun of the same command skips the sample ids already written (an anti-join), while the teacher
-cache answers every prompt already paid for. Validation rejects are cheap and deterministic, so
-they are rewritten on every run.
+a rerun of the same command skips the sample ids already written (an anti-join), except the
+rejects left for a rerun (teacher_unavailable, budget; see resume.py), while the teacher cache
+answers every prompt already paid for. Validation rejects are cheap and deterministic, so they are
+rewritten on every run. A teacher outage longer than teacher.max_outage_s stops the run cleanly: a
+manifest with what is finished and what is pending, then TeacherOutageError (exit code 4).
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ from recycle.pipeline.export import write_alpaca_json
 from recycle.pipeline.graph import ifd_graph, reflection_graph
 from recycle.pipeline.progress import logged_progress
 from recycle.pipeline.resources import fit_to_cluster
+from recycle.pipeline.resume import (
+    FINISHED,
+    STOPPED,
+    add_up,
+    invocation,
+    previous_invocations,
+    prior_cost_usd,
+    remaining,
+)
 from recycle.pipeline.stats import table6_stats
 from recycle.ray_utils import init_ray
 from recycle.rundir import (
@@ -33,10 +44,10 @@ from recycle.rundir import (
     delete_parts,
     write_manifest,
     write_outcomes,
-    written_ids,
 )
 from recycle.select import select_ifd_topk
-from recycle.teacher.session import teacher_session
+from recycle.teacher.errors import TeacherOutageError
+from recycle.teacher.session import TeacherSession, teacher_session
 
 log = logging.getLogger(__name__)
 VALIDATE_PARTS = "validate"
@@ -82,15 +93,6 @@ def validated(cfg: RecycleConfig, timings: dict[str, float]) -> tuple[ray.data.D
     return rows.filter(expr=f"{C.OUTCOME} == '{C.OUTCOME_KEPT}'").materialize(), n_input
 
 
-def remaining(ds: ray.data.Dataset, run_dir: str) -> ray.data.Dataset:
-    """The samples not yet written by an earlier, interrupted run of the same command."""
-    done = written_ids(run_dir, STREAM_PARTS)
-    if not done:
-        return ds
-    log.info("resuming: %d samples already written, skipping them", len(done))
-    return ds.filter(lambda row: row[C.SAMPLE_ID] not in done).materialize()
-
-
 def run_topk(ds: ray.data.Dataset, cfg: RecycleConfig) -> None:
     """ifd_topk: score everything, rank on the driver, write. Global, so it restarts on resume."""
     delete_parts(cfg.output.dir, STREAM_PARTS)
@@ -119,18 +121,52 @@ def run_pipeline(cfg: RecycleConfig) -> dict[str, Any]:
     if cfg.output.overwrite:
         clear_outcomes(cfg.output.dir)
     check_resume_keys(cfg.output.dir, resume_keys(cfg))
+    history, started = previous_invocations(cfg.output.dir), time.time()
     ds, n_input = validated(cfg, timings)
     t0 = time.perf_counter()
     extra: dict[str, Any] = {"mode": cfg.selection.mode}
     if cfg.selection.mode == "ifd_topk":
         run_topk(ds, cfg)
     else:
-        todo = remaining(ds, cfg.output.dir)
-        with teacher_session(cfg) as teacher, logged_progress(cfg.output.dir, teacher.gate_name):
-            write_outcomes(reflection_graph(todo, cfg, teacher), cfg.output.dir, STREAM_PARTS)
-        extra["teacher"] = teacher.summary
+        todo = remaining(ds, cfg.output.dir, STREAM_PARTS, cfg.output.retry_rejected)
+        teacher: TeacherSession | None = None
+        try:
+            with (
+                teacher_session(cfg, prior_cost_usd(history)) as teacher,
+                logged_progress(cfg.output.dir, teacher.gate_name),
+            ):
+                write_outcomes(reflection_graph(todo, cfg, teacher), cfg.output.dir, STREAM_PARTS)
+        except TeacherOutageError as err:
+            summary = teacher.summary if teacher is not None else {}
+            history.append(invocation(STOPPED, started, summary))
+            extra.update(teacher=add_up(summary, history), invocations=history)
+            raise stopped(cfg, n_input, timings, extra, err) from None
+        history.append(invocation(FINISHED, started, teacher.summary))
+        extra.update(teacher=add_up(teacher.summary, history), invocations=history)
+    extra["status"] = FINISHED
     timings["pipeline"] = time.perf_counter() - t0
     return finish(cfg, n_input, timings, extra)
+
+
+def stopped(
+    cfg: RecycleConfig,
+    n_input: int,
+    timings: dict[str, float],
+    extra: dict[str, Any],
+    err: TeacherOutageError,
+) -> TeacherOutageError:
+    """Write the manifest of a run stopped by a teacher outage; the error to stop with."""
+    counts = count_outcomes(cfg.output.dir, retry=cfg.output.retry_rejected)
+    finished = counts["kept"] + sum(counts["dropped"].values()) + sum(counts["rejected"].values())
+    counts["pending"] = n_input - finished - sum(counts.get("retry", {}).values())
+    extra["status"] = STOPPED
+    manifest = build_manifest("run", n_input, counts, redacted(cfg), timings, extra)
+    write_manifest(cfg.output.dir, manifest)
+    return TeacherOutageError(
+        f"{err}. {finished} of {n_input} samples are finished and written to {cfg.output.dir} "
+        f"(every answer received is cached); {n_input - finished} are left: run the same command "
+        "again to resume once the endpoint answers"
+    )
 
 
 def finish(
@@ -139,7 +175,7 @@ def finish(
     """Manifest (with the invariant checked), Alpaca JSON export and report."""
     from recycle.report import write_report
 
-    counts = count_outcomes(cfg.output.dir)
+    counts = count_outcomes(cfg.output.dir, retry=cfg.output.retry_rejected)
     alpaca_json = write_alpaca_json(cfg.output.dir)
     if cfg.output.report_stats and cfg.student.model:
         t0 = time.perf_counter()

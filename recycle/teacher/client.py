@@ -2,7 +2,12 @@
 
 `TeacherClient.complete(prompt, ...)` returns the teacher's text or raises:
 `SampleRejected` (this sample cannot be done: 400, retries exhausted, budget), or
-`TeacherAuthError` / `TeacherEndpointError` (nothing can be done: the job stops).
+`TeacherAuthError` / `TeacherEndpointError` (nothing can be done: the job stops), or
+`TeacherOutageError` (the endpoint has not answered for teacher.max_outage_s: the job stops).
+
+Transient failures (timeouts, dropped connections, 429, 5xx) are reported to the job's gate,
+whose circuit (recycle/teacher/circuit.py) decides: while the endpoint looks healthy a failure
+spends one of the request's retries; while it looks unreachable the request waits, retries intact.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from recycle.prompts import ChatPrompt
 from recycle.teacher import errors as E
 from recycle.teacher import ledger as L
 from recycle.teacher.cache import AnswerCache, CachedAnswer, cache_key
+from recycle.teacher.circuit import Admission
 from recycle.teacher.gate import Gate
 from recycle.teacher.limits import backoff_delay, retry_after_seconds
 
@@ -30,6 +36,7 @@ log = logging.getLogger(__name__)
 DUMMY_KEY = "EMPTY"  # what keyless OpenAI-compatible servers (vLLM, Ollama, tests) accept
 RETRIED_STATUS = {408, 409}  # plus 429 and every 5xx
 MESSAGE_OVERHEAD_TOKENS = 4  # per chat message: role and separators
+TRANSIENT_KINDS = {"timeout", "connection", "server_error", "rate_limited"}  # see _classify
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,14 @@ def resolve_api_key(cfg: TeacherConfig) -> str:
             "where the driver and the Ray workers run (teacher.api_key_env names another variable)"
         )
     return DUMMY_KEY
+
+
+def endpoint_name(base_url: str | None) -> str:
+    """The endpoint as it may be shown: the URL without credentials, or "OpenAI"."""
+    url = urlparse(base_url) if base_url else None
+    if url is None or not url.hostname:
+        return base_url or "OpenAI"
+    return url._replace(netloc=url.hostname + (f":{url.port}" if url.port else "")).geturl()
 
 
 def estimate_tokens(messages: list[dict[str, str]], chars_per_token: float) -> int:
@@ -132,13 +147,19 @@ class TeacherClient:
     async def _request(
         self, messages: list[dict[str, str]], sampling: dict, parse_retry: bool
     ) -> CachedAnswer:
-        """Send until an answer comes back; transient failures wait (backoff, Retry-After) and retry."""
+        """Send until an answer comes back; transient failures wait (backoff, Retry-After) and retry.
+
+        Only failures while the endpoint is healthy count against `max_retries`; during an outage
+        the request waits for the gate's circuit instead.
+        """
         est_prompt = estimate_tokens(messages, self.cfg.chars_per_token)
-        for retry in range(self.cfg.max_retries + 1):
+        retry = sent = 0
+        while True:
+            probe = await self._wait_until_reachable()
             counts = {
                 L.REQUESTS: 1,
-                L.RETRIES: int(retry > 0),
-                L.PARSE_RETRIES: int(parse_retry and retry == 0),
+                L.RETRIES: int(sent > 0),
+                L.PARSE_RETRIES: int(parse_retry and sent == 0),
             }
             async with self._slots:
                 reserved = await self._admit(est_prompt, sampling["max_tokens"])
@@ -147,11 +168,41 @@ class TeacherClient:
                         model=self.cfg.model, messages=messages, **sampling
                     )
                 except openai.APIError as err:
-                    wait = self._failed(err, retry, counts, reserved)
+                    failure = err
+                    if _classify(err)[0] not in TRANSIENT_KINDS:
+                        await self.gate.succeeded(probe)  # it answered, if not as hoped
+                    self._check_final(err, counts, reserved)
                 else:
-                    return self._succeeded(response, counts, reserved, est_prompt)
-            await asyncio.sleep(wait)
-        raise AssertionError("unreachable: the last failed attempt raises")
+                    answer = self._succeeded(response, counts, reserved, est_prompt)
+                    await self.gate.succeeded(probe)
+                    return answer
+            sent += 1
+            verdict = await self.gate.failed(probe)
+            if verdict.stop:
+                raise self._outage(verdict)
+            if verdict.go:  # the endpoint looks healthy: this failure spends a retry
+                if retry >= self.cfg.max_retries:
+                    raise E.SampleRejected(
+                        E.UNAVAILABLE, f"gave up after {sent} attempts; last: {_short(failure)}"
+                    )
+                await asyncio.sleep(self._backoff(failure, retry))
+                retry += 1
+
+    async def _wait_until_reachable(self) -> bool:
+        """Wait while the job's circuit marks the endpoint unreachable; True when this is the probe."""
+        while True:
+            verdict = await self.gate.admit()
+            if verdict.stop:
+                raise self._outage(verdict)
+            if verdict.go:
+                return verdict.probe
+            await asyncio.sleep(verdict.wait_s)
+
+    def _outage(self, verdict: Admission) -> E.TeacherOutageError:
+        return E.TeacherOutageError(
+            f"the teacher at {endpoint_name(self.cfg.base_url)} did not answer for "
+            f"{verdict.outage_s:.0f} s (teacher.max_outage_s={self.cfg.max_outage_s:g}): the job stops"
+        )
 
     async def _admit(self, est_prompt: int, max_tokens: int) -> tuple[float, float]:
         """Ask the gate (rate limit, budget); returns the (cost, tokens) reserved."""
@@ -198,10 +249,10 @@ class TeacherClient:
         finish = choice.finish_reason if choice is not None else None
         return CachedAnswer(text, finish, prompt_tokens, completion_tokens)
 
-    def _failed(
-        self, err: openai.APIError, retry: int, counts: dict, reserved: tuple[float, float]
-    ) -> float:
-        """Classify a failure: raise when fatal or final, else return the wait before the retry."""
+    def _check_final(
+        self, err: openai.APIError, counts: dict, reserved: tuple[float, float]
+    ) -> None:
+        """Count a failure; raise when it is fatal (the job stops) or final (the sample is rejected)."""
         kind, status = _classify(err)
         counts[L.ERROR_PREFIX + kind] = 1
         self.gate.settle(counts, reserved[0], reserved[1])
@@ -217,10 +268,9 @@ class TeacherClient:
             ) from None
         if kind == "bad_request":
             raise E.SampleRejected(E.BAD_REQUEST, _short(err))
-        if retry >= self.cfg.max_retries:
-            raise E.SampleRejected(
-                E.UNAVAILABLE, f"gave up after {retry + 1} attempts; last: {_short(err)}"
-            )
+
+    def _backoff(self, err: openai.APIError, retry: int) -> float:
+        """The wait before retry number `retry`: jittered exponential, at least the Retry-After."""
         headers = err.response.headers if isinstance(err, openai.APIStatusError) else None
         return backoff_delay(
             retry,

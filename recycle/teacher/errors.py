@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from recycle import exit_codes
 from recycle.errors import RecycleError
 
 STAGE_INSTRUCTION = "reflect_instruction"
@@ -11,6 +12,8 @@ STAGE_RESPONSE = "reflect_response"
 BAD_REQUEST = "teacher_bad_request"  # 400/413/422: e.g. context too long; not retried
 UNAVAILABLE = "teacher_unavailable"  # 429 / 5xx / timeouts / dropped connections past max_retries
 BUDGET = "budget"  # teacher.max_cost_usd reached before this sample was sent
+# Transient rejects: not the sample's fault; a rerun of the same command retries them.
+TRANSIENT = frozenset({UNAVAILABLE, BUDGET})
 PROMPT_TOO_LONG = (
     "teacher_prompt_too_long"  # even with its response cut away, the prompt does not fit
 )
@@ -22,6 +25,12 @@ class TeacherAuthError(RecycleError):
 
 class TeacherEndpointError(RecycleError):
     """The endpoint does not know the model or the path (404): a config error, the job stops."""
+
+
+class TeacherOutageError(RecycleError):
+    """The endpoint did not answer for teacher.max_outage_s: the job stops; a rerun resumes."""
+
+    exit_code = exit_codes.TEACHER_UNREACHABLE
 
 
 class SampleRejected(Exception):
@@ -36,7 +45,8 @@ class SampleRejected(Exception):
         return (type(self), (self.reason, self.detail))
 
 
-FATAL = {cls.__name__: cls for cls in (TeacherAuthError, TeacherEndpointError)}
+JOB_STOPPING = (TeacherAuthError, TeacherEndpointError, TeacherOutageError)
+FATAL = {cls.__name__: cls for cls in JOB_STOPPING}
 
 
 def fatal_from_record(record: tuple[str, str] | None) -> RecycleError | None:
@@ -47,7 +57,7 @@ def fatal_from_record(record: tuple[str, str] | None) -> RecycleError | None:
 
 
 def find_fatal(err: BaseException) -> RecycleError | None:
-    """The TeacherAuthError / TeacherEndpointError behind an error Ray wrapped, if it survived."""
+    """The job-stopping teacher error (JOB_STOPPING) behind an error Ray wrapped, if it survived."""
     seen: set[int] = set()
     stack: list[BaseException | None] = [err]
     while stack:
@@ -55,7 +65,7 @@ def find_fatal(err: BaseException) -> RecycleError | None:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, (TeacherAuthError, TeacherEndpointError)):
+        if isinstance(current, JOB_STOPPING):
             return current
         stack.extend([current.__cause__, current.__context__, getattr(current, "cause", None)])
     return None

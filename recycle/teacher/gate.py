@@ -1,12 +1,13 @@
-"""The gate every teacher request passes: one rate limit and one budget for the whole job.
+"""The gate every teacher request passes: one rate limit, one budget, one endpoint health per job.
 
-`GateCore` is the pure logic (token buckets + ledger). `LocalGate` uses it in-process (notebooks,
+`GateCore` is the pure logic (token buckets + ledger + circuit breaker). `LocalGate` uses it in-process (notebooks,
 benchmarks, unit tests); on Ray it lives in one named actor, `TeacherGateActor`, that every teacher
 actor of the job finds by name (`get_if_exists`), reached through `RayGate`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 import ray
 
 from recycle.config.teacher import ModelPrice, TeacherConfig
+from recycle.teacher.circuit import GO, Admission, Circuit, CircuitSettings
 from recycle.teacher.ledger import Ledger
 from recycle.teacher.limits import RateLimiter
 
@@ -32,9 +34,11 @@ class GateSettings:
     rate_headroom: float = 0.0
     price: ModelPrice | None = None
     max_cost_usd: float | None = None
+    prior_cost_usd: float = 0.0  # spent by earlier invocations of a resumed run (budget only)
+    circuit: CircuitSettings = CircuitSettings()
 
     @classmethod
-    def from_config(cls, cfg: TeacherConfig) -> GateSettings:
+    def from_config(cls, cfg: TeacherConfig, prior_cost_usd: float = 0.0) -> GateSettings:
         """The gate settings of a teacher config."""
         return cls(
             requests_per_minute=cfg.requests_per_minute,
@@ -43,6 +47,14 @@ class GateSettings:
             rate_headroom=cfg.rate_headroom,
             price=cfg.price(),
             max_cost_usd=cfg.max_cost_usd,
+            prior_cost_usd=prior_cost_usd,
+            circuit=CircuitSettings(
+                open_after=cfg.outage_after_failures,
+                max_outage_s=cfg.max_outage_s,
+                probe_base_s=cfg.backoff_base_s,
+                probe_max_s=cfg.probe_max_s,
+                probe_timeout_s=cfg.timeout_s,
+            ),
         )
 
     @property
@@ -66,7 +78,8 @@ class GateCore:
             settings.rate_headroom,
             clock,
         )
-        self.ledger = Ledger(settings.price, settings.max_cost_usd)
+        self.ledger = Ledger(settings.price, settings.max_cost_usd, settings.prior_cost_usd)
+        self.circuit = Circuit(settings.circuit, clock)
         self.fatal: tuple[str, str] | None = None
 
     def reserve(self, tokens: float, cost: float) -> float | None:
@@ -82,8 +95,8 @@ class GateCore:
             self.limiter.refund_tokens(token_refund)
 
     def totals(self) -> dict[str, Any]:
-        """The job's accounting so far."""
-        return self.ledger.totals()
+        """The job's accounting so far, and the endpoint's health."""
+        return {**self.ledger.totals(), **self.circuit.status()}
 
     def record_fatal(self, kind: str, message: str) -> None:
         """Remember the first error that stops the job, for the driver to report as it was raised."""
@@ -108,6 +121,12 @@ class Gate(Protocol):
 
     async def record_fatal(self, kind: str, message: str) -> None: ...
 
+    async def admit(self) -> Admission: ...
+
+    async def failed(self, probe: bool) -> Admission: ...
+
+    async def succeeded(self, probe: bool) -> None: ...
+
 
 class LocalGate:
     """The gate in this process (one event loop): for notebooks, benchmarks and tests."""
@@ -130,6 +149,15 @@ class LocalGate:
 
     async def record_fatal(self, kind: str, message: str) -> None:
         self.core.record_fatal(kind, message)
+
+    async def admit(self) -> Admission:
+        return self.core.circuit.admit()
+
+    async def failed(self, probe: bool) -> Admission:
+        return self.core.circuit.failed(probe)
+
+    async def succeeded(self, probe: bool) -> None:
+        self.core.circuit.succeeded()
 
 
 @ray.remote(num_cpus=0)
@@ -154,6 +182,15 @@ class TeacherGateActor:
     def fatal(self) -> tuple[str, str] | None:
         return self.core.fatal
 
+    def admit(self) -> Admission:
+        return self.core.circuit.admit()
+
+    def failed(self, probe: bool) -> Admission:
+        return self.core.circuit.failed(probe)
+
+    def succeeded(self) -> None:
+        self.core.circuit.succeeded()
+
 
 def job_gate_actor(name: str, settings: GateSettings) -> ray.actor.ActorHandle:
     """The named gate actor of a job, created by whoever asks first."""
@@ -168,6 +205,11 @@ class RayGate:
     Settlements that release a reservation (a rate limit or a budget is set) go out at once, so
     the job-wide state stays current; plain counters are summed here and sent on `flush`, so an
     unlimited job does not pay one actor call per request.
+
+    Endpoint health costs no actor call while all is well: failures are reported at once, an
+    answer only when this actor saw a failure since its last report, and admission is asked of
+    the gate only while this actor knows the circuit is not closed (one call per wait, shared by
+    the requests waiting here).
     """
 
     def __init__(self, name: str, settings: GateSettings):
@@ -175,6 +217,10 @@ class RayGate:
         self.handle = job_gate_actor(name, settings)
         self._pending: list[ray.ObjectRef] = []
         self._counts: Counter[str] = Counter()
+        self._open = False  # this actor knows the circuit is not closed: ask before sending
+        self._failed_since = False  # a failure reported since the last answer reported
+        self._wait_until = 0.0  # a wait the gate asked for, shared by this actor's requests
+        self._health_lock = asyncio.Lock()
 
     async def reserve(self, tokens: float, cost: float) -> float | None:
         return await self.handle.reserve.remote(tokens, cost)
@@ -200,6 +246,34 @@ class RayGate:
 
     async def record_fatal(self, kind: str, message: str) -> None:
         await self.handle.record_fatal.remote(kind, message)
+
+    async def admit(self) -> Admission:
+        if not self._open:
+            return GO
+        async with self._health_lock:
+            now = time.monotonic()
+            if now < self._wait_until:
+                return Admission(wait_s=self._wait_until - now)
+            return self._learn(await self.handle.admit.remote())
+
+    async def failed(self, probe: bool) -> Admission:
+        self._failed_since = True
+        verdict = self._learn(await self.handle.failed.remote(probe))
+        self._open = not verdict.go
+        return verdict
+
+    async def succeeded(self, probe: bool) -> None:
+        if self._failed_since or self._open or probe:
+            self._open = self._failed_since = False
+            self._wait_until = 0.0
+            await self.handle.succeeded.remote()
+
+    def _learn(self, verdict: Admission) -> Admission:
+        if verdict.wait_s > 0:
+            self._wait_until = time.monotonic() + verdict.wait_s
+        elif verdict.go and not verdict.probe:
+            self._open = False  # the circuit is closed again
+        return verdict
 
 
 def gate_totals(name: str) -> dict[str, Any]:

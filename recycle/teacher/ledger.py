@@ -34,9 +34,12 @@ class Ledger:
     budget stays exhausted: later samples are reported as "budget" instead of trickling through.
     """
 
-    def __init__(self, price: ModelPrice | None, max_cost_usd: float | None):
+    def __init__(
+        self, price: ModelPrice | None, max_cost_usd: float | None, prior_usd: float = 0.0
+    ):
         self.price = price
         self.max_cost_usd = max_cost_usd
+        self.prior_usd = prior_usd  # spent by earlier invocations of a resumed run
         self.counts: Counter[str] = Counter()
         self.spent_usd = 0.0
         self.reserved_usd = 0.0
@@ -46,7 +49,8 @@ class Ledger:
         """Hold `cost` USD for a request about to be sent; False when that would pass the budget."""
         if self.max_cost_usd is None:
             return True
-        if self.exhausted or self.spent_usd + self.reserved_usd + cost > self.max_cost_usd:
+        committed = self.prior_usd + self.spent_usd + self.reserved_usd
+        if self.exhausted or committed + cost > self.max_cost_usd:
             self.exhausted = True
             self.counts[BUDGET_REFUSALS] += 1
             return False

@@ -5,6 +5,8 @@ default answers any reflection prompt in the papers' format with deterministic t
 the sample, so a whole pipeline runs without a model. Faults can be injected at given rates or by
 a callable: 429 with Retry-After, 500, an answer slower than the client's timeout, a dropped
 connection, an answer without markers, 401, 400. Every request is counted and time-stamped.
+An outage (the server gone, connections refused, open ones dropped) is `stop()` then `start()`
+on the same port, or `outage(seconds, after_requests=N)` in the background.
 
     with LocalTeacherServer(latency_s=0.2, faults={"rate_limit": 0.05}) as server:
         cfg = TeacherConfig(base_url=server.base_url, model=server.model)
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import socket
 import threading
 import time
 from collections import Counter
@@ -107,6 +110,31 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024  # many clients connect at once; the default backlog of 5 drops them
     owner: LocalTeacherServer
 
+    def server_activate(self) -> None:
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().server_activate()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Reset every open keep-alive connection, as the death of a server process does."""
+        with self._open_lock:
+            sockets, self._open = list(self._open), set()
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:  # already closed by its handler
+                continue
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the openai client expects
@@ -141,7 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
         kind = owner._arrive(body.get("messages") or [])
         try:
             self._answer(owner, kind, body)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout): expected
+        except OSError:  # the client gave up (timeout), or the server went down: expected
             self.close_connection = True
         finally:
             owner._finish()
@@ -170,6 +198,9 @@ class _Handler(BaseHTTPRequestHandler):
             )
         else:
             time.sleep(owner.slow_s if kind == SLOW else owner.latency_s)
+            if owner.down:  # the server went down while this answer was being made
+                self.close_connection = True
+                return
             messages = body.get("messages") or []
             text = unformatted_answer(messages) if kind == NO_MARKERS else owner.answer(messages)
             self._json(200, _completion(body, text, messages))
@@ -251,6 +282,8 @@ class LocalTeacherServer:
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.down = False  # stopped: answers being made are not sent
+        self._outages: list[Outage] = []
 
     @property
     def base_url(self) -> str:
@@ -262,8 +295,9 @@ class LocalTeacherServer:
         return f"http://{advertised_host}:{self.port}/v1"
 
     def start(self) -> LocalTeacherServer:
-        """Bind and serve in a daemon thread."""
+        """Bind and serve in a daemon thread; after a `stop()`, on the same port as before."""
         self._server = _Server((self.host, self.port), _Handler)
+        self.down = False
         self._server.owner = self
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
@@ -273,16 +307,26 @@ class LocalTeacherServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and release the port."""
+        """Stop serving, drop open connections and release the port: clients see it gone."""
         if self._server is not None:
+            self.down = True
             self._server.shutdown()
             self._server.server_close()
+            self._server.drop_connections()
             self._server = None
+
+    def outage(self, duration_s: float, after_requests: int = 0) -> Outage:
+        """In the background: once `after_requests` requests arrived, stop for `duration_s`, restart."""
+        outage = Outage(self, duration_s, after_requests)
+        self._outages.append(outage)
+        return outage.begin()
 
     def __enter__(self) -> LocalTeacherServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
+        for outage in self._outages:
+            outage.end_now()
         self.stop()
 
     def reset_stats(self) -> None:
@@ -314,6 +358,40 @@ class LocalTeacherServer:
         with self._lock:
             self.stats.in_flight -= 1
             self.stats.finishes.append(time.monotonic())
+
+
+class Outage:
+    """A scheduled outage of a LocalTeacherServer; `began` / `ended` are monotonic times."""
+
+    def __init__(self, server: LocalTeacherServer, duration_s: float, after_requests: int):
+        self.server, self.duration_s, self.after_requests = server, duration_s, after_requests
+        self.began: float | None = None
+        self.ended: float | None = None
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="local-teacher-outage", daemon=True)
+
+    def begin(self) -> Outage:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while self.server.stats.requests < self.after_requests:
+            if self._cancel.wait(0.05):
+                return
+        self.began = time.monotonic()
+        self.server.stop()
+        self._cancel.wait(self.duration_s)
+        self.server.start()
+        self.ended = time.monotonic()
+
+    def end_now(self) -> None:
+        """Cut the outage short (or cancel it if it has not begun); returns once the server is up."""
+        self._cancel.set()
+        self.join()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the server is back (or the outage was cancelled)."""
+        self._thread.join(timeout)
 
 
 def _serve_in_child(kwargs: dict[str, Any], conn: Any) -> None:

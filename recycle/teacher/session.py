@@ -13,13 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
 
 import ray
 
 from recycle.config import RecycleConfig
 from recycle.config.teacher import TeacherConfig
-from recycle.teacher.client import resolve_api_key
+from recycle.teacher.client import endpoint_name, resolve_api_key
 from recycle.teacher.errors import fatal_from_record, find_fatal
 from recycle.teacher.gate import GateSettings, job_gate_actor
 from recycle.teacher.serve import served_teacher
@@ -51,24 +50,23 @@ def teacher_summary(
     cfg: TeacherConfig, totals: dict[str, Any], cache_dir: str | None
 ) -> dict[str, Any]:
     """Which teacher was used (no key, no credentials in the URL) and what it cost."""
-    url = urlparse(cfg.base_url) if cfg.base_url else None
-    base_url = (
-        url._replace(netloc=url.hostname + (f":{url.port}" if url.port else "")).geturl()
-        if url and url.hostname
-        else cfg.base_url
-    )
-    return {"model": cfg.model, "base_url": base_url or "openai", "cache_dir": cache_dir, **totals}
+    base_url = endpoint_name(cfg.base_url) if cfg.base_url else "openai"
+    return {"model": cfg.model, "base_url": base_url, "cache_dir": cache_dir, **totals}
 
 
 @contextmanager
-def gate_session(cfg: RecycleConfig, teacher: TeacherConfig) -> Iterator[TeacherSession]:
+def gate_session(
+    cfg: RecycleConfig, teacher: TeacherConfig, prior_cost_usd: float = 0.0
+) -> Iterator[TeacherSession]:
     """Hold the job's gate actor; on failure re-raise the first fatal teacher error as raised.
 
+    `prior_cost_usd` (what earlier invocations of a resumed run spent) counts to the budget.
+
     Raises:
-        TeacherAuthError, TeacherEndpointError: unwrapped from Ray's task errors.
+        TeacherAuthError, TeacherEndpointError, TeacherOutageError: unwrapped from Ray's errors.
     """
     name = f"recycle-teacher-{uuid.uuid4().hex[:12]}"
-    gate = job_gate_actor(name, GateSettings.from_config(teacher))
+    gate = job_gate_actor(name, GateSettings.from_config(teacher, prior_cost_usd))
     session = TeacherSession(teacher, name, teacher_cache_dir(cfg))
     try:
         yield session
@@ -83,9 +81,12 @@ def gate_session(cfg: RecycleConfig, teacher: TeacherConfig) -> Iterator[Teacher
 
 
 @contextmanager
-def teacher_session(cfg: RecycleConfig) -> Iterator[TeacherSession]:
+def teacher_session(cfg: RecycleConfig, prior_cost_usd: float = 0.0) -> Iterator[TeacherSession]:
     """Check the key (a served teacher needs none), start or attach the endpoint, hold the gate."""
     if cfg.teacher.serve is None:
         resolve_api_key(cfg.teacher)
-    with served_teacher(cfg.teacher) as teacher, gate_session(cfg, teacher) as session:
+    with (
+        served_teacher(cfg.teacher) as teacher,
+        gate_session(cfg, teacher, prior_cost_usd) as session,
+    ):
         yield session

@@ -18,7 +18,7 @@ from recycle.config.teacher import TeacherConfig
 from recycle.teacher.cache import AnswerCache
 from recycle.teacher.client import TeacherClient
 from recycle.teacher.core import Reflector
-from recycle.teacher.errors import TeacherAuthError, TeacherEndpointError
+from recycle.teacher.errors import JOB_STOPPING
 from recycle.teacher.gate import GateSettings, LocalGate, RayGate
 from recycle.teacher.tasks import InstructionTask, ReflectionTask, ResponseTask
 
@@ -45,7 +45,7 @@ class _TeacherStage:
     async def __call__(self, batch: pa.Table) -> pa.Table:
         try:
             return await self.reflector.reflect_table(batch)
-        except (TeacherAuthError, TeacherEndpointError) as err:
+        except JOB_STOPPING as err:
             # Ray passes only the text of a task's error to the driver: leave the gate the type too.
             await self.client.gate.record_fatal(type(err).__name__, str(err))
             raise

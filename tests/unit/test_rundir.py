@@ -73,3 +73,34 @@ def test_resume_keys_refuse_a_changed_run(tmp_path):
         check_resume_keys(run, {"selection": {"mode": "selective"}, "student.model": "/other"})
     clear_outcomes(run)  # overwrite forgets the old settings
     check_resume_keys(run, {"selection": {"mode": "recycle"}, "student.model": "/other"})
+
+
+def test_transient_rejects_are_kept_apart_and_left_out_of_what_a_rerun_skips(tmp_path):
+    from recycle.rundir import delete_transient, outcome_files
+    from recycle.teacher import errors as E
+
+    run = str(tmp_path)
+    b = pa.concat_tables(
+        [
+            batch(["k"], C.OUTCOME_KEPT, [0.1]),
+            batch(["u1", "u2"], C.OUTCOME_REJECTED, [0.2, 0.3], E.UNAVAILABLE),
+            batch(["b"], C.OUTCOME_REJECTED, [0.4], E.BUDGET),
+            batch(["f"], C.OUTCOME_REJECTED, [0.5], E.BAD_REQUEST),
+        ]
+    )
+    write_outcome_batch(b, run)
+    assert (tmp_path / "retry").is_dir() and (tmp_path / "rejects").is_dir()
+    assert len(outcome_files(run, C.OUTCOME_REJECTED, transient=True)) == 1
+    assert count_outcomes(run) == {
+        "kept": 1, "dropped": {}, "rejected": {E.BAD_REQUEST: 1},
+        "retry": {E.BUDGET: 1, E.UNAVAILABLE: 2},
+    }  # fmt: skip
+    assert count_outcomes(run, retry=False)["rejected"] == {
+        E.BAD_REQUEST: 1, E.BUDGET: 1, E.UNAVAILABLE: 2,
+    }  # fmt: skip
+    assert build_manifest("t", 5, count_outcomes(run), {}, {})["invariant"]["ok"]
+    assert read_outcome(run, C.OUTCOME_REJECTED).num_rows == 4  # both folders by default
+    assert written_ids(run) == {"k", "u1", "u2", "b", "f"}
+    assert written_ids(run, transient=False) == {"k", "f"}
+    assert delete_transient(run) == 1
+    assert "retry" not in count_outcomes(run) and written_ids(run) == {"k", "f"}

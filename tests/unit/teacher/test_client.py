@@ -197,3 +197,57 @@ def test_a_400_is_remembered_so_a_rerun_does_not_resend_it(make_server, tmp_path
         assert err.value.reason == E.BAD_REQUEST
     assert err.value.detail.endswith("(cached)")
     assert server.stats.requests == 1
+
+
+def test_an_outage_shorter_than_max_outage_costs_time_not_the_sample(make_server) -> None:
+    """Requests wait for the endpoint instead of spending retries: max_retries=1 survives 2 s down."""
+    server = make_server()
+    port = server.port
+    server.stop()
+    client = client_for(server, max_retries=1, outage_after_failures=2, probe_max_s=0.2)
+
+    async def go():
+        asyncio.get_running_loop().call_later(2.0, server.start)
+        try:
+            return await client.complete(PROMPT, 256)
+        finally:
+            await client.aclose()
+
+    start = time.perf_counter()
+    answer = asyncio.run(go())
+    assert time.perf_counter() - start >= 2.0 and server.port == port
+    assert "[Better Answer]" in answer.text
+    t = totals(client)
+    assert t["outages"] == 1 and t["circuit"] == "closed" and t["longest_outage_s"] >= 1.9
+    assert t["errors"]["connection"] >= 3 and server.stats.requests == 1
+
+
+def test_an_outage_past_max_outage_stops_with_the_endpoint_named(make_server) -> None:
+    server = make_server()
+    server.stop()
+    client = client_for(server, max_outage_s=1.0, outage_after_failures=2, probe_max_s=0.2)
+    with pytest.raises(E.TeacherOutageError, match=f"127.0.0.1:{server.port}.*max_outage_s=1"):
+        complete(client)
+    assert E.TeacherOutageError.exit_code == 4
+
+
+def test_outage_helper_drops_connections_and_comes_back_on_the_same_port(make_server) -> None:
+    server = make_server(latency_s=0.05)
+    client = client_for(server, max_retries=0, outage_after_failures=1, probe_max_s=0.1)
+
+    async def go():
+        try:
+            first = await client.complete(PROMPT, 256)
+            outage = server.outage(1.0, after_requests=1)
+            await asyncio.sleep(0.2)
+            second = await client.complete(
+                render_chat("reflect_response", instruction="2+2?", output="4"), 256
+            )
+            return first, second, outage
+        finally:
+            await client.aclose()
+
+    first, second, outage = asyncio.run(go())
+    outage.join()
+    assert outage.ended - outage.began >= 1.0 and "[Better Answer]" in second.text
+    assert totals(client)["errors"]["connection"] >= 1
