@@ -9,7 +9,7 @@
 A backend makes ONE attempt: it returns a `Reply` or raises `SendFailure` with a kind the client
 knows (`KINDS`). Retrying, waiting out an outage and rejecting belong to the client, so every
 backend gets them for free. Adding a backend: one module with a class taking
-(cfg, journal_dir, client) and an entry in `BACKENDS`, plus the `teacher.backend` literal.
+(cfg, journal_dir, client, board) and an entry in `BACKENDS`, plus the `teacher.backend` literal.
 """
 
 from __future__ import annotations
@@ -93,7 +93,16 @@ class Backend(Protocol):
     async def aclose(self) -> None: ...
 
 
-def make_backend(cfg: TeacherConfig, journal_dir: str | None, client: Any = None) -> Backend:
-    """The backend named by `teacher.backend`; `client` is an openai.AsyncOpenAI to use (tests)."""
+def make_backend(
+    cfg: TeacherConfig, journal_dir: str | None, client: Any = None, board: Any = None
+) -> Backend:
+    """The backend named by `teacher.backend`.
+
+    Args:
+        cfg: the teacher config.
+        journal_dir: where the backend may keep what a rerun needs (beside the answer cache).
+        client: an openai.AsyncOpenAI to use (tests); None opens one.
+        board: the job's gate, for backends that report progress (`batch_event`).
+    """
     module, _, name = BACKENDS[cfg.backend].partition(":")
-    return getattr(importlib.import_module(module), name)(cfg, journal_dir, client)
+    return getattr(importlib.import_module(module), name)(cfg, journal_dir, client, board)

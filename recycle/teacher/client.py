@@ -96,7 +96,7 @@ class TeacherClient:
         self.cfg = cfg
         self.gate = gate
         self.cache = cache
-        self.backend = backend or B.make_backend(cfg, journal_dir(cache), client)
+        self.backend = backend or B.make_backend(cfg, journal_dir(cache), client, gate)
         limit = self.backend.max_in_flight
         self._slots = asyncio.Semaphore(limit) if limit else contextlib.nullcontext()
         self._rng = rng or random.Random()
@@ -235,9 +235,7 @@ class TeacherClient:
         )
         return CachedAnswer(reply.text, reply.finish_reason, prompt_tokens, completion_tokens)
 
-    def _check_final(
-        self, err: B.SendFailure, counts: dict, reserved: tuple[float, float]
-    ) -> None:
+    def _check_final(self, err: B.SendFailure, counts: dict, reserved: tuple[float, float]) -> None:
         """Count a failure; raise when it is fatal (the job stops) or final (the sample is rejected)."""
         counts[L.ERROR_PREFIX + err.kind] = 1
         self.gate.settle(counts, reserved[0], reserved[1])

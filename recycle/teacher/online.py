@@ -17,7 +17,9 @@ RETRIED_STATUS = {408, 409}  # plus 429 and every 5xx
 class OnlineBackend:
     """`chat.completions.create`, one attempt per `send`; `cfg.concurrency` in flight per client."""
 
-    def __init__(self, cfg: TeacherConfig, journal_dir: str | None, client: Any = None):
+    def __init__(
+        self, cfg: TeacherConfig, journal_dir: str | None, client: Any = None, board: Any = None
+    ):
         self.cfg = cfg
         self.client = client or open_client(cfg)
         self.max_in_flight = cfg.concurrency
