@@ -30,6 +30,7 @@ def progress_line(run_dir: str, gate_name: str | None, started: float, parts_at_
             return line
         line += f"; teacher requests {t.get('requests', 0)}, cache hits {t.get('cache_hits', 0)}, retries {t.get('retries', 0)}, cost ${t.get('cost_usd', 0.0):.4f}"
         line += outage_note(t)
+        line += batches_note(t)
     return line
 
 
@@ -58,3 +59,14 @@ def logged_progress(run_dir: str, gate_name: str | None, every_s: float = 30.0) 
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+def batches_note(totals: dict) -> str:
+    """The batch backend's "batches submitted/in progress/done, oldest N s" (nothing when online)."""
+    b = totals.get("batches")
+    if not b:
+        return ""
+    return (
+        f"; batches {b['submitted']} submitted, {b['in_progress']} in progress, {b['done']} done"
+        f", oldest in progress {b['oldest_age_s']:.0f} s"
+    )

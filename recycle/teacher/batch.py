@@ -46,6 +46,7 @@ METADATA_KEY = "recycle_request_set"
 class _Waiting:
     future: asyncio.Future
     body: dict[str, Any]
+    batch_id: str | None = None  # the batch answering it now (None: not submitted yet)
 
 
 class BatchBackend:
@@ -102,12 +103,16 @@ class BatchBackend:
         return result
 
     def _route(self, key: str, body: dict[str, Any]) -> None:
-        record = self._known.pop(key, None) if self._known else None
-        if record is not None and record.batch_id is not None:
+        record = self._known.get(key) if self._known else None
+        if record is not None:  # an earlier run submitted it: wait for that batch
+            self._waiting[key].batch_id = record.batch_id
             if record.batch_id not in self._watched:
                 self.counts["resumed"] += 1
                 self._watch(record, first_wait_s=0.0)
             return
+        self._enqueue(key, body)
+
+    def _enqueue(self, key: str, body: dict[str, Any]) -> None:
         line = F.batch_line(key, body)
         self._pending[key] = line
         self._pending_bytes += len(line)
@@ -147,7 +152,8 @@ class BatchBackend:
         try:
             await self._submit_keys(keys, chunk)
         except (OSError, ValueError) as err:  # the journal could not be written: nothing waits
-            self._deliver_all(keys, B.SendFailure(B.CONNECTION, f"batch not submitted: {err}"))
+            failure = B.SendFailure(B.CONNECTION, f"batch not submitted: {err}")
+            self._deliver_all(keys, failure, None)
             raise
 
     async def _submit_keys(self, keys: list[str], chunk: list[tuple[str, bytes]]) -> None:
@@ -168,9 +174,13 @@ class BatchBackend:
                 metadata={METADATA_KEY: request_set},
             )
         except openai.APIError as err:
-            self._deliver_all(keys, failure_of(err))
+            self._deliver_all(keys, failure_of(err), None)
             return
         record.batch_id = batch.id
+        for key in keys:
+            waiting = self._waiting.get(key)
+            if waiting is not None and waiting.batch_id is None:
+                waiting.batch_id = batch.id
         await self._journal(record)
         self.counts["submitted"] += 1
         self._watched.add(batch.id)
@@ -216,7 +226,7 @@ class BatchBackend:
             if batch is not None:
                 await self._finish(batch, record)
         except openai.APIError as err:
-            self._deliver_all(record.keys, failure_of(err))
+            self._deliver_all(record.keys, failure_of(err), batch_id)
         finally:
             self._open.pop(batch_id, None)
         self._tell(batch_id, None)  # not when cancelled: the batch is still open on the server
@@ -236,7 +246,7 @@ class BatchBackend:
                     not failure.transient
                     or time.monotonic() - failing_since > self.cfg.max_outage_s
                 ):
-                    self._deliver_all(record.keys, failure)
+                    self._deliver_all(record.keys, failure, record.batch_id)
                     return None
                 log.warning("polling batch %s failed (%s); again", record.batch_id, failure.message)
                 continue
@@ -257,7 +267,7 @@ class BatchBackend:
             B.EXPIRED, f"batch {batch.id} {batch.status} before answering", endpoint_ok=True
         )
         for key in record.keys:
-            self._deliver(key, results.get(key, missing))
+            self._deliver(key, results.get(key, missing), batch.id)
 
     async def _download(self, file_id: str) -> str:
         """A result file's text; retried while the endpoint fails (the answers are paid for)."""
@@ -284,26 +294,43 @@ class BatchBackend:
                 self.max_requests,
             )
             for key in record.keys:
+                self._forget(key, batch.id)
                 waiting = self._waiting.get(key)
-                if waiting is not None:
-                    self._route(key, waiting.body)
+                if waiting is not None and waiting.batch_id == batch.id:
+                    waiting.batch_id = None
+                    self._enqueue(key, waiting.body)
             return
         failure = B.SendFailure(B.INVALID_BATCH, f"batch {batch.id} failed: {message}")
-        self._deliver_all(record.keys, failure)
+        self._deliver_all(record.keys, failure, batch.id)
 
-    def _deliver(self, key: str, result: B.Reply | B.SendFailure) -> None:
-        if self._known is not None:
-            self._known.pop(key, None)
-        waiting = self._waiting.pop(key, None)
-        if waiting is None:
-            self._results[key] = result  # from a resumed batch, asked for later
-        elif not waiting.future.done():
+    def _deliver(self, key: str, result: B.Reply | B.SendFailure, batch_id: str | None) -> None:
+        """Hand a batch's result for `key` to whoever waits for it.
+
+        An answer is good from any batch. A failure only counts from the batch that holds the key
+        now: an old batch of an earlier run (expired, refused) must not send it out again while a
+        newer batch is answering it.
+        """
+        self._forget(key, batch_id)
+        waiting = self._waiting.get(key)
+        if isinstance(result, B.Reply):
+            if waiting is None:
+                self._results[key] = result  # from a resumed batch, asked for later
+                return
+        elif waiting is None or waiting.batch_id != batch_id:
+            return
+        del self._waiting[key]
+        if not waiting.future.done():
             waiting.future.set_result(result)
 
-    def _deliver_all(self, keys: list[str], failure: B.SendFailure) -> None:
+    def _deliver_all(self, keys: list[str], failure: B.SendFailure, batch_id: str | None) -> None:
         for key in keys:
-            if key in self._waiting:
-                self._deliver(key, failure)
+            self._deliver(key, failure, batch_id)
+
+    def _forget(self, key: str, batch_id: str | None) -> None:
+        """The journal's batch for `key` is done: a later ask goes to a new batch."""
+        record = self._known.get(key) if self._known else None
+        if record is not None and record.batch_id == batch_id:
+            del self._known[key]
 
     def _tell(self, batch_id: str, opened_at: float | None) -> None:
         if self.board is not None:

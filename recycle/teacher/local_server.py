@@ -158,7 +158,10 @@ class _Handler(BaseHTTPRequestHandler):
             with owner._lock:
                 self._json(200, owner.stats.to_json())
         elif self.path.rstrip("/").endswith("/models"):
-            self._json(200, {"object": "list", "data": [{"id": owner.model, "object": "model"}]})
+            model = {"id": owner.model, "object": "model"}
+            if owner.max_model_len:  # as vLLM reports it
+                model["max_model_len"] = owner.max_model_len
+            self._json(200, {"object": "list", "data": [model]})
         else:
             self._json(404, _error(f"no route {self.path}", "not_found"))
 
@@ -268,6 +271,7 @@ class LocalTeacherServer:
         seed: seed of the fault draws.
         batch_latency_s: how long a batch stays in progress (Batch API: `server.batch`, see
             recycle/teacher/local_batch.py for its routes and faults).
+        max_model_len: the context length /v1/models reports (as vLLM does); None: not reported.
     """
 
     def __init__(
@@ -283,6 +287,7 @@ class LocalTeacherServer:
         model: str = "local-teacher",
         seed: int = 0,
         batch_latency_s: float = 0.5,
+        max_model_len: int | None = None,
     ):
         unknown = set(faults or {}) - set(FAULTS)
         if unknown:
@@ -299,6 +304,7 @@ class LocalTeacherServer:
         self.down = False  # stopped: answers being made are not sent
         self._outages: list[Outage] = []
         self.batch = LocalBatchService(self, batch_latency_s)
+        self.max_model_len = max_model_len
 
     @property
     def base_url(self) -> str:

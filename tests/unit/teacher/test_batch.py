@@ -152,3 +152,21 @@ def test_retryable_errors_are_bounded(make_server) -> None:
     out, totals = run(batch_client(server, None, max_retries=2), 3)
     assert all(o.startswith(f"REJECTED {E.UNAVAILABLE}") for o in out)
     assert totals["requests"] == 9 and totals["circuit"] == "closed"  # 3 attempts each
+
+
+def test_the_board_and_the_progress_note_show_batches_in_flight() -> None:
+    from recycle.pipeline.progress import batches_note
+    from recycle.teacher.gate import BatchBoard
+
+    now = [1000.0]
+    board = BatchBoard(clock=lambda: now[0])
+    assert board.totals() == {} and batches_note({}) == ""
+    board.event("b1", 900.0)
+    board.event("b2", 990.0)
+    board.event("b2", None)
+    board.event("b2", 990.0)  # polled again by a later client: still done
+    totals = board.totals()
+    assert totals["batches"] == {"submitted": 2, "in_progress": 1, "done": 1, "oldest_age_s": 100.0}
+    assert batches_note(totals) == (
+        "; batches 2 submitted, 1 in progress, 1 done, oldest in progress 100 s"
+    )
