@@ -54,5 +54,7 @@ def fit_context(cfg: TeacherConfig) -> TeacherConfig:
             f"{served} tokens; teacher.max_tokens={cfg.max_tokens} leaves no room for the prompt: "
             "lower teacher.max_tokens"
         )
-    log.info("teacher context: %d tokens, as the server reports (was %s)", served, cfg.context_window)
+    log.info(
+        "teacher context: %d tokens, as the server reports (was %s)", served, cfg.context_window
+    )
     return cfg.model_copy(update={"context_window": served})

@@ -126,9 +126,7 @@ def test_a_rerun_polls_the_batches_already_paid_for(make_server, tmp_path) -> No
     assert totals["cache_hits"] == 30 and server.batch.created == 1
 
 
-def test_a_batch_created_but_not_journaled_is_found_by_its_metadata(
-    make_server, tmp_path
-) -> None:
+def test_a_batch_created_but_not_journaled_is_found_by_its_metadata(make_server, tmp_path) -> None:
     server = make_server(batch_latency_s=0.05)
     run(batch_client(server, None), 5)  # the same requests, in a batch the journal never saw
     journal = F.BatchJournal(str(tmp_path / "batches"))

@@ -15,7 +15,10 @@ def test_the_servers_context_lowers_the_configured_one(make_server) -> None:
     cfg = teacher_config(server, max_tokens=128)
     assert reported_context(cfg) == 512
     assert fit_context(cfg).context_window == 512
-    assert fit_context(teacher_config(server, max_tokens=128, context_window=300)).context_window == 300
+    assert (
+        fit_context(teacher_config(server, max_tokens=128, context_window=300)).context_window
+        == 300
+    )
     with pytest.raises(ConfigError, match="context of 512 tokens; teacher.max_tokens=600"):
         fit_context(teacher_config(server, max_tokens=600))
 
