@@ -41,7 +41,8 @@ def test_recycle_run_with_a_real_vllm_teacher(ray_local, tmp_path, tiny_model_di
         "output": "x",
     }
     data = tmp_path / "data.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in [*rows, too_long]))
+    long_answer = {**rows[0], "instruction": "Retell the story.", "output": rows[1]["output"] * 40}
+    data.write_text("".join(json.dumps(r) + "\n" for r in [*rows, long_answer, too_long]))
     out = tmp_path / "run"
     model = build_served_model(tmp_path / "models")
     with VllmServer(vllm_python(), model, tmp_path / "vllm.log", max_model_len=CONTEXT) as server:
@@ -67,13 +68,14 @@ def test_recycle_run_with_a_real_vllm_teacher(ray_local, tmp_path, tiny_model_di
     dropped = read_outcome(str(out), C.OUTCOME_DROPPED)
     done = [t.to_pylist() for t in (kept, dropped) if t is not None]
     finished = [r for part in done for r in part]
-    assert len(finished) == SAMPLES
+    assert len(finished) == SAMPLES + 1
+    assert sum(bool(r[C.REFLECT_RESPONSE_TRUNCATED]) for r in finished) == 1  # cut to fit
     for row in finished:  # nothing parses: each keeps its text, with the parse failure as status
         assert row[C.REFLECT_INSTRUCTION_STATUS].startswith("parse_")
 
     # Every request: prompt tokens (vLLM's count) + max_tokens within the server's context.
     entries = [json.loads(p.read_text()) for p in (out / "teacher_cache").rglob("*.json")]
     assert entries and all(e["answer"]["rejected"] is None for e in entries)
-    for entry in entries:
-        assert entry["answer"]["prompt_tokens"] + entry["sampling"]["max_tokens"] <= CONTEXT
+    asked = [e["answer"]["prompt_tokens"] + e["sampling"]["max_tokens"] for e in entries]
+    assert max(asked) <= CONTEXT and max(asked) > CONTEXT // 2  # the cut sample came close
     assert manifest["teacher"]["errors"].get("bad_request", 0) == 0
