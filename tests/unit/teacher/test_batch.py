@@ -168,3 +168,13 @@ def test_the_board_and_the_progress_note_show_batches_in_flight() -> None:
     assert batches_note(totals) == (
         "; batches 2 submitted, 1 in progress, 1 done, oldest in progress 100 s"
     )
+
+
+def test_the_budget_holds_each_requests_worst_case_at_the_batch_price(make_server) -> None:
+    server = make_server(batch_latency_s=0.05)
+    client = batch_client(server, None, max_cost_usd=0.0015)
+    out, totals = run(client, 40)
+    refused = [o for o in out if o.startswith(f"REJECTED {E.BUDGET}")]
+    assert refused and len(refused) < 40 and totals["budget_exhausted"]
+    assert 0 < totals["cost_usd"] <= 0.0015
+    assert len(server.batch.paid) == 40 - len(refused)  # refused requests never reached a batch
