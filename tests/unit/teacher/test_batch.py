@@ -178,3 +178,42 @@ def test_the_budget_holds_each_requests_worst_case_at_the_batch_price(make_serve
     assert refused and len(refused) < 40 and totals["budget_exhausted"]
     assert 0 < totals["cost_usd"] <= 0.0015
     assert len(server.batch.paid) == 40 - len(refused)  # refused requests never reached a batch
+
+
+def test_an_old_refused_batch_does_not_resend_what_a_newer_batch_answers(
+    make_server, tmp_path
+) -> None:
+    """The journal holds an old batch (refused) with K and J, and a newer one with K in progress:
+    K is answered by the newer batch alone, J goes into a new batch."""
+    import openai
+
+    from recycle.teacher.cache import cache_key
+
+    server = make_server(batch_latency_s=0.5)
+    client = batch_client(server, tmp_path)
+    sampling = client.sampling(64, 0)
+    bodies, keys = {}, []
+    for i in (0, 1):
+        p = prompt(i)
+        keys.append(cache_key(client.cfg.model, p.messages, sampling, p.version, 0))
+        bodies[keys[-1]] = {"model": client.cfg.model, "messages": p.messages, **sampling}
+    k, j = keys
+    sync = openai.OpenAI(base_url=server.base_url, api_key="EMPTY")
+    journal = F.BatchJournal(str(tmp_path / "batches"))
+
+    def submit(batch_keys: list[str], at: float) -> None:
+        data = b"".join(F.batch_line(key, bodies[key]) for key in batch_keys)
+        upload = sync.files.create(file=("x.jsonl", data), purpose="batch")
+        batch = sync.batches.create(
+            input_file_id=upload.id, endpoint=F.CHAT_URL, completion_window="24h"
+        )
+        record = F.BatchRecord(F.request_set_hash(batch_keys), batch_keys, upload.id, batch.id, at)
+        journal.write(record)
+
+    server.batch.refuse_over(1)
+    submit([k, j], 1.0)  # refused as too large
+    server.batch.refuse_over(None)
+    submit([k], 2.0)  # in progress when the rerun starts
+    out, _ = run(client, 2)
+    assert all("[Better Answer]" in o for o in out)
+    assert server.batch.paid == {k: 1, j: 1} and server.batch.created == 3
