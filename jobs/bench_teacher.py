@@ -9,6 +9,10 @@
    requests the server saw in any 5 s or 10 s window never exceed limit x window (+1).
 3. The authors' pattern: batches of 10 requests gathered together, each waiting for its slowest.
 
+With `--backend batch`: the same rows through teacher.backend=online and then batch (the local
+server's Batch API, each batch in progress for --batch-latency s), priced as gpt-4o-mini: samples/s
+and cost per sample of each. Last line: `batch: cost X of online, wall Y of online`.
+
 Runs locally or on a cluster (`--host 0.0.0.0` so other nodes reach the server on this node).
 The client side needs CPU (~2-3 ms per request for the openai client): give the actors cores.
 Last line: `throughput: X of bound, speedup: Nx over batches of 10`.
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import time
 import uuid
 
 import ray
@@ -56,8 +61,21 @@ def run_stage(
     args: argparse.Namespace,
     rows: int,
     rpm: float | None,
+    **teacher: object,
 ) -> ServerStats:
     """Run ReflectInstruction over `rows` samples; return what the server saw."""
+    return run_with_totals(server, base_url, args, rows, rpm, **teacher)[0]
+
+
+def run_with_totals(
+    server: ServerProcess,
+    base_url: str,
+    args: argparse.Namespace,
+    rows: int,
+    rpm: float | None,
+    **teacher: object,
+) -> tuple[ServerStats, dict]:
+    """Run ReflectInstruction over `rows` samples; what the server saw and the gate's totals."""
     cfg = TeacherConfig(
         base_url=base_url,
         model=server.model,
@@ -67,6 +85,7 @@ def run_stage(
         cache=False,
         requests_per_minute=rpm,
         timeout_s=30,
+        **teacher,
     )
     gate_name = f"bench-{uuid.uuid4().hex[:8]}"
     gate = job_gate_actor(gate_name, GateSettings.from_config(cfg))
@@ -76,8 +95,32 @@ def run_stage(
     )
     out = reflect_instruction(ds, cfg, gate_name, cache_dir=None).materialize()
     assert out.count() == rows, "rows lost"
+    totals = ray.get(gate.totals.remote())
     ray.kill(gate)
-    return server.stats
+    return server.stats, totals
+
+
+def compare_backends(args: argparse.Namespace) -> None:
+    """The same rows online, then through the Batch API; samples/s and cost per sample of each."""
+    walls, costs = {}, {}
+    with ServerProcess(
+        latency_s=args.latency, model="gpt-4o-mini", batch_latency_s=args.batch_latency
+    ) as server:
+        for backend in ("online", "batch"):
+            extra = {"backend": backend, "batch_poll_s": args.batch_poll, "batch_linger_s": 0.5}
+            start = time.perf_counter()
+            _, totals = run_with_totals(server, server.base_url, args, args.rows, None, **extra)
+            walls[backend], costs[backend] = time.perf_counter() - start, totals["cost_usd"]
+            print(
+                f"{backend}: {args.rows} rows in {walls[backend]:.1f} s "
+                f"({args.rows / walls[backend]:.1f} samples/s), "
+                f"${costs[backend] / args.rows:.7f} per sample, {totals['requests']} requests, "
+                f"batches {totals.get('batches', {}).get('done', 0)}"
+            )
+    print(
+        f"batch: cost {costs['batch'] / costs['online']:.2f} of online, "
+        f"wall {walls['batch'] / walls['online']:.2f} of online"
+    )
 
 
 async def batches_of_ten(base_url: str, model: str, rows: int) -> None:
@@ -116,6 +159,16 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--baseline-rows", type=int, default=300)
     p.add_argument(
+        "--backend",
+        choices=("online", "batch"),
+        default="online",
+        help="batch: compare the Batch API with online on the same rows",
+    )
+    p.add_argument(
+        "--batch-latency", type=float, default=5.0, help="seconds a batch is in progress"
+    )
+    p.add_argument("--batch-poll", type=float, default=1.0, help="teacher.batch_poll_s")
+    p.add_argument(
         "--host", default="127.0.0.1", help="0.0.0.0 on a cluster, so other nodes reach the server"
     )
     return p.parse_args()
@@ -125,6 +178,9 @@ def main() -> None:
     args = parse_args()
     ray.init(include_dashboard=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
+    if args.backend == "batch":
+        compare_backends(args)
+        return
     n = args.actors * args.concurrency
     bound = n / args.latency
     with ServerProcess(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -213,6 +213,40 @@ class TeacherConfig(Section):
         default_factory=default_prices, description="USD per 1M input/output tokens, by model name."
     )
 
+    # --- backend ---
+    backend: Literal["online", "batch"] = Field(
+        default="online",
+        description="How requests reach the teacher: online (one chat completion each) or batch (OpenAI Batch API, or any server that speaks it: half the price, answers within the completion window).",
+    )
+    batch_max_requests: int = Field(
+        default=50_000, ge=1, description="Most requests in one batch file (the API's limit)."
+    )
+    batch_max_bytes: int = Field(
+        default=200_000_000, ge=1024, description="Largest batch file in bytes (the API's limit)."
+    )
+    batch_poll_s: float = Field(
+        default=30.0, gt=0.0, description="Seconds between polls of a batch (with jitter)."
+    )
+    batch_linger_s: float = Field(
+        default=5.0,
+        ge=0.0,
+        description="How long requests gather before a batch is submitted (a full batch goes at once).",
+    )
+    batch_completion_window: str = Field(
+        default="24h", description="The Batch API's completion window."
+    )
+    batch_discount: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="Batch price as a fraction of the online price (OpenAI: 0.5); cost and budget use it.",
+    )
+    batch_rows_per_call: int = Field(
+        default=2048,
+        ge=1,
+        description="Rows handed to a teacher actor per call with the batch backend (teacher.batch_size overrides), so batches fill while answers take minutes to hours.",
+    )
+
     # --- local teacher on the cluster ---
     serve: TeacherServeConfig | None = Field(
         default=None,
@@ -246,9 +280,18 @@ class TeacherConfig(Section):
         return self
 
     def price(self) -> ModelPrice | None:
-        """The price of the configured model, or None when it is not in the table (cost unknown)."""
-        return self.prices.get(self.model)
+        """The price of the configured model through the backend (the batch discount applied), or
+        None when it is not in the table (cost unknown)."""
+        price = self.prices.get(self.model)
+        if price is None or self.backend != "batch":
+            return price
+        return ModelPrice(
+            input_per_1m=price.input_per_1m * self.batch_discount,
+            output_per_1m=price.output_per_1m * self.batch_discount,
+        )
 
     def rows_per_batch(self) -> int:
         """Rows handed to an actor per call."""
-        return self.batch_size or self.concurrency
+        if self.batch_size:
+            return self.batch_size
+        return self.batch_rows_per_call if self.backend == "batch" else self.concurrency

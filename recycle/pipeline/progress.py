@@ -65,7 +65,9 @@ def teacher_part(gate_name: str | None) -> str:
         return ""
     return (
         f"teacher requests {t.get('requests', 0)}, cache hits {t.get('cache_hits', 0)}, "
-        f"retries {t.get('retries', 0)}, cost ${t.get('cost_usd', 0.0):.4f}" + outage_note(t)
+        f"retries {t.get('retries', 0)}, cost ${t.get('cost_usd', 0.0):.4f}"
+        + outage_note(t)
+        + batches_note(t)
     )
 
 
@@ -172,3 +174,14 @@ def _bar_loop(stop: threading.Event, tracker: _Tracker, every_s: float) -> None:
 def stage_done(stage: str, detail: str, seconds: float) -> None:
     """The one line a short stage prints when it ends."""
     log.info(f"{stage}: {detail} in {_duration(seconds)}")
+
+
+def batches_note(totals: dict) -> str:
+    """The batch backend's "batches submitted/in progress/done, oldest N s" (nothing when online)."""
+    b = totals.get("batches")
+    if not b:
+        return ""
+    return (
+        f"; batches {b['submitted']} submitted, {b['in_progress']} in progress, {b['done']} done"
+        f", oldest in progress {b['oldest_age_s']:.0f} s"
+    )

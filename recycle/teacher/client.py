@@ -5,6 +5,8 @@
 `TeacherAuthError` / `TeacherEndpointError` (nothing can be done: the job stops), or
 `TeacherOutageError` (the endpoint has not answered for teacher.max_outage_s: the job stops).
 
+How a request reaches the teacher is the backend's business (recycle/teacher/backend.py:
+`teacher.backend` online or batch); everything here sits above it and is shared by all backends.
 Transient failures (timeouts, dropped connections, 429, 5xx) are reported to the job's gate,
 whose circuit (recycle/teacher/circuit.py) decides: while the endpoint looks healthy a failure
 spends one of the request's retries; while it looks unreachable the request waits, retries intact.
@@ -13,30 +15,39 @@ spends one of the request's retries; while it looks unreachable the request wait
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
-import os
+import posixpath
 import random
 from dataclasses import dataclass
-from urllib.parse import urlparse
-
-import openai
+from typing import Any
 
 from recycle.config.teacher import TeacherConfig
 from recycle.prompts import ChatPrompt
+from recycle.teacher import backend as B
 from recycle.teacher import errors as E
 from recycle.teacher import ledger as L
 from recycle.teacher.cache import AnswerCache, CachedAnswer, cache_key
 from recycle.teacher.circuit import Admission
+from recycle.teacher.endpoint import DUMMY_KEY, endpoint_name, is_openai, resolve_api_key
 from recycle.teacher.gate import Gate
-from recycle.teacher.limits import backoff_delay, retry_after_seconds
+from recycle.teacher.limits import backoff_delay
 
 log = logging.getLogger(__name__)
 
-DUMMY_KEY = "EMPTY"  # what keyless OpenAI-compatible servers (vLLM, Ollama, tests) accept
-RETRIED_STATUS = {408, 409}  # plus 429 and every 5xx
+__all__ = [
+    "DUMMY_KEY",
+    "Completion",
+    "TeacherClient",
+    "endpoint_name",
+    "estimate_tokens",
+    "is_openai",
+    "resolve_api_key",
+]
+
 MESSAGE_OVERHEAD_TOKENS = 4  # per chat message: role and separators
-TRANSIENT_KINDS = {"timeout", "connection", "server_error", "rate_limited"}  # see _classify
+BATCH_JOURNAL = "batches"  # folder of the batch backend's journal, inside the answer cache
 
 
 @dataclass(frozen=True)
@@ -50,63 +61,44 @@ class Completion:
     cached: bool
 
 
-def is_openai(base_url: str | None) -> bool:
-    """True when requests go to OpenAI itself (which needs a key)."""
-    return base_url is None or (urlparse(base_url).hostname or "").endswith("openai.com")
-
-
-def resolve_api_key(cfg: TeacherConfig) -> str:
-    """The key from the environment variable `cfg.api_key_env`; a dummy one for keyless servers.
-
-    Raises:
-        TeacherAuthError: the endpoint is OpenAI and the variable is not set.
-    """
-    key = os.environ.get(cfg.api_key_env)
-    if key:
-        return key
-    if is_openai(cfg.base_url):
-        raise E.TeacherAuthError(
-            f"the teacher is OpenAI but the environment variable {cfg.api_key_env} is not set; export it "
-            "where the driver and the Ray workers run (teacher.api_key_env names another variable)"
-        )
-    return DUMMY_KEY
-
-
-def endpoint_name(base_url: str | None) -> str:
-    """The endpoint as it may be shown: the URL without credentials, or "OpenAI"."""
-    url = urlparse(base_url) if base_url else None
-    if url is None or not url.hostname:
-        return base_url or "OpenAI"
-    return url._replace(netloc=url.hostname + (f":{url.port}" if url.port else "")).geturl()
-
-
 def estimate_tokens(messages: list[dict[str, str]], chars_per_token: float) -> int:
     """Upper-bound-ish prompt length without the teacher's tokenizer."""
     chars = sum(len(m.get("content") or "") for m in messages)
     return math.ceil(chars / chars_per_token) + MESSAGE_OVERHEAD_TOKENS * len(messages)
 
 
+def journal_dir(cache: AnswerCache | None) -> str | None:
+    """Where a backend keeps what it must remember across runs (batch ids): beside the cache."""
+    return posixpath.join(cache.root.rstrip("/"), BATCH_JOURNAL) if cache is not None else None
+
+
 class TeacherClient:
-    """One chat completion at a time per call, many calls at once, at most `cfg.concurrency` in flight."""
+    """One chat completion per call, many calls at once, at most the backend's `max_in_flight` waiting.
+
+    Args:
+        cfg: the teacher config (`cfg.backend` picks the backend).
+        gate: the job's gate (rate limit, budget, accounting, circuit breaker).
+        cache: the answer cache; None asks every time.
+        client: an openai.AsyncOpenAI for the backend to use (tests); None opens one.
+        rng: random source of the backoff jitter.
+        backend: the backend itself (tests, or one shared by several clients).
+    """
 
     def __init__(
         self,
         cfg: TeacherConfig,
         gate: Gate,
         cache: AnswerCache | None,
-        client: openai.AsyncOpenAI | None = None,
+        client: Any = None,
         rng: random.Random | None = None,
+        backend: B.Backend | None = None,
     ):
         self.cfg = cfg
         self.gate = gate
         self.cache = cache
-        self.client = client or openai.AsyncOpenAI(
-            api_key=resolve_api_key(cfg),
-            base_url=cfg.base_url,
-            timeout=cfg.timeout_s,
-            max_retries=0,
-        )
-        self._slots = asyncio.Semaphore(cfg.concurrency)
+        self.backend = backend or B.make_backend(cfg, journal_dir(cache), client, gate)
+        limit = self.backend.max_in_flight
+        self._slots = asyncio.Semaphore(limit) if limit else contextlib.nullcontext()
         self._rng = rng or random.Random()
 
     def sampling(self, max_tokens: int, attempt: int) -> dict[str, float | int]:
@@ -129,7 +121,7 @@ class TeacherClient:
                     hit.text, hit.finish_reason, hit.prompt_tokens, hit.completion_tokens, True
                 )
         try:
-            answer = await self._request(prompt.messages, sampling, parse_retry=attempt > 0)
+            answer = await self._request(key, prompt.messages, sampling, parse_retry=attempt > 0)
         except E.SampleRejected as rej:
             if rej.reason == E.BAD_REQUEST:  # the endpoint refuses this very request: remember it
                 await self._store(key, CachedAnswer("", None, 0, 0, rejected=rej.detail), meta)
@@ -145,7 +137,7 @@ class TeacherClient:
             self.gate.settle({L.CACHE_WRITES: 1}, 0.0, 0.0)
 
     async def _request(
-        self, messages: list[dict[str, str]], sampling: dict, parse_retry: bool
+        self, key: str, messages: list[dict[str, str]], sampling: dict, parse_retry: bool
     ) -> CachedAnswer:
         """Send until an answer comes back; transient failures wait (backoff, Retry-After) and retry.
 
@@ -153,6 +145,7 @@ class TeacherClient:
         the request waits for the gate's circuit instead.
         """
         est_prompt = estimate_tokens(messages, self.cfg.chars_per_token)
+        body = {"model": self.cfg.model, "messages": messages, **sampling}
         retry = sent = 0
         while True:
             probe = await self._wait_until_reachable()
@@ -164,26 +157,24 @@ class TeacherClient:
             async with self._slots:
                 reserved = await self._admit(est_prompt, sampling["max_tokens"])
                 try:
-                    response = await self.client.chat.completions.create(
-                        model=self.cfg.model, messages=messages, **sampling
-                    )
-                except openai.APIError as err:
+                    reply = await self.backend.send(key, body)
+                except B.SendFailure as err:
                     failure = err
-                    if _classify(err)[0] not in TRANSIENT_KINDS:
+                    if not err.transient or err.endpoint_ok:
                         await self.gate.succeeded(probe)  # it answered, if not as hoped
                     self._check_final(err, counts, reserved)
                 else:
-                    answer = self._succeeded(response, counts, reserved, est_prompt)
+                    answer = self._succeeded(reply, counts, reserved, est_prompt)
                     await self.gate.succeeded(probe)
                     return answer
             sent += 1
-            verdict = await self.gate.failed(probe)
+            verdict = Admission() if failure.endpoint_ok else await self.gate.failed(probe)
             if verdict.stop:
                 raise self._outage(verdict)
             if verdict.go:  # the endpoint looks healthy: this failure spends a retry
                 if retry >= self.cfg.max_retries:
                     raise E.SampleRejected(
-                        E.UNAVAILABLE, f"gave up after {sent} attempts; last: {_short(failure)}"
+                        E.UNAVAILABLE, f"gave up after {sent} attempts; last: {failure.message}"
                     )
                 await asyncio.sleep(self._backoff(failure, retry))
                 retry += 1
@@ -205,7 +196,12 @@ class TeacherClient:
         )
 
     async def _admit(self, est_prompt: int, max_tokens: int) -> tuple[float, float]:
-        """Ask the gate (rate limit, budget); returns the (cost, tokens) reserved."""
+        """Ask the gate (rate limit, budget); returns the (cost, tokens) reserved.
+
+        The worst case (prompt estimate + max_tokens, at the backend's price) is reserved before
+        the request leaves; the batch backend therefore holds a whole batch's worst case before
+        it submits the batch.
+        """
         settings = self.gate.settings
         if not settings.limits_requests:
             return 0.0, 0.0
@@ -226,85 +222,50 @@ class TeacherClient:
         return cost, tokens
 
     def _succeeded(
-        self, response, counts: dict, reserved: tuple[float, float], est_prompt: int
+        self, reply: B.Reply, counts: dict, reserved: tuple[float, float], est_prompt: int
     ) -> CachedAnswer:
-        choice = response.choices[0] if response.choices else None
-        text = (choice.message.content if choice is not None else None) or ""
-        usage = response.usage
-        if usage is None:  # some servers omit it: estimate, and say so
-            prompt_tokens, completion_tokens = (
-                est_prompt,
-                math.ceil(len(text) / self.cfg.chars_per_token),
-            )
+        prompt_tokens, completion_tokens = reply.prompt_tokens, reply.completion_tokens
+        if prompt_tokens is None or completion_tokens is None:  # usage omitted: estimate, say so
+            prompt_tokens = est_prompt
+            completion_tokens = math.ceil(len(reply.text) / self.cfg.chars_per_token)
             counts["usage_estimated"] = 1
-        else:
-            prompt_tokens, completion_tokens = (
-                usage.prompt_tokens or 0,
-                usage.completion_tokens or 0,
-            )
         counts.update({L.PROMPT_TOKENS: prompt_tokens, L.COMPLETION_TOKENS: completion_tokens})
         self.gate.settle(
             counts, reserved[0], max(0.0, reserved[1] - prompt_tokens - completion_tokens)
         )
-        finish = choice.finish_reason if choice is not None else None
-        return CachedAnswer(text, finish, prompt_tokens, completion_tokens)
+        return CachedAnswer(reply.text, reply.finish_reason, prompt_tokens, completion_tokens)
 
-    def _check_final(
-        self, err: openai.APIError, counts: dict, reserved: tuple[float, float]
-    ) -> None:
+    def _check_final(self, err: B.SendFailure, counts: dict, reserved: tuple[float, float]) -> None:
         """Count a failure; raise when it is fatal (the job stops) or final (the sample is rejected)."""
-        kind, status = _classify(err)
-        counts[L.ERROR_PREFIX + kind] = 1
+        counts[L.ERROR_PREFIX + err.kind] = 1
         self.gate.settle(counts, reserved[0], reserved[1])
-        if kind == "unauthorized":
+        if err.kind == B.UNAUTHORIZED:
             raise E.TeacherAuthError(
-                f"the teacher at {self.cfg.base_url or 'OpenAI'} refused the key (HTTP {status}); check the "
+                f"the teacher at {self.cfg.base_url or 'OpenAI'} refused the key (HTTP {err.status}); check the "
                 f"environment variable {self.cfg.api_key_env} (named by teacher.api_key_env)"
             ) from None
-        if kind == "not_found":
+        if err.kind == B.NOT_FOUND:
             raise E.TeacherEndpointError(
                 f"the teacher at {self.cfg.base_url or 'OpenAI'} answered 404 for model {self.cfg.model!r}; "
                 "check teacher.model and teacher.base_url (it usually ends in /v1)"
             ) from None
-        if kind == "bad_request":
-            raise E.SampleRejected(E.BAD_REQUEST, _short(err))
+        if err.kind == B.INVALID_BATCH:
+            raise E.TeacherEndpointError(
+                f"the teacher at {endpoint_name(self.cfg.base_url)} refused a batch: {err.message}"
+            ) from None
+        if err.kind == B.BAD_REQUEST:
+            raise E.SampleRejected(E.BAD_REQUEST, err.message)
 
-    def _backoff(self, err: openai.APIError, retry: int) -> float:
+    def _backoff(self, err: B.SendFailure, retry: int) -> float:
         """The wait before retry number `retry`: jittered exponential, at least the Retry-After."""
-        headers = err.response.headers if isinstance(err, openai.APIStatusError) else None
         return backoff_delay(
-            retry,
-            self.cfg.backoff_base_s,
-            self.cfg.backoff_max_s,
-            retry_after_seconds(headers),
-            self._rng,
+            retry, self.cfg.backoff_base_s, self.cfg.backoff_max_s, err.retry_after_s, self._rng
         )
 
+    def status(self) -> dict[str, Any]:
+        """The backend's own progress (batches in flight...), for the progress line."""
+        return self.backend.status()
+
     async def aclose(self) -> None:
-        """Close the HTTP connections."""
-        await self.client.close()
-
-
-def _classify(err: openai.APIError) -> tuple[str, int | None]:
-    """(kind, HTTP status) of a failed request; kinds name the manifest's error counters."""
-    if isinstance(err, openai.APITimeoutError):
-        return "timeout", None
-    if isinstance(err, openai.APIConnectionError):
-        return "connection", None
-    if not isinstance(err, openai.APIStatusError):
-        return "server_error", None  # an unparseable 200 body: transient, retried
-    status = err.status_code
-    if status in (401, 403):
-        return "unauthorized", status
-    if status == 404:
-        return "not_found", status
-    if status == 429:
-        return "rate_limited", status
-    if status >= 500 or status in RETRIED_STATUS:
-        return "server_error", status
-    return "bad_request", status
-
-
-def _short(err: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(err).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+        """Close the backend (HTTP connections, pollers)."""
+        await self.backend.aclose()

@@ -81,6 +81,7 @@ class GateCore:
         self.ledger = Ledger(settings.price, settings.max_cost_usd, settings.prior_cost_usd)
         self.circuit = Circuit(settings.circuit, clock)
         self.fatal: tuple[str, str] | None = None
+        self.batches = BatchBoard()
 
     def reserve(self, tokens: float, cost: float) -> float | None:
         """Reserve a request; the seconds to wait before sending it, or None when over budget."""
@@ -95,13 +96,44 @@ class GateCore:
             self.limiter.refund_tokens(token_refund)
 
     def totals(self) -> dict[str, Any]:
-        """The job's accounting so far, and the endpoint's health."""
-        return {**self.ledger.totals(), **self.circuit.status()}
+        """The job's accounting so far, the endpoint's health, and batches (batch backend)."""
+        return {**self.ledger.totals(), **self.circuit.status(), **self.batches.totals()}
 
     def record_fatal(self, kind: str, message: str) -> None:
         """Remember the first error that stops the job, for the driver to report as it was raised."""
         if self.fatal is None:
             self.fatal = (kind, message)
+
+
+class BatchBoard:
+    """Batches of the batch backend, job-wide: which are open since when (wall clock), how many done."""
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self.clock = clock
+        self.open: dict[str, float] = {}
+        self.done: set[str] = set()
+
+    def event(self, batch_id: str, opened_at: float | None) -> None:
+        """A batch opened (submitted, or picked up again by a rerun) or closed (None)."""
+        if opened_at is None:
+            self.open.pop(batch_id, None)
+            self.done.add(batch_id)
+        elif batch_id not in self.done:
+            self.open[batch_id] = opened_at
+
+    def totals(self) -> dict[str, Any]:
+        """{"batches": {...}} once a batch was seen, else nothing (online backend)."""
+        if not self.open and not self.done:
+            return {}
+        oldest = max((self.clock() - t for t in self.open.values()), default=0.0)
+        return {
+            "batches": {
+                "submitted": len(self.open) + len(self.done),
+                "in_progress": len(self.open),
+                "done": len(self.done),
+                "oldest_age_s": round(oldest, 1),
+            }
+        }
 
 
 class Gate(Protocol):
@@ -126,6 +158,8 @@ class Gate(Protocol):
     async def failed(self, probe: bool) -> Admission: ...
 
     async def succeeded(self, probe: bool) -> None: ...
+
+    def batch_event(self, batch_id: str, opened_at: float | None) -> None: ...
 
 
 class LocalGate:
@@ -159,6 +193,9 @@ class LocalGate:
     async def succeeded(self, probe: bool) -> None:
         self.core.circuit.succeeded()
 
+    def batch_event(self, batch_id: str, opened_at: float | None) -> None:
+        self.core.batches.event(batch_id, opened_at)
+
 
 @ray.remote(num_cpus=0)
 class TeacherGateActor:
@@ -190,6 +227,9 @@ class TeacherGateActor:
 
     def succeeded(self) -> None:
         self.core.circuit.succeeded()
+
+    def batch_event(self, batch_id: str, opened_at: float | None) -> None:
+        self.core.batches.event(batch_id, opened_at)
 
 
 def job_gate_actor(name: str, settings: GateSettings) -> ray.actor.ActorHandle:
@@ -267,6 +307,9 @@ class RayGate:
             self._open = self._failed_since = False
             self._wait_until = 0.0
             await self.handle.succeeded.remote()
+
+    def batch_event(self, batch_id: str, opened_at: float | None) -> None:
+        self._pending.append(self.handle.batch_event.remote(batch_id, opened_at))
 
     def _learn(self, verdict: Admission) -> Admission:
         if verdict.wait_s > 0:

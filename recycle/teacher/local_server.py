@@ -1,5 +1,8 @@
 """A local OpenAI-compatible teacher: POST /v1/chat/completions on 127.0.0.1, in a background thread.
 
+It speaks the Batch API too (files, batches, output and error files, injectable faults):
+`server.batch`, in recycle/teacher/local_batch.py.
+
 For tests, benchmarks and the offline demo. Answers come from a callable (messages -> text); the
 default answers any reflection prompt in the papers' format with deterministic text derived from
 the sample, so a whole pipeline runs without a model. Faults can be injected at given rates or by
@@ -27,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from recycle.teacher.local_answers import default_answer, unformatted_answer
+from recycle.teacher.local_batch import LocalBatchService
 
 OK = "ok"
 RATE_LIMIT = "rate_limit"  # 429 with Retry-After and retry-after-ms
@@ -148,16 +152,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         owner = self.server.owner
-        if self.path.rstrip("/").endswith("/stats"):
+        if owner.batch.handles(self.path):
+            self._json(*owner.batch.route("GET", self.path, self.headers, b""))
+        elif self.path.rstrip("/").endswith("/stats"):
             with owner._lock:
                 self._json(200, owner.stats.to_json())
         elif self.path.rstrip("/").endswith("/models"):
-            self._json(200, {"object": "list", "data": [{"id": owner.model, "object": "model"}]})
+            model = {"id": owner.model, "object": "model"}
+            if owner.max_model_len:  # as vLLM reports it
+                model["max_model_len"] = owner.max_model_len
+            self._json(200, {"object": "list", "data": [model]})
         else:
             self._json(404, _error(f"no route {self.path}", "not_found"))
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.server.owner.batch.handles(self.path):
+            self._json(*self.server.owner.batch.route("POST", self.path, self.headers, raw))
+            return
+        body = json.loads(raw or b"{}")
         if self.path.rstrip("/").endswith("/stats/reset"):
             self.server.owner.reset_stats()
             self._json(200, {})
@@ -206,11 +219,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, _completion(body, text, messages))
 
     def _json(
-        self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+        self, status: int, payload: dict[str, Any] | bytes, headers: dict[str, str] | None = None
     ) -> None:
-        data = json.dumps(payload).encode("utf-8")
+        raw = isinstance(payload, bytes)  # a file's content (Batch API)
+        data = payload if raw else json.dumps(payload).encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "application/octet-stream" if raw else "application/json")
         self.send_header("Content-Length", str(len(data)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
@@ -255,6 +269,9 @@ class LocalTeacherServer:
         port: 0 picks a free port.
         model: the model name the server reports.
         seed: seed of the fault draws.
+        batch_latency_s: how long a batch stays in progress (Batch API: `server.batch`, see
+            recycle/teacher/local_batch.py for its routes and faults).
+        max_model_len: the context length /v1/models reports (as vLLM does); None: not reported.
     """
 
     def __init__(
@@ -269,6 +286,8 @@ class LocalTeacherServer:
         port: int = 0,
         model: str = "local-teacher",
         seed: int = 0,
+        batch_latency_s: float = 0.5,
+        max_model_len: int | None = None,
     ):
         unknown = set(faults or {}) - set(FAULTS)
         if unknown:
@@ -284,6 +303,8 @@ class LocalTeacherServer:
         self._thread: threading.Thread | None = None
         self.down = False  # stopped: answers being made are not sent
         self._outages: list[Outage] = []
+        self.batch = LocalBatchService(self, batch_latency_s)
+        self.max_model_len = max_model_len
 
     @property
     def base_url(self) -> str:
@@ -327,6 +348,7 @@ class LocalTeacherServer:
     def __exit__(self, *exc: object) -> None:
         for outage in self._outages:
             outage.end_now()
+        self.batch.stop()
         self.stop()
 
     def reset_stats(self) -> None:

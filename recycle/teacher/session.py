@@ -19,6 +19,7 @@ import ray
 from recycle.config import RecycleConfig
 from recycle.config.teacher import TeacherConfig
 from recycle.teacher.client import endpoint_name, resolve_api_key
+from recycle.teacher.context import fit_context
 from recycle.teacher.errors import fatal_from_record, find_fatal
 from recycle.teacher.gate import GateSettings, job_gate_actor
 from recycle.teacher.serve import served_teacher
@@ -82,11 +83,14 @@ def gate_session(
 
 @contextmanager
 def teacher_session(cfg: RecycleConfig, prior_cost_usd: float = 0.0) -> Iterator[TeacherSession]:
-    """Check the key (a served teacher needs none), start or attach the endpoint, hold the gate."""
+    """Check the key (a served teacher needs none), start or attach the endpoint, hold the gate.
+
+    The context window is lowered to the one the endpoint reports for the model (vLLM does).
+    """
     if cfg.teacher.serve is None:
         resolve_api_key(cfg.teacher)
     with (
-        served_teacher(cfg.teacher) as teacher,
-        gate_session(cfg, teacher, prior_cost_usd) as session,
+        served_teacher(cfg.teacher) as served,
+        gate_session(cfg, fit_context(served), prior_cost_usd) as session,
     ):
         yield session

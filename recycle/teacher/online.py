@@ -1,0 +1,90 @@
+"""The online backend: one chat completion per request (OpenAI's or any compatible server's)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+
+from recycle.config.teacher import TeacherConfig
+from recycle.teacher import backend as B
+from recycle.teacher.endpoint import open_client
+from recycle.teacher.limits import retry_after_seconds
+
+RETRIED_STATUS = {408, 409}  # plus 429 and every 5xx
+
+
+class OnlineBackend:
+    """`chat.completions.create`, one attempt per `send`; `cfg.concurrency` in flight per client."""
+
+    def __init__(
+        self, cfg: TeacherConfig, journal_dir: str | None, client: Any = None, board: Any = None
+    ):
+        self.cfg = cfg
+        self.client = client or open_client(cfg)
+        self.max_in_flight = cfg.concurrency
+
+    async def send(self, key: str, body: dict[str, Any]) -> B.Reply:
+        """One chat completion."""
+        try:
+            response = await self.client.chat.completions.create(**body)
+        except openai.APIError as err:
+            raise failure_of(err) from None
+        return reply_of(response)
+
+    def status(self) -> dict[str, Any]:
+        """Nothing to show beyond the gate's counters."""
+        return {}
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        await self.client.close()
+
+
+def reply_of(response: Any) -> B.Reply:
+    """A Reply from a ChatCompletion object."""
+    choice = response.choices[0] if response.choices else None
+    usage = response.usage
+    return B.Reply(
+        text=(choice.message.content if choice is not None else None) or "",
+        finish_reason=choice.finish_reason if choice is not None else None,
+        prompt_tokens=(usage.prompt_tokens or 0) if usage is not None else None,
+        completion_tokens=(usage.completion_tokens or 0) if usage is not None else None,
+    )
+
+
+def failure_of(err: openai.APIError) -> B.SendFailure:
+    """The SendFailure of an openai error."""
+    kind, status = classify(err)
+    headers = err.response.headers if isinstance(err, openai.APIStatusError) else None
+    return B.SendFailure(kind, short(err), status, retry_after_seconds(headers))
+
+
+def classify(err: openai.APIError) -> tuple[str, int | None]:
+    """(kind, HTTP status) of a failed request."""
+    if isinstance(err, openai.APITimeoutError):
+        return B.TIMEOUT, None
+    if isinstance(err, openai.APIConnectionError):
+        return B.CONNECTION, None
+    if not isinstance(err, openai.APIStatusError):
+        return B.SERVER_ERROR, None  # an unparseable 200 body: transient, retried
+    return kind_of_status(err.status_code), err.status_code
+
+
+def kind_of_status(status: int) -> str:
+    """The failure kind of an HTTP status."""
+    if status in (401, 403):
+        return B.UNAUTHORIZED
+    if status == 404:
+        return B.NOT_FOUND
+    if status == 429:
+        return B.RATE_LIMITED
+    if status >= 500 or status in RETRIED_STATUS:
+        return B.SERVER_ERROR
+    return B.BAD_REQUEST
+
+
+def short(err: BaseException | str, limit: int = 300) -> str:
+    """One line of at most `limit` characters."""
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
