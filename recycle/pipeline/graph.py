@@ -18,6 +18,7 @@ import ray
 from recycle import columns as C
 from recycle.config import RecycleConfig
 from recycle.pipeline.choose import choose_instruction_batch, choose_response_batch
+from recycle.pipeline.stats import coherence_pairs, run_spec, stats_in_stream
 from recycle.select.declarations import (
     COHERENCE,
     IFD,
@@ -86,14 +87,19 @@ def _pandas_step(ds: ray.data.Dataset, fn, cfg: RecycleConfig) -> ray.data.Datas
 
 
 def coherence_graph(
-    ds: ray.data.Dataset, cfg: RecycleConfig, prefixes: tuple[str, ...]
+    ds: ray.data.Dataset,
+    cfg: RecycleConfig,
+    prefixes: tuple[str, ...] = (),
+    pairs: tuple[list, list] = ([], []),
 ) -> ray.data.Dataset:
-    """Sentence-BERT coherence of x and y for the named variants (the coherence ablation only)."""
+    """Sentence-BERT coherence of x and y for the named variants, or for explicit (pairs, kept_only)."""
+    named, kept_only = pairs
     return ds.map_batches(
         CoherenceScorer,
         fn_constructor_kwargs={
             "model": cfg.student.coherence_model,
-            "pairs": [(p, *PAIR_TEXT[p]) for p in prefixes],
+            "pairs": [(p, *PAIR_TEXT[p]) for p in prefixes] + list(named),
+            "kept_only": list(kept_only),
         },
         batch_format="pandas",
         batch_size=cfg.student.batch_size,
@@ -115,7 +121,7 @@ def reflection_graph(
     ds: ray.data.Dataset, cfg: RecycleConfig, teacher: TeacherSession
 ) -> ray.data.Dataset:
     """The mode's reflections, scores and choices over validated samples."""
-    spec: ModeSpec = mode_spec(cfg.selection.mode)
+    spec: ModeSpec = run_spec(cfg)
     if spec.reflect_instruction:
         ds = reflect_instruction(ds, teacher.config, teacher.gate_name, teacher.cache_dir)
     ds = score_phase(ds, cfg, spec.phase1)
@@ -126,9 +132,16 @@ def reflection_graph(
             instruction_column=C.INSTRUCTION_1, input_column=C.INPUT_1, output_column=C.OUTPUT_1,
         )  # fmt: skip
     ds = score_phase(ds, cfg, spec.phase2)  # coherence of (x1, y1) was carried over by the choice
-    return _pandas_step(ds, choose_response_batch, cfg)
+    return table6_coherence(_pandas_step(ds, choose_response_batch, cfg), cfg, spec)
 
 
 def ifd_graph(ds: ray.data.Dataset, cfg: RecycleConfig) -> ray.data.Dataset:
     """IFD of the original samples only (the global top-k modes: no teacher)."""
-    return score_phase(ds, cfg, mode_spec(cfg.selection.mode).phase1)
+    spec = run_spec(cfg)
+    return table6_coherence(score_phase(ds, cfg, spec.phase1), cfg, spec)
+
+
+def table6_coherence(ds: ray.data.Dataset, cfg: RecycleConfig, spec: ModeSpec) -> ray.data.Dataset:
+    """The coherence of (x0, y0) and of the final pair for Table 6, when the run computes it."""
+    pairs = coherence_pairs(spec) if stats_in_stream(cfg) else ([], [])
+    return coherence_graph(ds, cfg, pairs=pairs) if pairs[0] else ds
