@@ -7,6 +7,10 @@ teacher stages where the mode reflects, a student pool per phase with student sc
 Sentence-BERT stage where a phase computes coherence. ifd_topk scores the originals only (then a
 global top-k on the driver, see run.py).
 
+With the report's Table 6 statistics on (`output.report_stats`), phase 1 also scores r-IFD of
+(x0, y0) and one Sentence-BERT actor after the last choice embeds (x0, y0) and the final pair
+(recycle.pipeline.stats): the statistics cost no extra student pass.
+
 Teacher and student stages are actor pools in one streaming job, so they work on different
 blocks at the same time. Only the chosen (x1, y1) goes to response reflection: 2 prompts a sample.
 """
