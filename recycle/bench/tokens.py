@@ -89,11 +89,11 @@ def pipeline_tokens(model, tokenizer, cols, cfg: StudentConfig) -> tuple[int, in
 
 def authors_tokens(tokenizer, cols, cfg: StudentConfig) -> int:
     """Tokens of the authors' 16 sequences per sample (every one forwarded, every position projected)."""
-    cols = dict(
-        cols,
-        res_of_orig=[longer(y) for y in cols[C.OUTPUT]],
-        res_of_ins=[longer(y) for y in cols[C.NEW_OUTPUT]],
-    )
+    cols = {  # simulated response reflections, unless `cols` holds real ones
+        "res_of_orig": [longer(y) for y in cols[C.OUTPUT]],
+        "res_of_ins": [longer(y) for y in cols[C.NEW_OUTPUT]],
+        **cols,
+    }
     jobs = plan_pairs(
         tokenizer, cfg.template, cfg.max_length, cols, AUTHORS, range(len(cols[C.OUTPUT]))
     )
@@ -114,3 +114,76 @@ def token_ratio(model, tokenizer, cfg: StudentConfig, rows: list[dict[str, str]]
         f"  pipeline (phase 1 + 2)   {ours / n:8.1f} forward tokens, {projected / n:8.1f} projected on V"
     )
     return ours / theirs
+
+
+RUN_TEXT = (
+    C.INSTRUCTION, C.INPUT, C.OUTPUT, C.NEW_INSTRUCTION, C.NEW_INPUT, C.NEW_OUTPUT,
+    C.INSTRUCTION_1, C.INPUT_1, C.OUTPUT_1, C.BETTER_OUTPUT, C.INSTRUCTION_REFLECTED,
+)  # fmt: skip
+
+
+def run_columns(run_dir: str) -> dict[str, list]:
+    """The texts of the samples a selective run scored in both phases (kept and dropped rows)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from recycle.rundir import outcome_files
+
+    paths = [
+        p for o in (C.OUTCOME_KEPT, C.OUTCOME_DROPPED) for p in outcome_files(run_dir, o, "part")
+    ]
+    df = pd.concat([pq.read_table(p, columns=list(RUN_TEXT)).to_pandas() for p in paths])
+    df = df[df[C.BETTER_OUTPUT].notna()].reset_index(drop=True)  # response reflection parsed
+    cols = {k: [("" if v is None else v) for v in df[k].tolist()] for k in RUN_TEXT}
+    ins = cols.pop(C.INSTRUCTION_REFLECTED)
+    # the authors reflect the response of both pairs: the chosen pair's is real, the other simulated
+    rows = list(zip(cols[C.BETTER_OUTPUT], ins, cols[C.OUTPUT], cols[C.NEW_OUTPUT], strict=True))
+    cols["res_of_orig"] = [longer(y0) if i else r for r, i, y0, _ in rows]
+    cols["res_of_ins"] = [r if i else longer(y) for r, i, _, y in rows]
+    return cols
+
+
+def phase_tokens(model, tokenizer, cols, cfg: StudentConfig, phases) -> dict[str, int]:
+    """Student forward tokens of each (name, variants) phase, batch by batch as the actors see them."""
+    tokens = dict.fromkeys((name for name, _ in phases), 0)
+    n = len(cols[C.OUTPUT])
+    for start in range(0, n, cfg.batch_size):
+        part = {k: v[start : start + cfg.batch_size] for k, v in cols.items()}
+        for name, variants in phases:
+            _, stats = score_columns(model, tokenizer, part, variants, cfg)
+            tokens[name] += stats.tokens
+    return tokens
+
+
+def run_token_lines(run_dir: str, cfg: StudentConfig) -> list[str]:
+    """Forward tokens per sample of a selective run's phases (statistics on) against the authors'.
+
+    The run's own rows (real reflections) are scored again by the scorer's core, batch by batch
+    with the run's batch size, to count what its actors forwarded; the authors' count is their 16
+    sequences per sample (three teacher calls, IFD and r-IFD of four pairs). Last line:
+    `forward tokens/sample: N (authors: M, ratio R)`.
+    """
+    from recycle.pipeline.graph import phase_variants
+    from recycle.select.declarations import mode_spec, with_table6
+    from recycle.student.model import load_student
+
+    spec = mode_spec("selective")
+    model, tokenizer = load_student(cfg)
+    cols = run_columns(run_dir)
+    n = len(cols[C.OUTPUT])
+    phases = (
+        ("phase 1", phase_variants(spec.phase1)),
+        ("phase 1 + Table 6", phase_variants(with_table6(spec).phase1)),
+        ("phase 2", phase_variants(spec.phase2)),
+    )
+    got = phase_tokens(model, tokenizer, cols, cfg, phases)
+    total = got["phase 1 + Table 6"] + got["phase 2"]
+    share = (got["phase 1 + Table 6"] - got["phase 1"]) / total
+    theirs = authors_tokens(tokenizer, cols, cfg)
+    lines = [f"{n} samples of a selective run (statistics on), student forward tokens per sample:"]
+    lines += [f"  {name:18s} {v / n:8.1f}" for name, v in got.items()]
+    lines.append(f"  Table 6 share      {share:8.1%} of the total (r-IFD of (x0, y0))")
+    lines.append(
+        f"forward tokens/sample: {total / n:.0f} (authors: {theirs / n:.0f}, ratio {total / theirs:.2f})"
+    )
+    return lines

@@ -7,6 +7,10 @@ teacher stages where the mode reflects, a student pool per phase with student sc
 Sentence-BERT stage where a phase computes coherence. ifd_topk scores the originals only (then a
 global top-k on the driver, see run.py).
 
+With the report's Table 6 statistics on (`output.report_stats`), phase 1 also scores r-IFD of
+(x0, y0) and one Sentence-BERT actor after the last choice embeds (x0, y0) and the final pair
+(recycle.pipeline.stats): the statistics cost no extra student pass.
+
 Teacher and student stages are actor pools in one streaming job, so they work on different
 blocks at the same time. Only the chosen (x1, y1) goes to response reflection: 2 prompts a sample.
 """
@@ -18,6 +22,7 @@ import ray
 from recycle import columns as C
 from recycle.config import RecycleConfig
 from recycle.pipeline.choose import choose_instruction_batch, choose_response_batch
+from recycle.pipeline.stats import coherence_pairs, run_spec, stats_in_stream
 from recycle.select.declarations import (
     COHERENCE,
     IFD,
@@ -86,14 +91,19 @@ def _pandas_step(ds: ray.data.Dataset, fn, cfg: RecycleConfig) -> ray.data.Datas
 
 
 def coherence_graph(
-    ds: ray.data.Dataset, cfg: RecycleConfig, prefixes: tuple[str, ...]
+    ds: ray.data.Dataset,
+    cfg: RecycleConfig,
+    prefixes: tuple[str, ...] = (),
+    pairs: tuple[list, list] = ([], []),
 ) -> ray.data.Dataset:
-    """Sentence-BERT coherence of x and y for the named variants (the coherence ablation only)."""
+    """Sentence-BERT coherence of x and y for the named variants, or for explicit (pairs, kept_only)."""
+    named, kept_only = pairs
     return ds.map_batches(
         CoherenceScorer,
         fn_constructor_kwargs={
             "model": cfg.student.coherence_model,
-            "pairs": [(p, *PAIR_TEXT[p]) for p in prefixes],
+            "pairs": [(p, *PAIR_TEXT[p]) for p in prefixes] + list(named),
+            "kept_only": list(kept_only),
         },
         batch_format="pandas",
         batch_size=cfg.student.batch_size,
@@ -115,7 +125,7 @@ def reflection_graph(
     ds: ray.data.Dataset, cfg: RecycleConfig, teacher: TeacherSession
 ) -> ray.data.Dataset:
     """The mode's reflections, scores and choices over validated samples."""
-    spec: ModeSpec = mode_spec(cfg.selection.mode)
+    spec: ModeSpec = run_spec(cfg)
     if spec.reflect_instruction:
         ds = reflect_instruction(ds, teacher.config, teacher.gate_name, teacher.cache_dir)
     ds = score_phase(ds, cfg, spec.phase1)
@@ -126,9 +136,16 @@ def reflection_graph(
             instruction_column=C.INSTRUCTION_1, input_column=C.INPUT_1, output_column=C.OUTPUT_1,
         )  # fmt: skip
     ds = score_phase(ds, cfg, spec.phase2)  # coherence of (x1, y1) was carried over by the choice
-    return _pandas_step(ds, choose_response_batch, cfg)
+    return table6_coherence(_pandas_step(ds, choose_response_batch, cfg), cfg, spec)
 
 
 def ifd_graph(ds: ray.data.Dataset, cfg: RecycleConfig) -> ray.data.Dataset:
     """IFD of the original samples only (the global top-k modes: no teacher)."""
-    return score_phase(ds, cfg, mode_spec(cfg.selection.mode).phase1)
+    spec = run_spec(cfg)
+    return table6_coherence(score_phase(ds, cfg, spec.phase1), cfg, spec)
+
+
+def table6_coherence(ds: ray.data.Dataset, cfg: RecycleConfig, spec: ModeSpec) -> ray.data.Dataset:
+    """The coherence of (x0, y0) and of the final pair for Table 6, when the run computes it."""
+    pairs = coherence_pairs(spec) if stats_in_stream(cfg) else ([], [])
+    return coherence_graph(ds, cfg, pairs=pairs) if pairs[0] else ds

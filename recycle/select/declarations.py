@@ -32,7 +32,7 @@ the authors' `data_analysis.py` loaded the model in float32: `student.dtype=floa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from recycle import columns as C
 from recycle.errors import ConfigError
@@ -226,3 +226,18 @@ def mode_spec(name: str) -> ModeSpec:
     if name not in MODES:
         raise ConfigError(f"unknown selection.mode {name!r}; use one of {', '.join(MODES)}")
     return MODES[name]
+
+
+def with_table6(spec: ModeSpec) -> ModeSpec:
+    """The mode as run when the report's Table 6 statistics are on (`output.report_stats`).
+
+    Phase 1 also computes IFD and r-IFD of (x0, y0), what the original data's row needs; the
+    final pair's row is read from the scores the choices carry forward. A mode whose phases do
+    not score the final pair (no student) is returned unchanged: its statistics are computed
+    after the run (`recycle.pipeline.stats`).
+    """
+    if not spec.needs_student:
+        return spec
+    phase1 = dict(spec.phase1.scores)
+    phase1[C.ORIG] = tuple(dict.fromkeys((*phase1.get(C.ORIG, ()), IFD, RIFD)))
+    return replace(spec, phase1=Phase(spec.phase1.name, phase1))

@@ -24,6 +24,9 @@ IFD_NOT_BELOW_ONE = "ifd_not_below_one"
 RIFD_NOT_BELOW_ONE = "rifd_not_below_one"
 STAGE = "select"
 PAIR_SCORES = (C.IFD, C.RIFD, C.LOSS_Y_GIVEN_X, C.LOSS_Y, C.LOSS_X_GIVEN_Y, C.LOSS_X, C.COHERENCE)
+# what the chosen pair's Table 6 row reads besides its scores (carried by both choices)
+PAIR_LENGTHS = (C.X_TOKENS, C.Y_TOKENS)
+FINAL = "final_"  # prefix of the final pair's carried scores: final_ifd, final_loss_x, ...
 
 
 def live(df: pd.DataFrame) -> np.ndarray:
@@ -53,20 +56,23 @@ def choose_instruction(df: pd.DataFrame, win: np.ndarray) -> pd.DataFrame:
     _take(df, win, C.INSTRUCTION_1, C.NEW_INSTRUCTION, C.INSTRUCTION)
     _take(df, win, C.INPUT_1, C.NEW_INPUT, C.INPUT)
     _take(df, win, C.OUTPUT_1, C.NEW_OUTPUT, C.OUTPUT)
-    for base in PAIR_SCORES:
+    for base in PAIR_SCORES + PAIR_LENGTHS:
         _take(df, win, C.scored(C.PAIR1, base), C.scored(C.INS, base), C.scored(C.ORIG, base))
     return df
 
 
 def choose_response(df: pd.DataFrame, win: np.ndarray) -> pd.DataFrame:
-    """Step 4: (x2, y2) = (x1, y_res) where `win`, else (x1, y1); FINAL_IFD / FINAL_RIFD follow."""
+    """Step 4: (x2, y2) = (x1, y_res) where `win`, else (x1, y1); its scores follow as final_*.
+
+    final_ifd and final_rifd feed the filter; the losses and lengths feed Table 6.
+    """
     df = df.copy()
     df[C.RESPONSE_REFLECTED] = win
     df[C.FINAL_INSTRUCTION] = df[C.INSTRUCTION_1]
     df[C.FINAL_INPUT] = df[C.INPUT_1]
     _take(df, win, C.FINAL_OUTPUT, C.BETTER_OUTPUT, C.OUTPUT_1)
-    _take(df, win, C.FINAL_IFD, C.scored(C.RES, C.IFD), C.scored(C.PAIR1, C.IFD))
-    _take(df, win, C.FINAL_RIFD, C.scored(C.RES, C.RIFD), C.scored(C.PAIR1, C.RIFD))
+    for base in PAIR_SCORES + PAIR_LENGTHS:  # final_ifd == C.FINAL_IFD, final_rifd == C.FINAL_RIFD
+        _take(df, win, C.scored(FINAL, base), C.scored(C.RES, base), C.scored(C.PAIR1, base))
     return df
 
 

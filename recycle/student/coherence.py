@@ -92,19 +92,30 @@ class CoherenceScorer:
     Args:
         model: Sentence-BERT model name or folder (student.coherence_model).
         pairs: (prefix, instruction column, input column or None, output column) per pair.
+        kept_only: prefixes computed only on rows still kept (NaN elsewhere), e.g. the final pair.
     """
 
-    def __init__(self, model: str, pairs: Sequence[tuple[str, str, str | None, str]]):
+    def __init__(
+        self,
+        model: str,
+        pairs: Sequence[tuple[str, str, str | None, str]],
+        kept_only: Sequence[str] = (),
+    ):
         self.embedder = load_embedder(model)
         self.pairs = list(pairs)
+        self.kept_only = frozenset(kept_only)
 
     def __call__(self, batch: Any) -> Any:
         """The pandas batch with one coherence column per pair; rows unchanged."""
         needed = [c for _, *cols in self.pairs for c in cols if c is not None]
+        needed += [C.OUTCOME] if self.kept_only else []
         C.require_columns("coherence", batch.columns, needed)
         columns = {c: batch[c].tolist() for c in needed}
         result = batch.copy()
         for prefix, instruction, input_, output in self.pairs:
             xs, ys = pair_texts(columns, instruction, input_, output)
+            if prefix in self.kept_only:  # an empty text is not embedded: NaN
+                kept = (batch[C.OUTCOME] == C.OUTCOME_KEPT).tolist()
+                xs = [x if k else "" for x, k in zip(xs, kept, strict=True)]
             result[f"{prefix}{C.COHERENCE}"] = coherence(self.embedder, xs, ys)
         return result

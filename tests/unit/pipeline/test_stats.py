@@ -1,0 +1,55 @@
+"""Table 6 from the run's own columns: what phase 1 adds, which pairs the end stage embeds."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from recycle import columns as C
+from recycle.pipeline.stats import FINAL_TEXT, _table6, coherence_pairs, final_prefix
+from recycle.select.declarations import MODES, PAIR_TEXT, RIFD, mode_spec, with_table6
+from recycle.select.modes import FINAL
+
+
+@pytest.mark.parametrize("mode", [m for m, s in MODES.items() if s.needs_student])
+def test_phase1_also_scores_the_original_pair_r_ifd(mode):
+    spec, wide = mode_spec(mode), with_table6(mode_spec(mode))
+    assert wide.phase1.computes(C.ORIG, RIFD) and wide.phase1.computes(C.ORIG, C.IFD)
+    for prefix, stats in spec.phase1.scores.items():  # nothing the mode computed is lost
+        assert set(stats) <= set(wide.phase1.scores[prefix])
+    assert wide.phase2 == spec.phase2 and wide.step2 is spec.step2
+
+
+def test_modes_without_a_student_are_unchanged():
+    for name in ("recycle", "recycle_instruction", "recycle_response"):
+        assert with_table6(mode_spec(name)) == mode_spec(name)
+
+
+def test_coherence_stage_embeds_only_what_no_phase_computed():
+    pairs, kept_only = coherence_pairs(with_table6(mode_spec("selective")))
+    assert pairs == [(C.ORIG, *PAIR_TEXT[C.ORIG]), (FINAL, *FINAL_TEXT)] and kept_only == [FINAL]
+    assert coherence_pairs(with_table6(mode_spec("coherence"))) == ([], [])  # carried by choices
+    topk = with_table6(mode_spec("ifd_topk"))
+    assert final_prefix(topk) == C.ORIG and coherence_pairs(topk) == (
+        [(C.ORIG, *PAIR_TEXT[C.ORIG])],
+        [],
+    )
+
+
+def test_table6_counts_a_nan_loss_as_unscored():
+    df = pd.DataFrame(
+        {
+            C.X_TOKENS: [4, 6], C.Y_TOKENS: [10, 0], C.LOSS_X: [1.0, 2.0], C.LOSS_Y: [2.0, 3.0],
+            C.LOSS_Y_GIVEN_X: [1.5, math.nan], C.LOSS_X_GIVEN_Y: [0.5, 1.0],
+            C.IFD: [0.6, math.nan], C.RIFD: [0.8, 0.4], C.COHERENCE: [0.5, 0.7],
+            C.SCORE_ERROR: [None, None],
+        }
+    )  # fmt: skip
+    row = _table6(df)
+    assert row["samples"] == 2 and row["unscored"] == 1
+    assert row["instruction_tokens"] == 5 and row["response_tokens"] == 10  # 0 tokens: unscored
+    assert row["ppl_y_given_x"] == pytest.approx(math.exp(1.5)) and row["rifd"] == pytest.approx(
+        0.6
+    )
