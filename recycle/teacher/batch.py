@@ -364,6 +364,11 @@ class BatchBackend:
         except openai.APIError as err:
             log.warning("could not list batches to resume (%s); their requests are sent again", err)
 
+    async def reachable(self) -> bool:
+        """Per-request errors of a finished batch already say the endpoint answered; a failed
+        upload or poll is an outage sign, so the circuit gets no second opinion here."""
+        return False
+
     def status(self) -> dict[str, Any]:
         """Batches submitted / in flight / done here, and the age of the oldest one in flight."""
         now = time.time()

@@ -160,6 +160,10 @@ class TeacherClient:
                     reply = await self.backend.send(key, body)
                 except B.SendFailure as err:
                     failure = err
+                    if probe and _server_error(err) and await self.backend.reachable():
+                        # the probe got a 5xx but the server answers otherwise: no outage, this
+                        # request's own failure (it spends its retries instead of stopping the job)
+                        err.endpoint_ok = True
                     if not err.transient or err.endpoint_ok:
                         await self.gate.succeeded(probe)  # it answered, if not as hoped
                     self._check_final(err, counts, reserved)
@@ -269,3 +273,8 @@ class TeacherClient:
     async def aclose(self) -> None:
         """Close the backend (HTTP connections, pollers)."""
         await self.backend.aclose()
+
+
+def _server_error(err: B.SendFailure) -> bool:
+    """A transient failure the server itself answered with a 5xx (not a refused connection)."""
+    return err.transient and not err.endpoint_ok and (err.status or 0) >= 500

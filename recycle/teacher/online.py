@@ -32,6 +32,14 @@ class OnlineBackend:
             raise failure_of(err) from None
         return reply_of(response)
 
+    async def reachable(self) -> bool:
+        """`GET /models` answers: the server is up, whatever a given request gets back."""
+        try:
+            await self.client.models.list(timeout=self.cfg.timeout_s)
+        except openai.APIError:
+            return False
+        return True
+
     def status(self) -> dict[str, Any]:
         """Nothing to show beyond the gate's counters."""
         return {}

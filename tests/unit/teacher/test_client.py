@@ -251,3 +251,17 @@ def test_outage_helper_drops_connections_and_comes_back_on_the_same_port(make_se
     outage.join()
     assert outage.ended - outage.began >= 1.0 and "[Better Answer]" in second.text
     assert totals(client)["errors"]["connection"] >= 1
+
+
+def test_a_prompt_the_server_always_fails_is_rejected_not_taken_for_an_outage(make_server) -> None:
+    """Alone in flight, its 5xx open the circuit; the probe's second opinion (GET /models answers)
+    says the server is up, so the request spends its retries and is rejected: the job goes on."""
+    server = make_server(faults={SERVER_ERROR: 1.0})
+    client = client_for(
+        server, max_retries=3, outage_after_failures=2, probe_max_s=0.2, max_outage_s=30.0
+    )
+    t0 = time.monotonic()
+    with pytest.raises(E.SampleRejected) as err:
+        complete(client)
+    assert err.value.reason == E.UNAVAILABLE and time.monotonic() - t0 < 30.0
+    assert totals(client)["circuit"] == "closed"
