@@ -65,9 +65,11 @@ def coherence(
     if not ok:
         return out
     texts = [xs[i] for i in ok] + [ys[i] for i in ok]
+    unique = list(dict.fromkeys(texts))  # a text shared by two pairs (x0 == x1) is embedded once
+    where = {t: k for k, t in enumerate(unique)}
     emb = embedder.encode(
-        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
-    )  # (2n, D)
+        unique, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
+    )[[where[t] for t in texts]]  # (2n, D)
     ex, ey = emb[: len(ok)], emb[len(ok) :]  # (n, D) each, unit norm
     out[ok] = np.sum(ex * ey, axis=1)
     return out
@@ -112,10 +114,20 @@ class CoherenceScorer:
         C.require_columns("coherence", batch.columns, needed)
         columns = {c: batch[c].tolist() for c in needed}
         result = batch.copy()
+        texts = []
         for prefix, instruction, input_, output in self.pairs:
             xs, ys = pair_texts(columns, instruction, input_, output)
             if prefix in self.kept_only:  # an empty text is not embedded: NaN
                 kept = (batch[C.OUTCOME] == C.OUTCOME_KEPT).tolist()
                 xs = [x if k else "" for x, k in zip(xs, kept, strict=True)]
-            result[f"{prefix}{C.COHERENCE}"] = coherence(self.embedder, xs, ys)
+            texts.append((prefix, xs, ys))
+        n = len(batch)
+        # all pairs in one call, so a text two pairs share (x0 == x_final) is embedded once
+        values = coherence(
+            self.embedder,
+            [x for _, xs, _ in texts for x in xs],
+            [y for *_, ys in texts for y in ys],
+        )
+        for k, (prefix, _, _) in enumerate(texts):
+            result[f"{prefix}{C.COHERENCE}"] = values[k * n : (k + 1) * n]
         return result
