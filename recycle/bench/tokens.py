@@ -163,11 +163,12 @@ def run_token_lines(run_dir: str, cfg: StudentConfig) -> list[str]:
     sequences per sample (three teacher calls, IFD and r-IFD of four pairs). Last line:
     `forward tokens/sample: N (authors: M, ratio R)`.
     """
+    from recycle.config.selection import SelectionConfig
     from recycle.pipeline.graph import phase_variants
     from recycle.select.declarations import mode_spec, with_table6
     from recycle.student.model import load_student
 
-    spec = mode_spec("selective")
+    spec = mode_spec(SelectionConfig().mode)  # the default mode: Selective Reflection-Tuning
     model, tokenizer = load_student(cfg)
     cols = run_columns(run_dir)
     n = len(cols[C.OUTPUT])
