@@ -29,6 +29,7 @@ from recycle.teacher.cache import AnswerCache
 from recycle.teacher.client import TeacherClient, estimate_tokens
 from recycle.teacher.core import gather_or_cancel
 from recycle.teacher.gate import GateSettings, LocalGate, RayGate
+from recycle.teacher.stages import map_teacher_pool
 
 STAGE = "judge"
 PROMPT_TOO_LONG = "judge_prompt_too_long"
@@ -142,20 +143,8 @@ def judge_requests(
     if not requests:
         return {}
     ds = ray.data.from_items(requests)
-    ds = ds.map_batches(
-        JudgeReviews,
-        fn_constructor_kwargs={
-            "judge": cfg.model_dump(mode="json"),
-            "gate_name": gate_name,
-            "cache_dir": cache_dir,
-        },
-        batch_format="pyarrow",
-        batch_size=cfg.rows_per_batch(),
-        compute=ray.data.ActorPoolStrategy(
-            size=cfg.num_actors, max_concurrent_calls_per_actor=cfg.calls_per_actor
-        ),
-        num_cpus=cfg.actor_num_cpus,
-        udf_modifying_row_count=False,
+    ds = map_teacher_pool(
+        ds, JudgeReviews, cfg, {"gate_name": gate_name, "cache_dir": cache_dir}, "judge"
     )
     return {
         r[E.REQUEST_KEY]: {E.REVIEW: r[E.REVIEW], E.JUDGE_ERROR: r[E.JUDGE_ERROR]}

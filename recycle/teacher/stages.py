@@ -100,12 +100,18 @@ class ReflectResponse(_TeacherStage):
         super().__init__(task, teacher, gate_name, cache_dir)
 
 
-def _map_teacher(
-    ds: ray.data.Dataset, stage: type, cfg: TeacherConfig, kwargs: dict[str, Any]
+def map_teacher_pool(
+    ds: ray.data.Dataset,
+    stage: type,
+    cfg: TeacherConfig,
+    kwargs: dict[str, Any],
+    config_arg: str = "teacher",
 ) -> ray.data.Dataset:
+    """`stage` over `ds` on an async actor pool sized by `cfg` (the teacher's, or the judge's);
+    the stage gets `cfg` as JSON under `config_arg`, plus `kwargs`."""
     return ds.map_batches(
         stage,
-        fn_constructor_kwargs={"teacher": cfg.model_dump(mode="json"), **kwargs},
+        fn_constructor_kwargs={config_arg: cfg.model_dump(mode="json"), **kwargs},
         batch_format="pyarrow",
         batch_size=cfg.rows_per_batch(),
         compute=ray.data.ActorPoolStrategy(
@@ -120,7 +126,7 @@ def reflect_instruction(
     ds: ray.data.Dataset, cfg: TeacherConfig, gate_name: str, cache_dir: str | None
 ) -> ray.data.Dataset:
     """Add the instruction-reflection columns to a dataset of normalized samples."""
-    return _map_teacher(
+    return map_teacher_pool(
         ds, ReflectInstruction, cfg, {"gate_name": gate_name, "cache_dir": cache_dir}
     )
 
@@ -142,4 +148,4 @@ def reflect_response(
         "input_column": input_column,
         "output_column": output_column,
     }
-    return _map_teacher(ds, ReflectResponse, cfg, kwargs)
+    return map_teacher_pool(ds, ReflectResponse, cfg, kwargs)

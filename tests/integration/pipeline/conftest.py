@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 from pathlib import Path
 
 import pytest
 
 from recycle.config import RecycleConfig, load_config
+from recycle.teacher.local_answers import default_answer
 from recycle.teacher.local_server import LocalTeacherServer
 from tests.support.fixtures import *  # noqa: F403
 from tests.support.tiny_model import alpaca_rows
+
+
+class RecordingTeacher:
+    """The default scripted answers, recording a hash of every prompt answered."""
+
+    def __init__(self):
+        self.answered: list[str] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, messages):
+        with self.lock:
+            self.answered.append(hashlib.sha256(json.dumps(messages).encode()).hexdigest())
+        return default_answer(messages)
+
 
 BAD_LINES = ['{"instruction": "no output"}', "{broken json", '{"instruction": "", "output": "x"}']
 

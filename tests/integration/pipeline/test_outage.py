@@ -7,9 +7,7 @@ time: without the circuit every in-flight row spends its 6 retries (backoff capp
 in about 3 s and is rejected as teacher_unavailable.
 """
 
-import hashlib
 import json
-import threading
 from collections import Counter
 
 import pytest
@@ -19,28 +17,14 @@ from recycle.cli.main import main
 from recycle.pipeline.run import run_pipeline
 from recycle.rundir import read_manifest
 from recycle.teacher import errors as E
-from recycle.teacher.local_answers import default_answer
 from recycle.teacher.local_server import SERVER_ERROR, LocalTeacherServer
-from tests.integration.pipeline.conftest import pipeline_config
+from tests.integration.pipeline.conftest import RecordingTeacher, pipeline_config
 from tests.support.tiny_model import alpaca_rows
 
 pytestmark = pytest.mark.integration
 SAMPLES = 40  # small_dataset: 40 valid rows, a duplicate and 3 bad rows (4 validation rejects)
 CONCURRENCY = 8
 VALIDATION_REJECTS = {"duplicate", "missing_field", "unparseable_json", "empty_instruction"}
-
-
-class RecordingTeacher:
-    """The default scripted answers, recording a hash of every prompt answered."""
-
-    def __init__(self):
-        self.answered: list[str] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, messages):
-        with self.lock:
-            self.answered.append(hashlib.sha256(json.dumps(messages).encode()).hexdigest())
-        return default_answer(messages)
 
 
 def config(small_dataset, out, student, server, *overrides):

@@ -2,13 +2,11 @@
 the same final dataset as an uninterrupted run: no sample twice, none lost, no answered prompt
 asked again (beyond the few in flight at the instant of the kill)."""
 
-import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,24 +16,11 @@ import pytest
 
 from recycle import columns as C
 from recycle.rundir import outcome_files, read_manifest, read_outcome
-from recycle.teacher.local_answers import default_answer
 from recycle.teacher.local_server import LocalTeacherServer
+from tests.integration.pipeline.conftest import RecordingTeacher
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
-
-
-class RecordingTeacher:
-    """The default scripted answers, recording a hash of every prompt answered."""
-
-    def __init__(self):
-        self.answered: list[str] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, messages):
-        with self.lock:
-            self.answered.append(hashlib.sha256(json.dumps(messages).encode()).hexdigest())
-        return default_answer(messages)
 
 
 def command(data: Path, out: Path, student: Path, url: str) -> list[str]:
