@@ -106,7 +106,9 @@ def test_outage_429s_and_unparseable_reviews_lose_no_pair(ray_local, tmp_path):
         return "Score: 9/10 and 2/10\nbad" if bad in user else default_answer(messages)
 
     out = tmp_path / "out"
-    with S.LocalTeacherServer(answer=answer, fault_fn=_faulty, retry_after_s=0.05) as srv:
+    with S.LocalTeacherServer(
+        model="local-judge", answer=answer, fault_fn=_faulty, retry_after_s=0.05
+    ) as srv:
         argv = [
             "judge",
             "--answers-a",
