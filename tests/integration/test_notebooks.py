@@ -76,7 +76,7 @@ def test_notebooks_are_stored_without_outputs(name):
 def test_quickstart_runs_the_pipeline_and_shows_the_report(quickstart, run_dir):
     assert (run_dir / "manifest.json").is_file() and (run_dir / "report" / "report.html").is_file()
     out = text(quickstart)
-    assert re.search(r"selective: input 30, kept \d+", out)
+    assert re.search(r"selective run done in \d+s:\n  input 30: kept \d+", out)  # print_summary
     images = outputs(quickstart, "image/png")
     assert len(images) >= 2  # the report's plots, inline
     assert len(outputs(quickstart, "text/markdown")) == 1  # the report's summary
