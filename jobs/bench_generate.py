@@ -12,17 +12,17 @@ both alike. Last line: `batched vs one at a time: N.Nx tokens/s`.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from recycle.bench.train import alpaca_tokenizer_dir
+from recycle.config.student import StudentConfig
+from recycle.demo import tiny_student
+from recycle.eval.generate import generate_answers
+from recycle.eval.questions import BUILTIN_SETS, load_questions
+from recycle.student.model import load_student
 
-from recycle.config.student import StudentConfig  # noqa: E402
-from recycle.eval.generate import generate_answers  # noqa: E402
-from recycle.eval.questions import BUILTIN_SETS, load_questions  # noqa: E402
-from recycle.student.model import load_student  # noqa: E402
-from tests.support import tiny_model  # noqa: E402
+TEMPLATE = StudentConfig().template  # the template the tiny model would be trained with
 
 
 def parse_args() -> argparse.Namespace:
@@ -42,12 +42,12 @@ def timed(model, tok, questions, args, batch_size: int) -> tuple[float, list]:
     t0 = time.perf_counter()
     if batch_size == 1:
         answers = [
-            generate_answers(model, tok, [q], "vicuna", args.max_new_tokens, 1, 4096)[0]
+            generate_answers(model, tok, [q], TEMPLATE, args.max_new_tokens, 1, 4096)[0]
             for q in questions
         ]
     else:
         answers = generate_answers(
-            model, tok, questions, "vicuna", args.max_new_tokens, batch_size, 4096
+            model, tok, questions, TEMPLATE, args.max_new_tokens, batch_size, 4096
         )
     return time.perf_counter() - t0, answers
 
@@ -58,7 +58,7 @@ def main() -> None:
     if path is None:
         work = Path(args.workdir)
         work.mkdir(parents=True, exist_ok=True)
-        path = str(tiny_model.build_model(work, tiny_model.build_tokenizer(work)))
+        path = str(tiny_student.build_model(work, alpaca_tokenizer_dir(work)))
     model, tok = load_student(StudentConfig(model=path))
     rows = load_questions(list(BUILTIN_SETS), args.per_set)
     questions = [(r["instruction"], r["input"]) for r in rows]
