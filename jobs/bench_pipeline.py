@@ -20,9 +20,9 @@ from pathlib import Path
 
 import ray
 
+from recycle.commands import run_pipeline
 from recycle.config import load_config
 from recycle.demo.tiny_student import build_model, build_tokenizer
-from recycle.pipeline.run import run_pipeline
 from recycle.teacher.local_server import LocalTeacherServer
 
 ALPACA = (

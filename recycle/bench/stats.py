@@ -39,8 +39,8 @@ def prepare(work: Path, rows: int, hidden: int = 128, layers: int = 4) -> tuple[
 
 def timed_run(overrides: list[str]) -> tuple[float, dict[str, Any]]:
     """Wall seconds of one `run_pipeline` and its manifest."""
+    from recycle.commands import run_pipeline
     from recycle.config import load_config
-    from recycle.pipeline.run import run_pipeline
 
     t0 = time.perf_counter()
     manifest = run_pipeline(load_config(None, overrides))

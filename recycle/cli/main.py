@@ -14,8 +14,8 @@ from recycle.errors import RecycleError
 from recycle.exit_codes import exit_code_of
 from recycle.logs import setup_console
 
-# name -> (module under recycle.cli, or None while the issue that fills it is open; one-line help)
-SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
+# name -> (module under recycle.cli, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": (
         "validate",
         "read and normalize a dataset; write kept rows, rejects with reasons and a manifest",
@@ -71,10 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
         )
-        if module:
-            importlib.import_module(f"recycle.cli.{module}").add_arguments(p)
-        else:
-            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        importlib.import_module(f"recycle.cli.{module}").add_arguments(p)
     return parser
 
 
@@ -89,10 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     setup_console(args.verbose)
-    module, help_line = SUBCOMMANDS[args.command]
-    if module is None:
-        print(f"recycle {args.command}: not available yet: {help_line}", file=sys.stderr)
-        return 2
+    module, _ = SUBCOMMANDS[args.command]
     try:
         return importlib.import_module(f"recycle.cli.{module}").run(args)
     except (RecycleError, ValidationError) as err:

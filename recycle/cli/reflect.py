@@ -9,10 +9,6 @@ from recycle.logs import run_log
 
 PREFLIGHT = ("input", "output", "teacher")
 
-HELP = (
-    "teacher reflection on instructions or responses; write reflected rows, rejects and a manifest"
-)
-
 
 KINDS = {
     "instruction": "reflect on each instruction: a new, harder instruction and its answer per sample",
@@ -29,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the reflection, print what happened and what it cost; errors reach main() as RecycleError."""
     cfg = checked_config(args, PREFLIGHT)
-    from recycle.teacher.run import run_reflect
+    from recycle.commands import run_reflect
 
     with run_log(cfg.output.dir):
         manifest = run_reflect(cfg, args.kind)

@@ -9,8 +9,6 @@ from recycle.logs import run_log
 
 PREFLIGHT = ("input", "output", "student")
 
-HELP = "student IFD and r-IFD scores of a dataset, written to a run directory"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
@@ -18,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = checked_config(args, PREFLIGHT)
-    from recycle.student.run import run_score
+    from recycle.commands import run_score
 
     with run_log(cfg.output.dir):
         manifest = run_score(cfg)

@@ -9,8 +9,6 @@ from recycle.cli.common import add_config_arguments, checked_config
 
 PREFLIGHT = ("input", "student")
 
-HELP = "the papers' Table 6 statistics of a dataset under a student"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", help="input dataset (Alpaca JSON/JSONL, ShareGPT, Parquet...)")
@@ -23,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     args.input = args.dataset
     cfg = checked_config(args, PREFLIGHT)
-    from recycle.student.stats import format_row, run_stats
+    from recycle.commands import run_stats
+    from recycle.student.stats import format_row
 
     row = run_stats(cfg, args.stats_output)
     print(format_row(Path(args.dataset).name, row))

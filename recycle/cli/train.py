@@ -8,8 +8,6 @@ from recycle.cli.common import add_config_arguments, checked_config
 
 PREFLIGHT = ("student",)
 
-HELP = "fine-tune the student with Ray Train + FSDP2; rerun the same command to resume"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)

@@ -9,8 +9,6 @@ from recycle.logs import run_log
 
 PREFLIGHT = ("input", "output")
 
-HELP = "read and normalize a dataset; write kept rows, rejects with reasons, and a manifest"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
@@ -18,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = checked_config(args, PREFLIGHT)
-    from recycle.data.validate import run_validate
+    from recycle.commands import run_validate
 
     with run_log(cfg.output.dir):
         manifest = run_validate(cfg)

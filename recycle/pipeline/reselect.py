@@ -12,26 +12,14 @@ what is missing and the command that computes it.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pandas as pd
-import ray
 
 from recycle import columns as C
-from recycle.config import RecycleConfig, redacted
+from recycle.config import RecycleConfig
 from recycle.errors import ConfigError, InputError
-from recycle.pipeline.export import write_alpaca_json
-from recycle.ray_utils import init_ray
-from recycle.rundir import (
-    build_manifest,
-    clear_outcomes,
-    count_outcomes,
-    read_manifest,
-    read_outcome,
-    write_manifest,
-    write_outcomes,
-)
+from recycle.rundir import read_manifest, read_outcome
 from recycle.select import select_ifd_topk
 from recycle.select.checks import check_mode, pair1_has
 from recycle.select.declarations import (
@@ -152,26 +140,3 @@ def reselect(df: pd.DataFrame, cfg: RecycleConfig, source_mode: str | None) -> p
     _same_x1(df, chosen, source_mode, target)
     out = choose_response(chosen, step4_win(chosen, cfg.selection) & live(chosen))
     return final_filter(out, cfg.selection) if target.final_filter else out
-
-
-def run_select(cfg: RecycleConfig) -> dict[str, Any]:
-    """Re-select data.input (a run directory) into output.dir; returns the new manifest."""
-    if not cfg.data.input:
-        raise ConfigError(
-            "pass --input RUN_DIR: the run directory of an earlier `recycle run` or `recycle score`"
-        )
-    t0 = time.perf_counter()
-    df, source = load_scored(cfg.data.input)
-    n_input = source["counts"]["input"]
-    out = reselect(df, cfg, source.get("mode"))
-    init_ray(cfg.ray)
-    clear_outcomes(cfg.output.dir)
-    write_outcomes(ray.data.from_pandas(out), cfg.output.dir)
-    timings = {"select": time.perf_counter() - t0}
-    extra = {"mode": cfg.selection.mode, "selected_from": cfg.data.input}
-    manifest = build_manifest(
-        "select", n_input, count_outcomes(cfg.output.dir), redacted(cfg), timings, extra
-    )
-    manifest["outputs"]["alpaca_json"] = write_alpaca_json(cfg.output.dir)
-    write_manifest(cfg.output.dir, manifest)
-    return manifest

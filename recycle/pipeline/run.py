@@ -1,4 +1,4 @@
-"""`recycle run`: raw dataset in, recycled dataset, manifest and report out, resumable.
+"""The steps of `recycle run` (recycle.commands.run): raw dataset in, recycled dataset out, resumable.
 
 Resume: every streamed row is written as soon as it is done, in part files named by content, and
 a rerun of the same command skips the sample ids already written (an anti-join), except the
@@ -10,7 +10,6 @@ manifest with what is finished and what is pending, then TeacherOutageError (exi
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -18,13 +17,12 @@ import pandas as pd
 import ray
 
 from recycle import columns as C
-from recycle.config import RecycleConfig, redacted
+from recycle.config import RecycleConfig
 from recycle.data.read import read_samples
-from recycle.errors import ConfigError, InputError
+from recycle.errors import ConfigError
 from recycle.pipeline.export import write_alpaca_json
 from recycle.pipeline.graph import ifd_graph, reflection_graph
 from recycle.pipeline.progress import logged_progress, stage_done
-from recycle.pipeline.resources import fit_to_cluster
 from recycle.pipeline.resume import (
     FINISHED,
     STOPPED,
@@ -35,23 +33,13 @@ from recycle.pipeline.resume import (
     remaining,
 )
 from recycle.pipeline.stats import table6_stats
-from recycle.ray_utils import init_ray
-from recycle.rundir import (
-    build_manifest,
-    check_resume_keys,
-    clear_outcomes,
-    count_outcomes,
-    delete_parts,
-    write_manifest,
-    write_outcomes,
-)
+from recycle.rundir import delete_parts, write_outcomes
 from recycle.select import select_ifd_topk
 from recycle.select.checks import check_mode
 from recycle.select.declarations import mode_spec
 from recycle.teacher.errors import TeacherOutageError
 from recycle.teacher.session import TeacherSession, teacher_session
 
-log = logging.getLogger(__name__)
 VALIDATE_PARTS = "validate"
 STREAM_PARTS = "part"
 
@@ -116,84 +104,56 @@ def _final_is_original(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def run_pipeline(cfg: RecycleConfig) -> dict[str, Any]:
-    """Run (or resume) the configured pipeline into cfg.output.dir; returns the manifest."""
-    check_config(cfg)
-    init_ray(cfg.ray)
-    cfg = fit_to_cluster(cfg, ray.cluster_resources())
-    timings: dict[str, float] = {}
-    if cfg.output.overwrite:
-        clear_outcomes(cfg.output.dir)
-    check_resume_keys(cfg.output.dir, resume_keys(cfg))
-    history, started = previous_invocations(cfg.output.dir), time.time()
-    ds, n_input = validated(cfg, timings)
-    t0 = time.perf_counter()
-    extra: dict[str, Any] = {"mode": cfg.selection.mode}
-    if mode_spec(cfg.selection.mode).global_topk:
-        run_topk(ds, cfg)
-    else:
-        todo = remaining(ds, cfg.output.dir, STREAM_PARTS, cfg.output.retry_rejected)
-        total = todo.count()
-        teacher: TeacherSession | None = None
-        try:
-            with (
-                teacher_session(cfg, prior_cost_usd(history)) as teacher,
-                logged_progress(cfg.output.dir, teacher.gate_name, total=total),
-            ):
-                write_outcomes(reflection_graph(todo, cfg, teacher), cfg.output.dir, STREAM_PARTS)
-        except TeacherOutageError as err:
-            summary = teacher.summary if teacher is not None else {}
-            history.append(invocation(STOPPED, started, summary))
-            extra.update(teacher=add_up(summary, history), invocations=history)
-            raise stopped(cfg, n_input, timings, extra, err) from None
-        history.append(invocation(FINISHED, started, teacher.summary))
-        extra.update(teacher=add_up(teacher.summary, history), invocations=history)
-    extra["status"] = FINISHED
-    timings["pipeline"] = time.perf_counter() - t0
-    return finish(cfg, n_input, timings, extra)
+def reflect_and_score(
+    ds: ray.data.Dataset, cfg: RecycleConfig, started: float, extra: dict[str, Any]
+) -> None:
+    """Stream the samples not written yet through the mode's graph into the run directory.
+
+    `extra` gets the manifest's "teacher" (added up over the run directory's invocations) and
+    "invocations", also when a teacher outage stops the stream.
+
+    Raises:
+        TeacherOutageError: the endpoint did not answer for teacher.max_outage_s.
+    """
+    history = previous_invocations(cfg.output.dir)
+    todo = remaining(ds, cfg.output.dir, STREAM_PARTS, cfg.output.retry_rejected)
+    total = todo.count()
+    teacher: TeacherSession | None = None
+    try:
+        with (
+            teacher_session(cfg, prior_cost_usd(history)) as teacher,
+            logged_progress(cfg.output.dir, teacher.gate_name, total=total),
+        ):
+            write_outcomes(reflection_graph(todo, cfg, teacher), cfg.output.dir, STREAM_PARTS)
+    except TeacherOutageError:
+        summary = teacher.summary if teacher is not None else {}
+        history.append(invocation(STOPPED, started, summary))
+        extra.update(teacher=add_up(summary, history), invocations=history)
+        raise
+    history.append(invocation(FINISHED, started, teacher.summary))
+    extra.update(teacher=add_up(teacher.summary, history), invocations=history)
 
 
-def stopped(
-    cfg: RecycleConfig,
-    n_input: int,
-    timings: dict[str, float],
-    extra: dict[str, Any],
-    err: TeacherOutageError,
-) -> TeacherOutageError:
-    """Write the manifest of a run stopped by a teacher outage; the error to stop with."""
-    counts = count_outcomes(cfg.output.dir, retry=cfg.output.retry_rejected)
-    finished = counts["kept"] + sum(counts["dropped"].values()) + sum(counts["rejected"].values())
-    counts["pending"] = n_input - finished - sum(counts.get("retry", {}).values())
-    extra["status"] = STOPPED
-    manifest = build_manifest("run", n_input, counts, redacted(cfg), timings, extra)
-    write_manifest(cfg.output.dir, manifest)
-    return TeacherOutageError(
-        f"{err}. {finished} of {n_input} samples are finished and written to {cfg.output.dir} "
-        f"(every answer received is cached); {n_input - finished} are left: run the same command "
-        "again to resume once the endpoint answers"
-    )
+def outputs_and_stats(cfg: RecycleConfig, n_kept: int, timings: dict[str, float]) -> dict[str, Any]:
+    """Write the Alpaca JSON export; with output.report_stats, the Table 6 statistics too.
 
-
-def finish(
-    cfg: RecycleConfig, n_input: int, timings: dict[str, float], extra: dict[str, Any]
-) -> dict[str, Any]:
-    """Manifest (with the invariant checked), Alpaca JSON export and report."""
-    from recycle.report import write_report
-
-    counts = count_outcomes(cfg.output.dir, retry=cfg.output.retry_rejected)
-    alpaca_json = write_alpaca_json(cfg.output.dir)
+    Returns:
+        {"alpaca_json": URI} and, when computed, {"stats": {"original": row, "final": row}}.
+    """
+    out: dict[str, Any] = {"alpaca_json": write_alpaca_json(cfg.output.dir)}
     if cfg.output.report_stats and cfg.student.model:
         t0 = time.perf_counter()
-        extra["stats"] = table6_stats(cfg, alpaca_json, counts["kept"])
+        out["stats"] = table6_stats(cfg, out["alpaca_json"], n_kept)
         timings["stats"] = time.perf_counter() - t0
         stage_done("statistics", "Table 6 of the original and final data", timings["stats"])
-    manifest = build_manifest("run", n_input, counts, redacted(cfg), timings, extra)
-    manifest["outputs"]["alpaca_json"] = alpaca_json
-    uri = write_manifest(cfg.output.dir, manifest)
+    return out
+
+
+def report(run_dir: str) -> str:
+    """Write the run's report (from its manifest); returns where."""
+    from recycle.report import write_report
+
     t0 = time.perf_counter()
-    manifest["outputs"]["report"] = write_report(cfg.output.dir)
-    stage_done("report", manifest["outputs"]["report"], time.perf_counter() - t0)
-    write_manifest(cfg.output.dir, manifest)
-    if not manifest["invariant"]["ok"]:
-        raise InputError(f"accounting does not add up: {manifest['invariant']}; see {uri}")
-    return manifest
+    uri = write_report(run_dir)
+    stage_done("report", uri, time.perf_counter() - t0)
+    return uri

@@ -141,15 +141,15 @@ def table6_stats(cfg: RecycleConfig, final_json: str, n_kept: int) -> dict[str, 
 
 def _rescored(cfg: RecycleConfig, final_json: str, n_kept: int) -> dict[str, Any]:
     """The fallback of the modes without a student phase: `recycle stats` on input and output."""
-    from recycle.student.stats import run_stats
+    from recycle.student.stats import dataset_stats
 
-    out: dict[str, Any] = {"original": _row(run_stats(cfg))}
+    out: dict[str, Any] = {"original": _row(dataset_stats(cfg))}
     if n_kept == 0:
         out["final"] = {"skipped": "no sample was kept"}
         return out
     final = cfg.model_copy(deep=True)
     final.data.input, final.data.format, final.data.limit = final_json, "json", None
-    out["final"] = _row(run_stats(final))
+    out["final"] = _row(dataset_stats(final))
     return out
 
 

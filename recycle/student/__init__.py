@@ -9,7 +9,7 @@ Modules, from the bottom up:
 - `planning`, `scoring`: rows -> sequence pairs -> score columns (`score_columns`).
 - `model`: load the student once; `check_student` fails fast in the driver.
 - `scorer`: `StudentScorer` (Ray Data stage) and `score_dataset`.
-- `run`, `stats`, `coherence`: `recycle score` and `recycle stats`.
+- `run`, `stats`, `coherence`: what `recycle score` and `recycle stats` run (recycle.commands).
 
 The public names below are imported lazily, so importing `recycle.student.sequences` (training)
 does not pull in Ray or pandas.
@@ -28,8 +28,6 @@ _EXPORTS = {
     "load_student": "recycle.student.model",
     "check_student": "recycle.student.model",
     "CoherenceScorer": "recycle.student.coherence",
-    "run_score": "recycle.student.run",
-    "run_stats": "recycle.student.stats",
 }
 
 __all__ = sorted(_EXPORTS)

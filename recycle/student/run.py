@@ -1,4 +1,4 @@
-"""`recycle score` as a library call: read, validate, score every kept row, write the run directory.
+"""What `recycle score` (recycle.commands.score) runs: the input scored, and its scores summarized.
 
 The run directory contract (recycle/rundir.py) holds: kept/ (valid samples, with
 loss_y_given_x, loss_y, loss_x_given_y, loss_x, ifd, rifd, y_tokens, x_tokens, score_error,
@@ -8,31 +8,17 @@ whose "scores" section summarises the scores (means, how many could not be score
 
 from __future__ import annotations
 
-import logging
 import math
-import time
 from collections import Counter
 from typing import Any
 
 from recycle import columns as C
-from recycle.config import RecycleConfig, redacted
+from recycle.config import RecycleConfig
 from recycle.data.read import read_samples
-from recycle.errors import InputError
-from recycle.ray_utils import init_ray
-from recycle.rundir import (
-    build_manifest,
-    clear_outcomes,
-    count_outcomes,
-    read_outcome,
-    write_manifest,
-    write_outcomes,
-)
-from recycle.student.model import check_student
+from recycle.rundir import read_outcome
 from recycle.student.scorer import score_dataset
 from recycle.student.scoring import error_reasons
 from recycle.student.variants import Variant
-
-log = logging.getLogger(__name__)
 
 # `recycle score` writes the bare column names: ifd, rifd, loss_y_given_x, ...
 SCORE_VARIANTS = (Variant(prefix="", ifd=True, rifd=True),)
@@ -79,34 +65,3 @@ def score_summary(run_dir: str) -> dict[str, Any]:
         finite = [v for v in data[col] if v is not None and math.isfinite(v)]
         out[f"mean_{col}"] = sum(finite) / len(finite) if finite else math.nan
     return out
-
-
-def run_score(cfg: RecycleConfig) -> dict[str, Any]:
-    """Score `cfg.data.input` with `cfg.student` into the run directory `cfg.output.dir`.
-
-    The student is checked before Ray starts any actor, so a wrong `student.model` costs nothing.
-
-    Returns:
-        the manifest written to the run directory.
-
-    Raises:
-        ConfigError: the student cannot be loaded.
-        InputError: the input is empty, or rows were lost (accounting invariant broken).
-    """
-    check_student(cfg.student)
-    timings: dict[str, float] = {}
-    init_ray(cfg.ray)
-    t0 = time.perf_counter()
-    ds, n_input = scored_dataset(cfg)
-    clear_outcomes(cfg.output.dir)
-    write_outcomes(ds, cfg.output.dir)
-    timings["score_and_write"] = time.perf_counter() - t0
-    extra = {"scores": score_summary(cfg.output.dir)}
-    manifest = build_manifest(
-        STAGE, n_input, count_outcomes(cfg.output.dir), redacted(cfg), timings, extra
-    )
-    uri = write_manifest(cfg.output.dir, manifest)
-    log.info("manifest: %s", uri)
-    if not manifest["invariant"]["ok"]:
-        raise InputError(f"rows were lost: {manifest['invariant']}; see {uri}")
-    return manifest

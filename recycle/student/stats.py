@@ -11,11 +11,8 @@ Definitions (per sample, then the mean over the samples where the value is finit
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,12 +20,8 @@ import pandas as pd
 
 from recycle import columns as C
 from recycle.config import RecycleConfig
-from recycle.ray_utils import init_ray
 from recycle.student.coherence import coherence, load_embedder, pair_texts
-from recycle.student.model import check_student
 from recycle.student.run import scored_dataset
-
-log = logging.getLogger(__name__)
 
 # Table 6 columns: (key, header, how to get the per-sample value from the scored frame)
 ROW = (
@@ -85,16 +78,12 @@ def scored_frame(cfg: RecycleConfig) -> pd.DataFrame:
     return df
 
 
-def run_stats(cfg: RecycleConfig, output: str | None = None) -> dict[str, Any]:
-    """Table 6 row of `cfg.data.input` under `cfg.student`; written as JSON to `output` when given.
+def dataset_stats(cfg: RecycleConfig) -> dict[str, Any]:
+    """Table 6 row of `cfg.data.input` under `cfg.student`, with what it was computed from.
 
     Raises:
-        ConfigError: the student or the Sentence-BERT model cannot be loaded.
         InputError: the input is empty.
     """
-    check_student(cfg.student)
-    load_embedder(cfg.student.coherence_model)  # fail before scoring, not after
-    init_ray(cfg.ray)
     t0 = time.perf_counter()
     row = table6_row(scored_frame(cfg))
     result = {
@@ -104,8 +93,4 @@ def run_stats(cfg: RecycleConfig, output: str | None = None) -> dict[str, Any]:
         **row,
     }
     result["seconds"] = round(time.perf_counter() - t0, 3)
-    if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(json.dumps(result, indent=2))
-        log.info("stats: %s", output)
     return result

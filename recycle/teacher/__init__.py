@@ -20,7 +20,6 @@ _EXPORTS = {
     "TeacherClient": "recycle.teacher.client",
     "Reflector": "recycle.teacher.core",
     "LocalTeacherServer": "recycle.teacher.local_server",
-    "run_reflect": "recycle.teacher.run",
 }
 
 __all__ = sorted(_EXPORTS)

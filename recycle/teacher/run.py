@@ -1,4 +1,4 @@
-"""A teacher stage as a whole run: read, normalize, reflect, write kept rows, rejects and the manifest.
+"""A teacher stage over a dataset into a run directory, and what it did (`recycle reflect`).
 
 The manifest's "teacher" section holds what the teacher cost (requests, retries, cache hits,
 tokens, USD, errors by kind) and what became of each sample (status counts), with its own check:
@@ -7,8 +7,6 @@ samples that entered the stage = reflected + not reflected + rejected.
 
 from __future__ import annotations
 
-import logging
-import time
 from collections import Counter
 from typing import Any
 
@@ -16,24 +14,12 @@ import pyarrow.compute as pc
 import ray
 
 from recycle import columns as C
-from recycle.config import RecycleConfig, redacted
+from recycle.config import RecycleConfig
 from recycle.config.teacher import TeacherConfig
-from recycle.data.read import read_samples
-from recycle.errors import ConfigError, InputError
-from recycle.ray_utils import init_ray
-from recycle.rundir import (
-    build_manifest,
-    clear_outcomes,
-    count_outcomes,
-    read_outcome,
-    write_manifest,
-    write_outcomes,
-)
+from recycle.rundir import read_outcome, write_outcomes
 from recycle.teacher import parse as P
-from recycle.teacher.session import TeacherSession, gate_session, teacher_session
+from recycle.teacher.session import TeacherSession, gate_session
 from recycle.teacher.stages import reflect_instruction, reflect_response
-
-log = logging.getLogger(__name__)
 
 KINDS = {
     "instruction": (
@@ -45,44 +31,6 @@ KINDS = {
 }
 
 
-def run_reflect(cfg: RecycleConfig, kind: str) -> dict[str, Any]:
-    """Reflect `cfg.data.input` on its instructions or responses into `cfg.output.dir`.
-
-    Returns:
-        The manifest written to the run directory.
-
-    Raises:
-        ConfigError, TeacherAuthError, TeacherEndpointError: before or at the first request.
-        InputError: the input is empty, or rows were lost (invariant broken).
-    """
-    if kind not in KINDS:
-        raise ConfigError(f"unknown reflection {kind!r}; use one of {', '.join(KINDS)}")
-    timings: dict[str, float] = {}
-    init_ray(cfg.ray)
-    t0 = time.perf_counter()
-    # Normalizing ends in a shuffle (duplicates): it is finished before the teacher pool takes CPUs.
-    samples, n_input = read_samples(cfg.data, cfg.ray.block_rows)
-    timings["read_and_normalize"] = time.perf_counter() - t0
-    clear_outcomes(cfg.output.dir)
-    t1 = time.perf_counter()
-    with teacher_session(cfg) as session:
-        _reflect_into(samples, cfg, session, kind)
-    timings[f"reflect_{kind}_and_write"] = time.perf_counter() - t1
-    stats = teacher_stats(cfg.output.dir, kind, session.summary)
-    counts = count_outcomes(cfg.output.dir)
-    extra = {"teacher": stats}
-    manifest = build_manifest(
-        f"reflect {kind}", n_input, counts, redacted(cfg), timings, extra=extra
-    )
-    uri = write_manifest(cfg.output.dir, manifest)
-    log.info("manifest: %s", uri)
-    if not (manifest["invariant"]["ok"] and stats["invariant"]["ok"]):
-        raise InputError(
-            f"rows were lost: {manifest['invariant']}, teacher {stats['invariant']}; see {uri}"
-        )
-    return manifest
-
-
 def reflect_and_write(
     samples: ray.data.Dataset, cfg: RecycleConfig, teacher: TeacherConfig, kind: str
 ) -> dict[str, Any]:
@@ -92,13 +40,14 @@ def reflect_and_write(
         TeacherAuthError, TeacherEndpointError: unwrapped from Ray's task errors.
     """
     with gate_session(cfg, teacher) as session:
-        _reflect_into(samples, cfg, session, kind)
+        reflect_into(samples, cfg, session, kind)
     return session.totals
 
 
-def _reflect_into(
+def reflect_into(
     samples: ray.data.Dataset, cfg: RecycleConfig, session: TeacherSession, kind: str
 ) -> None:
+    """The reflection of `kind` over the samples, streamed into the run directory's part files."""
     stage = KINDS[kind][0]
     write_outcomes(
         stage(samples, session.config, session.gate_name, session.cache_dir), cfg.output.dir

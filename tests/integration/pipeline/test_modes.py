@@ -9,10 +9,9 @@ import pandas as pd
 import pytest
 
 from recycle import columns as C
+from recycle.commands import run_pipeline, run_select
 from recycle.config import load_config
 from recycle.errors import ConfigError
-from recycle.pipeline.reselect import run_select
-from recycle.pipeline.run import run_pipeline
 from recycle.prompts import render_chat
 from recycle.rundir import read_outcome
 from recycle.select import select_reflected

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from recycle.pipeline.run import run_pipeline
-from recycle.student.stats import ROW, run_stats
+from recycle.commands import run_pipeline, run_stats
+from recycle.student.stats import ROW
 
 from .conftest import pipeline_config
 

@@ -1,0 +1,51 @@
+"""`recycle reflect instruction|response`: one teacher stage over a dataset, into a run directory.
+
+The manifest's "teacher" section (recycle.teacher.run.teacher_stats) holds what the teacher cost
+and what became of each sample, with its own invariant, checked like the manifest's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recycle.commands.runner import Command, Run, execute
+from recycle.config import RecycleConfig
+from recycle.errors import ConfigError
+from recycle.teacher.run import KINDS, reflect_into, teacher_stats
+from recycle.teacher.session import teacher_session
+
+
+def reflect_command(kind: str) -> Command:
+    """The command of one reflection.
+
+    Raises:
+        ConfigError: an unknown kind.
+    """
+    if kind not in KINDS:
+        raise ConfigError(f"unknown reflection {kind!r}; use one of {', '.join(KINDS)}")
+
+    def write(run: Run, samples: Any) -> None:
+        with teacher_session(run.cfg) as session:
+            reflect_into(samples, run.cfg, session, kind)
+        run.state["summary"] = session.summary
+
+    def sections(run: Run, counts: dict[str, Any]) -> None:
+        run.extra["teacher"] = teacher_stats(run.out_dir, kind, run.state["summary"])
+
+    # Normalizing ends in a shuffle (duplicates): it is finished before the teacher pool takes CPUs.
+    timings = ("read_and_normalize", f"reflect_{kind}_and_write")
+    return Command(f"reflect {kind}", write=write, sections=sections, timings=timings,
+                   checked=("teacher",))  # fmt: skip
+
+
+def run_reflect(cfg: RecycleConfig, kind: str) -> dict[str, Any]:
+    """Reflect `cfg.data.input` on its instructions or responses into `cfg.output.dir`.
+
+    Returns:
+        The manifest written to the run directory.
+
+    Raises:
+        ConfigError, TeacherAuthError, TeacherEndpointError: before or at the first request.
+        InputError: the input is empty, or rows were lost (invariant broken).
+    """
+    return execute(reflect_command(kind), cfg)

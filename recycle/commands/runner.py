@@ -1,0 +1,195 @@
+"""The one driver every command runs through, the way datatrove's executor runs a pipeline.
+
+    check (before Ray) -> start Ray -> read -> clear, or resume, the run directory
+    -> the command's graph, written as part files -> counts -> manifest -> invariant checked
+
+A command is a `Command`: its name (the manifest's "command") and the steps that differ from
+one command to the next (how it reads, what graph it writes, which manifest sections it adds).
+Every manifest goes through `close`, which checks input = kept + dropped + rejected (+ retry,
++ pending) and each section's own invariant, and raises InputError naming what does not add up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from recycle.config import RecycleConfig, redacted
+from recycle.errors import InputError
+from recycle.ray_utils import init_ray
+from recycle.rundir import (
+    build_manifest,
+    check_resume_keys,
+    clear_outcomes,
+    count_outcomes,
+    write_manifest,
+    write_outcomes,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Run:
+    """What one execution of a command carries from step to step."""
+
+    cfg: RecycleConfig
+    n_input: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # manifest sections, after the counts
+    outputs: dict[str, str] = field(default_factory=dict)  # added to the manifest's "outputs"
+    pending: int | None = None  # samples a stopped run, or the source of a selection, never reached
+    started: float = 0.0  # wall clock when the run directory was ready (time.time())
+    state: dict[str, Any] = field(default_factory=dict)  # what a command's steps hand each other
+
+    @property
+    def out_dir(self) -> str:
+        return self.cfg.output.dir
+
+
+def read_input(run: Run) -> Any:
+    """The default reader: data.input read and normalized (rejects carried as rows)."""
+    from recycle.data.read import read_samples
+
+    ds, run.n_input = read_samples(run.cfg.data, run.cfg.ray.block_rows)
+    return ds
+
+
+def write_rows(run: Run, ds: Any) -> None:
+    """The default writer: the rows as they are, into the run directory's part files."""
+    write_outcomes(ds, run.out_dir)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command's declaration: its name and the steps the runner calls, in order.
+
+    Attributes:
+        name: the manifest's "command".
+        read: the input as a dataset (or frame); sets `run.n_input`.
+        write: runs the command's graph over what `read` returned and writes the part files.
+        check: start-up checks on the config, before Ray starts (a wrong model costs nothing).
+        fit: the config adjusted once Ray is up (e.g. actor pools fitted to the cluster).
+        sections: manifest sections and outputs from the written rows and their counts.
+        after: what is made from the manifest once written (the report); it is written again.
+        resume_keys: a resumable command's result-shaping settings: the run directory is kept
+            (unless output.overwrite) and a rerun with other settings is refused.
+        read_before_ray: the reader needs no Ray (a refusal costs no Ray start-up).
+        timings: manifest timing keys of the read and of the write; a read without its own key
+            counts with the write; None on both: the command's steps time themselves.
+        retry: whether the counts keep the rejects to retry apart (under "retry").
+        checked: the manifest sections whose own "invariant" must hold too.
+    """
+
+    name: str
+    read: Callable[[Run], Any] = read_input
+    write: Callable[[Run, Any], None] = write_rows
+    check: Callable[[RecycleConfig], None] | None = None
+    fit: Callable[[RecycleConfig, dict[str, float]], RecycleConfig] | None = None
+    sections: Callable[[Run, dict[str, Any]], None] | None = None
+    after: Callable[[Run, dict[str, Any]], None] | None = None
+    resume_keys: Callable[[RecycleConfig], dict[str, Any]] | None = None
+    read_before_ray: bool = False
+    timings: tuple[str | None, str | None] = ("read", "write")
+    retry: Callable[[RecycleConfig], bool] = lambda cfg: True
+    checked: tuple[str, ...] = ()
+
+
+def execute(command: Command, cfg: RecycleConfig) -> dict[str, Any]:
+    """Run a command into `cfg.output.dir`; returns the manifest it wrote.
+
+    Raises:
+        InputError: the input cannot be read, or the manifest does not add up.
+        whatever the command's checks and steps raise (ConfigError, teacher errors...).
+    """
+    if command.check is not None:
+        command.check(cfg)
+    run = Run(cfg)
+    if not command.read_before_ray:
+        _start(command, run)
+    if command.resume_keys is not None:
+        if cfg.output.overwrite:
+            clear_outcomes(cfg.output.dir)
+        check_resume_keys(cfg.output.dir, command.resume_keys(run.cfg))
+    run.started, t0 = time.time(), time.perf_counter()
+    data = command.read(run)
+    read_key, write_key = command.timings
+    if read_key:
+        run.timings[read_key] = time.perf_counter() - t0
+    if command.read_before_ray:
+        _start(command, run)
+    if command.resume_keys is None:
+        clear_outcomes(cfg.output.dir)
+    t1 = time.perf_counter() if read_key else t0
+    command.write(run, data)
+    if write_key:
+        run.timings[write_key] = time.perf_counter() - t1
+    return finish(command, run)
+
+
+def start(cfg: RecycleConfig, check: Callable[[RecycleConfig], None] | None = None) -> None:
+    """Start-up of a command without a run directory: its checks, then Ray (once per process)."""
+    if check is not None:
+        check(cfg)
+    init_ray(cfg.ray)
+
+
+def _start(command: Command, run: Run) -> None:
+    init_ray(run.cfg.ray)
+    if command.fit is not None:
+        import ray
+
+        run.cfg = command.fit(run.cfg, ray.cluster_resources())
+
+
+def finish(command: Command, run: Run) -> dict[str, Any]:
+    """Count what the run directory holds, add the command's sections, write and check the manifest."""
+    counts = count_outcomes(run.out_dir, retry=command.retry(run.cfg))
+    if run.pending is not None:
+        counts["pending"] = run.pending
+    if command.sections is not None:
+        command.sections(run, counts)
+    return close(command.name, run, counts, command.after, command.checked)
+
+
+def close(
+    name: str,
+    run: Run,
+    counts: dict[str, Any],
+    after: Callable[[Run, dict[str, Any]], None] | None = None,
+    checked: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Build and write the manifest of `counts`; raise InputError when it does not add up."""
+    manifest = build_manifest(name, run.n_input, counts, redacted(run.cfg), run.timings, run.extra)
+    manifest["outputs"].update(run.outputs)
+    uri = write_manifest(run.out_dir, manifest)
+    log.info("manifest: %s", uri)
+    if after is not None:
+        after(run, manifest)
+        write_manifest(run.out_dir, manifest)
+    check_invariants(manifest, uri, checked)
+    return manifest
+
+
+def check_invariants(manifest: dict[str, Any], uri: str, checked: tuple[str, ...] = ()) -> None:
+    """Raise InputError when the manifest's invariant, or a checked section's, does not hold."""
+    invariants = [manifest["invariant"], *(manifest[s]["invariant"] for s in checked)]
+    if not all(inv["ok"] for inv in invariants):
+        detail = "".join(f", {s} {manifest[s]['invariant']}" for s in checked)
+        raise InputError(f"rows were lost: {manifest['invariant']}{detail}; see {uri}")
+
+
+def stop(run: Run, name: str, retry: bool) -> int:
+    """Write the manifest of a run stopped before its end; returns how many samples are finished.
+
+    The samples it did not reach are counted as "pending", so the manifest still adds up.
+    """
+    counts = count_outcomes(run.out_dir, retry=retry)
+    finished = counts["kept"] + sum(counts["dropped"].values()) + sum(counts["rejected"].values())
+    counts["pending"] = run.n_input - finished - sum(counts.get("retry", {}).values())
+    manifest = build_manifest(name, run.n_input, counts, redacted(run.cfg), run.timings, run.extra)
+    write_manifest(run.out_dir, manifest)
+    return finished

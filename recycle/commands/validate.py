@@ -1,0 +1,19 @@
+"""`recycle validate`: read and normalize, write kept rows, rejects and the manifest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recycle.commands.runner import Command, execute
+from recycle.config import RecycleConfig
+
+VALIDATE = Command(name="validate", timings=("read", "write"))
+
+
+def run_validate(cfg: RecycleConfig) -> dict[str, Any]:
+    """Validate `cfg.data.input` into the run directory `cfg.output.dir`; returns the manifest.
+
+    Raises:
+        InputError: the input cannot be read at all, or rows were lost (invariant broken).
+    """
+    return execute(VALIDATE, cfg)
