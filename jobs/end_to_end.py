@@ -67,8 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from recycle.commands import run_pipeline
-    from recycle.eval.run_eval import evaluate_finetuned
+    from recycle.commands import evaluate_finetuned, run_pipeline
     from recycle.train.run import run_finetune
 
     try:

@@ -4,7 +4,8 @@
 
 `runner` starts Ray, reads, clears or resumes the run directory, runs the command's graph into part
 files, writes the manifest and checks its accounting invariant; each other module declares one
-command (`validate`, `score`, `reflect`, `stats`, `select`, `run`). Stage packages (data, student,
+command (`validate`, `score`, `reflect`, `stats`, `select`, `run`, `generate`, `judge`,
+`eval`). Stage packages (data, student,
 teacher, select, pipeline, eval) never import this package; the CLI, jobs and the demo do.
 Names are imported on first use, so `import recycle.commands` pulls in neither Ray nor torch.
 """
@@ -21,6 +22,10 @@ _EXPORTS = {
     "run_stats": "recycle.commands.stats",
     "run_select": "recycle.commands.select",
     "run_pipeline": "recycle.commands.run",
+    "run_generate": "recycle.commands.generate",
+    "run_judge": "recycle.commands.judge",
+    "run_eval": "recycle.commands.eval",
+    "evaluate_finetuned": "recycle.commands.eval",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -44,10 +44,12 @@ class Run:
     pending: int | None = None  # samples a stopped run, or the source of a selection, never reached
     started: float = 0.0  # wall clock when the run directory was ready (time.time())
     state: dict[str, Any] = field(default_factory=dict)  # what a command's steps hand each other
+    out_dir: str = ""  # where the manifest goes: output.dir unless the command says
+    part_files: bool = True  # False: the command writes its own files, the only "outputs" listed
+    lost: str = "rows"  # what the manifest counts, for the error when it does not add up
 
-    @property
-    def out_dir(self) -> str:
-        return self.cfg.output.dir
+    def __post_init__(self) -> None:
+        self.out_dir = self.out_dir or self.cfg.output.dir
 
 
 def read_input(run: Run) -> Any:
@@ -112,8 +114,8 @@ def execute(command: Command, cfg: RecycleConfig) -> dict[str, Any]:
         _start(command, run)
     if command.resume_keys is not None:
         if cfg.output.overwrite:
-            clear_outcomes(cfg.output.dir)
-        check_resume_keys(cfg.output.dir, command.resume_keys(run.cfg))
+            clear_outcomes(run.out_dir)
+        check_resume_keys(run.out_dir, command.resume_keys(run.cfg))
     run.started, t0 = time.time(), time.perf_counter()
     data = command.read(run)
     read_key, write_key = command.timings
@@ -122,7 +124,7 @@ def execute(command: Command, cfg: RecycleConfig) -> dict[str, Any]:
     if command.read_before_ray:
         _start(command, run)
     if command.resume_keys is None:
-        clear_outcomes(cfg.output.dir)
+        clear_outcomes(run.out_dir)
     t1 = time.perf_counter() if read_key else t0
     command.write(run, data)
     if write_key:
@@ -164,22 +166,26 @@ def close(
 ) -> dict[str, Any]:
     """Build and write the manifest of `counts`; raise InputError when it does not add up."""
     manifest = build_manifest(name, run.n_input, counts, redacted(run.cfg), run.timings, run.extra)
+    if not run.part_files:
+        manifest["outputs"].clear()
     manifest["outputs"].update(run.outputs)
     uri = write_manifest(run.out_dir, manifest)
     log.info("manifest: %s", uri)
     if after is not None:
         after(run, manifest)
         write_manifest(run.out_dir, manifest)
-    check_invariants(manifest, uri, checked)
+    check_invariants(manifest, uri, checked, run.lost)
     return manifest
 
 
-def check_invariants(manifest: dict[str, Any], uri: str, checked: tuple[str, ...] = ()) -> None:
+def check_invariants(
+    manifest: dict[str, Any], uri: str, checked: tuple[str, ...] = (), lost: str = "rows"
+) -> None:
     """Raise InputError when the manifest's invariant, or a checked section's, does not hold."""
     invariants = [manifest["invariant"], *(manifest[s]["invariant"] for s in checked)]
     if not all(inv["ok"] for inv in invariants):
         detail = "".join(f", {s} {manifest[s]['invariant']}" for s in checked)
-        raise InputError(f"rows were lost: {manifest['invariant']}{detail}; see {uri}")
+        raise InputError(f"{lost} were lost: {manifest['invariant']}{detail}; see {uri}")
 
 
 def stop(run: Run, name: str, retry: bool) -> int:

@@ -1,4 +1,4 @@
-"""`recycle generate` as a library call: test questions -> a model's greedy answers, on Ray.
+"""The steps of `recycle generate` (recycle.commands.generate): test questions -> greedy answers.
 
 The questions go through a Ray Data actor pool (`GenerateAnswers`: the model loaded once per
 actor, one GPU each when the cluster has GPUs, CPU otherwise). Writes:
@@ -13,22 +13,19 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
-import time
 from collections import Counter
 from typing import Any
 
 import pandas as pd
 
 from recycle import columns as C
-from recycle.config import RecycleConfig, redacted
+from recycle.config import RecycleConfig
 from recycle.config.student import StudentConfig
 from recycle.data.sources import filesystem
-from recycle.errors import ConfigError, InputError
+from recycle.errors import ConfigError
 from recycle.eval import columns as E
 from recycle.eval.generate import generate_answers
-from recycle.eval.questions import load_questions, write_model_outputs
-from recycle.ray_utils import init_ray
-from recycle.rundir import build_manifest, write_manifest
+from recycle.eval.questions import write_model_outputs
 
 log = logging.getLogger(__name__)
 
@@ -128,36 +125,18 @@ def generate_rows(
     return sorted(ds.take_all(), key=lambda r: order[r[E.QUESTION_ID]])
 
 
-def run_generate(
-    cfg: RecycleConfig,
-    model: str,
-    out_dir: str,
-    template: str | None = None,
-    generator: str | None = None,
-) -> dict[str, Any]:
-    """Answer the configured test sets with `model` into `out_dir`; returns the manifest.
-
-    Raises:
-        ConfigError: the model cannot be loaded, or an unavailable backend.
-        InputError: no questions, or rows lost on the way.
-    """
-    t0 = time.perf_counter()
-    questions = load_questions(cfg.eval.sets, cfg.eval.limit_per_set)
-    student = student_for(cfg, model, template)
-    name = generator or posixpath.basename(model.rstrip("/")) or model
-    init_ray(cfg.ray)
-    rows = generate_rows(cfg, student, questions)
+def write_answers(
+    out_dir: str, generator: str, rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Name the generator on every row; write the answers (model_outputs.json) and the questions
+    left unanswered (rejects.json); returns (answered, rejected)."""
     for r in rows:
-        r[E.GENERATOR] = name
+        r[E.GENERATOR] = generator
     answered = [r for r in rows if not r[E.GENERATION_ERROR]]
     rejected = [r for r in rows if r[E.GENERATION_ERROR]]
     write_model_outputs(posixpath.join(out_dir.rstrip("/"), MODEL_OUTPUTS), answered)
     _write_rejects(out_dir, rejected)
-    manifest = _manifest(cfg, student, name, questions, answered, rejected, t0)
-    write_manifest(out_dir, manifest)
-    if not manifest["invariant"]["ok"]:
-        raise InputError(f"questions were lost: {manifest['invariant']}")
-    return manifest
+    return answered, rejected
 
 
 def _write_rejects(out_dir: str, rejected: list[dict[str, Any]]) -> None:
@@ -168,30 +147,28 @@ def _write_rejects(out_dir: str, rejected: list[dict[str, Any]]) -> None:
         f.write(json.dumps(payload, ensure_ascii=False, indent=2).encode("utf-8"))
 
 
-def _manifest(
+def answer_counts(answered: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> dict[str, Any]:
+    """The manifest's counts: questions answered (kept), and not answered by reason (rejected)."""
+    reasons = Counter(r[E.GENERATION_ERROR].split(":")[0] for r in rejected)
+    return {"kept": len(answered), "dropped": {}, "rejected": dict(reasons)}
+
+
+def generation_section(
     cfg: RecycleConfig,
     student: StudentConfig,
     name: str,
     questions: list[dict[str, Any]],
     answered: list[dict[str, Any]],
-    rejected: list[dict[str, Any]],
-    t0: float,
 ) -> dict[str, Any]:
-    reasons = Counter(r[E.GENERATION_ERROR].split(":")[0] for r in rejected)
-    counts = {"kept": len(answered), "dropped": {}, "rejected": dict(reasons)}
-    timings = {"generate": time.perf_counter() - t0}
-    manifest = build_manifest(STAGE, len(questions), counts, redacted(cfg), timings)
-    tokens = sum(int(r[E.GENERATED_TOKENS]) for r in answered)
-    manifest["outputs"] = {"answers": MODEL_OUTPUTS, "rejects": REJECTS}
-    manifest["generation"] = {
+    """The manifest's "generation": model, template, sets, tokens, answers cut at max_new_tokens."""
+    return {
         "model": student.model,
         "generator": name,
         "template": student.template,
         "max_new_tokens": cfg.eval.max_new_tokens,
         "sets": dict(Counter(q[E.DATASET] for q in questions)),
-        "generated_tokens": tokens,
+        "generated_tokens": sum(int(r[E.GENERATED_TOKENS]) for r in answered),
         "hit_max_new_tokens": sum(
             int(r[E.GENERATED_TOKENS]) >= cfg.eval.max_new_tokens for r in answered
         ),
     }
-    return manifest

@@ -1,4 +1,4 @@
-"""`recycle judge` as a library call: pair two answer files, judge both orders, write the verdict.
+"""The steps of `recycle judge` (recycle.commands.judge): pair two answer files, judge both orders.
 
 DIR/summary.json   {"sets": {name: {win, tie, lose, n, win_rate, ...}}, "total": {...}}, A's view
 DIR/pairs.parquet  every pair: both answers, both reviews, both score pairs, outcome, judge_error
@@ -12,33 +12,22 @@ import json
 import logging
 import os
 import posixpath
-import time
 from collections import Counter
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recycle.config import RecycleConfig, redacted
+from recycle.config import RecycleConfig
 from recycle.config.teacher import TeacherConfig
 from recycle.data.sources import filesystem
-from recycle.errors import InputError
 from recycle.eval import columns as E
 from recycle.eval.judging import (
-    judge_config_as_teacher,
     judge_requests,
-    judged_pairs,
-    plan_requests,
 )
-from recycle.eval.pairing import pair_answers
-from recycle.eval.questions import read_answers
 from recycle.eval.report import FIGURE, SUMMARY_MD, stacked_bars, summary_markdown
-from recycle.eval.verdict import summarize
-from recycle.ray_utils import init_ray
-from recycle.rundir import build_manifest, write_manifest
 from recycle.teacher.client import is_openai
 from recycle.teacher.errors import TeacherAuthError
-from recycle.teacher.serve import served_teacher
 from recycle.teacher.session import TeacherSession, gate_session
 
 log = logging.getLogger(__name__)
@@ -75,38 +64,7 @@ def generator_name(rows: list[dict[str, Any]], fallback: str) -> str:
     return names[0] if names else fallback
 
 
-def run_judge(cfg: RecycleConfig, answers_a: str, answers_b: str, out_dir: str) -> dict[str, Any]:
-    """Judge A's answers against B's into `out_dir`; returns the manifest (verdict included).
-
-    Raises:
-        InputError: answers that do not pair up, or pairs lost on the way (invariant broken).
-        TeacherAuthError, TeacherEndpointError: the judge refuses the key or the model.
-    """
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    rows_a, rows_b = read_answers(answers_a), read_answers(answers_b)
-    pairs = pair_answers(rows_a, rows_b)
-    requests, keys = plan_requests(pairs, cfg.eval.judge_question)
-    names = (generator_name(rows_a, "A"), generator_name(rows_b, "B"))
-    judge = judge_config_as_teacher(cfg.judge, judge_cache_dir(cfg, out_dir))
-    if judge.serve is None:
-        check_judge_key(judge)
-    init_ray(cfg.ray)
-    timings["read_and_pair"] = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    with served_teacher(judge) as endpoint:
-        reviews, session = _ask(cfg, requests, endpoint)
-    timings["judge"] = time.perf_counter() - t1
-    judged = judged_pairs(pairs, keys, reviews)
-    summary = summarize(judged, cfg.eval.bootstrap_samples, cfg.eval.seed)
-    manifest = _manifest(cfg, judged, summary, session.summary, names, len(requests), timings)
-    write_outputs(out_dir, judged, summary, manifest, names)
-    if not manifest["invariant"]["ok"]:
-        raise InputError(f"pairs were lost: {manifest['invariant']}; see {out_dir}")
-    return manifest
-
-
-def _ask(
+def ask_judge(
     cfg: RecycleConfig, requests: list[dict[str, str]], endpoint: TeacherConfig
 ) -> tuple[dict[str, dict[str, str | None]], TeacherSession]:
     """Reviews of the requests under the job's gate (the teacher's session, for the judge)."""
@@ -115,60 +73,58 @@ def _ask(
     return reviews, session
 
 
-def _manifest(
-    cfg: RecycleConfig,
-    judged: list[dict[str, Any]],
-    summary: dict[str, Any],
-    judge_totals: dict[str, Any],
-    names: tuple[str, str],
-    n_requests: int,
-    timings: dict[str, float],
-) -> dict[str, Any]:
+def pair_counts(judged: list[dict[str, Any]]) -> dict[str, Any]:
+    """The manifest's counts: pairs judged (kept), and not judged by reason (rejected)."""
     not_judged = Counter(p[E.JUDGE_ERROR].split(":")[0] for p in judged if p[E.OUTCOME] is None)
-    counts = {
+    return {
         "kept": len(judged) - sum(not_judged.values()),
         "dropped": {},
         "rejected": dict(not_judged),
     }
-    total = summary["total"]
-    judge = {
+
+
+def judge_section(
+    summary: dict[str, Any], judge_totals: dict[str, Any], n_requests: int
+) -> dict[str, Any]:
+    """The manifest's "judge": what the judge cost, its unique prompts and unparseable reviews."""
+    return {
         **judge_totals,
         "unique_prompts": n_requests,
-        "unparseable_reviews": total["unparseable_reviews"],
+        "unparseable_reviews": summary["total"]["unparseable_reviews"],
     }
-    verdict = {
+
+
+def verdict_section(summary: dict[str, Any], names: tuple[str, str]) -> dict[str, Any]:
+    """The manifest's "verdict": A's wins, ties and losses against B, win rate and its CI."""
+    total = summary["total"]
+    return {
         "model_a": names[0],
         "model_b": names[1],
         **{k: total[k] for k in ("win", "tie", "lose", "n", "win_rate", "win_rate_ci95")},
         "not_judged": total["not_judged"],
     }
-    manifest = build_manifest("judge", len(judged), counts, redacted(cfg), timings)
-    manifest["outputs"] = {
-        "summary": SUMMARY,
-        "pairs": PAIRS,
-        "report": f"{REPORT_DIR}/{SUMMARY_MD}",
-    }
-    return {**manifest, "judge": judge, "verdict": verdict}
+
+
+OUTPUTS = {"summary": SUMMARY, "pairs": PAIRS, "report": f"{REPORT_DIR}/{SUMMARY_MD}"}
 
 
 def write_outputs(
     out_dir: str,
     judged: list[dict[str, Any]],
     summary: dict[str, Any],
-    manifest: dict[str, Any],
+    judge: dict[str, Any],
     names: tuple[str, str],
 ) -> None:
-    """summary.json, pairs.parquet, the report and the manifest (last: it says the rest is there)."""
+    """summary.json, pairs.parquet and the report (the manifest comes last: it says they are there)."""
     fs, path = filesystem(out_dir)
     fs.create_dir(posixpath.join(path, REPORT_DIR), recursive=True)
     _write(fs, posixpath.join(path, SUMMARY), json.dumps(summary, indent=2).encode("utf-8"))
     table = pa.Table.from_pylist(judged, schema=_pairs_schema())
     with fs.open_output_stream(posixpath.join(path, PAIRS)) as f:
         pq.write_table(table, f)
-    md = summary_markdown(summary, manifest["judge"], *names)
+    md = summary_markdown(summary, judge, *names)
     _write(fs, posixpath.join(path, REPORT_DIR, SUMMARY_MD), md.encode("utf-8"))
     _write(fs, posixpath.join(path, REPORT_DIR, FIGURE), stacked_bars(summary, *names))
-    write_manifest(out_dir, manifest)
 
 
 def _write(fs: Any, path: str, data: bytes) -> None:
