@@ -139,12 +139,17 @@ def start(cfg: RecycleConfig, check: Callable[[RecycleConfig], None] | None = No
     init_ray(cfg.ray)
 
 
+def cluster_resources() -> dict[str, float]:
+    """What the Ray cluster holds (CPU, GPU, memory...), once Ray is up."""
+    import ray
+
+    return ray.cluster_resources()
+
+
 def _start(command: Command, run: Run) -> None:
     init_ray(run.cfg.ray)
     if command.fit is not None:
-        import ray
-
-        run.cfg = command.fit(run.cfg, ray.cluster_resources())
+        run.cfg = command.fit(run.cfg, cluster_resources())
 
 
 def finish(command: Command, run: Run) -> dict[str, Any]:

@@ -1,0 +1,43 @@
+"""How the graph turns a phase declaration into student variants, as a run executes it."""
+
+from __future__ import annotations
+
+from recycle import columns as C
+from recycle.config import load_config
+from recycle.pipeline.graph import phase_variants
+from recycle.pipeline.stats import run_spec
+from recycle.select.declarations import COHERENCE, IFD, IFD_WHERE_RIFD_WINS, RIFD, Phase, mode_spec
+from recycle.student.variants import Variant
+
+
+def test_one_variant_per_pair_with_student_scores_reading_the_pairs_text():
+    phase = Phase("p", {C.ORIG: (RIFD,), C.INS: (IFD, RIFD), C.PAIR1: (COHERENCE,)})
+    assert phase_variants(phase) == [
+        Variant(prefix=C.ORIG, ifd=False, rifd=True),
+        Variant(
+            prefix=C.INS,
+            instruction=C.NEW_INSTRUCTION,
+            input=C.NEW_INPUT,
+            output=C.NEW_OUTPUT,
+            ifd=True,
+            rifd=True,
+        ),
+    ]  # the pair with coherence only is Sentence-BERT's, not the student's
+    assert phase_variants(Phase("c", {C.ORIG: (COHERENCE,)})) == []
+
+
+def test_a_gated_ifd_is_computed_only_where_the_pair_wins_step_4_against_pair1():
+    (res,) = phase_variants(Phase("p2", {C.RES: (RIFD, IFD_WHERE_RIFD_WINS)}))
+    assert (res.ifd, res.rifd, res.ifd_only_if_rifd_below) == (True, True, C.PAIR1)
+    assert (res.instruction, res.input, res.output) == (C.INSTRUCTION_1, C.INPUT_1, C.BETTER_OUTPUT)
+
+
+def test_the_run_widens_phase_1_for_table_6_only_when_it_computes_the_statistics(tmp_path):
+    base = [f"student.model='{tmp_path}'", "selection.mode=ifd_only"]
+    off = run_spec(load_config(None, [*base, "output.report_stats=false"]))
+    assert off == mode_spec("ifd_only")
+    assert [v.rifd for v in phase_variants(off.phase1)] == [False, False]
+    no_student = run_spec(
+        load_config(None, ["selection.mode=ifd_only", "output.report_stats=true"])
+    )
+    assert no_student == mode_spec("ifd_only")  # no student: statistics come after the run
