@@ -20,7 +20,7 @@ from pathlib import Path
 
 import ray
 
-from recycle.commands import run_pipeline
+from recycle.commands.run import run_pipeline
 from recycle.config import load_config
 from recycle.demo.tiny_student import build_model, build_tokenizer
 from recycle.teacher.local_server import LocalTeacherServer

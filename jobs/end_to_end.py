@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from recycle.commands import evaluate_finetuned, run_pipeline
+    from recycle.commands.eval import evaluate_finetuned
+    from recycle.commands.run import run_pipeline
     from recycle.train.run import run_finetune
 
     try:

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from recycle.commands import run_eval
+    from recycle.commands.eval import run_eval
 
     try:
         manifest = run_eval(config_from_args(args))

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from recycle.commands import run_pipeline
+    from recycle.commands.run import run_pipeline
 
     try:
         print_summary(run_pipeline(config_from_args(args)))

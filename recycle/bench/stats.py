@@ -39,7 +39,7 @@ def prepare(work: Path, rows: int, hidden: int = 128, layers: int = 4) -> tuple[
 
 def timed_run(overrides: list[str]) -> tuple[float, dict[str, Any]]:
     """Wall seconds of one `run_pipeline` and its manifest."""
-    from recycle.commands import run_pipeline
+    from recycle.commands.run import run_pipeline
     from recycle.config import load_config
 
     t0 = time.perf_counter()

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
         args, models=models, files={"eval.answers_a": e.answers_a, "eval.answers_b": e.answers_b}
     )
     from recycle.cli.judge import print_verdict
-    from recycle.commands import run_eval
+    from recycle.commands.eval import run_eval
 
     manifest = run_eval(cfg)
     print_verdict(manifest)

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = checked_config(args, ())
     preflight_options(args, output=args.output, models={"--model": args.model})
-    from recycle.commands import run_generate
+    from recycle.commands.generate import run_generate
     from recycle.eval.run_generate import MODEL_OUTPUTS
 
     manifest = run_generate(cfg, args.model, args.output, args.template, args.name)

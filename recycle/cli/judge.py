@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = checked_config(args, ("judge",))
     answers = {"--answers-a": args.answers_a, "--answers-b": args.answers_b}
     preflight_options(args, output=args.output, files=answers)
-    from recycle.commands import run_judge
+    from recycle.commands.judge import run_judge
 
     manifest = run_judge(cfg, args.answers_a, args.answers_b, args.output)
     print_verdict(manifest)

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the reflection, print what happened and what it cost; errors reach main() as RecycleError."""
     cfg = checked_config(args, PREFLIGHT)
-    from recycle.commands import run_reflect
+    from recycle.commands.reflect import run_reflect
 
     with run_log(cfg.output.dir):
         manifest = run_reflect(cfg, args.kind)

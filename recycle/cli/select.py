@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = checked_config(args, PREFLIGHT)
-    from recycle.commands import run_select
+    from recycle.commands.select import run_select
 
     with run_log(cfg.output.dir) as log_file:
         manifest = run_select(cfg)

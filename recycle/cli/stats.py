@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     args.input = args.dataset
     cfg = checked_config(args, PREFLIGHT)
-    from recycle.commands import run_stats
+    from recycle.commands.stats import run_stats
     from recycle.student.stats import format_row
 
     row = run_stats(cfg, args.stats_output)

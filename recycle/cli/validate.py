@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = checked_config(args, PREFLIGHT)
-    from recycle.commands import run_validate
+    from recycle.commands.validate import run_validate
 
     with run_log(cfg.output.dir):
         manifest = run_validate(cfg)

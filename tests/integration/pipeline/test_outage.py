@@ -14,7 +14,7 @@ import pytest
 
 from recycle import exit_codes
 from recycle.cli.main import main
-from recycle.commands import run_pipeline
+from recycle.commands.run import run_pipeline
 from recycle.rundir import read_manifest
 from recycle.teacher import errors as E
 from recycle.teacher.local_server import SERVER_ERROR, LocalTeacherServer

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from recycle.commands import run_pipeline, run_stats
+from recycle.commands.run import run_pipeline
+from recycle.commands.stats import run_stats
 from recycle.student.stats import ROW
 
 from .conftest import pipeline_config

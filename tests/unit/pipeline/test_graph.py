@@ -12,17 +12,11 @@ from recycle.student.variants import Variant
 
 def test_one_variant_per_pair_with_student_scores_reading_the_pairs_text():
     phase = Phase("p", {C.ORIG: (RIFD,), C.INS: (IFD, RIFD), C.PAIR1: (COHERENCE,)})
-    assert phase_variants(phase) == [
+    ins_text = {"instruction": C.NEW_INSTRUCTION, "input": C.NEW_INPUT, "output": C.NEW_OUTPUT}
+    assert phase_variants(phase) == [  # the pair with coherence only is Sentence-BERT's
         Variant(prefix=C.ORIG, ifd=False, rifd=True),
-        Variant(
-            prefix=C.INS,
-            instruction=C.NEW_INSTRUCTION,
-            input=C.NEW_INPUT,
-            output=C.NEW_OUTPUT,
-            ifd=True,
-            rifd=True,
-        ),
-    ]  # the pair with coherence only is Sentence-BERT's, not the student's
+        Variant(prefix=C.INS, ifd=True, rifd=True, **ins_text),
+    ]
     assert phase_variants(Phase("c", {C.ORIG: (COHERENCE,)})) == []
 
 
