@@ -17,7 +17,6 @@ import json
 import platform
 import posixpath
 import time
-import uuid
 from collections import Counter
 from importlib import metadata
 from typing import Any
@@ -30,7 +29,7 @@ import ray
 
 from recycle import __version__
 from recycle import columns as C
-from recycle.data.sources import filesystem
+from recycle.storage import filesystem, write_parquet_atomic
 from recycle.teacher.errors import TRANSIENT
 
 MANIFEST = "manifest.json"
@@ -126,11 +125,7 @@ def write_outcome_batch(batch: pa.Table, run_dir: str, part_prefix: str = "part"
 def _write_part(fs: pafs.FileSystem, part: pa.Table, folder_uri: str, part_prefix: str) -> None:
     digest = hashlib.sha256("\0".join(part[C.SAMPLE_ID].to_pylist()).encode()).hexdigest()[:24]
     _, folder = filesystem(folder_uri)
-    fs.create_dir(folder, recursive=True)
-    final = posixpath.join(folder, f"{part_prefix}-{digest}.parquet")
-    tmp = posixpath.join(folder, f".{part_prefix}-{digest}.{uuid.uuid4().hex[:8]}.tmp")
-    pq.write_table(part, tmp, filesystem=fs)
-    fs.move(tmp, final)
+    write_parquet_atomic(fs, part, folder, f"{part_prefix}-{digest}")
 
 
 def write_outcomes(ds: ray.data.Dataset, run_dir: str, part_prefix: str = "part") -> None:

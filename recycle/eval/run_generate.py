@@ -22,7 +22,7 @@ import pandas as pd
 from recycle import columns as C
 from recycle.config import RecycleConfig, redacted
 from recycle.config.student import StudentConfig
-from recycle.data.sources import filesystem
+from recycle.storage import filesystem
 from recycle.errors import ConfigError, InputError
 from recycle.eval import columns as E
 from recycle.eval.generate import generate_answers

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from recycle.config import RecycleConfig, redacted
 from recycle.config.teacher import TeacherConfig
-from recycle.data.sources import filesystem
+from recycle.storage import filesystem
 from recycle.errors import InputError
 from recycle.eval import columns as E
 from recycle.eval.judging import (

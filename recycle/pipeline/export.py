@@ -6,7 +6,7 @@ import json
 import posixpath
 
 from recycle import columns as C
-from recycle.data.sources import filesystem
+from recycle.storage import filesystem
 from recycle.rundir import read_outcome
 
 ALPACA_JSON = "recycled_alpaca.json"

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import pyarrow.parquet as pq
 
 from recycle import columns as C
-from recycle.data.sources import filesystem
+from recycle.storage import filesystem
 from recycle.logs import PROGRESS_LOGGER, is_quiet
 from recycle.rundir import outcome_files
 from recycle.teacher.gate import gate_totals

@@ -20,7 +20,7 @@ import pyarrow.fs as pafs
 import ray
 
 from recycle import columns as C
-from recycle.data.sources import filesystem
+from recycle.storage import filesystem
 from recycle.rundir import MANIFEST, delete_transient, read_manifest, written_ids
 
 log = logging.getLogger(__name__)

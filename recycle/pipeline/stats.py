@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from recycle import columns as C
 from recycle.config import RecycleConfig
-from recycle.data.sources import filesystem
+from recycle.storage import filesystem
 from recycle.errors import ConfigError
 from recycle.rundir import outcome_files
 from recycle.select.declarations import (

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow.fs as pafs
 
 from recycle import columns as C
-from recycle.data.sources import filesystem
+from recycle.storage import filesystem
 from recycle.errors import InputError
 from recycle.report import figures
 from recycle.report import html as H

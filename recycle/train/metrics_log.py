@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from recycle.data.sources import filesystem
+from recycle.storage import filesystem
 from recycle.errors import ConfigError
 
 METRICS_DIR = "train_metrics"
