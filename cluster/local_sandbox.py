@@ -18,7 +18,7 @@ from pathlib import Path
 
 from recycle.demo import tiny_student
 from recycle.demo.run import SAMPLE
-from recycle.teacher.local_server import LocalTeacherServer
+from recycle.testing.local_server import LocalTeacherServer
 
 
 def build_student(root: Path, seconds: float) -> Path:

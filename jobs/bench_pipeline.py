@@ -23,7 +23,7 @@ import ray
 from recycle.config import load_config
 from recycle.demo.tiny_student import build_model, build_tokenizer
 from recycle.pipeline.run import run_pipeline
-from recycle.teacher.local_server import LocalTeacherServer
+from recycle.testing.local_server import LocalTeacherServer
 
 ALPACA = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alpaca_cherry_5_percent.json"

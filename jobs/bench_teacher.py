@@ -31,9 +31,10 @@ from recycle import columns as C
 from recycle.config.teacher import TeacherConfig
 from recycle.teacher.client import TeacherClient
 from recycle.teacher.gate import GateSettings, LocalGate, job_gate_actor
-from recycle.teacher.local_server import ServerProcess, ServerStats
 from recycle.teacher.stages import reflect_instruction
 from recycle.teacher.tasks import InstructionTask
+from recycle.testing.server_process import ServerProcess
+from recycle.testing.server_stats import ServerStats
 
 
 def synthetic_rows(n: int) -> list[dict]:

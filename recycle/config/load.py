@@ -106,17 +106,18 @@ def _did_you_mean(loc: tuple) -> str:
 
 def redacted(cfg: RecycleConfig) -> dict[str, Any]:
     """The resolved config as plain data, safe to write to a manifest or job metadata."""
-    return _scrub(cfg.model_dump(mode="json"))
+    return scrub_secrets(cfg.model_dump(mode="json"))
 
 
-def _scrub(node: Any) -> Any:
+def scrub_secrets(node: Any) -> Any:
+    """Plain data (dicts, lists) with the text under secret-looking keys replaced by <redacted>."""
     if isinstance(node, dict):
         return {
-            k: ("<redacted>" if _is_secret(k) and isinstance(v, str) else _scrub(v))
+            k: ("<redacted>" if _is_secret(k) and isinstance(v, str) else scrub_secrets(v))
             for k, v in node.items()
         }
     if isinstance(node, list):
-        return [_scrub(v) for v in node]
+        return [scrub_secrets(v) for v in node]
     return node
 
 

@@ -43,7 +43,7 @@ def run_demo(
 ) -> dict[str, Any]:
     """Run the offline demo; returns the run's manifest."""
     from recycle.pipeline.run import run_pipeline
-    from recycle.teacher.local_server import LocalTeacherServer
+    from recycle.testing.local_server import LocalTeacherServer
 
     print(BANNER.format(n=len(json.loads(SAMPLE.read_text()))), flush=True)
     cfg = load_config(

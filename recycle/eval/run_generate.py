@@ -22,13 +22,13 @@ import pandas as pd
 from recycle import columns as C
 from recycle.config import RecycleConfig, redacted
 from recycle.config.student import StudentConfig
-from recycle.storage import filesystem
 from recycle.errors import ConfigError, InputError
 from recycle.eval import columns as E
 from recycle.eval.generate import generate_answers
 from recycle.eval.questions import load_questions, write_model_outputs
 from recycle.ray_utils import init_ray
 from recycle.rundir import build_manifest, write_manifest
+from recycle.storage import filesystem
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,6 @@ import pyarrow.parquet as pq
 
 from recycle.config import RecycleConfig, redacted
 from recycle.config.teacher import TeacherConfig
-from recycle.storage import filesystem
 from recycle.errors import InputError
 from recycle.eval import columns as E
 from recycle.eval.judging import (
@@ -36,6 +35,7 @@ from recycle.eval.report import FIGURE, SUMMARY_MD, stacked_bars, summary_markdo
 from recycle.eval.verdict import summarize
 from recycle.ray_utils import init_ray
 from recycle.rundir import build_manifest, write_manifest
+from recycle.storage import filesystem
 from recycle.teacher.client import is_openai
 from recycle.teacher.errors import TeacherAuthError
 from recycle.teacher.serve import served_teacher

@@ -17,13 +17,13 @@ import pandas as pd
 import pyarrow.fs as pafs
 
 from recycle import columns as C
-from recycle.storage import filesystem
 from recycle.errors import InputError
 from recycle.report import figures
 from recycle.report import html as H
 from recycle.report.examples import pick_examples
 from recycle.report.wording import reason_text
 from recycle.rundir import MANIFEST, read_manifest, read_outcome
+from recycle.storage import filesystem
 
 REPORT_DIR = "report"
 TEACHER_KEYS = (

@@ -13,8 +13,8 @@ import pytest
 from recycle.cli.main import main
 from recycle.eval.judge import outcome, parse_scores
 from recycle.rundir import read_manifest
-from recycle.teacher.local_answers import judge_review
-from recycle.teacher.local_server import LocalTeacherServer
+from recycle.testing.local_answers import judge_review
+from recycle.testing.local_server import LocalTeacherServer
 from tests.support import tiny_model
 
 pytestmark = pytest.mark.integration
