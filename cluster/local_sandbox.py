@@ -26,7 +26,7 @@ def build_student(root: Path, seconds: float) -> Path:
     rows = json.loads(SAMPLE.read_text())
     texts = [t for r in rows for t in (r["instruction"], r["input"], r["output"])]
     tok = tiny_student.build_tokenizer(root, texts, vocab_size=1500)
-    base = tiny_student.build_model(root, tok)
+    base = tiny_student.build_tiny_model(root, tok)
     return tiny_student.train_model(
         root, base, rows, steps=400, seconds=seconds, max_length=512, name="student"
     )

@@ -58,7 +58,7 @@ def main() -> None:
     if path is None:
         work = Path(args.workdir)
         work.mkdir(parents=True, exist_ok=True)
-        path = str(tiny_student.build_model(work, alpaca_tokenizer_dir(work)))
+        path = str(tiny_student.build_tiny_model(work, alpaca_tokenizer_dir(work)))
     model, tok = load_student(StudentConfig(model=path))
     rows = load_questions(list(BUILTIN_SETS), args.per_set)
     questions = [(r["instruction"], r["input"]) for r in rows]

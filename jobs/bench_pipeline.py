@@ -21,7 +21,7 @@ from pathlib import Path
 import ray
 
 from recycle.config import load_config
-from recycle.demo.tiny_student import build_model, build_tokenizer
+from recycle.demo.tiny_student import build_tiny_model, build_tokenizer
 from recycle.pipeline.run import run_pipeline
 from recycle.testing.local_server import LocalTeacherServer
 
@@ -52,7 +52,7 @@ def main() -> None:
     data = work / "rows.json"
     data.write_text(json.dumps(rows))
     texts = [t for r in rows for t in (r["instruction"], r["input"], r["output"])]
-    student = build_model(
+    student = build_tiny_model(
         work, build_tokenizer(work, texts, vocab_size=4000), layers=args.layers, hidden=args.hidden
     )
     ray.init(num_cpus=2, include_dashboard=False)

@@ -46,7 +46,7 @@ def offline_model(workdir: Path, rows: list[dict[str, str]]) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     texts = (r[k] for r in rows for k in ("instruction", "input", "output"))
     tok = tiny_student.build_tokenizer(workdir, texts, vocab_size=32000)
-    return tiny_student.build_model(workdir, tok, layers=4, hidden=256, heads=4)
+    return tiny_student.build_tiny_model(workdir, tok, layers=4, hidden=256, heads=4)
 
 
 def main() -> None:

@@ -6,6 +6,9 @@ Stages name the columns they read and write from here; `require_columns` checks 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
 
 # --- normalized sample (data/normalize.py) ---
 SAMPLE_ID = (
@@ -64,6 +67,12 @@ MICRO = "micro"  # micro-batch index of a row within its worker's step
 Y_TOKENS = "y_tokens"  # response tokens scored by loss_y_given_x and loss_y (after any cut)
 X_TOKENS = "x_tokens"  # instruction tokens scored by loss_x_given_y and loss_x (after any cut)
 SCORE_TRUNCATED = "score_truncated"  # a scored target was cut at its end to fit student.max_length
+
+
+def kept_mask(outcomes: Any) -> np.ndarray:
+    """(N,) bool: True where a row's OUTCOME is kept, i.e. still in play (a pandas Series, an Arrow
+    column or a list of outcomes)."""
+    return np.asarray(outcomes, dtype=object) == OUTCOME_KEPT
 
 
 def require_columns(stage: str, present: Iterable[str], required: Iterable[str]) -> None:

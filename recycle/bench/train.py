@@ -58,7 +58,7 @@ def run_mode(model: Path, out: Path, overrides: list[str]) -> dict[str, float]:
 
 def cpu_bench(args: argparse.Namespace, root: Path) -> dict[str, dict[str, float]]:
     """The tiny model on CPU, without and with packing."""
-    model = tiny_student.build_model(root, alpaca_tokenizer_dir(root))
+    model = tiny_student.build_tiny_model(root, alpaca_tokenizer_dir(root))
     common = [
         f"data.limit={args.rows}",
         f"train.num_workers={args.workers}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -17,6 +17,13 @@ from recycle.errors import ConfigError
 # guard in case a user pastes one into a config anyway): *api_key, *secret, *password, *_token,
 # when the value is text. A number is never a secret: `teacher.chars_per_token` stays readable.
 SECRET_KEY = re.compile(r"(api_key|secret|password|(^|_)token)$")
+Section = TypeVar("Section", bound=BaseModel)
+
+
+def as_config(cls: type[Section], value: Section | dict[str, Any]) -> Section:
+    """A config section as `cls`: as it is when it is one, validated when it is its dict form (as a
+    Ray actor's or task's arguments arrive)."""
+    return value if isinstance(value, cls) else cls.model_validate(value)
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:

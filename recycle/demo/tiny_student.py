@@ -61,7 +61,7 @@ def build_tokenizer(
     return out
 
 
-def build_model(
+def build_tiny_model(
     root: Path,
     tokenizer_dir: Path,
     layers: int = 2,

@@ -104,7 +104,7 @@ def generate_rows(
     import ray
 
     from recycle.student.model import check_student
-    from recycle.student.scorer import resolve_num_gpus
+    from recycle.student.scoring_actor import resolve_num_gpus
 
     if cfg.eval.backend != "hf":
         raise ConfigError("eval.backend=vllm is not available yet; use eval.backend=hf")

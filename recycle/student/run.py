@@ -28,8 +28,8 @@ from recycle.rundir import (
     write_outcomes,
 )
 from recycle.student.model import check_student
-from recycle.student.scorer import score_dataset
 from recycle.student.scoring import error_reasons
+from recycle.student.scoring_actor import score_dataset
 from recycle.student.variants import Variant
 
 log = logging.getLogger(__name__)

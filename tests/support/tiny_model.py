@@ -17,7 +17,7 @@ from recycle.demo.tiny_student import (
     EOS,
     PAD,
     UNK,
-    build_model,
+    build_tiny_model,
     train_model,
     training_sequences,
 )
@@ -32,7 +32,7 @@ __all__ = [
     "PAD",
     "UNK",
     "alpaca_rows",
-    "build_model",
+    "build_tiny_model",
     "build_tokenizer",
     "train_model",
     "training_sequences",
