@@ -16,7 +16,7 @@ import json
 import time
 from pathlib import Path
 
-from recycle.demo import tiny_student
+from recycle.testing import tiny_student
 from recycle.demo.run import SAMPLE
 from recycle.testing.local_server import LocalTeacherServer
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import ray
 
 from recycle.config import load_config
-from recycle.demo.tiny_student import build_tiny_model, build_tokenizer
+from recycle.testing.tiny_student import build_tiny_model, build_tokenizer
 from recycle.pipeline.run import run_pipeline
 from recycle.testing.local_server import LocalTeacherServer
 

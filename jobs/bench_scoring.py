@@ -21,7 +21,7 @@ import torch
 from recycle.bench import scoring, tokens
 from recycle.bench.data import alpaca_rows
 from recycle.config.student import StudentConfig
-from recycle.demo import tiny_student
+from recycle.testing import tiny_student
 from recycle.student.model import load_student
 
 

@@ -31,6 +31,11 @@ OUTCOME_DROPPED = "dropped"
 OUTCOME_REJECTED = "rejected"
 OUTCOMES = (OUTCOME_KEPT, OUTCOME_DROPPED, OUTCOME_REJECTED)
 OUTCOME_COLUMNS = (OUTCOME, REASON, DETAIL, STAGE)
+# Transient reject reasons: not the sample's fault; a rerun of the same command retries them (the
+# run directory keeps these rows apart, in retry/). Set by the teacher stages (teacher/errors.py).
+REASON_TEACHER_UNAVAILABLE = "teacher_unavailable"  # 429 / 5xx / timeouts past max_retries
+REASON_BUDGET = "budget"  # teacher.max_cost_usd reached before this sample was sent
+TRANSIENT_REASONS = frozenset({REASON_TEACHER_UNAVAILABLE, REASON_BUDGET})
 
 # --- teacher reflection (teacher/) ---
 NEW_INSTRUCTION = "new_instruction"

@@ -30,11 +30,10 @@ import ray
 from recycle import __version__
 from recycle import columns as C
 from recycle.storage import filesystem, write_parquet_atomic
-from recycle.teacher.errors import TRANSIENT
 
 MANIFEST = "manifest.json"
 OUTCOME_DIRS = {C.OUTCOME_KEPT: "kept", C.OUTCOME_DROPPED: "dropped", C.OUTCOME_REJECTED: "rejects"}
-RETRY_DIR = "retry"  # rejected rows a rerun retries (reasons in TRANSIENT); outcome "rejected"
+RETRY_DIR = "retry"  # rejected rows a rerun retries (C.TRANSIENT_REASONS); outcome "rejected"
 PACKAGES = ("ray", "torch", "transformers", "openai", "pyarrow", "pydantic")
 
 
@@ -103,7 +102,7 @@ def write_outcome_batch(batch: pa.Table, run_dir: str, part_prefix: str = "part"
     C.require_columns("write", batch.column_names, (C.SAMPLE_ID, C.OUTCOME, C.REASON))
     fs, _ = filesystem(run_dir)
     batch = _typed_nulls(batch)
-    transient = pc.is_in(batch[C.REASON], pa.array(sorted(TRANSIENT), pa.string()))
+    transient = pc.is_in(batch[C.REASON], pa.array(sorted(C.TRANSIENT_REASONS), pa.string()))
     transient = pc.fill_null(transient, False)
     for outcome in C.OUTCOMES:
         is_outcome = pc.equal(batch[C.OUTCOME], outcome)

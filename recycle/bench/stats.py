@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from recycle.bench.data import alpaca_rows
-from recycle.demo.tiny_student import build_tiny_model, build_tokenizer
+from recycle.testing.tiny_student import build_tiny_model, build_tokenizer
 
 COMMON = (
     "teacher.model=local-teacher", "teacher.num_actors=1", "teacher.concurrency=8",

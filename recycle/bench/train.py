@@ -15,7 +15,7 @@ from pathlib import Path
 
 from recycle.bench.data import alpaca_path, alpaca_rows
 from recycle.config import load_config
-from recycle.demo import tiny_student
+from recycle.testing import tiny_student
 from recycle.train.metrics_log import read_metrics
 from recycle.train.run import run_finetune
 

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 def build_student(out: Path, seconds: float) -> Path:
     """A tokenizer, a tiny Llama and a few seconds of training on the bundled sample, once."""
-    from recycle.demo.tiny_student import build_tiny_model, build_tokenizer, train_model
+    from recycle.testing.tiny_student import build_tiny_model, build_tokenizer, train_model
 
     rows = json.loads(SAMPLE.read_text())
     texts = [t for r in rows for t in (r["instruction"], r["input"], r["output"])]
