@@ -16,8 +16,8 @@ import json
 import time
 from pathlib import Path
 
-from recycle.testing import tiny_student
 from recycle.demo.run import SAMPLE
+from recycle.testing import tiny_student
 from recycle.testing.local_server import LocalTeacherServer
 
 

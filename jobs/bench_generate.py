@@ -17,10 +17,10 @@ from pathlib import Path
 
 from recycle.bench.train import alpaca_tokenizer_dir
 from recycle.config.student import StudentConfig
-from recycle.testing import tiny_student
 from recycle.eval.generate import generate_answers
 from recycle.eval.questions import BUILTIN_SETS, load_questions
 from recycle.student.model import load_student
+from recycle.testing import tiny_student
 
 TEMPLATE = StudentConfig().template  # the template the tiny model would be trained with
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import ray
 
 from recycle.config import load_config
-from recycle.testing.tiny_student import build_tiny_model, build_tokenizer
 from recycle.pipeline.run import run_pipeline
 from recycle.testing.local_server import LocalTeacherServer
+from recycle.testing.tiny_student import build_tiny_model, build_tokenizer
 
 ALPACA = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alpaca_cherry_5_percent.json"

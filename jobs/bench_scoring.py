@@ -21,8 +21,8 @@ import torch
 from recycle.bench import scoring, tokens
 from recycle.bench.data import alpaca_rows
 from recycle.config.student import StudentConfig
-from recycle.testing import tiny_student
 from recycle.student.model import load_student
+from recycle.testing import tiny_student
 
 
 def parse_args() -> argparse.Namespace:
