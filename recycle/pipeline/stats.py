@@ -124,7 +124,9 @@ def stats_from_run(cfg: RecycleConfig) -> dict[str, Any]:
                 "output.report_stats=false?): run `recycle stats` on the input"}  # fmt: skip
     out: dict[str, Any] = {"original": scored_table6_row(original)}
     final = _stream_frame(cfg.output.dir, (C.OUTCOME_KEPT,), final_prefix(spec))
-    out["final"] = scored_table6_row(final) if final is not None else {"skipped": "no sample was kept"}
+    out["final"] = (
+        scored_table6_row(final) if final is not None else {"skipped": "no sample was kept"}
+    )
     return out
 
 

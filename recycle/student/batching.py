@@ -46,9 +46,7 @@ def dedupe(seqs: Sequence[TokenSequence]) -> tuple[list[TokenSequence], list[int
     return unique, where
 
 
-def pack(
-    lengths: Sequence[int], batch_tokens: int, max_rows: int | None = None
-) -> list[list[int]]:
+def pack(lengths: Sequence[int], batch_tokens: int, max_rows: int | None = None) -> list[list[int]]:
     """Indices grouped into micro-batches, longest first, each with rows x longest <= batch_tokens.
 
     A sequence longer than the budget gets a micro-batch of its own.
