@@ -206,7 +206,23 @@ def completion(
     }
 
 
-class LocalTeacherServer:
+class Endpoint:
+    """The URLs of a server listening on `host`:`port`."""
+
+    host: str
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        """The URL to give the openai client (`teacher.base_url`)."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    def url_for(self, advertised_host: str) -> str:
+        """The base URL as seen from another machine (when bound to 0.0.0.0)."""
+        return f"http://{advertised_host}:{self.port}/v1"
+
+
+class LocalTeacherServer(Endpoint):
     """An OpenAI-compatible chat completions server in a background thread.
 
     Args:
@@ -259,15 +275,6 @@ class LocalTeacherServer:
         self.batch = LocalBatchService(self, batch_latency_s)
         self.max_model_len = max_model_len
         self.on_request = on_request
-
-    @property
-    def base_url(self) -> str:
-        """The URL to give the openai client (`teacher.base_url`)."""
-        return f"http://{self.host}:{self.port}/v1"
-
-    def url_for(self, advertised_host: str) -> str:
-        """The base URL as seen from another machine (when bound to 0.0.0.0)."""
-        return f"http://{advertised_host}:{self.port}/v1"
 
     def start(self) -> LocalTeacherServer:
         """Bind and serve in a daemon thread; after a `stop()`, on the same port as before."""

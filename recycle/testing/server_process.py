@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from recycle.testing.local_server import LocalTeacherServer
+from recycle.testing.local_server import Endpoint, LocalTeacherServer
 from recycle.testing.server_stats import ServerStats
 
 
@@ -16,7 +16,7 @@ def _serve_in_child(kwargs: dict[str, Any], conn: Any) -> None:
     server.stop()
 
 
-class ServerProcess:
+class ServerProcess(Endpoint):
     """A LocalTeacherServer in its own process (its own GIL), as a real endpoint would be.
 
     For benchmarks: the driver's Python threads then do not slow the server down. The child is
@@ -31,15 +31,6 @@ class ServerProcess:
         self.port = 0
         self._process: Any = None
         self._conn: Any = None
-
-    @property
-    def base_url(self) -> str:
-        """The URL to give the openai client."""
-        return f"http://{self.host}:{self.port}/v1"
-
-    def url_for(self, advertised_host: str) -> str:
-        """The base URL as seen from another machine (when bound to 0.0.0.0)."""
-        return f"http://{advertised_host}:{self.port}/v1"
 
     def start(self) -> ServerProcess:
         """Start the child and wait until it listens."""
