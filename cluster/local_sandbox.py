@@ -16,9 +16,9 @@ import json
 import time
 from pathlib import Path
 
-from recycle.demo import tiny_student
 from recycle.demo.run import SAMPLE
-from recycle.teacher.local_server import LocalTeacherServer
+from recycle.testing import tiny_student
+from recycle.testing.local_server import LocalTeacherServer
 
 
 def build_student(root: Path, seconds: float) -> Path:
@@ -26,7 +26,7 @@ def build_student(root: Path, seconds: float) -> Path:
     rows = json.loads(SAMPLE.read_text())
     texts = [t for r in rows for t in (r["instruction"], r["input"], r["output"])]
     tok = tiny_student.build_tokenizer(root, texts, vocab_size=1500)
-    base = tiny_student.build_model(root, tok)
+    base = tiny_student.build_tiny_model(root, tok)
     return tiny_student.train_model(
         root, base, rows, steps=400, seconds=seconds, max_length=512, name="student"
     )

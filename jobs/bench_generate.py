@@ -17,10 +17,10 @@ from pathlib import Path
 
 from recycle.bench.train import alpaca_tokenizer_dir
 from recycle.config.student import StudentConfig
-from recycle.demo import tiny_student
 from recycle.eval.generate import generate_answers
 from recycle.eval.questions import BUILTIN_SETS, load_questions
 from recycle.student.model import load_student
+from recycle.testing import tiny_student
 
 TEMPLATE = StudentConfig().template  # the template the tiny model would be trained with
 
@@ -58,7 +58,7 @@ def main() -> None:
     if path is None:
         work = Path(args.workdir)
         work.mkdir(parents=True, exist_ok=True)
-        path = str(tiny_student.build_model(work, alpaca_tokenizer_dir(work)))
+        path = str(tiny_student.build_tiny_model(work, alpaca_tokenizer_dir(work)))
     model, tok = load_student(StudentConfig(model=path))
     rows = load_questions(list(BUILTIN_SETS), args.per_set)
     questions = [(r["instruction"], r["input"]) for r in rows]

@@ -22,8 +22,8 @@ import ray
 
 from recycle.commands.run import run_pipeline
 from recycle.config import load_config
-from recycle.demo.tiny_student import build_model, build_tokenizer
-from recycle.teacher.local_server import LocalTeacherServer
+from recycle.testing.local_server import LocalTeacherServer
+from recycle.testing.tiny_student import build_tiny_model, build_tokenizer
 
 ALPACA = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alpaca_cherry_5_percent.json"
@@ -52,7 +52,7 @@ def main() -> None:
     data = work / "rows.json"
     data.write_text(json.dumps(rows))
     texts = [t for r in rows for t in (r["instruction"], r["input"], r["output"])]
-    student = build_model(
+    student = build_tiny_model(
         work, build_tokenizer(work, texts, vocab_size=4000), layers=args.layers, hidden=args.hidden
     )
     ray.init(num_cpus=2, include_dashboard=False)

@@ -21,8 +21,8 @@ import torch
 from recycle.bench import scoring, tokens
 from recycle.bench.data import alpaca_rows
 from recycle.config.student import StudentConfig
-from recycle.demo import tiny_student
 from recycle.student.model import load_student
+from recycle.testing import tiny_student
 
 
 def parse_args() -> argparse.Namespace:
@@ -46,7 +46,7 @@ def offline_model(workdir: Path, rows: list[dict[str, str]]) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     texts = (r[k] for r in rows for k in ("instruction", "input", "output"))
     tok = tiny_student.build_tokenizer(workdir, texts, vocab_size=32000)
-    return tiny_student.build_model(workdir, tok, layers=4, hidden=256, heads=4)
+    return tiny_student.build_tiny_model(workdir, tok, layers=4, hidden=256, heads=4)
 
 
 def main() -> None:

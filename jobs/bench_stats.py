@@ -13,7 +13,7 @@ from pathlib import Path
 import ray
 
 from recycle.bench.stats import prepare, report_lines, side_by_side
-from recycle.teacher.local_server import LocalTeacherServer
+from recycle.testing.local_server import LocalTeacherServer
 
 
 def main() -> None:

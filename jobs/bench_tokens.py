@@ -17,7 +17,7 @@ import ray
 from recycle.bench.stats import COMMON, prepare, timed_run
 from recycle.bench.tokens import run_token_lines
 from recycle.config import load_config
-from recycle.teacher.local_server import LocalTeacherServer
+from recycle.testing.local_server import LocalTeacherServer
 
 
 def main() -> None:

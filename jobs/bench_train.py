@@ -2,7 +2,7 @@
 
     python jobs/bench_train.py [--rows 768] [--steps 24] [--workers 2] [--max-length 512]
 
-1. CPU: tokens/s per worker of the tiny Llama (tests/support builders: 2 layers, 64 wide, 2k
+1. CPU: tokens/s per worker of the tiny Llama (recycle.testing.tiny_student: 2 layers, 64 wide, 2k
    vocabulary) on real Alpaca rows, `--workers` Ray Train workers over gloo, fp32, no activation
    checkpointing (a memory trade-off the tiny model does not need), without and with packing,
    side by side. Tokens are real (non-padding) tokens; a step's time excludes the metric

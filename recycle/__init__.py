@@ -1,3 +1,37 @@
-"""recycle: Selective Reflection-Tuning as a distributed Ray application."""
+"""recycle: Selective Reflection-Tuning as a distributed Ray application.
+
+The package map: what lives where, from the bottom up. A module may import its own layer and the
+layers below it, never one above; tests/unit/test_layers.py reads every import with `ast` and fails
+on one that climbs (a new package gets a row here and in the test's table).
+
+0. Leaves. `errors` (errors a user can fix), `exit_codes`, `columns` (every column name, the
+   outcome values and the transient reject reasons, `kept_mask`), `storage` (filesystems for local
+   paths, s3:// and gs://, globbing, atomic writes), `logs`, `prompts` (the one renderer of
+   prompts/*.j2), `ray_utils` (starting Ray), and `config` (the typed, validated YAML config). One
+   exception, made lazily inside a validator: `config.selection` checks a mode name against
+   `select.declarations`, where the modes are declared (select reads config, so one of the two has
+   to look up; the config is the one that fails at start-up with the list of modes).
+1. Data and the run directory. `data` reads local / s3 / gs inputs in every format and normalizes
+   rows into samples; `rundir` is the run directory contract (kept/, dropped/, rejects/, retry/,
+   the manifest and its accounting invariant).
+2. Stages, each a pure core plus a thin Ray adapter. `teacher` (reflection through any
+   OpenAI-compatible endpoint, online or Batch API, with the cache, gate and journal), `student`
+   (token sequences, target-only losses, IFD / r-IFD: `scoring` is the core, `scoring_actor` its
+   Ray Data adapter), `select` (the mode declarations and the selection rules over scored rows).
+   The three stages do not import each other.
+3. Applications of the stages. `pipeline` (the streaming graph of `recycle run`, re-selection,
+   resume, progress), `train` (Ray Train fine-tuning), `eval` (answers and the pairwise judge),
+   `report` (the HTML report of a run), `preflight` (start-up checks without Ray or torch),
+   and `testing` (scaffolding shipped with the
+   library: the scripted OpenAI-compatible teacher server with its fault-injection API, and the
+   offline tiny-student builders). Production code never imports `testing`: only `bench`, `demo`
+   and the tests do.
+4. `commands`: one runner and a small declaration per command (start Ray, read, clear or resume,
+   run the graph, write parts, manifest and invariant). Imported only by `cli`, `demo` and `bench`.
+5. Entry points. `cli` (the `recycle` command line), `demo` (the offline demo: tiny student,
+   scripted teacher, bundled Alpaca rows) and `bench` (the benchmark logic behind
+   jobs/bench_*.py, which runs whole commands side by side). No lower layer imports them;
+   jobs/*.py are thin entrypoints over layers 2 to 5.
+"""
 
 __version__ = "0.1.0"

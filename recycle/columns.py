@@ -6,6 +6,9 @@ Stages name the columns they read and write from here; `require_columns` checks 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
 
 # --- normalized sample (data/normalize.py) ---
 SAMPLE_ID = (
@@ -28,6 +31,11 @@ OUTCOME_DROPPED = "dropped"
 OUTCOME_REJECTED = "rejected"
 OUTCOMES = (OUTCOME_KEPT, OUTCOME_DROPPED, OUTCOME_REJECTED)
 OUTCOME_COLUMNS = (OUTCOME, REASON, DETAIL, STAGE)
+# Transient reject reasons: not the sample's fault; a rerun of the same command retries them (the
+# run directory keeps these rows apart, in retry/). Set by the teacher stages (teacher/errors.py).
+REASON_TEACHER_UNAVAILABLE = "teacher_unavailable"  # 429 / 5xx / timeouts past max_retries
+REASON_BUDGET = "budget"  # teacher.max_cost_usd reached before this sample was sent
+TRANSIENT_REASONS = frozenset({REASON_TEACHER_UNAVAILABLE, REASON_BUDGET})
 
 # --- teacher reflection (teacher/) ---
 NEW_INSTRUCTION = "new_instruction"
@@ -64,6 +72,12 @@ MICRO = "micro"  # micro-batch index of a row within its worker's step
 Y_TOKENS = "y_tokens"  # response tokens scored by loss_y_given_x and loss_y (after any cut)
 X_TOKENS = "x_tokens"  # instruction tokens scored by loss_x_given_y and loss_x (after any cut)
 SCORE_TRUNCATED = "score_truncated"  # a scored target was cut at its end to fit student.max_length
+
+
+def kept_mask(outcomes: Any) -> np.ndarray:
+    """(N,) bool: True where a row's OUTCOME is kept, i.e. still in play (a pandas Series, an Arrow
+    column or a list of outcomes)."""
+    return np.asarray(outcomes, dtype=object) == OUTCOME_KEPT
 
 
 def require_columns(stage: str, present: Iterable[str], required: Iterable[str]) -> None:

@@ -88,6 +88,15 @@ def setup_console(verbose: bool) -> None:
     _state["quiet"] = not verbose
 
 
+def teardown_console() -> None:
+    """Undo `setup_console`: remove its handler, stop capturing warnings, leave quiet mode."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, ConsoleHandler)]:
+        root.removeHandler(handler)
+    logging.captureWarnings(False)
+    _state["quiet"] = False
+
+
 def quiet_ray() -> None:
     """Send Ray's loggers through ours (so the file gets them and the console only their errors),
     and turn Ray Data's progress bars off. A no-op unless the console is quiet."""

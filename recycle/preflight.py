@@ -56,7 +56,7 @@ def run_preflight(cfg: RecycleConfig, checks: tuple[str, ...]) -> None:
         elif name == "output":
             check_output(cfg.output.dir)
         elif name == "student":
-            check_student(cfg.student.model)
+            check_model_path(cfg.student.model)
         elif name == "mode":  # what selection.mode uses: the teacher, the student, or both
             run_preflight(cfg, mode_checks(cfg))
         elif hasattr(cfg, name):
@@ -120,7 +120,7 @@ def _write_probe(folder: Path) -> str | None:
         return err.strerror or str(err)
 
 
-def check_student(model: str | None, key: str = "student.model") -> None:
+def check_model_path(model: str | None, key: str = "student.model") -> None:
     """`model` names a folder holding a Hugging Face model, or looks like a hub id."""
     if not model:
         raise PreflightError(

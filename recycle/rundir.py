@@ -17,7 +17,6 @@ import json
 import platform
 import posixpath
 import time
-import uuid
 from collections import Counter
 from importlib import metadata
 from typing import Any
@@ -30,12 +29,11 @@ import ray
 
 from recycle import __version__
 from recycle import columns as C
-from recycle.data.sources import filesystem
-from recycle.teacher.errors import TRANSIENT
+from recycle.storage import filesystem, write_parquet_atomic
 
 MANIFEST = "manifest.json"
 OUTCOME_DIRS = {C.OUTCOME_KEPT: "kept", C.OUTCOME_DROPPED: "dropped", C.OUTCOME_REJECTED: "rejects"}
-RETRY_DIR = "retry"  # rejected rows a rerun retries (reasons in TRANSIENT); outcome "rejected"
+RETRY_DIR = "retry"  # rejected rows a rerun retries (C.TRANSIENT_REASONS); outcome "rejected"
 PACKAGES = ("ray", "torch", "transformers", "openai", "pyarrow", "pydantic")
 
 
@@ -104,7 +102,7 @@ def write_outcome_batch(batch: pa.Table, run_dir: str, part_prefix: str = "part"
     C.require_columns("write", batch.column_names, (C.SAMPLE_ID, C.OUTCOME, C.REASON))
     fs, _ = filesystem(run_dir)
     batch = _typed_nulls(batch)
-    transient = pc.is_in(batch[C.REASON], pa.array(sorted(TRANSIENT), pa.string()))
+    transient = pc.is_in(batch[C.REASON], pa.array(sorted(C.TRANSIENT_REASONS), pa.string()))
     transient = pc.fill_null(transient, False)
     for outcome in C.OUTCOMES:
         is_outcome = pc.equal(batch[C.OUTCOME], outcome)
@@ -126,11 +124,7 @@ def write_outcome_batch(batch: pa.Table, run_dir: str, part_prefix: str = "part"
 def _write_part(fs: pafs.FileSystem, part: pa.Table, folder_uri: str, part_prefix: str) -> None:
     digest = hashlib.sha256("\0".join(part[C.SAMPLE_ID].to_pylist()).encode()).hexdigest()[:24]
     _, folder = filesystem(folder_uri)
-    fs.create_dir(folder, recursive=True)
-    final = posixpath.join(folder, f"{part_prefix}-{digest}.parquet")
-    tmp = posixpath.join(folder, f".{part_prefix}-{digest}.{uuid.uuid4().hex[:8]}.tmp")
-    pq.write_table(part, tmp, filesystem=fs)
-    fs.move(tmp, final)
+    write_parquet_atomic(fs, part, folder, f"{part_prefix}-{digest}")
 
 
 def write_outcomes(ds: ray.data.Dataset, run_dir: str, part_prefix: str = "part") -> None:

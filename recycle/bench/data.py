@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from recycle import columns as C
-from recycle.demo import tiny_student
+from recycle.testing import tiny_student
 
 BUNDLED = Path(__file__).resolve().parents[1] / "demo" / "alpaca_sample.json"
 SHARED = (

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from recycle.bench.data import alpaca_rows
-from recycle.demo.tiny_student import build_model, build_tokenizer
+from recycle.testing.tiny_student import build_tiny_model, build_tokenizer
 
 COMMON = (
     "teacher.model=local-teacher", "teacher.num_actors=1", "teacher.concurrency=8",
@@ -34,7 +34,7 @@ def prepare(work: Path, rows: int, hidden: int = 128, layers: int = 4) -> tuple[
     path.write_text(json.dumps(data))
     texts = [r.get(k, "") for r in data for k in ("instruction", "input", "output")]
     tokenizer = build_tokenizer(work, texts, vocab_size=4000)
-    return path, build_model(work, tokenizer, layers=layers, hidden=hidden)
+    return path, build_tiny_model(work, tokenizer, layers=layers, hidden=hidden)
 
 
 def timed_run(overrides: list[str]) -> tuple[float, dict[str, Any]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from recycle.bench.data import alpaca_path, alpaca_rows
 from recycle.config import load_config
-from recycle.demo import tiny_student
+from recycle.testing import tiny_student
 from recycle.train.metrics_log import read_metrics
 from recycle.train.run import run_finetune
 
@@ -58,7 +58,7 @@ def run_mode(model: Path, out: Path, overrides: list[str]) -> dict[str, float]:
 
 def cpu_bench(args: argparse.Namespace, root: Path) -> dict[str, dict[str, float]]:
     """The tiny model on CPU, without and with packing."""
-    model = tiny_student.build_model(root, alpaca_tokenizer_dir(root))
+    model = tiny_student.build_tiny_model(root, alpaca_tokenizer_dir(root))
     common = [
         f"data.limit={args.rows}",
         f"train.num_workers={args.workers}",

@@ -48,12 +48,12 @@ def preflight_options(
     model folders and input files, each named by its option (unless --no-preflight)."""
     if getattr(args, "no_preflight", False):
         return
-    from recycle.preflight import check_file, check_output, check_student
+    from recycle.preflight import check_file, check_model_path, check_output
 
     if output:
         check_output(output, "--output")
     for key, model in (models or {}).items():
-        check_student(model, key)
+        check_model_path(model, key)
     for key, path in (files or {}).items():
         if path:
             check_file(path, key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -17,6 +17,13 @@ from recycle.errors import ConfigError
 # guard in case a user pastes one into a config anyway): *api_key, *secret, *password, *_token,
 # when the value is text. A number is never a secret: `teacher.chars_per_token` stays readable.
 SECRET_KEY = re.compile(r"(api_key|secret|password|(^|_)token)$")
+Section = TypeVar("Section", bound=BaseModel)
+
+
+def as_config(cls: type[Section], value: Section | dict[str, Any]) -> Section:
+    """A config section as `cls`: as it is when it is one, validated when it is its dict form (as a
+    Ray actor's or task's arguments arrive)."""
+    return value if isinstance(value, cls) else cls.model_validate(value)
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -106,17 +113,18 @@ def _did_you_mean(loc: tuple) -> str:
 
 def redacted(cfg: RecycleConfig) -> dict[str, Any]:
     """The resolved config as plain data, safe to write to a manifest or job metadata."""
-    return _scrub(cfg.model_dump(mode="json"))
+    return scrub_secrets(cfg.model_dump(mode="json"))
 
 
-def _scrub(node: Any) -> Any:
+def scrub_secrets(node: Any) -> Any:
+    """Plain data (dicts, lists) with the text under secret-looking keys replaced by <redacted>."""
     if isinstance(node, dict):
         return {
-            k: ("<redacted>" if _is_secret(k) and isinstance(v, str) else _scrub(v))
+            k: ("<redacted>" if _is_secret(k) and isinstance(v, str) else scrub_secrets(v))
             for k, v in node.items()
         }
     if isinstance(node, list):
-        return [_scrub(v) for v in node]
+        return [scrub_secrets(v) for v in node]
     return node
 
 

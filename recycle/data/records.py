@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from recycle.data.sources import InputFile, filesystem
+from recycle.data.sources import InputFile
+from recycle.storage import filesystem
 
 RAW_SOURCE = "source"
 RAW_TEXT = "raw"

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import fnmatch
-import json
-import os
 import posixpath
 from dataclasses import dataclass
 
-import pyarrow as pa
 import pyarrow.fs as pafs
 
 from recycle.errors import InputError
+from recycle.storage import filesystem, glob_files, read_json, uri_for
 
 EXTENSIONS = {".json": "json", ".jsonl": "jsonl", ".parquet": "parquet", ".arrow": "arrow"}
 FORMATS = ("json", "jsonl", "parquet", "hf_disk")
@@ -25,24 +22,6 @@ class InputFile:
     format: str  # json | jsonl | parquet | arrow
 
 
-def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    """A pyarrow filesystem and the path inside it, for local paths and s3:// / gs:// URIs."""
-    if "://" not in uri:
-        return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(uri))
-    try:
-        return pafs.FileSystem.from_uri(uri)
-    except (pa.ArrowInvalid, OSError) as err:
-        raise InputError(f"cannot open {uri!r}: {err}") from None
-
-
-def _join(uri: str, path: str, child: str) -> str:
-    """Rebuild a URI for `child` (a path inside the filesystem of `uri`)."""
-    if "://" not in uri:
-        return child
-    scheme = uri.split("://", 1)[0]
-    return f"{scheme}://{child}" if not child.startswith(f"{scheme}://") else child
-
-
 def resolve_inputs(uri: str | None, fmt: str = "auto", split: str = "train") -> list[InputFile]:
     """List the files of an input and their format.
 
@@ -53,10 +32,10 @@ def resolve_inputs(uri: str | None, fmt: str = "auto", split: str = "train") -> 
         raise InputError("no input given; pass --input PATH or set data.input in the config")
     fs, path = filesystem(uri)
     if any(ch in posixpath.basename(path) for ch in "*?["):
-        files = _glob(fs, path)
+        files = glob_files(fs, path)
         if not files:
             raise InputError(f"no file matches {uri!r}; check the pattern")
-        return [_with_format(_join(uri, path, f), fmt) for f in files]
+        return [_with_format(uri_for(uri, f), fmt) for f in files]
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.NotFound:
         raise InputError(f"input {uri!r} does not exist; check the path (local, s3:// or gs://)")
@@ -73,15 +52,7 @@ def resolve_inputs(uri: str | None, fmt: str = "auto", split: str = "train") -> 
         raise InputError(
             f"input directory {uri!r} is empty; point data.input at a dataset file or a folder of them"
         )
-    return [_with_format(_join(uri, path, c), fmt) for c in children]
-
-
-def _glob(fs: pafs.FileSystem, pattern: str) -> list[str]:
-    base = posixpath.dirname(pattern)
-    infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
-    return sorted(
-        i.path for i in infos if i.type == pafs.FileType.File and fnmatch.fnmatch(i.path, pattern)
-    )
+    return [_with_format(uri_for(uri, c), fmt) for c in children]
 
 
 def _with_format(uri: str, fmt: str) -> InputFile:
@@ -101,23 +72,18 @@ def _is_hf_dataset(fs: pafs.FileSystem, path: str) -> bool:
     return any(fs.get_file_info(posixpath.join(path, n)).type == pafs.FileType.File for n in names)
 
 
-def _read_json(fs: pafs.FileSystem, path: str) -> dict:
-    with fs.open_input_stream(path) as f:
-        return json.loads(f.read().decode("utf-8"))
-
-
 def _hf_files(fs: pafs.FileSystem, uri: str, path: str, split: str) -> list[InputFile]:
     """The Arrow files of a dataset saved with `datasets.save_to_disk` (a Dataset or a DatasetDict)."""
     dict_file = posixpath.join(path, "dataset_dict.json")
     if fs.get_file_info(dict_file).type == pafs.FileType.File:
-        splits = _read_json(fs, dict_file).get("splits", [])
+        splits = read_json(fs, dict_file).get("splits", [])
         if split not in splits:
             raise InputError(
                 f"{uri!r} has splits {splits}, not {split!r}; set data.split to one of them"
             )
         path = posixpath.join(path, split)
-    state = _read_json(fs, posixpath.join(path, "state.json"))
+    state = read_json(fs, posixpath.join(path, "state.json"))
     files = [posixpath.join(path, f["filename"]) for f in state.get("_data_files", [])]
     if not files:
         raise InputError(f"saved dataset {uri!r} lists no data files in state.json")
-    return [InputFile(_join(uri, path, f), "arrow") for f in files]
+    return [InputFile(uri_for(uri, f), "arrow") for f in files]

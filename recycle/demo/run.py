@@ -29,12 +29,12 @@ log = logging.getLogger(__name__)
 
 def build_student(out: Path, seconds: float) -> Path:
     """A tokenizer, a tiny Llama and a few seconds of training on the bundled sample, once."""
-    from recycle.demo.tiny_student import build_model, build_tokenizer, train_model
+    from recycle.testing.tiny_student import build_tiny_model, build_tokenizer, train_model
 
     rows = json.loads(SAMPLE.read_text())
     texts = [t for r in rows for t in (r["instruction"], r["input"], r["output"])]
     tok = build_tokenizer(out, texts, vocab_size=1500)
-    base = build_model(out, tok)
+    base = build_tiny_model(out, tok)
     return train_model(out, base, rows, steps=400, seconds=seconds, max_length=512)
 
 
@@ -43,7 +43,7 @@ def run_demo(
 ) -> dict[str, Any]:
     """Run the offline demo; returns the run's manifest."""
     from recycle.commands.run import run_pipeline
-    from recycle.teacher.local_server import LocalTeacherServer
+    from recycle.testing.local_server import LocalTeacherServer
 
     print(BANNER.format(n=len(json.loads(SAMPLE.read_text()))), flush=True)
     cfg = load_config(

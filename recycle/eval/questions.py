@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from recycle.data.records import RAW_SOURCE, RAW_TEXT, iter_records
-from recycle.data.sources import filesystem, resolve_inputs
+from recycle.data.sources import resolve_inputs
 from recycle.errors import InputError
 from recycle.eval import columns as E
+from recycle.storage import filesystem
 
 BUILTIN_SETS = ("vicuna", "koala", "wizardlm", "sinstruct", "lima")
 SETS_DIR = Path(__file__).resolve().parent / "sets"

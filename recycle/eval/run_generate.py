@@ -21,11 +21,11 @@ import pandas as pd
 from recycle import columns as C
 from recycle.config import RecycleConfig
 from recycle.config.student import StudentConfig
-from recycle.data.sources import filesystem
 from recycle.errors import ConfigError
 from recycle.eval import columns as E
 from recycle.eval.generate import generate_answers
 from recycle.eval.questions import write_model_outputs
+from recycle.storage import filesystem
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def generate_rows(
     import ray
 
     from recycle.student.model import check_student
-    from recycle.student.scorer import resolve_num_gpus
+    from recycle.student.scoring_actor import resolve_num_gpus
 
     if cfg.eval.backend != "hf":
         raise ConfigError("eval.backend=vllm is not available yet; use eval.backend=hf")

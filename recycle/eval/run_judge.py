@@ -20,12 +20,12 @@ import pyarrow.parquet as pq
 
 from recycle.config import RecycleConfig
 from recycle.config.teacher import TeacherConfig
-from recycle.data.sources import filesystem
 from recycle.eval import columns as E
 from recycle.eval.judging import (
     judge_requests,
 )
 from recycle.eval.report import FIGURE, SUMMARY_MD, stacked_bars, summary_markdown
+from recycle.storage import filesystem
 from recycle.teacher.client import is_openai
 from recycle.teacher.errors import TeacherAuthError
 from recycle.teacher.session import TeacherSession, gate_session

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from recycle import columns as C
+from recycle.config.load import as_config
 from recycle.config.selection import SelectionConfig
 from recycle.select.declarations import mode_spec
 from recycle.select.modes import (
@@ -19,17 +20,9 @@ from recycle.select.modes import (
 )
 
 
-def _cfg(selection: SelectionConfig | dict[str, Any]) -> SelectionConfig:
-    return (
-        selection
-        if isinstance(selection, SelectionConfig)
-        else SelectionConfig.model_validate(selection)
-    )
-
-
 def choose_instruction_batch(batch: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:
     """Step 2 on one batch: pick (x1, y1) between the original and the reflected instruction."""
-    cfg = _cfg(selection)
+    cfg = as_config(SelectionConfig, selection)
     status = (C.REFLECT_INSTRUCTION_STATUS,) if mode_spec(cfg.mode).reflect_instruction else ()
     C.require_columns("choose_instruction", batch.columns, (C.OUTCOME, *status))
     return choose_instruction(batch, step2_win(batch, cfg) & live(batch))
@@ -37,7 +30,7 @@ def choose_instruction_batch(batch: pd.DataFrame, selection: dict[str, Any]) -> 
 
 def choose_response_batch(batch: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:
     """Step 4 and the filter on one batch: pick y2, then keep or drop the sample with a reason."""
-    cfg = _cfg(selection)
+    cfg = as_config(SelectionConfig, selection)
     spec = mode_spec(cfg.mode)
     status = (C.REFLECT_RESPONSE_STATUS,) if spec.reflect_response else ()
     C.require_columns("choose_response", batch.columns, (C.OUTCOME, C.OUTPUT_1, *status))

@@ -6,8 +6,8 @@ import json
 import posixpath
 
 from recycle import columns as C
-from recycle.data.sources import filesystem
 from recycle.rundir import read_outcome
+from recycle.storage import filesystem
 
 ALPACA_JSON = "recycled_alpaca.json"
 

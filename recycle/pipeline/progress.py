@@ -18,9 +18,9 @@ from contextlib import contextmanager
 import pyarrow.parquet as pq
 
 from recycle import columns as C
-from recycle.data.sources import filesystem
 from recycle.logs import PROGRESS_LOGGER, is_quiet
 from recycle.rundir import outcome_files
+from recycle.storage import filesystem
 from recycle.teacher.gate import gate_totals
 
 log = logging.getLogger(PROGRESS_LOGGER)

@@ -20,8 +20,8 @@ import pyarrow.fs as pafs
 import ray
 
 from recycle import columns as C
-from recycle.data.sources import filesystem
 from recycle.rundir import MANIFEST, delete_transient, read_manifest, written_ids
+from recycle.storage import filesystem
 
 log = logging.getLogger(__name__)
 

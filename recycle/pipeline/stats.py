@@ -24,7 +24,6 @@ import pyarrow.parquet as pq
 
 from recycle import columns as C
 from recycle.config import RecycleConfig
-from recycle.data.sources import filesystem
 from recycle.errors import ConfigError
 from recycle.rundir import outcome_files
 from recycle.select.declarations import (
@@ -35,6 +34,7 @@ from recycle.select.declarations import (
     with_table6,
 )
 from recycle.select.modes import FINAL, PAIR_LENGTHS, PAIR_SCORES
+from recycle.storage import filesystem
 
 log = logging.getLogger(__name__)
 DROP_KEYS = ("dataset", "student", "template", "seconds")
@@ -103,7 +103,7 @@ def _stream_frame(run_dir: str, outcomes: tuple[str, ...], prefix: str) -> pd.Da
     return df.reindex(columns=[c.removeprefix(prefix) for c in wanted])
 
 
-def _table6(df: pd.DataFrame) -> dict[str, Any]:
+def scored_table6_row(df: pd.DataFrame) -> dict[str, Any]:
     """table6_row over the frame; a row is unscored where its score_error says so or a loss is NaN."""
     from recycle.student.stats import table6_row
 
@@ -122,9 +122,11 @@ def stats_from_run(cfg: RecycleConfig) -> dict[str, Any]:
     if original is None or original[C.LOSS_X_GIVEN_Y].isna().all():
         return {"skipped": "the run's rows hold no r-IFD of (x0, y0) (a resumed run that had "
                 "output.report_stats=false?): run `recycle stats` on the input"}  # fmt: skip
-    out: dict[str, Any] = {"original": _table6(original)}
+    out: dict[str, Any] = {"original": scored_table6_row(original)}
     final = _stream_frame(cfg.output.dir, (C.OUTCOME_KEPT,), final_prefix(spec))
-    out["final"] = _table6(final) if final is not None else {"skipped": "no sample was kept"}
+    out["final"] = (
+        scored_table6_row(final) if final is not None else {"skipped": "no sample was kept"}
+    )
     return out
 
 

@@ -17,13 +17,13 @@ import pandas as pd
 import pyarrow.fs as pafs
 
 from recycle import columns as C
-from recycle.data.sources import filesystem
 from recycle.errors import InputError
 from recycle.report import figures
 from recycle.report import html as H
 from recycle.report.examples import pick_examples
 from recycle.report.wording import reason_text
 from recycle.rundir import MANIFEST, read_manifest, read_outcome
+from recycle.storage import filesystem
 
 REPORT_DIR = "report"
 TEACHER_KEYS = (
@@ -89,7 +89,7 @@ def _column(rows: pd.DataFrame, name: str, mask: np.ndarray | None = None) -> np
 
 def make_figures(rows: pd.DataFrame, out: Path) -> dict[str, str]:
     """Draw every plot the data allows; returns {figure name: file name}."""
-    kept = (rows[C.OUTCOME] == C.OUTCOME_KEPT).to_numpy()
+    kept = C.kept_mask(rows[C.OUTCOME])
     orig_rifd = C.scored(C.ORIG, C.RIFD)
     before_rifd = orig_rifd if orig_rifd in rows else C.scored(C.PAIR1, C.RIFD)
     reasons = (

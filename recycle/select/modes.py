@@ -31,7 +31,7 @@ FINAL = "final_"  # prefix of the final pair's carried scores: final_ifd, final_
 
 def live(df: pd.DataFrame) -> np.ndarray:
     """Rows still in play: not dropped or rejected by an earlier step."""
-    return (df[C.OUTCOME] == C.OUTCOME_KEPT).to_numpy()
+    return C.kept_mask(df[C.OUTCOME])
 
 
 def _ok(df: pd.DataFrame, status_col: str) -> np.ndarray:

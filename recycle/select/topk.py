@@ -30,7 +30,7 @@ def select_ifd_topk(df: pd.DataFrame, cfg: SelectionConfig, ifd_col: str = C.IFD
     """Mark rows kept or dropped (unscored / IFD >= 1 / below the top k), ties by sample_id."""
     C.require_columns("select", df.columns, (ifd_col, C.SAMPLE_ID, C.OUTCOME))
     df = df.copy()
-    live = (df[C.OUTCOME] == C.OUTCOME_KEPT).to_numpy()
+    live = C.kept_mask(df[C.OUTCOME])
     ifd = df[ifd_col].astype(float).to_numpy()
     k = topk_count(int(live.sum()), cfg)
     drop(df, np.isnan(ifd), UNSCORED, "the student could not score this sample (see score_error)")
@@ -38,7 +38,7 @@ def select_ifd_topk(df: pd.DataFrame, cfg: SelectionConfig, ifd_col: str = C.IFD
         drop(
             df, ifd >= 1.0, IFD_NOT_BELOW_ONE, "IFD >= 1: the instruction does not help the student"
         )
-    order = df[df[C.OUTCOME] == C.OUTCOME_KEPT].sort_values(
+    order = df[C.kept_mask(df[C.OUTCOME])].sort_values(
         [ifd_col, C.SAMPLE_ID], ascending=[False, True]
     )
     below = np.zeros(len(df), dtype=bool)

@@ -6,9 +6,10 @@ Modules, from the bottom up:
 - `losses`: tensor core, mean NLL over target positions only; IFD / r-IFD from two losses.
 - `batching`: dedupe, sort by length, pack under `student.batch_tokens`, one forward each.
 - `variants`: `Variant`, which (x, y) columns to score and which statistics.
-- `planning`, `scoring`: rows -> sequence pairs -> score columns (`score_columns`).
+- `planning`, `scoring`: the pure core, rows -> sequence pairs -> score columns (`score_columns`).
 - `model`: load the student once; `check_student` fails fast in the driver.
-- `scorer`: `StudentScorer` (Ray Data stage) and `score_dataset`.
+- `scoring_actor`: the thin Ray adapter over `scoring`: `StudentScorer` (Ray Data stage) and
+  `score_dataset`.
 - `run`, `stats`, `coherence`: what `recycle score` and `recycle stats` run (recycle.commands).
 
 The public names below are imported lazily, so importing `recycle.student.sequences` (training)
@@ -23,8 +24,8 @@ from typing import Any
 _EXPORTS = {
     "Variant": "recycle.student.variants",
     "score_columns": "recycle.student.scoring",
-    "StudentScorer": "recycle.student.scorer",
-    "score_dataset": "recycle.student.scorer",
+    "StudentScorer": "recycle.student.scoring_actor",
+    "score_dataset": "recycle.student.scoring_actor",
     "load_student": "recycle.student.model",
     "check_student": "recycle.student.model",
     "CoherenceScorer": "recycle.student.coherence",

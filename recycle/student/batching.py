@@ -7,12 +7,12 @@ padded size (rows x longest row) stays under a token budget; each micro-batch is
 
 from __future__ import annotations
 
-from collections.abc import Sequence as SequenceABC
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from recycle.student.losses import mean_target_nll
-from recycle.student.sequences import Sequence
+from recycle.student.sequences import TokenSequence
 
 
 @dataclass
@@ -32,10 +32,10 @@ class ForwardStats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-def dedupe(seqs: SequenceABC[Sequence]) -> tuple[list[Sequence], list[int]]:
+def dedupe(seqs: Sequence[TokenSequence]) -> tuple[list[TokenSequence], list[int]]:
     """Unique sequences, and for each input sequence the index of its unique copy."""
     index: dict[tuple[tuple[int, ...], int], int] = {}
-    unique: list[Sequence] = []
+    unique: list[TokenSequence] = []
     where = []
     for s in seqs:
         key = (s.input_ids, s.target_start)
@@ -46,9 +46,7 @@ def dedupe(seqs: SequenceABC[Sequence]) -> tuple[list[Sequence], list[int]]:
     return unique, where
 
 
-def pack(
-    lengths: SequenceABC[int], batch_tokens: int, max_rows: int | None = None
-) -> list[list[int]]:
+def pack(lengths: Sequence[int], batch_tokens: int, max_rows: int | None = None) -> list[list[int]]:
     """Indices grouped into micro-batches, longest first, each with rows x longest <= batch_tokens.
 
     A sequence longer than the budget gets a micro-batch of its own.
@@ -67,7 +65,7 @@ def pack(
 
 def score_sequences(
     model: Any,
-    seqs: SequenceABC[Sequence],
+    seqs: Sequence[TokenSequence],
     pad_id: int,
     batch_tokens: int,
     chunk: int = 4096,

@@ -118,7 +118,7 @@ class CoherenceScorer:
         for prefix, instruction, input_, output in self.pairs:
             xs, ys = pair_texts(columns, instruction, input_, output)
             if prefix in self.kept_only:  # an empty text is not embedded: NaN
-                kept = (batch[C.OUTCOME] == C.OUTCOME_KEPT).tolist()
+                kept = C.kept_mask(batch[C.OUTCOME]).tolist()
                 xs = [x if k else "" for x, k in zip(xs, kept, strict=True)]
             texts.append((prefix, xs, ys))
         n = len(batch)

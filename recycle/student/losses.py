@@ -8,19 +8,19 @@ V vocabulary, N target positions in the micro-batch.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence as SequenceABC
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from recycle.student.sequences import Sequence
+from recycle.student.sequences import TokenSequence
 
 NON_FINITE = "non_finite_loss"
 MAX_LOG_RATIO = math.log(1.7e308)  # exp() of more overflows a float
 
 
 def pad_right(
-    seqs: SequenceABC[Sequence], pad_id: int, device: torch.device | str = "cpu"
+    seqs: Sequence[TokenSequence], pad_id: int, device: torch.device | str = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded ids and attention mask of a micro-batch.
 
@@ -37,7 +37,7 @@ def pad_right(
 
 
 def target_positions(
-    seqs: SequenceABC[Sequence], device: torch.device | str = "cpu"
+    seqs: Sequence[TokenSequence], device: torch.device | str = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(row, position) of every hidden state that predicts a target token.
 
@@ -91,7 +91,7 @@ def token_nll(
 
 @torch.inference_mode()
 def mean_target_nll(
-    model: Any, seqs: SequenceABC[Sequence], pad_id: int, chunk: int = 4096
+    model: Any, seqs: Sequence[TokenSequence], pad_id: int, chunk: int = 4096
 ) -> torch.Tensor:
     """Per-sequence mean NLL over target positions, with one forward for the whole micro-batch.
 

@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from recycle.student.sequences import Sequence as TokenSequence
 from recycle.student.sequences import (
+    TokenSequence,
     pair_from_ids,
     prompt_prefix,
     reverse_query,

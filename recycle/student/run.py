@@ -16,8 +16,8 @@ from recycle import columns as C
 from recycle.config import RecycleConfig
 from recycle.data.read import read_samples
 from recycle.rundir import read_outcome
-from recycle.student.scorer import score_dataset
 from recycle.student.scoring import error_reasons
+from recycle.student.scoring_actor import score_dataset
 from recycle.student.variants import Variant
 
 # `recycle score` writes the bare column names: ifd, rifd, loss_y_given_x, ...

@@ -24,7 +24,7 @@ bad sample.
 
 from __future__ import annotations
 
-from collections.abc import Sequence as SequenceABC
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ NO_ROOM_FOR_TARGET = "no_room_for_target"
 
 
 @dataclass(frozen=True)
-class Sequence:
+class TokenSequence:
     """One student sequence: ids, where the target starts, and whether it can be scored.
 
     Attributes:
@@ -139,7 +139,7 @@ def reverse_query(response: str) -> str:
     return render_text("reverse_query", response=response)
 
 
-def tokenize(tokenizer: Any, texts: SequenceABC[str]) -> list[list[int]]:
+def tokenize(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
     """Token ids of each text, without special tokens; "" -> []. One batched tokenizer call."""
     nonempty = [t for t in texts if t]
     ids = (
@@ -153,10 +153,10 @@ def tokenize(tokenizer: Any, texts: SequenceABC[str]) -> list[list[int]]:
 
 def sequence_from_ids(
     start: int | None,
-    prefix_ids: SequenceABC[int],
-    target_ids: SequenceABC[int],
+    prefix_ids: Sequence[int],
+    target_ids: Sequence[int],
     max_length: int,
-) -> Sequence:
+) -> TokenSequence:
     """Assemble [start] + prefix + target, cutting the target's end to fit `max_length`."""
     head = ([start] if start is not None else []) + list(prefix_ids)
     room = max_length - len(head)
@@ -167,12 +167,12 @@ def sequence_from_ids(
         error = f"{EMPTY_TARGET}: the target has no tokens"
     elif not kept:
         error = f"{NO_ROOM_FOR_TARGET}: prefix of {len(head)} tokens leaves no target token within max_length={max_length}"
-    return Sequence(tuple(head + kept), len(head), truncated, error)
+    return TokenSequence(tuple(head + kept), len(head), truncated, error)
 
 
 def build_sequence(
     tokenizer: Any, prefix: str, target: str, max_length: int, add_eos: bool = False
-) -> Sequence:
+) -> TokenSequence:
     """[start] + tok(prefix) + tok(target) (+ eos when `add_eos`, for training), cut to `max_length`.
 
     The eos is part of the target (it is trained on) and is the first thing a cut removes.
@@ -183,14 +183,14 @@ def build_sequence(
     return sequence_from_ids(start_token_id(tokenizer), prefix_ids, target_ids, max_length)
 
 
-def unconditional(cond: Sequence, start: int) -> Sequence:
+def unconditional(cond: TokenSequence, start: int) -> TokenSequence:
     """[start] + the (possibly cut) target of `cond`: the same target tokens, without the prefix."""
-    return Sequence((start, *cond.target_ids), 1, cond.truncated, cond.error)
+    return TokenSequence((start, *cond.target_ids), 1, cond.truncated, cond.error)
 
 
 def pair_from_ids(
-    start: int, prefix_ids: SequenceABC[int], target_ids: SequenceABC[int], max_length: int
-) -> tuple[Sequence, Sequence]:
+    start: int, prefix_ids: Sequence[int], target_ids: Sequence[int], max_length: int
+) -> tuple[TokenSequence, TokenSequence]:
     """The conditional sequence and the unconditional one over the same cut target."""
     cond = sequence_from_ids(start, prefix_ids, target_ids, max_length)
     return cond, unconditional(cond, start)
@@ -198,7 +198,7 @@ def pair_from_ids(
 
 def build_pair(
     tokenizer: Any, prefix: str, target: str, max_length: int
-) -> tuple[Sequence, Sequence]:
+) -> tuple[TokenSequence, TokenSequence]:
     """(conditional, unconditional) sequences of one loss pair of DESIGN §1.
 
     The conditional is [start] + tok(prefix) + tok(target) cut to `max_length`; the

@@ -116,8 +116,3 @@ def check_variants(variants: Sequence[Variant]) -> tuple[Variant, ...]:
 def columns_read(variants: Iterable[Variant]) -> tuple[str, ...]:
     """Every column the variants read, once, in first-seen order."""
     return tuple(dict.fromkeys(c for v in variants for c in v.reads))
-
-
-def columns_written(variants: Iterable[Variant]) -> tuple[str, ...]:
-    """Every column the variants write, in order."""
-    return tuple(c for v in variants for c in v.writes)

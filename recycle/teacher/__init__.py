@@ -2,7 +2,9 @@
 
     from recycle.teacher import ReflectInstruction, ReflectResponse     # Ray Data stages
     from recycle.teacher import reflect_instruction, reflect_response   # dataset -> dataset helpers
-    from recycle.teacher import TeacherClient, LocalTeacherServer       # async core, test server
+    from recycle.teacher import TeacherClient, Reflector                # async core
+
+The scripted local server for tests and the demo is in recycle.testing.
 
 Names are imported on first use, so importing a submodule (say, the parser) stays light.
 """
@@ -19,7 +21,6 @@ _EXPORTS = {
     "reflect_response": "recycle.teacher.stages",
     "TeacherClient": "recycle.teacher.client",
     "Reflector": "recycle.teacher.core",
-    "LocalTeacherServer": "recycle.teacher.local_server",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -17,14 +17,13 @@ import hashlib
 import json
 import logging
 import posixpath
-import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow.fs as pafs
 
-from recycle.data.sources import filesystem
+from recycle.storage import filesystem, write_bytes_atomic
 from recycle.teacher import backend as B
 from recycle.teacher.online import kind_of_status, short
 
@@ -138,7 +137,6 @@ class BatchJournal:
     def __init__(self, root: str):
         self.root = root
         self._fs, self._path = filesystem(root)
-        self._atomic_rename = isinstance(self._fs, pafs.LocalFileSystem)
         self._made = False
 
     def write(self, record: BatchRecord) -> None:
@@ -147,11 +145,7 @@ class BatchJournal:
             self._fs.create_dir(self._path, recursive=True)
             self._made = True
         path = posixpath.join(self._path, f"{record.request_set}.json")
-        target = f"{path}.tmp-{uuid.uuid4().hex}" if self._atomic_rename else path
-        with self._fs.open_output_stream(target) as f:
-            f.write(json.dumps(asdict(record)).encode("utf-8"))
-        if self._atomic_rename:
-            self._fs.move(target, path)
+        write_bytes_atomic(self._fs, path, json.dumps(asdict(record)).encode("utf-8"))
 
     def load(self) -> list[BatchRecord]:
         """Every readable record, oldest first."""

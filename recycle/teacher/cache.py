@@ -12,13 +12,10 @@ import hashlib
 import json
 import logging
 import posixpath
-import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import pyarrow.fs as pafs
-
-from recycle.data.sources import filesystem
+from recycle.storage import filesystem, write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +66,6 @@ class AnswerCache:
     def __init__(self, root: str):
         self.root = root
         self._fs, self._path = filesystem(root)
-        self._atomic_rename = isinstance(self._fs, pafs.LocalFileSystem)
         self._made: set[str] = set()
 
     def _file(self, key: str) -> tuple[str, str]:
@@ -107,8 +103,4 @@ class AnswerCache:
             {"v": FORMAT_VERSION, "key": key, "answer": asdict(answer), **(meta or {})},
             ensure_ascii=False,
         ).encode("utf-8")
-        target = f"{path}.tmp-{uuid.uuid4().hex}" if self._atomic_rename else path
-        with self._fs.open_output_stream(target) as f:
-            f.write(payload)
-        if self._atomic_rename:
-            self._fs.move(target, path)
+        write_bytes_atomic(self._fs, path, payload)

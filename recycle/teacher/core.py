@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
+import numpy as np
 import pyarrow as pa
 
 from recycle import columns as C
@@ -89,8 +90,7 @@ class Reflector:
         C.require_columns(
             self.task.stage, batch.column_names, (*self.task.reads(), *C.OUTCOME_COLUMNS)
         )
-        outcomes = batch.column(C.OUTCOME).to_pylist()
-        todo = [i for i, o in enumerate(outcomes) if o == C.OUTCOME_KEPT]
+        todo = np.flatnonzero(C.kept_mask(batch.column(C.OUTCOME).to_pylist())).tolist()
         rows = batch.select(list(self.task.reads())).take(todo).to_pylist() if todo else []
         results = await self.reflect_rows(rows)
         return apply_results(

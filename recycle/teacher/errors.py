@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from recycle import columns as C
 from recycle import exit_codes
 from recycle.errors import RecycleError
 
@@ -10,10 +11,11 @@ STAGE_RESPONSE = "reflect_response"
 
 # Reject reasons of the teacher stages (column `reason`; the status column repeats them).
 BAD_REQUEST = "teacher_bad_request"  # 400/413/422: e.g. context too long; not retried
-UNAVAILABLE = "teacher_unavailable"  # 429 / 5xx / timeouts / dropped connections past max_retries
-BUDGET = "budget"  # teacher.max_cost_usd reached before this sample was sent
+# 429 / 5xx / timeouts / dropped connections past max_retries
+UNAVAILABLE = C.REASON_TEACHER_UNAVAILABLE
+BUDGET = C.REASON_BUDGET  # teacher.max_cost_usd reached before this sample was sent
 # Transient rejects: not the sample's fault; a rerun of the same command retries them.
-TRANSIENT = frozenset({UNAVAILABLE, BUDGET})
+TRANSIENT = C.TRANSIENT_REASONS
 PROMPT_TOO_LONG = (
     "teacher_prompt_too_long"  # even with its response cut away, the prompt does not fit
 )

@@ -322,11 +322,3 @@ class RayGate:
 def gate_totals(name: str) -> dict[str, Any]:
     """The totals of a job's gate actor, from the driver."""
     return ray.get(ray.get_actor(name, namespace=NAMESPACE).totals.remote())
-
-
-def remove_gate(name: str) -> None:
-    """Kill a job's gate actor (after its totals were read)."""
-    try:
-        ray.kill(ray.get_actor(name, namespace=NAMESPACE))
-    except ValueError:  # not found: never created, or already gone
-        return

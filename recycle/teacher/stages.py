@@ -14,6 +14,7 @@ import pyarrow as pa
 import ray
 
 from recycle import columns as C
+from recycle.config.load import as_config
 from recycle.config.teacher import TeacherConfig
 from recycle.teacher.cache import AnswerCache
 from recycle.teacher.client import TeacherClient
@@ -33,9 +34,7 @@ class _TeacherStage:
         gate_name: str | None,
         cache_dir: str | None,
     ):
-        cfg = (
-            teacher if isinstance(teacher, TeacherConfig) else TeacherConfig.model_validate(teacher)
-        )
+        cfg = as_config(TeacherConfig, teacher)
         settings = GateSettings.from_config(cfg)
         gate = RayGate(gate_name, settings) if gate_name else LocalGate(settings)
         cache = AnswerCache(cache_dir) if cache_dir and cfg.cache else None

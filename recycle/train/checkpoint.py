@@ -173,7 +173,7 @@ def latest_state(run_uri: str) -> TrainState | None:
 
     import pyarrow.fs as pafs
 
-    from recycle.data.sources import filesystem
+    from recycle.storage import filesystem
 
     fs, path = filesystem(run_uri)
     if fs.get_file_info(path).type != pafs.FileType.Directory:

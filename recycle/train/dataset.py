@@ -25,9 +25,9 @@ from recycle.config import RecycleConfig
 from recycle.data.normalize import normalize_record
 from recycle.data.read import read_raw
 from recycle.data.records import RAW_PARSE_ERROR, RAW_SOURCE, RAW_TEXT
-from recycle.data.sources import filesystem
 from recycle.errors import ConfigError, InputError
 from recycle.rundir import outcome_dir
+from recycle.storage import filesystem
 from recycle.train.samples import error_counts, tokenize_batch
 from recycle.train.schedule import Layout, Schedule, build_schedule
 

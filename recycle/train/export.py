@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from recycle.data.sources import filesystem
+from recycle.storage import filesystem
 from recycle.train.model import PREFIX
 
 MODEL_DIR = "model"

@@ -27,9 +27,9 @@ from recycle.config import RecycleConfig, redacted
 from recycle.train.batches import collate_rows
 from recycle.train.checkpoint import TrainState, load_checkpoint, save_and_report
 from recycle.train.export import export_hf
-from recycle.train.metrics import ModelShape, StepMeter, mean_context, peak_flops, progress_line
+from recycle.train.metrics import ModelShape, StepMeter, mean_context, peak_flops, train_step_line
 from recycle.train.metrics_log import MetricsLog, Tracker
-from recycle.train.model import build_model, parameter_count, resolve_attn
+from recycle.train.model import build_sharded_model, parameter_count, resolve_attn
 from recycle.train.step import build_optimizer, train_step
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class Worker:
 
     def _build_model(self, mesh: Any) -> torch.nn.Module:
         t = self.cfg.train
-        return build_model(
+        return build_sharded_model(
             self.cfg.student.model,
             mesh,
             self.device,
@@ -242,7 +242,7 @@ class Worker:
         elif step % t.report_every_steps == 0:
             ray.train.report(metrics)
         if self.rank == 0 and (checkpoint_due or step % t.report_every_steps == 0):
-            log.info(progress_line(metrics))
+            log.info(train_step_line(metrics))
 
     def _finish(self) -> None:
         if self.rank == 0:

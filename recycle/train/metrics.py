@@ -124,7 +124,7 @@ class StepMeter:
         return out
 
 
-def progress_line(m: dict[str, Any]) -> str:
+def train_step_line(m: dict[str, Any]) -> str:
     """One human line per reported step, for the job log."""
     mfu = f" mfu {m['mfu']:.1%}" if "mfu" in m else ""
     return (

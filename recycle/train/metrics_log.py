@@ -14,8 +14,8 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from recycle.data.sources import filesystem
 from recycle.errors import ConfigError
+from recycle.storage import filesystem
 
 METRICS_DIR = "train_metrics"
 TRACKER_PACKAGES = {"mlflow": "mlflow", "wandb": "wandb"}

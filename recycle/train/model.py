@@ -181,7 +181,7 @@ def load_pretrained(model: CausalLMLoss, model_path: str, rank: int) -> None:
         dist.broadcast(buf, src=0)
 
 
-def build_model(
+def build_sharded_model(
     model_path: str,
     mesh: Any,
     device: torch.device,

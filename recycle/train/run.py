@@ -50,7 +50,7 @@ def storage_path(cfg: RecycleConfig) -> str:
     return path if "://" in path else os.path.abspath(os.path.expanduser(path))
 
 
-def check_student(cfg: RecycleConfig) -> None:
+def check_trainable_student(cfg: RecycleConfig) -> None:
     """The student model must be set and loadable before any worker starts.
 
     Raises:
@@ -71,7 +71,7 @@ def check_student(cfg: RecycleConfig) -> None:
 def check_config(cfg: RecycleConfig) -> None:
     """Start-up checks that need no data: the student loads, the tracker is installed, the
     attention implementation fits the device."""
-    check_student(cfg)
+    check_trainable_student(cfg)
     check_tracker(cfg.train.tracker)
     if cfg.train.attn_implementation == "flash_attention_2" and not cfg.train.use_gpu:
         raise ConfigError(

@@ -12,9 +12,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from recycle import columns as C
 from recycle.student.sequences import build_sequence, prompt_prefix
@@ -112,14 +110,7 @@ def _kept_mask(batch: pa.Table) -> list[bool]:
     """Rows to tokenize: all, or those whose outcome column says kept."""
     if C.OUTCOME not in batch.column_names:
         return [True] * batch.num_rows
-    return [o == C.OUTCOME_KEPT for o in batch[C.OUTCOME].to_pylist()]
-
-
-def sample_lengths(table: pa.Table) -> np.ndarray:
-    """(N,) token count of each tokenized sample."""
-    return np.asarray(
-        pc.list_value_length(table[C.INPUT_IDS]).to_numpy(zero_copy_only=False), dtype=np.int64
-    )
+    return C.kept_mask(batch[C.OUTCOME].to_pylist()).tolist()
 
 
 def error_counts(errors: Sequence[str]) -> dict[str, int]:

@@ -32,8 +32,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recycle.teacher import local_server
-from recycle.teacher.local_server import LocalTeacherServer
+from recycle.testing.local_server import LocalTeacherServer
 from tests.support.fixtures import tiny_artifacts, tiny_model_dir, tiny_tokenizer_dir  # noqa: F401
 
 pytestmark = pytest.mark.integration  # every wait below is bounded
@@ -166,22 +165,14 @@ def head(head_env, teacher_key):
     head.stop()
 
 
-class _KeyRecordingHandler(local_server._Handler):
-    """The local teacher's handler, also noting the API key each request carried."""
-
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
-        self.server.owner.keys_seen.add(self.headers.get("Authorization", ""))
-        super().do_POST()
-
-
 @pytest.fixture(scope="module")
 def teacher():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(local_server, "_Handler", _KeyRecordingHandler)
-        server = LocalTeacherServer()
-        server.keys_seen = set()
-        with server:
-            yield server
+    """The local teacher, also noting the API key each request carried."""
+    keys_seen: set[str] = set()
+    server = LocalTeacherServer(on_request=lambda h: keys_seen.add(h.get("Authorization", "")))
+    server.keys_seen = keys_seen
+    with server:
+        yield server
 
 
 def runtime_env_for_test() -> dict:

@@ -15,9 +15,9 @@ from recycle.cli.main import main
 from recycle.config import load_config
 from recycle.rundir import read_manifest, read_outcome
 from recycle.teacher import errors as E
-from recycle.teacher import local_server as S
 from recycle.teacher.run import reflect_and_write, teacher_stats
 from recycle.teacher.session import teacher_summary
+from recycle.testing import local_server as S
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ import pytest
 from recycle import columns as C
 from recycle.rundir import read_manifest, read_outcome
 from recycle.teacher import errors as E
-from recycle.teacher import local_server as S
+from recycle.testing import local_server as S
 
 pytestmark = pytest.mark.integration
 

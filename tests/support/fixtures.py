@@ -41,7 +41,7 @@ def tiny_tokenizer_dir(tiny_artifacts: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tiny_artifacts: Path, tiny_tokenizer_dir: Path) -> Path:
     """A random-init 2-layer, 64-wide Llama with its tokenizer, in one from_pretrained folder."""
-    return tiny_model.build_model(tiny_artifacts, tiny_tokenizer_dir)
+    return tiny_model.build_tiny_model(tiny_artifacts, tiny_tokenizer_dir)
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +50,7 @@ def tiny_model_no_bos_dir(tiny_artifacts: Path) -> Path:
     if not tiny_model.ALPACA.is_file():
         pytest.skip(f"shared data not found at {tiny_model.ALPACA}")
     tok = tiny_model.build_tokenizer(tiny_artifacts, bos=False, pad=False)
-    return tiny_model.build_model(tiny_artifacts, tok)
+    return tiny_model.build_tiny_model(tiny_artifacts, tok)
 
 
 @pytest.fixture(scope="session")

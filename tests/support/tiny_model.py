@@ -1,6 +1,6 @@
 """Tiny students for the tests, trained on the shared Alpaca data.
 
-The builders live in the library (recycle.demo.tiny_student, also used by `recycle demo`); this
+The builders live in the library (recycle.testing.tiny_student, also used by `recycle demo`); this
 module feeds them the real Alpaca rows of ../shared/data. Every builder is idempotent: it writes
 into `root/<name>` and returns that folder at once when it exists (see tests/support/fixtures.py).
 """
@@ -11,13 +11,13 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from recycle.demo import tiny_student
-from recycle.demo.tiny_student import (
+from recycle.testing import tiny_student
+from recycle.testing.tiny_student import (
     BOS,
     EOS,
     PAD,
     UNK,
-    build_model,
+    build_tiny_model,
     train_model,
     training_sequences,
 )
@@ -32,7 +32,7 @@ __all__ = [
     "PAD",
     "UNK",
     "alpaca_rows",
-    "build_model",
+    "build_tiny_model",
     "build_tokenizer",
     "train_model",
     "training_sequences",
@@ -53,5 +53,5 @@ def _alpaca_texts() -> Iterable[str]:
 def build_tokenizer(
     root: Path, vocab_size: int = 2000, bos: bool = True, pad: bool = True, name: str | None = None
 ) -> Path:
-    """A byte-level BPE trained on the Alpaca text (see recycle.demo.tiny_student.build_tokenizer)."""
+    """A byte-level BPE trained on the Alpaca text (see recycle.testing.tiny_student.build_tokenizer)."""
     return tiny_student.build_tokenizer(root, _alpaca_texts(), vocab_size, bos, pad, name)

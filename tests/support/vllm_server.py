@@ -19,7 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.support.tiny_model import build_model, build_tokenizer
+from tests.support.tiny_model import build_tiny_model, build_tokenizer
 
 PYTHON_ENV = "RECYCLE_VLLM_PYTHON"
 CHAT_TEMPLATE = (
@@ -37,7 +37,7 @@ def vllm_python() -> str | None:
 def build_served_model(root: Path) -> Path:
     """A tiny random Llama vLLM can serve on CPU (head size 32) and its chat template file."""
     tokenizer = build_tokenizer(root)
-    model = build_model(root, tokenizer, layers=2, hidden=64, heads=2, name="vllm_teacher")
+    model = build_tiny_model(root, tokenizer, layers=2, hidden=64, heads=2, name="vllm_teacher")
     (model / "chat_template.jinja").write_text(CHAT_TEMPLATE)
     return model
 

@@ -16,11 +16,7 @@ def quiet():
     logs.setup_console(verbose=False)
     logs.quiet_ray()  # as recycle.ray_utils.init_ray does before ray.init
     yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if isinstance(h, logs.ConsoleHandler)]:
-        root.removeHandler(handler)
-    logging.captureWarnings(False)
-    logs._state["quiet"] = False
+    logs.teardown_console()
 
 
 def test_quiet_console_shows_progress_and_warnings_only(quiet, capsys):

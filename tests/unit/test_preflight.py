@@ -19,7 +19,7 @@ import yaml
 from recycle.config import load_config
 from recycle.demo.run import SAMPLE
 from recycle.preflight import run_preflight
-from recycle.teacher.local_server import LocalTeacherServer
+from recycle.testing.local_server import LocalTeacherServer
 
 REPO = Path(__file__).resolve().parents[2]
 # The command line, then proof that nothing heavy was imported before the failure.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from recycle.teacher.local_server import LocalTeacherServer
+from recycle.testing.local_server import LocalTeacherServer
 
 pytestmark = pytest.mark.integration
 

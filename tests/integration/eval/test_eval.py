@@ -13,8 +13,8 @@ import pytest
 from recycle.cli.main import main
 from recycle.eval.judge import outcome, parse_scores
 from recycle.rundir import read_manifest
-from recycle.teacher.local_answers import judge_review
-from recycle.teacher.local_server import LocalTeacherServer
+from recycle.testing.local_answers import judge_review
+from recycle.testing.local_server import LocalTeacherServer
 from tests.support import tiny_model
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,7 @@ def test_the_five_sets_generate_in_alpacaeval_format(ray_local, tiny_model_dir, 
 @pytest.fixture(scope="module")
 def other_model(tiny_artifacts: Path, tiny_tokenizer_dir: Path) -> Path:
     """A second random tiny Llama (another seed): model B."""
-    return tiny_model.build_model(tiny_artifacts, tiny_tokenizer_dir, seed=1)
+    return tiny_model.build_tiny_model(tiny_artifacts, tiny_tokenizer_dir, seed=1)
 
 
 def test_recycle_eval_end_to_end(ray_local, tiny_model_dir, other_model, tmp_path):

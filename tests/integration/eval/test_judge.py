@@ -13,8 +13,8 @@ import pytest
 from recycle.cli.main import main
 from recycle.eval.questions import BUILTIN_SETS
 from recycle.rundir import read_manifest
-from recycle.teacher import local_server as S
-from recycle.teacher.local_answers import ReplayAnswers, default_answer
+from recycle.testing import local_server as S
+from recycle.testing.local_answers import ReplayAnswers, default_answer
 from tests.support import judge_reviews as R
 
 pytestmark = pytest.mark.integration

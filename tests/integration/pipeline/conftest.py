@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from recycle.config import RecycleConfig, load_config
-from recycle.teacher.local_answers import default_answer
-from recycle.teacher.local_server import LocalTeacherServer
+from recycle.testing.local_answers import default_answer
+from recycle.testing.local_server import LocalTeacherServer
 from tests.support.fixtures import *  # noqa: F403
 from tests.support.tiny_model import alpaca_rows
 

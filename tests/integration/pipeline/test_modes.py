@@ -18,8 +18,8 @@ from recycle.rundir import read_outcome
 from recycle.select import select_reflected
 from recycle.select.declarations import mode_names, mode_spec
 from recycle.select.modes import STAGE as SELECT_STAGE
-from recycle.teacher.local_answers import default_answer
-from recycle.teacher.local_server import LocalTeacherServer
+from recycle.testing.local_answers import default_answer
+from recycle.testing.local_server import LocalTeacherServer
 from tests.integration.pipeline.conftest import pipeline_config
 from tests.support.tiny_model import alpaca_rows
 

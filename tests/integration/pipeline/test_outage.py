@@ -17,7 +17,7 @@ from recycle.cli.main import main
 from recycle.commands.run import run_pipeline
 from recycle.rundir import read_manifest
 from recycle.teacher import errors as E
-from recycle.teacher.local_server import SERVER_ERROR, LocalTeacherServer
+from recycle.testing.local_server import SERVER_ERROR, LocalTeacherServer
 from tests.integration.pipeline.conftest import RecordingTeacher, pipeline_config
 from tests.support.tiny_model import alpaca_rows
 

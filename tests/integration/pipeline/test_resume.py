@@ -16,7 +16,7 @@ import pytest
 
 from recycle import columns as C
 from recycle.rundir import outcome_files, read_manifest, read_outcome
-from recycle.teacher.local_server import LocalTeacherServer
+from recycle.testing.local_server import LocalTeacherServer
 from tests.integration.pipeline.conftest import RecordingTeacher
 
 pytestmark = pytest.mark.integration

@@ -64,7 +64,7 @@ def test_secrets_are_redacted():
     out = redacted(cfg)
     assert out["teacher"]["api_key_env"] == "OPENAI_API_KEY"
     assert out["teacher"]["max_tokens"] == 2048  # "tokens" counts are not secrets
-    scrubbed = __import__("recycle.config.load", fromlist=["_scrub"])._scrub(
+    scrubbed = __import__("recycle.config.load", fromlist=["scrub_secrets"]).scrub_secrets(
         {
             "teacher": {
                 "api_key": "sk-live-123",

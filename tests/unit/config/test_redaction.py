@@ -1,5 +1,5 @@
 from recycle.config import load_config, redacted
-from recycle.config.load import _scrub
+from recycle.config.load import scrub_secrets
 
 
 def test_numbers_named_like_tokens_are_not_redacted():
@@ -10,7 +10,7 @@ def test_numbers_named_like_tokens_are_not_redacted():
 
 def test_text_under_secret_names_is_redacted():
     tree = {"a": {"api_key": "sk-1", "hf_token": "hf_x", "password": "p", "max_tokens": 5}}
-    assert _scrub(tree) == {
+    assert scrub_secrets(tree) == {
         "a": {
             "api_key": "<redacted>",
             "hf_token": "<redacted>",

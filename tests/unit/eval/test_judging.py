@@ -12,8 +12,8 @@ from recycle.eval.judging import Judge, judged_pairs, plan_requests, review_toke
 from recycle.teacher.client import TeacherClient
 from recycle.teacher.errors import SampleRejected
 from recycle.teacher.gate import GateSettings, LocalGate
-from recycle.teacher.local_answers import ReplayAnswers, judge_review
-from recycle.teacher.local_server import LocalTeacherServer
+from recycle.testing.local_answers import ReplayAnswers, judge_review
+from recycle.testing.local_server import LocalTeacherServer
 
 
 def _pair(instruction, a, b, input_=""):

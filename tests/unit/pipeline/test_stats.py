@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from recycle import columns as C
-from recycle.pipeline.stats import FINAL_TEXT, _table6, coherence_pairs, final_prefix
+from recycle.pipeline.stats import FINAL_TEXT, coherence_pairs, final_prefix, scored_table6_row
 from recycle.select.declarations import MODES, PAIR_TEXT, RIFD, mode_spec, with_table6
 from recycle.select.modes import FINAL
 
@@ -47,7 +47,7 @@ def test_table6_counts_a_nan_loss_as_unscored():
             C.SCORE_ERROR: [None, None],
         }
     )  # fmt: skip
-    row = _table6(df)
+    row = scored_table6_row(df)
     assert row["samples"] == 2 and row["unscored"] == 1
     assert row["instruction_tokens"] == 5 and row["response_tokens"] == 10  # 0 tokens: unscored
     assert row["ppl_y_given_x"] == pytest.approx(math.exp(1.5)) and row["rifd"] == pytest.approx(

@@ -69,7 +69,7 @@ def test_a_gated_ifd_serves_the_filter_only_under_the_r_ifd_rule():
 def test_a_broken_mode_stops_run_before_ray_or_any_request(monkeypatch, tmp_path):
     from recycle.commands.run import run_pipeline
     from recycle.config import load_config
-    from recycle.teacher.local_server import LocalTeacherServer
+    from recycle.testing.local_server import LocalTeacherServer
 
     broken = dataclasses.replace(
         D.mode_spec("selective"), name="broken", phase1=D.Phase("score_phase1", {C.ORIG: (D.IFD,)})

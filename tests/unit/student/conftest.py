@@ -7,11 +7,11 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from recycle.student.sequences import Sequence
+from recycle.student.sequences import TokenSequence
 from tests.support.fixtures import *  # noqa: F403
 
 
-def reference_nll(model, seq: Sequence) -> float:
+def reference_nll(model, seq: TokenSequence) -> float:
     """The plain reference: one sequence per forward, full logits, mean NLL over target positions."""
     ids = torch.tensor([seq.input_ids])  # (1, T)
     with torch.no_grad():
@@ -21,7 +21,7 @@ def reference_nll(model, seq: Sequence) -> float:
 
 
 @pytest.fixture(scope="session")
-def reference() -> Callable[[object, Sequence], float]:
+def reference() -> Callable[[object, TokenSequence], float]:
     """`reference(model, seq)` -> mean target NLL computed the slow, obvious way."""
     return reference_nll
 

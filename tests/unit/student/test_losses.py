@@ -12,7 +12,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from recycle.student.batching import dedupe, pack, score_sequences
 from recycle.student.losses import NON_FINITE, mean_target_nll, ratio_score
 from recycle.student.planning import plan_pairs
-from recycle.student.sequences import Sequence, pad_token_id, sequence_from_ids
+from recycle.student.sequences import TokenSequence, pad_token_id, sequence_from_ids
 from recycle.student.variants import Variant
 from tests.support.tiny_model import alpaca_rows
 
@@ -62,7 +62,7 @@ def test_ratio_score_non_finite_is_nan_with_reason():
     assert ratio_score(2.0, 1.0) == (pytest.approx(math.e), "")
 
 
-def _sequences(tokenizer, max_length: int, n_rows: int = 24) -> list[Sequence]:
+def _sequences(tokenizer, max_length: int, n_rows: int = 24) -> list[TokenSequence]:
     rows = alpaca_rows(n_rows)
     cols = {k: [r[k] for r in rows] for k in ("instruction", "input", "output")}
     jobs = plan_pairs(tokenizer, "vicuna", max_length, cols, [Variant(rifd=True)], range(n_rows))

@@ -13,8 +13,8 @@ from recycle.config.student import StudentConfig
 from recycle.errors import ConfigError
 from recycle.student.model import check_student, load_student
 from recycle.student.planning import plan_pairs
-from recycle.student.scorer import StudentScorer, score_dataset
 from recycle.student.scoring import NOT_SCORED, error_reasons, score_columns
+from recycle.student.scoring_actor import StudentScorer, score_dataset
 from recycle.student.sequences import build_pair, prompt_prefix, reverse_query
 from recycle.student.variants import Variant, check_variants
 from tests.support.tiny_model import alpaca_rows

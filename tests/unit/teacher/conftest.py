@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from recycle.config.teacher import TeacherConfig
-from recycle.teacher.local_server import LocalTeacherServer
+from recycle.testing.local_server import LocalTeacherServer
 
 
 @pytest.fixture

@@ -68,7 +68,7 @@ def test_cache_never_holds_the_api_key(tmp_path: Path, monkeypatch) -> None:
     from recycle.prompts import render_chat
     from recycle.teacher.client import TeacherClient
     from recycle.teacher.gate import GateSettings, LocalGate
-    from recycle.teacher.local_server import LocalTeacherServer
+    from recycle.testing.local_server import LocalTeacherServer
 
     secret = "sk-test-SECRET-never-stored-0123456789"
     monkeypatch.setenv("RECYCLE_TEST_KEY", secret)

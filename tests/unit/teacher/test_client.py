@@ -13,7 +13,7 @@ from recycle.teacher import errors as E
 from recycle.teacher.cache import AnswerCache
 from recycle.teacher.client import TeacherClient
 from recycle.teacher.gate import GateSettings, LocalGate
-from recycle.teacher.local_server import (
+from recycle.testing.local_server import (
     BAD_REQUEST,
     DROP,
     RATE_LIMIT,

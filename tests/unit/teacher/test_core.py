@@ -13,8 +13,8 @@ from recycle.teacher import errors as E
 from recycle.teacher.client import TeacherClient, estimate_tokens
 from recycle.teacher.core import CUT_AT_MAX_TOKENS, Reflector
 from recycle.teacher.gate import GateSettings, LocalGate
-from recycle.teacher.local_server import BAD_REQUEST, NO_MARKERS
 from recycle.teacher.tasks import InstructionTask, ResponseTask, fit_prompt
+from recycle.testing.local_server import BAD_REQUEST, CUT_OFF, NO_MARKERS
 
 from .conftest import teacher_config
 
@@ -114,27 +114,13 @@ def test_a_400_becomes_a_reject_with_reason_detail_and_stage(make_server) -> Non
     assert [got[s][C.REFLECT_RESPONSE_STATUS] for s in ("s0", "s2")] == ["ok", "ok"]
 
 
-def test_answer_cut_at_max_tokens_is_not_taken_as_reflected(make_server, monkeypatch) -> None:
-    from recycle.teacher import local_server
-
-    monkeypatch.setattr(
-        local_server, "_completion", _with_finish_reason(local_server._completion, "length")
-    )
-    server = make_server()
+def test_answer_cut_at_max_tokens_is_not_taken_as_reflected(make_server) -> None:
+    server = make_server(faults={CUT_OFF: 1.0})
     out, _ = reflect(server, ResponseTask(), [sample(0)], max_parse_retries=1)
     row = out.to_pylist()[0]
     assert row[C.REFLECT_RESPONSE_STATUS] == CUT_AT_MAX_TOKENS
     assert row[C.BETTER_OUTPUT] == "Tip 0: drink water."
     assert server.stats.requests == 2
-
-
-def _with_finish_reason(build, reason: str):
-    def patched(body, text, messages):
-        payload = build(body, text, messages)
-        payload["choices"][0]["finish_reason"] = reason
-        return payload
-
-    return patched
 
 
 def test_response_task_uses_the_with_input_prompt_and_configurable_columns(make_server) -> None:

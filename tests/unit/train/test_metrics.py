@@ -13,7 +13,7 @@ from recycle.train.metrics import (
     flops_per_token,
     mean_context,
     peak_flops,
-    progress_line,
+    train_step_line,
 )
 from recycle.train.metrics_log import MetricsLog, check_tracker, read_metrics
 from recycle.train.step import StepResult
@@ -37,7 +37,7 @@ def test_mfu_needs_a_known_peak():
     assert m["mfu"] == pytest.approx(
         m["tokens_per_s_per_worker"] * flops_per_token(1000, 2, 64, 50.0) / 1e9
     )
-    line = progress_line(m)
+    line = train_step_line(m)
     assert (
         line.startswith("[train] step 3/10 epoch 1 loss 2.5000 lr 1.00e-04")
         and "mfu" in line

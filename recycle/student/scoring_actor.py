@@ -31,9 +31,11 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from recycle import columns as C
+from recycle.config.load import as_config
 from recycle.config.student import StudentConfig
 from recycle.student.batching import ForwardStats
 from recycle.student.model import check_student, load_student
@@ -58,9 +60,7 @@ class StudentScorer:
         variants: Sequence[Variant],
         stage: str = "score",
     ):
-        self.cfg = (
-            student if isinstance(student, StudentConfig) else StudentConfig.model_validate(student)
-        )
+        self.cfg = as_config(StudentConfig, student)
         self.variants = check_variants(variants)
         self.stage = stage
         self.model, self.tokenizer = load_student(self.cfg)
@@ -69,7 +69,7 @@ class StudentScorer:
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         """The batch with every variant's score columns added; row order and count unchanged."""
         C.require_columns(self.stage, batch.columns, (C.OUTCOME, *columns_read(self.variants)))
-        kept = [i for i, o in enumerate(batch[C.OUTCOME].tolist()) if o == C.OUTCOME_KEPT]
+        kept = np.flatnonzero(C.kept_mask(batch[C.OUTCOME])).tolist()
         columns = {c: batch[c].tolist() for c in columns_read(self.variants)}
         out, stats = score_columns(
             self.model, self.tokenizer, columns, self.variants, self.cfg, kept

@@ -1,4 +1,4 @@
-"""Tiny students built entirely offline, for the demo and the tests: a byte-level BPE tokenizer
+"""Tiny students built entirely offline, for the demo, the tests and the benchmarks: a byte-level BPE tokenizer
 trained on given texts and a small Llama-architecture causal LM, saved with `save_pretrained` so
 they load through the real `from_pretrained` path.
 
@@ -61,7 +61,7 @@ def build_tokenizer(
     return out
 
 
-def build_model(
+def build_tiny_model(
     root: Path,
     tokenizer_dir: Path,
     layers: int = 2,

@@ -1,13 +1,15 @@
 """A local OpenAI-compatible teacher: POST /v1/chat/completions on 127.0.0.1, in a background thread.
 
 It speaks the Batch API too (files, batches, output and error files, injectable faults):
-`server.batch`, in recycle/teacher/local_batch.py.
+`server.batch`, in recycle/testing/local_batch.py.
 
 For tests, benchmarks and the offline demo. Answers come from a callable (messages -> text); the
 default answers any reflection prompt in the papers' format with deterministic text derived from
 the sample, so a whole pipeline runs without a model. Faults can be injected at given rates or by
 a callable: 429 with Retry-After, 500, an answer slower than the client's timeout, a dropped
-connection, an answer without markers, 401, 400. Every request is counted and time-stamped.
+connection, an answer without markers, an answer cut at max_tokens (finish_reason "length"), 401,
+400. Every request is counted and time-stamped (`stats`, recycle/testing/server_stats.py), and
+`on_request` sees the headers of each (say, to check which API key a client sent).
 An outage (the server gone, connections refused, open ones dropped) is `stop()` then `start()`
 on the same port, or `outage(seconds, after_requests=N)` in the background.
 
@@ -23,14 +25,13 @@ import random
 import socket
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from recycle.teacher.local_answers import default_answer, unformatted_answer
-from recycle.teacher.local_batch import LocalBatchService
+from recycle.testing.local_answers import default_answer, unformatted_answer
+from recycle.testing.local_batch import LocalBatchService
+from recycle.testing.server_stats import ServerStats
 
 OK = "ok"
 RATE_LIMIT = "rate_limit"  # 429 with Retry-After and retry-after-ms
@@ -40,72 +41,12 @@ DROP = "drop"  # the connection closes without a response
 NO_MARKERS = "no_markers"  # 200 with an answer that ignores the format
 UNAUTHORIZED = "unauthorized"  # 401
 BAD_REQUEST = "bad_request"  # 400, as for a context that is too long
-FAULTS = (RATE_LIMIT, SERVER_ERROR, SLOW, DROP, NO_MARKERS, UNAUTHORIZED, BAD_REQUEST)
+CUT_OFF = "cut_off"  # 200 with a good answer whose finish_reason is "length" (cut at max_tokens)
+FAULTS = (RATE_LIMIT, SERVER_ERROR, SLOW, DROP, NO_MARKERS, UNAUTHORIZED, BAD_REQUEST, CUT_OFF)
 
 Messages = list[dict[str, Any]]
 FaultFn = Callable[[Messages, int], "str | None"]
-
-
-@dataclass
-class ServerStats:
-    """What the server saw: requests by what it answered, arrival and finish times (monotonic)."""
-
-    requests: int = 0
-    by_kind: Counter = field(default_factory=Counter)
-    arrivals: list[float] = field(default_factory=list)
-    finishes: list[float] = field(default_factory=list)
-    in_flight: int = 0
-    max_in_flight: int = 0
-
-    def throughput(self) -> float:
-        """Answers per second from the first arrival to the last finish (ramp-up and drain included)."""
-        if len(self.finishes) < 2:
-            return 0.0
-        return len(self.finishes) / (max(self.finishes) - min(self.arrivals))
-
-    def steady_throughput(self, trim: float = 0.05) -> float:
-        """Answers per second between the `trim` and `1 - trim` quantiles of finish times (no ramp-up or drain)."""
-        done = sorted(self.finishes)
-        lo, hi = int(len(done) * trim), int(len(done) * (1 - trim)) - 1
-        if hi <= lo or done[hi] <= done[lo]:
-            return 0.0
-        return (hi - lo) / (done[hi] - done[lo])
-
-    def mean_in_flight(self) -> float:
-        """Requests the server held on average over the run (Little's law: busy time / span)."""
-        if len(self.finishes) < 2 or len(self.finishes) != len(self.arrivals):
-            return 0.0
-        return (sum(self.finishes) - sum(self.arrivals)) / (max(self.finishes) - min(self.arrivals))
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain data, for the /stats endpoint."""
-        return {
-            "requests": self.requests,
-            "by_kind": dict(self.by_kind),
-            "arrivals": list(self.arrivals),
-            "finishes": list(self.finishes),
-            "max_in_flight": self.max_in_flight,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ServerStats:
-        """Stats read back from the /stats endpoint of a server in another process."""
-        return cls(
-            requests=data["requests"],
-            by_kind=Counter(data["by_kind"]),
-            arrivals=data["arrivals"],
-            finishes=data["finishes"],
-            max_in_flight=data["max_in_flight"],
-        )
-
-    def max_in_window(self, window_s: float) -> int:
-        """The most requests that arrived within any `window_s` seconds."""
-        times, best, lo = sorted(self.arrivals), 0, 0
-        for hi, t in enumerate(times):
-            while t - times[lo] > window_s:
-                lo += 1
-            best = max(best, hi - lo + 1)
-        return best
+RequestHook = Callable[[Mapping[str, str]], None]
 
 
 class _Server(ThreadingHTTPServer):
@@ -166,6 +107,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, _error(f"no route {self.path}", "not_found"))
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        if self.server.owner.on_request is not None:
+            self.server.owner.on_request(self.headers)
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.server.owner.batch.handles(self.path):
             self._json(*self.server.owner.batch.route("POST", self.path, self.headers, raw))
@@ -216,7 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             messages = body.get("messages") or []
             text = unformatted_answer(messages) if kind == NO_MARKERS else owner.answer(messages)
-            self._json(200, _completion(body, text, messages))
+            finish = "length" if kind == CUT_OFF else "stop"
+            self._json(200, completion(body, text, messages, finish))
 
     def _json(
         self, status: int, payload: dict[str, Any] | bytes, headers: dict[str, str] | None = None
@@ -236,7 +180,10 @@ def _error(message: str, code: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "invalid_request_error", "code": code}}
 
 
-def _completion(body: dict[str, Any], text: str, messages: Messages) -> dict[str, Any]:
+def completion(
+    body: dict[str, Any], text: str, messages: Messages, finish_reason: str = "stop"
+) -> dict[str, Any]:
+    """A chat completion answering `text`, with token counts estimated at 4 characters a token."""
     prompt_tokens = math.ceil(sum(len(str(m.get("content") or "")) for m in messages) / 4)
     completion_tokens = math.ceil(len(text) / 4)
     return {
@@ -245,7 +192,11 @@ def _completion(body: dict[str, Any], text: str, messages: Messages) -> dict[str
         "created": int(time.time()),
         "model": body.get("model", ""),
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": finish_reason,
+            }
         ],
         "usage": {
             "prompt_tokens": prompt_tokens,
@@ -255,7 +206,23 @@ def _completion(body: dict[str, Any], text: str, messages: Messages) -> dict[str
     }
 
 
-class LocalTeacherServer:
+class Endpoint:
+    """The URLs of a server listening on `host`:`port`."""
+
+    host: str
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        """The URL to give the openai client (`teacher.base_url`)."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    def url_for(self, advertised_host: str) -> str:
+        """The base URL as seen from another machine (when bound to 0.0.0.0)."""
+        return f"http://{advertised_host}:{self.port}/v1"
+
+
+class LocalTeacherServer(Endpoint):
     """An OpenAI-compatible chat completions server in a background thread.
 
     Args:
@@ -270,8 +237,9 @@ class LocalTeacherServer:
         model: the model name the server reports.
         seed: seed of the fault draws.
         batch_latency_s: how long a batch stays in progress (Batch API: `server.batch`, see
-            recycle/teacher/local_batch.py for its routes and faults).
+            recycle/testing/local_batch.py for its routes and faults).
         max_model_len: the context length /v1/models reports (as vLLM does); None: not reported.
+        on_request: called with the headers of every POST request before it is answered.
     """
 
     def __init__(
@@ -288,6 +256,7 @@ class LocalTeacherServer:
         seed: int = 0,
         batch_latency_s: float = 0.5,
         max_model_len: int | None = None,
+        on_request: RequestHook | None = None,
     ):
         unknown = set(faults or {}) - set(FAULTS)
         if unknown:
@@ -305,15 +274,7 @@ class LocalTeacherServer:
         self._outages: list[Outage] = []
         self.batch = LocalBatchService(self, batch_latency_s)
         self.max_model_len = max_model_len
-
-    @property
-    def base_url(self) -> str:
-        """The URL to give the openai client (`teacher.base_url`)."""
-        return f"http://{self.host}:{self.port}/v1"
-
-    def url_for(self, advertised_host: str) -> str:
-        """The base URL as seen from another machine (when bound to 0.0.0.0)."""
-        return f"http://{advertised_host}:{self.port}/v1"
+        self.on_request = on_request
 
     def start(self) -> LocalTeacherServer:
         """Bind and serve in a daemon thread; after a `stop()`, on the same port as before."""
@@ -414,83 +375,3 @@ class Outage:
     def join(self, timeout: float | None = None) -> None:
         """Wait until the server is back (or the outage was cancelled)."""
         self._thread.join(timeout)
-
-
-def _serve_in_child(kwargs: dict[str, Any], conn: Any) -> None:
-    server = LocalTeacherServer(**kwargs).start()
-    conn.send(server.port)
-    conn.recv()  # blocks until the parent says stop (or goes away)
-    server.stop()
-
-
-class ServerProcess:
-    """A LocalTeacherServer in its own process (its own GIL), as a real endpoint would be.
-
-    For benchmarks: the driver's Python threads then do not slow the server down. The child is
-    started with "spawn": start it from under `if __name__ == "__main__":`, and give `answer` and
-    `fault_fn` as module-level functions (they are pickled).
-    """
-
-    def __init__(self, **kwargs: Any):
-        self.kwargs = kwargs
-        self.host = kwargs.get("host", "127.0.0.1")
-        self.model = kwargs.get("model", "local-teacher")
-        self.port = 0
-        self._process: Any = None
-        self._conn: Any = None
-
-    @property
-    def base_url(self) -> str:
-        """The URL to give the openai client."""
-        return f"http://{self.host}:{self.port}/v1"
-
-    def url_for(self, advertised_host: str) -> str:
-        """The base URL as seen from another machine (when bound to 0.0.0.0)."""
-        return f"http://{advertised_host}:{self.port}/v1"
-
-    def start(self) -> ServerProcess:
-        """Start the child and wait until it listens."""
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child_conn = ctx.Pipe()
-        self._process = ctx.Process(
-            target=_serve_in_child, args=(self.kwargs, child_conn), daemon=True
-        )
-        self._process.start()
-        self.port = self._conn.recv()
-        return self
-
-    def _call(self, method: str, path: str) -> dict[str, Any]:
-        import urllib.request
-
-        host = "127.0.0.1" if self.host == "0.0.0.0" else self.host
-        request = urllib.request.Request(
-            f"http://{host}:{self.port}/v1{path}",
-            method=method,
-            data=b"{}" if method == "POST" else None,
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
-
-    @property
-    def stats(self) -> ServerStats:
-        """What the server saw so far (fetched from it)."""
-        return ServerStats.from_json(self._call("GET", "/stats"))
-
-    def reset_stats(self) -> None:
-        """Forget what was counted so far."""
-        self._call("POST", "/stats/reset")
-
-    def stop(self) -> None:
-        """Stop the child."""
-        if self._process is not None:
-            self._conn.send("stop")
-            self._process.join(timeout=10)
-            self._process = None
-
-    def __enter__(self) -> ServerProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -25,10 +25,10 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from recycle.teacher.local_answers import unformatted_answer
+from recycle.testing.local_answers import unformatted_answer
 
 if TYPE_CHECKING:
-    from recycle.teacher.local_server import LocalTeacherServer
+    from recycle.testing.local_server import LocalTeacherServer
 
 Response = tuple[int, Any]  # (HTTP status, JSON payload or raw bytes)
 LINE_ERRORS = {"server_error": 500, "rate_limit": 429, "bad_request": 400}
@@ -195,17 +195,19 @@ class LocalBatchService:
 
     def _answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """One line answered as POST /chat/completions would (the server's per-request faults)."""
-        from recycle.teacher.local_server import _completion
+        from recycle.testing.local_server import completion
 
         owner = self.owner
         messages = body.get("messages") or []
         kind = owner._arrive(messages)
         try:
-            if kind in ("ok", "no_markers", "slow"):
+            if kind in ("ok", "no_markers", "slow", "cut_off"):
                 text = (
                     unformatted_answer(messages) if kind == "no_markers" else owner.answer(messages)
                 )
-                return 200, _completion(body, text, messages)
+                return 200, completion(
+                    body, text, messages, "length" if kind == "cut_off" else "stop"
+                )
             status = LINE_ERRORS.get(kind, 500)
             return status, _error(f"{kind} (injected)", kind)
         finally:

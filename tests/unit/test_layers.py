@@ -1,0 +1,137 @@
+"""The package map of recycle/__init__.py holds: no module imports a higher layer, production code
+never imports recycle.testing, and no test reaches a private name of the library.
+
+Imports are read with `ast` (nothing is imported): module-level, lazy ones inside functions, and
+module paths named in strings (the lazy export tables, `importlib.import_module`).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import recycle
+
+ROOT = Path(recycle.__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
+
+# Must match the table in recycle/__init__.py. A new top-level module or package gets a row there.
+LAYERS = {
+    0: ("recycle", "errors", "exit_codes", "columns", "storage", "logs", "prompts", "config",
+        "ray_utils"),
+    1: ("data", "rundir"),
+    2: ("teacher", "student", "select"),
+    3: ("pipeline", "train", "eval", "report", "preflight", "testing"),
+    4: ("commands",),
+    5: ("cli", "demo", "bench", "__main__"),
+}  # fmt: skip
+LAYER = {package: rank for rank, packages in LAYERS.items() for package in packages}
+# (importing module, imported module): the only upward imports, each explained in the package map.
+ALLOWED_UPWARD = {("recycle.config.selection", "recycle.select.declarations")}
+MAY_IMPORT_TESTING = {"testing", "demo", "bench"}
+MODULE_PATH = re.compile(r"recycle(\.[a-z_][a-z0-9_]*)+")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def exists(module: str) -> bool:
+    base = ROOT.parent.joinpath(*module.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def imported(tree: ast.AST) -> set[str]:
+    """The recycle modules a file imports, wherever in the file the import stands."""
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.split(".")[0] == "recycle")
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "recycle":  # `from recycle import columns as C`
+                out.update(f"recycle.{a.name}" if exists(f"recycle.{a.name}") else "recycle"
+                           for a in node.names)  # fmt: skip
+            elif node.module.startswith("recycle."):
+                out.add(node.module)
+        elif is_module_path(node):
+            out.add(node.value)
+    return out
+
+
+def is_module_path(node: ast.AST) -> bool:
+    """A string naming a recycle module (not a logger name such as "recycle.progress")."""
+    text = node.value if isinstance(node, ast.Constant) else None
+    return isinstance(text, str) and bool(MODULE_PATH.fullmatch(text)) and exists(text)
+
+
+def package(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "recycle"
+
+
+def test_no_module_imports_a_higher_layer():
+    unknown, upward, testing = set(), [], []
+    for path in sorted(ROOT.rglob("*.py")):
+        source = module_name(path)
+        for target in sorted(imported(ast.parse(path.read_text(encoding="utf-8")))):
+            low, high = package(source), package(target)
+            unknown.update(p for p in (low, high) if p not in LAYER)
+            rising = low in LAYER and high in LAYER and LAYER[high] > LAYER[low]
+            if rising and (source, target) not in ALLOWED_UPWARD:
+                upward.append(f"{source} (layer {LAYER[low]}) imports {target} ({LAYER[high]})")
+            if high == "testing" and low not in MAY_IMPORT_TESTING:
+                testing.append(f"{source} imports {target}")
+    assert not unknown, f"packages missing from the layer table (recycle/__init__.py): {unknown}"
+    assert not upward, "upward imports:\n" + "\n".join(upward)
+    assert not testing, "production code importing recycle.testing:\n" + "\n".join(testing)
+
+
+def private_uses(tree: ast.AST) -> list[str]:
+    """`from recycle.x import _y`, `module._y` on an imported recycle name, setattr(x, "_y")."""
+    names: set[str] = set()
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "recycle":
+            names.update(a.asname or a.name for a in node.names)
+            found += [f"{node.module}.{a.name}" for a in node.names if is_private(a.name)]
+        elif isinstance(node, ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names
+                         if a.name.split(".")[0] == "recycle")  # fmt: skip
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and is_private(node.attr):
+            base = node.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in names:
+                found.append(ast.unparse(node))
+        elif isinstance(node, ast.Call) and patches_private(node, names):
+            found.append(ast.unparse(node))
+    return found
+
+
+def patches_private(call: ast.Call, names: set[str]) -> bool:
+    """monkeypatch.setattr(recycle_name, "_y", ...) or setattr("recycle.x._y", ...)."""
+    if getattr(call.func, "attr", getattr(call.func, "id", "")) not in ("setattr", "delattr"):
+        return False
+    args = [a.value if isinstance(a, ast.Constant) else a for a in call.args[:2]]
+    if len(args) == 2 and isinstance(args[1], str) and isinstance(args[0], ast.Name):
+        return args[0].id in names and is_private(args[1])
+    dotted = args[0] if args and isinstance(args[0], str) else ""
+    return dotted.startswith("recycle.") and is_private(dotted.rsplit(".", 1)[-1])
+
+
+def is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_test_reaches_a_private_name_of_the_library():
+    found = [
+        f"{path.relative_to(TESTS.parent)}: {use}"
+        for path in sorted(TESTS.rglob("*.py"))
+        for use in private_uses(ast.parse(path.read_text(encoding="utf-8")))
+    ]
+    assert not found, "tests using private names (give the library a public seam):\n" + "\n".join(
+        found
+    )
