@@ -54,9 +54,13 @@ def rows_per_block(n_rows: int, batch_size: int, block_rows: int) -> int:
 
 
 def stream_blocks(ds: ray.data.Dataset, cfg: RecycleConfig) -> ray.data.Dataset:
-    """`ds` (materialized) cut into blocks of `rows_per_block` rows; same rows, same order."""
+    """`ds` (materialized) cut into blocks of `rows_per_block` rows; same rows, same order.
+
+    Materialized here, before the stream: a split task inside it would hold a whole CPU that the
+    actor pools (fitted to the cluster, see resources.py) need to start.
+    """
     rows = rows_per_block(ds.count(), cfg.student.batch_size, cfg.ray.block_rows)
-    return ds.repartition(target_num_rows_per_block=rows)
+    return ds.repartition(target_num_rows_per_block=rows).materialize()
 
 
 def phase_variants(phase: Phase) -> list[Variant]:
