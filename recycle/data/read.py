@@ -35,6 +35,18 @@ def _dedup_group(group: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(mark_duplicates(group.to_dict("records")))
 
 
+def _normalize_dedup_batch(batch: pd.DataFrame) -> pd.DataFrame:
+    """Normalize a batch holding every row of the input and mark duplicates among all of them."""
+    rows = _normalize_batch(batch).to_dict("records")
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row[C.SAMPLE_ID], []).append(row)
+    for group in groups.values():
+        if len(group) > 1:
+            mark_duplicates(group)  # marks in place: `rows` holds the same dicts
+    return pd.DataFrame(rows)
+
+
 def read_raw(cfg: DataConfig) -> ray.data.Dataset:
     """One row per raw record of the input ({raw, source, order, parse_error}), one read task per file."""
     files = resolve_inputs(cfg.input, cfg.format, cfg.split)
@@ -44,6 +56,7 @@ def read_raw(cfg: DataConfig) -> ray.data.Dataset:
 
 
 ROWS_PER_SHUFFLE_PARTITION = 5000
+ONE_TASK_ROWS = 20_000  # inputs up to this size are deduplicated in one task, without a shuffle
 MAX_SHUFFLE_PARTITIONS = 200
 
 
@@ -55,10 +68,16 @@ def shuffle_partitions(n_rows: int) -> int:
 def normalize(raw: ray.data.Dataset, block_rows: int = 256) -> ray.data.Dataset:
     """Normalize raw records and mark duplicates; every input row comes out once, kept or rejected.
 
-    `raw` should be materialized (its row count sizes the shuffle that finds duplicates).
+    `raw` should be materialized (its row count sizes the shuffle that finds duplicates). A small
+    input is normalized and deduplicated in one task (one batch holds every row); a larger one is
+    normalized in parallel and its duplicates found by a hash shuffle on sample_id.
     """
+    n_rows = raw.count()
+    if n_rows <= ONE_TASK_ROWS:
+        one = raw.repartition(1)
+        return one.map_batches(_normalize_dedup_batch, batch_format="pandas", batch_size=None)
     ds = raw.map_batches(_normalize_batch, batch_format="pandas", batch_size=block_rows)
-    grouped = ds.groupby(C.SAMPLE_ID, num_partitions=shuffle_partitions(raw.count()))
+    grouped = ds.groupby(C.SAMPLE_ID, num_partitions=shuffle_partitions(n_rows))
     return grouped.map_groups(_dedup_group, batch_format="pandas")
 
 

@@ -12,10 +12,13 @@ With the report's Table 6 statistics on (`output.report_stats`), phase 1 also sc
 (recycle.pipeline.stats): the statistics cost no extra student pass.
 
 Teacher and student stages are actor pools in one streaming job, so they work on different
-blocks at the same time. Only the chosen (x1, y1) goes to response reflection: 2 prompts a sample.
+blocks at the same time: the input is cut into at least STREAM_BLOCKS blocks first (a small
+input read as one block would otherwise go through the stages one after the other). Only the chosen (x1, y1) goes to response reflection: 2 prompts a sample.
 """
 
 from __future__ import annotations
+
+import math
 
 import ray
 
@@ -40,6 +43,24 @@ from recycle.teacher.session import TeacherSession
 from recycle.teacher.stages import reflect_instruction, reflect_response
 
 LIGHT_CPUS = 0.1  # pure pandas steps: they must never wait behind the student for a CPU
+STREAM_BLOCKS = 8  # at least this many blocks in the stream, so its stages overlap
+
+
+def rows_per_block(n_rows: int, batch_size: int, block_rows: int) -> int:
+    """Rows of a stream block: ~1/STREAM_BLOCKS of the input, at most `block_rows`, and whole
+    student batches (`batch_size`) where a block holds more than one."""
+    rows = max(1, min(block_rows, math.ceil(n_rows / STREAM_BLOCKS)))
+    return rows // batch_size * batch_size if rows > batch_size else rows
+
+
+def stream_blocks(ds: ray.data.Dataset, cfg: RecycleConfig) -> ray.data.Dataset:
+    """`ds` (materialized) cut into blocks of `rows_per_block` rows; same rows, same order.
+
+    Materialized here, before the stream: a split task inside it would hold a whole CPU that the
+    actor pools (fitted to the cluster, see resources.py) need to start.
+    """
+    rows = rows_per_block(ds.count(), cfg.student.batch_size, cfg.ray.block_rows)
+    return ds.repartition(target_num_rows_per_block=rows).materialize()
 
 
 def phase_variants(phase: Phase) -> list[Variant]:
@@ -106,7 +127,7 @@ def coherence_graph(
             "kept_only": list(kept_only),
         },
         batch_format="pandas",
-        batch_size=cfg.student.batch_size,
+        batch_size=cfg.ray.block_rows,  # long texts sorted together: less padding than small calls
         compute=ray.data.ActorPoolStrategy(size=1),
         num_cpus=LIGHT_CPUS,
         udf_modifying_row_count=False,
@@ -126,6 +147,7 @@ def reflection_graph(
 ) -> ray.data.Dataset:
     """The mode's reflections, scores and choices over validated samples."""
     spec: ModeSpec = run_spec(cfg)
+    ds = stream_blocks(ds, cfg)
     if spec.reflect_instruction:
         ds = reflect_instruction(ds, teacher.config, teacher.gate_name, teacher.cache_dir)
     ds = score_phase(ds, cfg, spec.phase1)
@@ -142,7 +164,7 @@ def reflection_graph(
 def ifd_graph(ds: ray.data.Dataset, cfg: RecycleConfig) -> ray.data.Dataset:
     """IFD of the original samples only (the global top-k modes: no teacher)."""
     spec = run_spec(cfg)
-    return table6_coherence(score_phase(ds, cfg, spec.phase1), cfg, spec)
+    return table6_coherence(score_phase(stream_blocks(ds, cfg), cfg, spec.phase1), cfg, spec)
 
 
 def table6_coherence(ds: ray.data.Dataset, cfg: RecycleConfig, spec: ModeSpec) -> ray.data.Dataset:

@@ -52,8 +52,11 @@ def load_embedder(name: str, device: str | None = None) -> Any:
         ) from None
 
 
+ENCODE_BATCH = 16  # texts are sorted by length before batching: small batches pad least on CPU
+
+
 def coherence(
-    embedder: Any, xs: Sequence[str], ys: Sequence[str], batch_size: int = 64
+    embedder: Any, xs: Sequence[str], ys: Sequence[str], batch_size: int = ENCODE_BATCH
 ) -> np.ndarray:
     """Cosine similarity of the embeddings of each (x, y); NaN where either text is empty.
 

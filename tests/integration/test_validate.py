@@ -169,3 +169,21 @@ def test_overrides_before_and_after_options(ray_local, tmp_path):
     assert main(argv) == 0
     cfg = read_manifest(str(out))["config"]
     assert cfg["teacher"]["model"] == "a" and cfg["student"]["max_length"] == 99
+
+
+@pytest.mark.parametrize("one_task_rows", [20_000, 0], ids=["one_task", "hash_shuffle"])
+def test_duplicates_across_files_both_ways(ray_local, tmp_path, monkeypatch, one_task_rows):
+    from recycle.config.data import DataConfig
+    from recycle.data import read
+
+    monkeypatch.setattr(read, "ONE_TASK_ROWS", one_task_rows)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text("\n".join(json.dumps(r) for r in GOOD) + "\n")
+    (tmp_path / "in" / "b.jsonl").write_text(f"{json.dumps(GOOD[1])}\n{json.dumps(GOOD[0])}\n")
+    ds, n_input = read.read_samples(DataConfig(input=str(tmp_path / "in")))
+    rows = ds.to_pandas()
+    assert n_input == len(rows) == 5
+    dups = rows[rows[C.REASON] == "duplicate"].sort_values(C.SOURCE)
+    assert [s.rsplit("/", 1)[1] for s in dups[C.SOURCE]] == ["b.jsonl:1", "b.jsonl:2"]  # 1-based
+    assert [d.rsplit("/", 1)[1] for d in dups[C.DETAIL]] == ["a.jsonl:2", "a.jsonl:1"]
+    assert (rows[C.OUTCOME] == C.OUTCOME_KEPT).sum() == 3

@@ -1,10 +1,13 @@
-"""How the graph turns a phase declaration into student variants, as a run executes it."""
+"""How the graph turns a phase declaration into student variants, as a run executes it, and the
+stream's block size: enough blocks for the stages to overlap, whole student batches."""
 
 from __future__ import annotations
 
+import pytest
+
 from recycle import columns as C
 from recycle.config import load_config
-from recycle.pipeline.graph import phase_variants
+from recycle.pipeline.graph import STREAM_BLOCKS, phase_variants, rows_per_block
 from recycle.pipeline.stats import run_spec
 from recycle.select.declarations import COHERENCE, IFD, IFD_WHERE_RIFD_WINS, RIFD, Phase, mode_spec
 from recycle.student.variants import Variant
@@ -35,3 +38,24 @@ def test_the_run_widens_phase_1_for_table_6_only_when_it_computes_the_statistics
         load_config(None, ["selection.mode=ifd_only", "output.report_stats=true"])
     )
     assert no_student == mode_spec("ifd_only")  # no student: statistics come after the run
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "batch_size", "block_rows", "expected"),
+    [
+        (300, 16, 256, 32),  # 38 rows, cut to 2 whole student batches
+        (300, 256, 256, 38),  # less than one student batch: a batch of its own
+        (120, 32, 256, 15),
+        (52_000, 256, 256, 256),  # a large input: block_rows
+        (52_000, 16, 100, 96),  # block_rows, cut to whole batches
+        (3, 16, 256, 1),
+        (0, 16, 256, 1),
+    ],
+)
+def test_rows_per_block(n_rows, batch_size, block_rows, expected):
+    assert rows_per_block(n_rows, batch_size, block_rows) == expected
+
+
+def test_small_inputs_get_several_blocks():
+    rows = rows_per_block(1000, 8, 256)
+    assert -(-1000 // rows) >= STREAM_BLOCKS - 1
