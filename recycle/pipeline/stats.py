@@ -37,7 +37,7 @@ from recycle.select.modes import FINAL, PAIR_LENGTHS, PAIR_SCORES
 from recycle.storage import filesystem
 
 log = logging.getLogger(__name__)
-DROP_KEYS = ("dataset", "student", "template", "seconds")
+DROP_KEYS = ("dataset", "student", "template", "seconds", "counts")
 STREAM_PARTS = "part"  # the part files of the streamed rows (run.STREAM_PARTS)
 FINAL_TEXT = (C.FINAL_INSTRUCTION, C.FINAL_INPUT, C.FINAL_OUTPUT)
 

@@ -68,14 +68,29 @@ def format_row(name: str, row: dict[str, Any]) -> str:
     return "\n".join((header, rule, f"| {name} | " + " | ".join(cells) + " |"))
 
 
-def scored_frame(cfg: RecycleConfig) -> pd.DataFrame:
-    """Kept samples of the input with their scores and coherence, on the driver."""
-    ds, _ = scored_dataset(cfg)
-    ds = ds.filter(expr=f"{C.OUTCOME} == '{C.OUTCOME_KEPT}'")
-    df = ds.select_columns([C.INSTRUCTION, C.INPUT, C.OUTPUT, *SCORE_COLUMNS]).to_pandas()
+def scored_frame(cfg: RecycleConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Kept samples of the input with their scores and coherence, on the driver, and the counts
+    of the input: rows read, kept (scored), dropped and rejected per reason."""
+    ds, n_input = scored_dataset(cfg)
+    cols = [C.OUTCOME, C.REASON, C.INSTRUCTION, C.INPUT, C.OUTPUT, *SCORE_COLUMNS]
+    everything = ds.select_columns(cols).to_pandas()
+    kept = everything[C.OUTCOME] == C.OUTCOME_KEPT
+    df = everything[kept].drop(columns=[C.OUTCOME, C.REASON]).reset_index(drop=True)
     xs, ys = pair_texts(df.to_dict("list"), C.INSTRUCTION, C.INPUT, C.OUTPUT)
     df[C.COHERENCE] = coherence(load_embedder(cfg.student.coherence_model), xs, ys)
-    return df
+    return df, outcome_counts(everything, n_input)
+
+
+def outcome_counts(frame: pd.DataFrame, n_input: int) -> dict[str, Any]:
+    """Rows read, kept, and dropped / rejected per reason, of a frame with outcome and reason."""
+    counts: dict[str, Any] = {
+        "input": n_input,
+        "kept": int((frame[C.OUTCOME] == C.OUTCOME_KEPT).sum()),
+    }
+    for outcome in (C.OUTCOME_DROPPED, C.OUTCOME_REJECTED):
+        reasons = frame.loc[frame[C.OUTCOME] == outcome, C.REASON].value_counts()
+        counts[outcome] = {str(r): int(n) for r, n in sorted(reasons.items())}
+    return counts
 
 
 def dataset_stats(cfg: RecycleConfig) -> dict[str, Any]:
@@ -85,12 +100,14 @@ def dataset_stats(cfg: RecycleConfig) -> dict[str, Any]:
         InputError: the input is empty.
     """
     t0 = time.perf_counter()
-    row = table6_row(scored_frame(cfg))
+    df, counts = scored_frame(cfg)
+    row = table6_row(df)
     result = {
         "dataset": cfg.data.input,
         "student": cfg.student.model,
         "template": cfg.student.template,
         **row,
+        "counts": counts,
     }
     result["seconds"] = round(time.perf_counter() - t0, 3)
     return result

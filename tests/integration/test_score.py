@@ -129,6 +129,12 @@ def test_stats_cli_prints_the_table6_row(ray_local, dataset, tiny_model_dir, tmp
     )
     assert 100 < row["ppl_y"] < 10_000  # random init, 2000-token vocabulary: near uniform
     assert 0.5 < row["ifd"] < 1.5 and 0.5 < row["rifd"] < 1.5
+    manifest = json.loads((tmp_path / "stats.manifest.json").read_text())
+    counts = manifest["counts"]
+    assert manifest["command"] == "stats" and manifest["invariant"]["ok"]
+    assert counts["kept"] == 25 == row["samples"]
+    rest = sum(counts["dropped"].values()) + sum(counts["rejected"].values())
+    assert counts["input"] == counts["kept"] + rest
 
 
 def test_trained_student_finds_true_pairs_easier_than_shuffled(trained_student_dir):
