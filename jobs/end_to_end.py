@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from recycle.commands.eval import evaluate_finetuned
     from recycle.commands.run import run_pipeline
-    from recycle.train.run import run_finetune
+    from recycle.commands.train import run_finetune
 
     try:
         cfg = config_from_args(args)

@@ -14,10 +14,10 @@ import argparse
 import logging
 import sys
 
+from recycle.commands.train import run_finetune
 from recycle.config import load_config
 from recycle.errors import RecycleError
 from recycle.ray_utils import init_ray
-from recycle.train.run import run_finetune
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -14,10 +14,10 @@ import statistics
 from pathlib import Path
 
 from recycle.bench.data import alpaca_path, alpaca_rows
+from recycle.commands.train import run_finetune
 from recycle.config import load_config
 from recycle.testing import tiny_student
 from recycle.train.metrics_log import read_metrics
-from recycle.train.run import run_finetune
 
 
 def alpaca_tokenizer_dir(root: Path) -> Path:

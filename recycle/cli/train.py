@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = checked_config(args, PREFLIGHT)
-    from recycle.train.run import run_finetune
+    from recycle.commands.train import run_finetune
 
     result = run_finetune(cfg)
     data = result.data

@@ -59,7 +59,7 @@ def evaluate_finetuned(cfg: RecycleConfig, model_dir: str) -> dict[str, Any]:
     Returns:
         The evaluation manifest (written to OUTPUT/eval/manifest.json), verdict last.
     """
-    from recycle.train.run import run_finetune
+    from recycle.commands.train import run_finetune
 
     if cfg.eval.baseline == "original":
         baseline = run_finetune(baseline_config(cfg)).model_dir

@@ -3,14 +3,14 @@
 Modules: samples (tokenize with the shared sequence builder), schedule (every worker's rows),
 batches (micro-batch tensors and attention inputs), model (meta init, FSDP2, loss), step (one
 optimizer step), checkpoint, metrics, metrics_log, export, dataset (Ray Data side), loop (the
-per-worker function), run (the TorchTrainer). `run_finetune` is the entry point.
+per-worker function), run (the TorchTrainer). `recycle.commands.train.run_finetune` drives them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FinetuneResult", "TrainingError", "run_finetune"]
+__all__ = ["FinetuneResult", "TrainingError"]
 
 
 def __getattr__(name: str) -> Any:

@@ -42,6 +42,7 @@ class TrainData:
     pad_id: int
     source: str
     left_out: dict[str, int]
+    rows_read: int = 0  # rows of the source tokenized: the usable samples + those left out
 
     def datasets(self) -> dict[str, ray.data.Dataset]:
         """One Ray Dataset per worker, named rank_<r> (read with get_dataset_shard).
@@ -63,6 +64,7 @@ class TrainData:
             "source": self.source,
             **self.schedule.stats,
             "left_out": self.left_out,
+            "rows_read": self.rows_read,
             "steps_per_epoch": self.schedule.steps_per_epoch,
         }
 
@@ -200,8 +202,9 @@ def prepare(cfg: RecycleConfig) -> TrainData:
 
     source = training_input(cfg)
     log.info("fine-tuning on %s", source)
-    table, left_out = usable_samples(tokenize_dataset(cfg, source), cfg.train.max_length)
+    tokenized = tokenize_dataset(cfg, source)
+    table, left_out = usable_samples(tokenized, cfg.train.max_length)
     schedule = schedule_samples(cfg, table)
     pad_id = pad_token_id(AutoTokenizer.from_pretrained(cfg.student.model))
     log.info("schedule: %s, steps per epoch %s", schedule.stats, schedule.steps_per_epoch)
-    return TrainData(schedule, pad_id, source, left_out)
+    return TrainData(schedule, pad_id, source, left_out, tokenized.num_rows)

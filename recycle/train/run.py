@@ -1,6 +1,6 @@
-"""Driver side of fine-tuning: check the config, prepare the data, run the TorchTrainer.
+"""The steps of `recycle train` (recycle.commands.train): check the config, run the TorchTrainer.
 
-    run_finetune(cfg)  ->  checks (before anything is spent)  ->  TrainData (Ray Data)
+    checks (before anything is spent)  ->  TrainData (Ray Data)
                        ->  TorchTrainer(train_loop_per_worker, ScalingConfig, RunConfig(storage_path,
                            name, FailureConfig, CheckpointConfig), one dataset per worker).fit()
 
@@ -18,9 +18,8 @@ from typing import Any
 
 from recycle.config import RecycleConfig
 from recycle.errors import ConfigError, RecycleError
-from recycle.ray_utils import init_ray
 from recycle.train.checkpoint import check_resumable
-from recycle.train.dataset import TrainData, prepare
+from recycle.train.dataset import TrainData
 from recycle.train.export import model_dir
 from recycle.train.loop import LoopSpec, train_loop_per_worker
 from recycle.train.metrics_log import check_tracker
@@ -117,7 +116,7 @@ def build_trainer(cfg: RecycleConfig, data: TrainData, fault_after_step: int | N
     )
 
 
-def _warn_missing_gpus(cfg: RecycleConfig) -> None:
+def warn_missing_gpus(cfg: RecycleConfig) -> None:
     """Say so when the cluster has fewer GPUs than workers now (Ray Train then waits)."""
     import ray
 
@@ -130,23 +129,21 @@ def _warn_missing_gpus(cfg: RecycleConfig) -> None:
         )
 
 
-def run_finetune(cfg: RecycleConfig, fault_after_step: int | None = None) -> FinetuneResult:
-    """Fine-tune the student on the run's data; resumes when the same run name has checkpoints.
+def finetune(
+    cfg: RecycleConfig, data: TrainData, fault_after_step: int | None = None
+) -> FinetuneResult:
+    """Fine-tune the student on prepared data; resumes when the same run name has checkpoints.
 
     Args:
         cfg: the resolved config (student, train, output, data, ray sections).
+        data: the schedule from `prepare`.
         fault_after_step: testing hook, see `LoopSpec.fault_after_step`.
 
     Raises:
-        ConfigError, InputError: at start-up, before any worker starts.
         TrainingError: the workers failed more than train.max_failures times.
     """
     import ray.train
 
-    check_config(cfg)
-    init_ray(cfg.ray)
-    _warn_missing_gpus(cfg)
-    data = prepare(cfg)
     resumed = check_resumable(
         posixpath.join(storage_path(cfg), cfg.train.name), data.schedule.fingerprint
     )

@@ -16,11 +16,12 @@ import pytest
 import torch
 
 from recycle.cli.main import main
+from recycle.commands.train import run_finetune
 from recycle.errors import InputError
 from recycle.train.checkpoint import latest_state
 from recycle.train.dataset import prepare
 from recycle.train.metrics_log import read_metrics
-from recycle.train.run import TrainingError, run_finetune, storage_path
+from recycle.train.run import TrainingError, storage_path
 from tests.support.fixtures import tiny_artifacts, tiny_model_dir, tiny_tokenizer_dir  # noqa: F401
 from tests.support.train_support import single_process_losses, step_micro_batches, tiny_train_config
 
@@ -70,6 +71,17 @@ def test_loss_falls_on_real_alpaca_rows(runs):
     assert result.metrics["step"] == STEPS and result.metrics["loss"] == pytest.approx(losses[-1])
     assert all(m["tokens_per_s_per_worker"] > 0 and m["peak_memory_gb"] > 0 for m in metrics)
     assert result.data["samples"] == ROWS and result.data["steps_per_epoch"] == [STEPS]
+
+
+def test_training_writes_a_manifest_that_adds_up_beside_the_runs(runs):
+    out = runs["cfg"].output.dir
+    manifest = json.loads((Path(out) / "train" / "manifest.json").read_text())
+    assert manifest["command"] == "train" and manifest["invariant"]["ok"]
+    assert manifest["counts"]["input"] == ROWS + sum(runs["result"].data["left_out"].values())
+    assert manifest["counts"]["kept"] == ROWS
+    assert manifest["outputs"]["checkpoint"] == runs["result"].checkpoint
+    assert manifest["train"]["metrics"]["step"] == STEPS
+    assert not (Path(out) / "manifest.json").exists()  # the pipeline's manifest name stays free
 
 
 def test_killed_run_resumes_at_the_right_step_with_the_same_next_loss(runs):
