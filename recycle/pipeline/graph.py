@@ -67,7 +67,9 @@ def phase_variants(phase: Phase) -> list[Variant]:
     """The student variants of a phase: one per pair with student scores, reading its text columns.
 
     A gated IFD (`ifd_where_rifd_wins`) is computed only where the pair's r-IFD beats (x1, y1)'s:
-    in `selective` mode the only rows whose IFD the final filter reads.
+    in `selective` mode the only rows whose IFD the final filter reads. The r-IFD of (x1, y1) is
+    scored only where the choice at step 2 did not carry it from phase 1 (`rifd_where_missing`:
+    the original pair kept, with Table 6 on).
     """
     out = []
     for prefix in phase.prefixes_with(STUDENT_STATS):
@@ -83,6 +85,7 @@ def phase_variants(phase: Phase) -> list[Variant]:
                 ifd=IFD in stats or gated,
                 rifd=RIFD in stats,
                 ifd_only_if_rifd_below=C.PAIR1 if gated else None,
+                rifd_where_missing=prefix == C.PAIR1 and RIFD in stats,
             )  # fmt: skip
         )
     return out

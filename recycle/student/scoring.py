@@ -106,6 +106,24 @@ def _score_jobs(
     return stats
 
 
+def _carried_losses(
+    columns: Mapping[str, Sequence[Any]], variants: Sequence[Variant], job: PairJob
+) -> tuple[float, float] | None:
+    """The r-IFD losses this job's row already holds (Variant.rifd_where_missing), else None."""
+    v = variants[job.variant]
+    if job.kind != RIFD_KIND or not v.rifd_where_missing or job.cond.error:
+        return None
+    cols = [columns.get(c) for c in v.carried]
+    if any(c is None for c in cols):
+        return None
+    cond, uncond = (_as_float(c[job.row]) for c in cols)
+    return (cond, uncond) if math.isfinite(cond) and math.isfinite(uncond) else None
+
+
+def _as_float(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
 def _is_gated(variants: Sequence[Variant], job: PairJob) -> bool:
     return job.kind == IFD_KIND and variants[job.variant].ifd_only_if_rifd_below is not None
 
@@ -137,12 +155,14 @@ def score_columns(
     """Losses, IFD / r-IFD, token counts and errors of `rows` (default: all) for every variant.
 
     IFD pairs of a variant with `ifd_only_if_rifd_below` are computed in a second round, only on
-    the rows where its r-IFD (from the first round) is below the gate variant's.
+    the rows where its r-IFD (from the first round) is below the gate variant's. r-IFD pairs of a
+    variant with `rifd_where_missing` reuse the losses `columns` already hold for that row.
 
     Args:
         model: the loaded student (eval mode).
         tokenizer: its tokenizer.
-        columns: column name -> values; must hold every column the variants read.
+        columns: column name -> values; must hold every column the variants read (and may hold
+            the columns they carry, `Variant.carried`).
         variants: what to score (see recycle.student.variants).
         cfg: template, max_length, batch_tokens and logit_chunk_tokens are used.
         rows: positions of the rows to score; the others get NaN and a `not_scored` error.
@@ -155,6 +175,11 @@ def score_columns(
     rows = list(range(n_rows)) if rows is None else list(rows)
     jobs = plan_pairs(tokenizer, cfg.template, cfg.max_length, columns, variants, rows)
     out = empty_outputs(variants, n_rows, rows)
+    carried = {id(j): _carried_losses(columns, variants, j) for j in jobs}
+    for job in jobs:
+        if carried[id(job)] is not None:
+            _fill(out, variants[job.variant], job, *carried[id(job)])
+    jobs = [j for j in jobs if carried[id(j)] is None]
     stats = _score_jobs(
         model, tokenizer, cfg, [j for j in jobs if not _is_gated(variants, j)], variants, out
     )

@@ -40,7 +40,7 @@ from recycle.config.student import StudentConfig
 from recycle.student.batching import ForwardStats
 from recycle.student.model import check_student, load_student
 from recycle.student.scoring import score_columns
-from recycle.student.variants import Variant, check_variants, columns_read
+from recycle.student.variants import Variant, check_variants, columns_carried, columns_read
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,8 @@ class StudentScorer:
         """The batch with every variant's score columns added; row order and count unchanged."""
         C.require_columns(self.stage, batch.columns, (C.OUTCOME, *columns_read(self.variants)))
         kept = np.flatnonzero(C.kept_mask(batch[C.OUTCOME])).tolist()
-        columns = {c: batch[c].tolist() for c in columns_read(self.variants)}
+        names = columns_read(self.variants) + columns_carried(self.variants)
+        columns = {c: batch[c].tolist() for c in names if c in batch.columns}
         out, stats = score_columns(
             self.model, self.tokenizer, columns, self.variants, self.cfg, kept
         )

@@ -49,6 +49,10 @@ class Variant:
             compute this variant's IFD only on rows where its r-IFD is below that variant's,
             i.e. where step 4 of Selective Reflection-Tuning picks it, the only rows whose IFD
             the final filter reads. Other rows get NaN and a `not_needed` reason. Needs rifd=True.
+        rifd_where_missing: score the r-IFD only on rows whose losses the given columns do not
+            already hold (finite `{prefix}loss_x_given_y` and `{prefix}loss_x`, e.g. carried
+            forward by a choice from an earlier phase); the other rows keep those losses, and
+            their r-IFD, tokens and errors are derived from them as if scored here. Needs rifd=True.
     """
 
     prefix: str = ""
@@ -58,6 +62,7 @@ class Variant:
     ifd: bool = True
     rifd: bool = False
     ifd_only_if_rifd_below: str | None = None
+    rifd_where_missing: bool = False
 
     def __post_init__(self) -> None:
         if not (self.ifd or self.rifd):
@@ -68,6 +73,8 @@ class Variant:
             raise ConfigError(
                 f"variant {self.prefix!r}: ifd_only_if_rifd_below needs ifd=True and rifd=True"
             )
+        if self.rifd_where_missing and not self.rifd:
+            raise ConfigError(f"variant {self.prefix!r}: rifd_where_missing needs rifd=True")
 
     def column(self, base: str) -> str:
         """Output column of a base name, e.g. column("ifd") -> "orig_ifd"."""
@@ -77,6 +84,13 @@ class Variant:
     def reads(self) -> tuple[str, ...]:
         """Columns this variant reads."""
         return tuple(c for c in (self.instruction, self.input, self.output) if c is not None)
+
+    @property
+    def carried(self) -> tuple[str, ...]:
+        """Columns holding losses scored earlier that this variant reuses where present."""
+        if not self.rifd_where_missing:
+            return ()
+        return (self.column(C.LOSS_X_GIVEN_Y), self.column(C.LOSS_X))
 
     @property
     def writes(self) -> tuple[str, ...]:
@@ -111,6 +125,11 @@ def check_variants(variants: Sequence[Variant]) -> tuple[Variant, ...]:
                 f"variant {v.prefix!r} gates its IFD on {gate!r}, which is not another variant with rifd=True here"
             )
     return tuple(variants)
+
+
+def columns_carried(variants: Iterable[Variant]) -> tuple[str, ...]:
+    """Every column of losses the variants reuse where present (optional inputs), once."""
+    return tuple(dict.fromkeys(c for v in variants for c in v.carried))
 
 
 def columns_read(variants: Iterable[Variant]) -> tuple[str, ...]:

@@ -192,6 +192,40 @@ def test_gated_ifd_is_computed_only_where_the_rifd_wins(tiny_student, reference)
         Variant(ifd_only_if_rifd_below="pair1_")
 
 
+def test_rifd_where_missing_reuses_the_carried_losses(tiny_student):
+    model, tokenizer, cfg = tiny_student
+    cfg = cfg.model_copy(update={"max_length": 2048, "batch_tokens": 8192})
+    pair1 = Variant(prefix="pair1_", ifd=False, rifd=True, rifd_where_missing=True)
+    df = frame(6)
+    fresh, fresh_stats = score_columns(model, tokenizer, df.to_dict("list"), [pair1], cfg)
+    finite = [r for r in range(6) if math.isfinite(fresh["pair1_rifd"][r])]
+    carried_rows = finite[::2]
+    assert len(finite) >= 3
+    cond = [
+        fresh["pair1_loss_x_given_y"][r] + 0.5 if r in carried_rows else math.nan for r in range(6)
+    ]
+    uncond = [fresh["pair1_loss_x"][r] if r in carried_rows else None for r in range(6)]
+    cols = {**df.to_dict("list"), "pair1_loss_x_given_y": cond, "pair1_loss_x": uncond}
+    out, stats = score_columns(model, tokenizer, cols, [pair1], cfg)
+    for r in range(6):
+        if r in carried_rows:  # the carried losses, not a fresh forward (those differ by 0.5)
+            assert out["pair1_loss_x_given_y"][r] == cond[r] and out["pair1_loss_x"][r] == uncond[r]
+            assert out["pair1_rifd"][r] == pytest.approx(math.exp(cond[r] - uncond[r]))
+        else:
+            assert out["pair1_loss_x_given_y"][r] == pytest.approx(
+                fresh["pair1_loss_x_given_y"][r], abs=1e-5, nan_ok=True
+            )
+        assert out["pair1_x_tokens"][r] == fresh["pair1_x_tokens"][r]
+        assert out["pair1_score_error"][r] == fresh["pair1_score_error"][r]
+        assert out["pair1_score_truncated"][r] == fresh["pair1_score_truncated"][r]
+    assert stats.requested == fresh_stats.requested - 2 * len(carried_rows)
+    without = score_columns(model, tokenizer, df.to_dict("list"), [pair1], cfg)[0]  # none carried
+    assert without["pair1_loss_x"] == pytest.approx(fresh["pair1_loss_x"], abs=1e-6, nan_ok=True)
+    assert pair1.carried == ("pair1_loss_x_given_y", "pair1_loss_x") and Variant().carried == ()
+    with pytest.raises(ConfigError, match="rifd_where_missing needs rifd=True"):
+        Variant(rifd_where_missing=True)
+
+
 def test_error_reasons_name_the_categories():
     assert error_reasons("") == []
     assert error_reasons("ifd: empty_target: no tokens; rifd: no_room_for_target: prefix of 9") == [
