@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 import ray
+from ray.data.expressions import col
 
 from recycle import columns as C
 from recycle.config import RecycleConfig
@@ -55,9 +56,7 @@ def check_config(cfg: RecycleConfig) -> None:
     if spec.needs_student and not cfg.student.model:
         raise ConfigError(f"selection.mode={mode} needs a student: set student.model=PATH")
     if spec.global_topk and cfg.selection.topk_n is None and cfg.selection.topk_percent is None:
-        raise ConfigError(
-            f"selection.mode={mode} needs selection.topk_percent or selection.topk_n"
-        )
+        raise ConfigError(f"selection.mode={mode} needs selection.topk_percent or selection.topk_n")
 
 
 def resume_keys(cfg: RecycleConfig) -> dict[str, Any]:
@@ -78,11 +77,11 @@ def validated(cfg: RecycleConfig, timings: dict[str, float]) -> tuple[ray.data.D
     rows, n_input = read_samples(cfg.data, cfg.ray.block_rows)
     delete_parts(cfg.output.dir, VALIDATE_PARTS)
     write_outcomes(
-        rows.filter(expr=f"{C.OUTCOME} != '{C.OUTCOME_KEPT}'"), cfg.output.dir, VALIDATE_PARTS
+        rows.filter(expr=col(C.OUTCOME) != C.OUTCOME_KEPT), cfg.output.dir, VALIDATE_PARTS
     )
     timings["validate"] = time.perf_counter() - t0
     stage_done("validate", f"{n_input} rows read", timings["validate"])
-    return rows.filter(expr=f"{C.OUTCOME} == '{C.OUTCOME_KEPT}'").materialize(), n_input
+    return rows.filter(expr=col(C.OUTCOME) == C.OUTCOME_KEPT).materialize(), n_input
 
 
 def run_topk(ds: ray.data.Dataset, cfg: RecycleConfig) -> None:
