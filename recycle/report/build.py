@@ -132,9 +132,14 @@ def summary_markdown(manifest: dict[str, Any], rows: pd.DataFrame) -> str:
     for reason, n in (counts.get("retry") or {}).items():
         lines.append(f"- left for a rerun / {reason}: {n} ({reason_text(reason)})")
     if counts.get("pending"):
-        lines.append(f"- left for a rerun / not reached before the run stopped: {counts['pending']}")
+        lines.append(
+            f"- left for a rerun / not reached before the run stopped: {counts['pending']}"
+        )
     ok = (manifest.get("invariant") or {}).get("ok")
-    lines += [f"- invariant input = kept + dropped + rejected + left for a rerun: {'ok' if ok else 'BROKEN'}", ""]
+    lines += [
+        f"- invariant input = kept + dropped + rejected + left for a rerun: {'ok' if ok else 'BROKEN'}",
+        "",
+    ]
     rewrites = rewrite_counts(rows)
     if rewrites:
         lines += [

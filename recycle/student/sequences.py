@@ -131,7 +131,9 @@ def rifd_target(template: str, instruction: str, input_: str = "") -> str:
     The authors' templates join them with nothing between (their `instruct_i_ori + input_i`);
     the `_joined` templates and "chat" with a newline, as their prefix does.
     """
-    return instruction + input_ if template in AUTHORS_TEMPLATES else query_text(instruction, input_)
+    return (
+        instruction + input_ if template in AUTHORS_TEMPLATES else query_text(instruction, input_)
+    )
 
 
 def reverse_query(response: str) -> str:

@@ -99,8 +99,9 @@ def test_phase_variants_follow_the_declaration():
     x1 = {"instruction": C.INSTRUCTION_1, "input": C.INPUT_1}
     assert phase2_variants("selective") == [
         # pair1's r-IFD is scored only where step 2 did not carry it from phase 1
-        Variant(prefix=C.PAIR1, output=C.OUTPUT_1, ifd=False, rifd=True, rifd_where_missing=True,
-                **x1),  # fmt: skip
+        Variant(
+            prefix=C.PAIR1, output=C.OUTPUT_1, ifd=False, rifd=True, rifd_where_missing=True, **x1
+        ),  # fmt: skip
         Variant(
             prefix=C.RES, output=C.BETTER_OUTPUT, rifd=True, ifd_only_if_rifd_below=C.PAIR1, **x1
         ),
