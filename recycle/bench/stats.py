@@ -8,7 +8,8 @@ cached by a first (warm-up) run, so the student and the fixed costs are all that
 
 Each measured run starts from an empty output folder. The ratio on / off is the statistics' cost
 (goal <= 1.15x); the manifest's per-phase timings and the wall time of the run with statistics
-(the lean-start goal: <= 60 s for 300 rows on 2 cores) are reported too.
+(the lean-start goal: <= 60 s for 300 rows on 2 cores) are reported too, with the CPU seconds of
+each process role during each run (recycle.bench.cpu): on a CPU-bound machine, where the time went.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from recycle.bench.cpu import CpuByProcess
 from recycle.bench.data import alpaca_rows
 from recycle.testing.tiny_student import build_tiny_model, build_tokenizer
 
@@ -38,13 +40,17 @@ def prepare(work: Path, rows: int, hidden: int = 128, layers: int = 4) -> tuple[
     return path, build_tiny_model(work, tokenizer, layers=layers, hidden=hidden)
 
 
-def timed_run(overrides: list[str]) -> tuple[float, dict[str, Any]]:
-    """Wall seconds of one `run_pipeline` and its manifest."""
+def timed_run(
+    overrides: list[str], cpu: CpuByProcess | None = None
+) -> tuple[float, dict[str, Any]]:
+    """Wall seconds of one `run_pipeline` and its manifest; `cpu` records CPU per process role."""
     from recycle.commands.run import run_pipeline
     from recycle.config import load_config
 
+    cpu = cpu or CpuByProcess()
     t0 = time.perf_counter()
-    manifest = run_pipeline(load_config(None, overrides))
+    with cpu:
+        manifest = run_pipeline(load_config(None, overrides))
     return time.perf_counter() - t0, manifest
 
 
@@ -57,10 +63,11 @@ def side_by_side(work: Path, data: Path, student: Path, teacher_url: str) -> dic
     timed_run([*common, f"output.dir='{work / 'warm'}'", "output.report_stats=false"])
     out: dict[str, Any] = {}
     for name, flag in (("off", "false"), ("on", "true")):
+        cpu = CpuByProcess()
         wall, manifest = timed_run(
-            [*common, f"output.dir='{work / name}'", f"output.report_stats={flag}"]
+            [*common, f"output.dir='{work / name}'", f"output.report_stats={flag}"], cpu
         )
-        out[name] = {"wall_s": wall, "timings_s": manifest["timings_s"]}
+        out[name] = {"wall_s": wall, "timings_s": manifest["timings_s"], "cpu": cpu}
         out[name]["stats"] = manifest.get("stats", {})
     out["ratio"] = out["on"]["wall_s"] / out["off"]["wall_s"]
     return out
@@ -72,6 +79,7 @@ def report_lines(result: dict[str, Any], rows: int) -> list[str]:
     for name in ("off", "on"):
         phases = "  ".join(f"{k} {v:.1f}s" for k, v in result[name]["timings_s"].items())
         lines.append(f"statistics {name}: {result[name]['wall_s']:.1f}s wall ({phases})")
+        lines += result[name]["cpu"].lines()
     lines.append(f"{rows} rows, statistics on: {result['on']['wall_s']:.1f}s wall (goal <= 60 s)")
     lines.append(f"statistics cost: {result['ratio']:.2f}x")
     return lines

@@ -1,0 +1,82 @@
+"""Where a benchmark's CPU time goes: CPU seconds per process role, read from Linux /proc.
+
+A background thread samples every process's user + system time while a block runs; processes
+are grouped by title (Ray names its workers `ray::MapWorker(MapBatches(StudentScorer))`,
+`ray::IDLE`, ...). CPU spent before the block by processes alive at its start is not counted, and
+a process that starts and ends between two samples is missed, so the figures are a lower bound.
+On a machine without /proc, `CpuByProcess` records nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from pathlib import Path
+
+PROC = Path("/proc")
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu() -> dict[int, tuple[float, str]]:
+    """pid -> (CPU seconds so far, role) of every process readable now."""
+    out: dict[int, tuple[float, str]] = {}
+    for entry in PROC.glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+            title = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state is fields[0]
+        out[int(entry.name)] = ((int(fields[11]) + int(fields[12])) / TICKS, role(title))
+    return out
+
+
+def role(title: str) -> str:
+    """A short role for a process title: the Ray actor's or task's name, else the executable."""
+    if title.startswith("ray::"):
+        return title.removeprefix("ray::").removeprefix("MapWorker(").removesuffix(")")
+    return Path(title).name or "?"
+
+
+class CpuByProcess:
+    """Context manager: CPU seconds per role used while the block ran (see module doc)."""
+
+    def __init__(self, every_s: float = 0.5):
+        self.every_s = every_s
+        self.by_role: Counter[str] = Counter()
+        self._first: dict[int, float] = {}
+        self._last: dict[int, tuple[float, str]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _sample(self, first: bool = False) -> None:
+        for pid, (cpu, name) in process_cpu().items():
+            self._first.setdefault(pid, cpu if first else 0.0)
+            self._last[pid] = (cpu, name)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self._sample()
+
+    def __enter__(self) -> CpuByProcess:
+        if PROC.is_dir():
+            self._sample(first=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._thread.is_alive():
+            return
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        for pid, (cpu, name) in self._last.items():
+            if cpu > self._first[pid]:
+                self.by_role[name] += cpu - self._first[pid]
+
+    def lines(self, top: int = 8) -> list[str]:
+        """`  NN.Ns role` for the largest roles and the total."""
+        total = sum(self.by_role.values())
+        rows = [f"  {s:6.1f}s {name}" for name, s in self.by_role.most_common(top)]
+        return [f"  {total:6.1f}s CPU in all", *rows]
