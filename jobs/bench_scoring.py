@@ -35,7 +35,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--samples", type=int, default=48, help="Alpaca rows in the speed test")
     p.add_argument("--token-samples", type=int, default=200, help="rows in the token count")
     p.add_argument("--max-length", type=int, default=2048)
-    p.add_argument("--batch-tokens", type=int, default=8192)
+    p.add_argument(
+        "--batch-tokens",
+        type=int,
+        default=None,
+        help="default: the device's (see student.batch_tokens)",
+    )
     p.add_argument("--repeats", type=int, default=2, help="timed runs of each method")
     p.add_argument("--peak-tflops", type=float, default=None, help="accelerator peak, for MFU")
     return p.parse_args()

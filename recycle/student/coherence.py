@@ -35,16 +35,16 @@ def resolve_embedding_model(name: str) -> str:
 
 
 def load_embedder(name: str, device: str | None = None) -> Any:
-    """The SentenceTransformer of `name` (see resolve_embedding_model).
+    """The Sentence-BERT encoder of `name` (see resolve_embedding_model and recycle.student.embedder).
 
     Raises:
         ConfigError: the model cannot be loaded, naming student.coherence_model.
     """
-    from sentence_transformers import SentenceTransformer
+    from recycle.student.embedder import load_sentence_model
 
     path = resolve_embedding_model(name)
     try:
-        return SentenceTransformer(path, device=device)
+        return load_sentence_model(path, device=device)
     except (OSError, ValueError) as err:
         raise ConfigError(
             f"student.coherence_model {name!r} cannot be loaded ({err}); set it to a local "

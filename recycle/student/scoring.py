@@ -14,6 +14,7 @@ from recycle import columns as C
 from recycle.config.student import StudentConfig
 from recycle.student.batching import ForwardStats, score_sequences
 from recycle.student.losses import ratio_score
+from recycle.student.model import resolve_batch_tokens
 from recycle.student.planning import IFD_KIND, RIFD_KIND, PairJob, plan_pairs
 from recycle.student.sequences import pad_token_id
 from recycle.student.variants import FLOAT_COLUMNS, INT_COLUMNS, Variant, check_variants
@@ -97,7 +98,11 @@ def _score_jobs(
     losses, stats = [], ForwardStats()
     if seqs:
         losses, stats = score_sequences(
-            model, seqs, pad_token_id(tokenizer), cfg.batch_tokens, cfg.logit_chunk_tokens
+            model,
+            seqs,
+            pad_token_id(tokenizer),
+            resolve_batch_tokens(cfg, model.device.type),
+            cfg.logit_chunk_tokens,
         )
     by_job = {id(j): (losses[2 * i], losses[2 * i + 1]) for i, j in enumerate(live)}
     for job in jobs:

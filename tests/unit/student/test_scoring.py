@@ -11,7 +11,7 @@ import torch
 from recycle import columns as C
 from recycle.config.student import StudentConfig
 from recycle.errors import ConfigError
-from recycle.student.model import check_student, load_student
+from recycle.student.model import BATCH_TOKENS, check_student, load_student, resolve_batch_tokens
 from recycle.student.planning import plan_pairs
 from recycle.student.scoring import NOT_SCORED, error_reasons, score_columns
 from recycle.student.scoring_actor import StudentScorer, score_dataset
@@ -81,6 +81,22 @@ def test_scores_match_the_definition(tiny_student, reference):
     assert "new_rifd" not in out  # not asked for, not computed
     assert not any(out["orig_score_error"]) and not any(out["new_score_error"])
     assert stats.requested == 3 * (4 + 2)
+
+
+def test_the_micro_batch_budget_follows_the_device_unless_set(tiny_student):
+    model, tokenizer, cfg = tiny_student
+    assert resolve_batch_tokens(StudentConfig(), "cuda") == BATCH_TOKENS["cuda"] == 16384
+    assert resolve_batch_tokens(StudentConfig(), "cpu") == BATCH_TOKENS["cpu"] == 2048
+    assert resolve_batch_tokens(StudentConfig(batch_tokens=512), "cuda") == 512
+    cols = frame(6).to_dict("list")
+    got = {}
+    for budget in (None, 512, 16384):
+        update = {"max_length": 2048, "batch_tokens": budget}
+        got[budget] = score_columns(model, tokenizer, cols, [ORIG], cfg.model_copy(update=update))
+    assert got[512][1].forwards > got[None][1].forwards > got[16384][1].forwards == 1
+    for budget in (512, 16384):  # the budget changes how sequences are grouped, not their scores
+        for name in ("orig_ifd", "orig_rifd"):
+            assert got[budget][0][name] == pytest.approx(got[None][0][name], rel=1e-4)
 
 
 def test_only_requested_rows_are_scored(tiny_student):
