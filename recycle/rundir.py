@@ -36,6 +36,8 @@ OUTCOME_DIRS = {C.OUTCOME_KEPT: "kept", C.OUTCOME_DROPPED: "dropped", C.OUTCOME_
 RETRY_DIR = "retry"  # rejected rows a rerun retries (C.TRANSIENT_REASONS); outcome "rejected"
 PACKAGES = ("ray", "torch", "transformers", "openai", "pyarrow", "pydantic")
 
+LIGHT_CPUS = 0.1  # a pandas step or a Parquet write: never waits behind the student for a CPU
+
 
 def outcome_dir(run_dir: str, outcome: str, transient: bool = False) -> str:
     """URI of the folder holding the rows of one outcome (`transient`: the rejects to retry)."""
@@ -133,7 +135,7 @@ def write_outcomes(ds: ray.data.Dataset, run_dir: str, part_prefix: str = "part"
         write_outcome_batch,
         fn_kwargs={"run_dir": run_dir, "part_prefix": part_prefix},
         batch_format="pyarrow",
-        num_cpus=0.25,
+        num_cpus=LIGHT_CPUS,  # as the pandas step before it, so the two run as one task
     ).materialize()
 
 

@@ -26,6 +26,7 @@ from recycle import columns as C
 from recycle.config import RecycleConfig
 from recycle.pipeline.choose import choose_instruction_batch, choose_response_batch
 from recycle.pipeline.stats import coherence_pairs, run_spec, stats_in_stream
+from recycle.rundir import LIGHT_CPUS
 from recycle.select.declarations import (
     COHERENCE,
     IFD,
@@ -42,7 +43,6 @@ from recycle.student.coherence import CoherenceScorer
 from recycle.teacher.session import TeacherSession
 from recycle.teacher.stages import reflect_instruction, reflect_response
 
-LIGHT_CPUS = 0.1  # pure pandas steps: they must never wait behind the student for a CPU
 STREAM_BLOCKS = 8  # at least this many blocks in the stream, so its stages overlap
 
 
@@ -104,12 +104,16 @@ def phase2_variants(mode: str) -> list[Variant]:
     return phase_variants(mode_spec(mode).phase2)
 
 
-def _pandas_step(ds: ray.data.Dataset, fn, cfg: RecycleConfig) -> ray.data.Dataset:
+def _pandas_step(
+    ds: ray.data.Dataset, fn, cfg: RecycleConfig, num_cpus: float = LIGHT_CPUS
+) -> ray.data.Dataset:
+    """`fn` over pandas batches. Ray Data fuses it into the next operator (one task, or the next
+    actor pool's actors) when that one reserves the same `num_cpus`: no task of its own."""
     return ds.map_batches(
         fn,
         fn_kwargs={"selection": cfg.selection.model_dump()},
         batch_format="pandas",
-        num_cpus=LIGHT_CPUS,
+        num_cpus=num_cpus,
         udf_modifying_row_count=False,
     )
 
@@ -130,7 +134,7 @@ def coherence_graph(
             "kept_only": list(kept_only),
         },
         batch_format="pandas",
-        batch_size=cfg.ray.block_rows,  # long texts sorted together: less padding than small calls
+        batch_size=None,  # each stream block as it comes: a bigger batch would wait for more blocks
         compute=ray.data.ActorPoolStrategy(size=1),
         num_cpus=LIGHT_CPUS,
         udf_modifying_row_count=False,
@@ -154,7 +158,9 @@ def reflection_graph(
     if spec.reflect_instruction:
         ds = reflect_instruction(ds, teacher.config, teacher.gate_name, teacher.cache_dir)
     ds = score_phase(ds, cfg, spec.phase1)
-    ds = _pandas_step(ds, choose_instruction_batch, cfg)
+    # runs inside the response-reflection actors when there are some (same CPU reservation)
+    cpus = teacher.config.actor_num_cpus if spec.reflect_response else LIGHT_CPUS
+    ds = _pandas_step(ds, choose_instruction_batch, cfg, cpus)
     if spec.reflect_response:
         ds = reflect_response(
             ds, teacher.config, teacher.gate_name, teacher.cache_dir,
