@@ -22,6 +22,7 @@ import ray
 
 from recycle.commands.run import run_pipeline
 from recycle.config import load_config
+from recycle.ray_utils import local_system_config
 from recycle.testing.local_server import LocalTeacherServer
 from recycle.testing.tiny_student import build_tiny_model, build_tokenizer
 
@@ -55,7 +56,7 @@ def main() -> None:
     student = build_tiny_model(
         work, build_tokenizer(work, texts, vocab_size=4000), layers=args.layers, hidden=args.hidden
     )
-    ray.init(num_cpus=2, include_dashboard=False)
+    ray.init(num_cpus=2, include_dashboard=False, _system_config=local_system_config())
     ray.data.DataContext.get_current().enable_progress_bars = False
     with LocalTeacherServer(latency_s=args.latency) as server:
         common = [

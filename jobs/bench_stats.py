@@ -13,6 +13,7 @@ from pathlib import Path
 import ray
 
 from recycle.bench.stats import prepare, report_lines, side_by_side
+from recycle.ray_utils import local_system_config
 from recycle.testing.local_server import LocalTeacherServer
 
 
@@ -25,7 +26,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench_stats_"))
     data, student = prepare(work, args.rows, args.hidden, args.layers)
-    ray.init(num_cpus=2, include_dashboard=False)
+    ray.init(num_cpus=2, include_dashboard=False, _system_config=local_system_config())
     ray.data.DataContext.get_current().enable_progress_bars = False
     with LocalTeacherServer() as server:
         result = side_by_side(work, data, student, server.base_url)

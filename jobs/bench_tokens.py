@@ -17,6 +17,7 @@ import ray
 from recycle.bench.stats import COMMON, prepare, timed_run
 from recycle.bench.tokens import run_token_lines
 from recycle.config import load_config
+from recycle.ray_utils import local_system_config
 from recycle.testing.local_server import LocalTeacherServer
 
 
@@ -27,7 +28,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench_tokens_"))
     data, student = prepare(work, args.rows)
-    ray.init(num_cpus=2, include_dashboard=False)
+    ray.init(num_cpus=2, include_dashboard=False, _system_config=local_system_config())
     ray.data.DataContext.get_current().enable_progress_bars = False
     with LocalTeacherServer() as server:
         overrides = [

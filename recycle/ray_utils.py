@@ -11,6 +11,10 @@ from recycle.config.data import RayConfig
 from recycle.logs import is_quiet, quiet_ray
 
 log = logging.getLogger(__name__)
+# A local Ray keeps an idle task worker for 20 s instead of 1 s: the pipeline's short pandas and
+# write tasks then reuse workers instead of starting a Python process (~1 CPU-second) each time.
+# jobs/bench_stats.py, 300 rows, statistics off: 12 -> 6 task workers, 80 -> 65 CPU-seconds.
+LOCAL_SYSTEM_CONFIG = {"idle_worker_killing_time_threshold_ms": 20_000}
 
 
 def init_ray(cfg: RayConfig) -> None:
@@ -22,8 +26,14 @@ def init_ray(cfg: RayConfig) -> None:
     kwargs = {"address": cfg.address, "log_to_driver": not is_quiet(), "include_dashboard": False}
     if cfg.address is None and "RAY_ADDRESS" not in os.environ:
         kwargs["num_cpus"] = cfg.num_cpus  # only a local Ray started here takes a CPU count
+        kwargs["_system_config"] = local_system_config()
     ray.init(**{k: v for k, v in kwargs.items() if v is not None or k == "address"})
     log.info("ray: %s; its own logs: %s", ray.cluster_resources(), _session_logs())
+
+
+def local_system_config() -> dict[str, int]:
+    """LOCAL_SYSTEM_CONFIG, less what the environment sets itself (RAY_<name>)."""
+    return {k: v for k, v in LOCAL_SYSTEM_CONFIG.items() if f"RAY_{k}" not in os.environ}
 
 
 def _session_logs() -> str:

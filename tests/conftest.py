@@ -22,8 +22,15 @@ def ray_local():
     """A local Ray with 2 CPUs shared by every test that needs one."""
     import ray
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from recycle.ray_utils import local_system_config
+
+    if not ray.is_initialized():  # started as `recycle` starts a local Ray
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            _system_config=local_system_config(),
+        )
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     yield ray
