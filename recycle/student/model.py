@@ -43,7 +43,8 @@ def resolve_dtype(cfg: StudentConfig, device: str) -> Any:
     return getattr(torch, DTYPES[cfg.dtype])
 
 
-BATCH_TOKENS = {"cuda": 16384, "cpu": 2048}  # measured: jobs/bench_scoring.py, jobs/bench_stats.py
+# CPU: 2048 measured on the jobs/bench_stats.py rows (issue 12)
+BATCH_TOKENS = {"cuda": 16384, "cpu": 2048}
 
 
 def resolve_batch_tokens(cfg: StudentConfig, device: str) -> int:
