@@ -1,0 +1,33 @@
+"""The selective graph's light steps run inside their neighbours (Ray Data operator fusion), so
+a run starts no task of its own for them: the choice of step 2 inside the response-reflection
+actors, the choice of step 4 inside the Sentence-BERT actor when Table 6 is computed in-stream."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from recycle.pipeline.graph import reflection_graph
+from tests.support.tiny_model import alpaca_rows
+
+from .conftest import pipeline_config
+
+
+@pytest.mark.parametrize("stats", [False, True])
+def test_choices_are_fused_into_the_next_actor_pool(
+    ray_local, tmp_path, tiny_model_dir, capsys, stats
+):
+    cfg = pipeline_config(
+        tmp_path / "in.json", tmp_path / "out", tiny_model_dir, "http://127.0.0.1:9",
+        f"output.report_stats={str(stats).lower()}",
+    )  # fmt: skip
+    teacher = SimpleNamespace(config=cfg.teacher, gate_name="unused", cache_dir=None)
+    ds = reflection_graph(ray_local.data.from_items(alpaca_rows(8)), cfg, teacher)
+    capsys.readouterr()
+    ds.explain()  # builds the plan; runs nothing of the graph
+    optimized = capsys.readouterr().out.split("Physical Plan (Optimized)")[1]
+    assert "MapBatches(choose_instruction_batch)->MapBatches(ReflectResponse)" in optimized
+    fused_choice = "MapBatches(choose_response_batch)->MapBatches(CoherenceScorer)"
+    assert (fused_choice in optimized) is stats
+    assert "TaskPoolMapOperator[MapBatches(choose_instruction_batch)]" not in optimized
