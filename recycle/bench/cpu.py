@@ -18,17 +18,20 @@ PROC = Path("/proc")
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def process_cpu() -> dict[int, tuple[float, str]]:
-    """pid -> (CPU seconds so far, role) of every process readable now."""
-    out: dict[int, tuple[float, str]] = {}
+def process_cpu() -> dict[tuple[int, int], tuple[float, str]]:
+    """(pid, start time) -> (CPU seconds so far, role) of every process readable now; the start
+    time tells a process from an earlier one that had its pid."""
+    out: dict[tuple[int, int], tuple[float, str]] = {}
     for entry in PROC.glob("[0-9]*"):
         try:
             stat = (entry / "stat").read_text()
             title = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
-        except OSError:
+            fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state is fields[0]
+            cpu = (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+            key = (int(entry.name), int(fields[19]))  # starttime
+        except (OSError, IndexError, ValueError):  # it ended while being read: next sample
             continue
-        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state is fields[0]
-        out[int(entry.name)] = ((int(fields[11]) + int(fields[12])) / TICKS, role(title))
+        out[key] = (cpu, role(title))
     return out
 
 
@@ -45,15 +48,15 @@ class CpuByProcess:
     def __init__(self, every_s: float = 0.5):
         self.every_s = every_s
         self.by_role: Counter[str] = Counter()
-        self._first: dict[int, float] = {}
-        self._last: dict[int, tuple[float, str]] = {}
+        self._first: dict[tuple[int, int], float] = {}
+        self._last: dict[tuple[int, int], tuple[float, str]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _sample(self, first: bool = False) -> None:
-        for pid, (cpu, name) in process_cpu().items():
-            self._first.setdefault(pid, cpu if first else 0.0)
-            self._last[pid] = (cpu, name)
+        for proc, (cpu, name) in process_cpu().items():
+            self._first.setdefault(proc, cpu if first else 0.0)
+            self._last[proc] = (cpu, name)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every_s):
@@ -66,14 +69,14 @@ class CpuByProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if not self._thread.is_alive():
+        if not self._thread.ident:  # no /proc: nothing was sampled
             return
         self._stop.set()
         self._thread.join()
         self._sample()
-        for pid, (cpu, name) in self._last.items():
-            if cpu > self._first[pid]:
-                self.by_role[name] += cpu - self._first[pid]
+        for proc, (cpu, name) in self._last.items():
+            if cpu > self._first[proc]:
+                self.by_role[name] += cpu - self._first[proc]
 
     def lines(self, top: int = 8) -> list[str]:
         """`  NN.Ns role` for the largest roles and the total."""
