@@ -33,14 +33,15 @@ class PlainLayout:
     normalize: bool
 
 
-def _json(path: Path) -> dict[str, Any]:
+def _json(path: Path) -> Any:
+    """The file's JSON value, {} when there is no file."""
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def plain_layout(folder: Path) -> PlainLayout | None:
     """The folder's layout when PlainEmbedder reproduces it exactly, else None."""
-    modules = _json(folder / "modules.json") or None
-    if not isinstance(modules, list):
+    modules = _json(folder / "modules.json")
+    if not isinstance(modules, list) or not modules:
         return None
     types = [m.get("type") for m in modules]
     if types not in ([TRANSFORMER, POOLING], [TRANSFORMER, POOLING, NORMALIZE]):
