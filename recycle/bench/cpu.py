@@ -56,6 +56,8 @@ class CpuByProcess:
     def _sample(self, first: bool = False) -> None:
         for proc, (cpu, name) in process_cpu().items():
             self._first.setdefault(proc, cpu if first else 0.0)
+            if name == "?" and proc in self._last:  # an exiting process has no cmdline any more
+                name = self._last[proc][1]
             self._last[proc] = (cpu, name)
 
     def _loop(self) -> None:

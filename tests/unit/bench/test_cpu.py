@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,16 @@ def test_a_child_burning_one_cpu_second_is_counted(tmp_path):
         subprocess.run(["cpu-burner", str(script)], executable=sys.executable, check=True)
     assert 0.7 <= cpu.by_role["cpu-burner"] <= 1.5, dict(cpu.by_role)
     assert cpu.lines()[0].endswith("CPU in all")
+
+
+def test_a_child_keeps_its_role_while_it_is_an_unreaped_zombie(tmp_path):
+    script = tmp_path / "burn_cpu.py"
+    script.write_text(BURN.replace("time.sleep(0.5)", "pass"))
+    with CpuByProcess(every_s=0.1) as cpu:
+        child = subprocess.Popen(["cpu-burner", str(script)], executable=sys.executable)
+        while Path(f"/proc/{child.pid}/cmdline").read_bytes():  # running: has a title
+            time.sleep(0.05)
+        time.sleep(0.3)  # exited, not reaped: its cmdline is empty now, a few samples see that
+        assert child.wait() == 0
+    assert 0.7 <= cpu.by_role["cpu-burner"] <= 1.5, dict(cpu.by_role)
+    assert "?" not in cpu.by_role, dict(cpu.by_role)
