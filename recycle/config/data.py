@@ -43,7 +43,7 @@ class OutputConfig(Section):
     )
     report_stats: bool = Field(
         default=True,
-        description="Compute the papers' Table 6 statistics of the original and final data for the report: in modes with a student, from the run's own scores (phase 1 adds r-IFD of (x0, y0); one Sentence-BERT actor); in the others, two more student passes after the run.",
+        description="Compute the papers' Table 6 statistics of the original and final data for the report: in modes with a student, from the run's own scores (phase 1 adds r-IFD of (x0, y0); a Sentence-BERT actor pool, see student.coherence_actors); in the others, two more student passes after the run.",
     )
 
 

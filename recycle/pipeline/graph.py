@@ -8,7 +8,7 @@ Sentence-BERT stage where a phase computes coherence. ifd_topk scores the origin
 global top-k on the driver, see run.py).
 
 With the report's Table 6 statistics on (`output.report_stats`), phase 1 also scores r-IFD of
-(x0, y0) and one Sentence-BERT actor after the last choice embeds (x0, y0) and the final pair
+(x0, y0) and Sentence-BERT actors after the last choice embed (x0, y0) and the final pair
 (recycle.pipeline.stats): the statistics cost no extra student pass.
 
 Teacher and student stages are actor pools in one streaming job, so they work on different
@@ -135,10 +135,19 @@ def coherence_graph(
         },
         batch_format="pandas",
         batch_size=None,  # each stream block as it comes: a bigger batch would wait for more blocks
-        compute=ray.data.ActorPoolStrategy(size=1),
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=coherence_actors(cfg)),
         num_cpus=LIGHT_CPUS,
         udf_modifying_row_count=False,
     )
+
+
+def coherence_actors(cfg: RecycleConfig) -> int:
+    """Most Sentence-BERT actors: student.coherence_actors, else one per scoring actor of a phase.
+
+    A coherence actor runs one CPU thread (its reservation is light, so a GPU cluster's student
+    actors keep their CPUs); on a cluster whose GPU scorers outpace one core, the pool grows.
+    """
+    return cfg.student.coherence_actors or cfg.student.num_actors
 
 
 def score_phase(ds: ray.data.Dataset, cfg: RecycleConfig, phase: Phase) -> ray.data.Dataset:

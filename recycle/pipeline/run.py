@@ -33,7 +33,7 @@ from recycle.pipeline.resume import (
     prior_cost_usd,
     remaining,
 )
-from recycle.pipeline.stats import table6_stats
+from recycle.pipeline.stats import embedder_error, table6_stats
 from recycle.rundir import delete_parts, write_outcomes
 from recycle.select import select_ifd_topk
 from recycle.select.checks import check_mode
@@ -49,10 +49,8 @@ def check_config(cfg: RecycleConfig) -> None:
     """Fail before any work on a config the pipeline cannot run (the mode's declaration included)."""
     mode, spec = cfg.selection.mode, mode_spec(cfg.selection.mode)
     check_mode(spec)  # a rule or filter reading a score no phase computes stops here
-    if spec.needs_embedder:
-        from recycle.student.coherence import load_embedder
-
-        load_embedder(cfg.student.coherence_model)  # a missing Sentence-BERT model stops here
+    if spec.needs_embedder and (reason := embedder_error(cfg.student.coherence_model)):
+        raise ConfigError(reason)  # a missing Sentence-BERT model stops here, loaded once a run
     if spec.needs_student and not cfg.student.model:
         raise ConfigError(f"selection.mode={mode} needs a student: set student.model=PATH")
     if spec.global_topk and cfg.selection.topk_n is None and cfg.selection.topk_percent is None:

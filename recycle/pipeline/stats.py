@@ -2,7 +2,7 @@
 
 When the mode scores with the student, the statistics come from the run's own columns: phase 1
 also scores IFD and r-IFD of (x0, y0) (`with_table6`), the choices carry the chosen pair's losses
-and lengths forward as final_*, and one Sentence-BERT actor at the end of the stream writes
+and lengths forward as final_*, and Sentence-BERT actors at the end of the stream write
 orig_coherence and final_coherence (unless the mode computed them already). Nothing is re-read,
 re-normalized or scored again. Modes without a student phase (recycle, recycle_instruction,
 recycle_response) fall back to `recycle stats` on the input and on the final JSON.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,9 +43,20 @@ STREAM_PARTS = "part"  # the part files of the streamed rows (run.STREAM_PARTS)
 FINAL_TEXT = (C.FINAL_INSTRUCTION, C.FINAL_INPUT, C.FINAL_OUTPUT)
 
 
-@functools.lru_cache(maxsize=4)
 def embedder_error(name: str) -> str:
-    """Why the Sentence-BERT model `name` cannot be loaded, or "" when it loads (checked once)."""
+    """Why the Sentence-BERT model `name` cannot be loaded, or "" when it loads.
+
+    Checked once while its folder stays as it is (present or missing), so the start-up check and
+    the Table 6 steps of a run load it once; a folder that appears later (a notebook fixing its
+    config) is checked again.
+    """
+    from recycle.student.coherence import resolve_embedding_model
+
+    return _embedder_error(name, Path(resolve_embedding_model(name)).exists())
+
+
+@functools.lru_cache(maxsize=8)
+def _embedder_error(name: str, present: bool) -> str:
     from recycle.student.coherence import load_embedder
 
     try:

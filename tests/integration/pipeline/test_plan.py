@@ -31,3 +31,21 @@ def test_choices_are_fused_into_the_next_actor_pool(
     fused_choice = "MapBatches(choose_response_batch)->MapBatches(CoherenceScorer)"
     assert (fused_choice in optimized) is stats
     assert "TaskPoolMapOperator[MapBatches(choose_instruction_batch)]" not in optimized
+
+
+@pytest.mark.parametrize(
+    ("overrides", "most"),
+    [((), 1), (("student.num_actors=3",), 3), (("student.coherence_actors=2",), 2)],
+)
+def test_the_sentence_bert_pool_grows_with_the_scorers(
+    ray_local, tmp_path, tiny_model_dir, overrides, most
+):
+    cfg = pipeline_config(
+        tmp_path / "in.json", tmp_path / "out", tiny_model_dir, "http://127.0.0.1:9",
+        "output.report_stats=true", *overrides,
+    )  # fmt: skip
+    teacher = SimpleNamespace(config=cfg.teacher, gate_name="unused", cache_dir=None)
+    ds = reflection_graph(ray_local.data.from_items(alpaca_rows(8)), cfg, teacher)
+    last = ds._logical_plan.dag  # the graph ends with the Table 6 coherence actors
+    assert last.name == "MapBatches(CoherenceScorer)"
+    assert (last.compute.min_size, last.compute.max_size) == (1, most)

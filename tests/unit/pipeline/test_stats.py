@@ -53,3 +53,40 @@ def test_table6_counts_a_nan_loss_as_unscored():
     assert row["ppl_y_given_x"] == pytest.approx(math.exp(1.5)) and row["rifd"] == pytest.approx(
         0.6
     )
+
+
+def test_the_sentence_bert_check_loads_once_and_again_when_the_folder_appears(
+    tmp_path, monkeypatch
+):
+    import recycle.student.coherence as coherence
+    from recycle.pipeline import stats
+
+    loads = []
+    monkeypatch.setattr(coherence, "load_embedder", lambda name: loads.append(name))
+    stats._embedder_error.cache_clear()
+    folder = tmp_path / "minilm"
+    assert stats.embedder_error(str(folder)) == ""  # the stub loads anything
+    assert stats.embedder_error(str(folder)) == "" and len(loads) == 1
+    folder.mkdir()  # present now: a different model than the one checked
+    assert stats.embedder_error(str(folder)) == "" and len(loads) == 2
+    stats._embedder_error.cache_clear()
+
+
+def test_a_missing_sentence_bert_model_is_a_reason_naming_the_setting(tmp_path):
+    from recycle.pipeline.stats import embedder_error
+
+    reason = embedder_error(str(tmp_path / "nowhere"))
+    assert "student.coherence_model" in reason and "nowhere" in reason
+
+
+def test_a_mode_choosing_by_coherence_stops_before_work_without_its_model(tmp_path):
+    from recycle.config import load_config
+    from recycle.errors import ConfigError
+    from recycle.pipeline.run import check_config
+
+    cfg = load_config(None, [
+        "selection.mode=coherence", f"student.model='{tmp_path}'",
+        f"student.coherence_model='{tmp_path / 'no-minilm'}'",
+    ])  # fmt: skip
+    with pytest.raises(ConfigError, match="student.coherence_model .*no-minilm"):
+        check_config(cfg)
