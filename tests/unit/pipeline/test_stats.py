@@ -63,13 +63,11 @@ def test_the_sentence_bert_check_loads_once_and_again_when_the_folder_appears(
 
     loads = []
     monkeypatch.setattr(coherence, "load_embedder", lambda name: loads.append(name))
-    stats._embedder_error.cache_clear()
-    folder = tmp_path / "minilm"
+    folder = tmp_path / "minilm"  # a fresh name: nothing cached for it
     assert stats.embedder_error(str(folder)) == ""  # the stub loads anything
     assert stats.embedder_error(str(folder)) == "" and len(loads) == 1
     folder.mkdir()  # present now: a different model than the one checked
     assert stats.embedder_error(str(folder)) == "" and len(loads) == 2
-    stats._embedder_error.cache_clear()
 
 
 def test_a_missing_sentence_bert_model_is_a_reason_naming_the_setting(tmp_path):
