@@ -95,6 +95,20 @@ def test_each_unique_sequence_is_computed_once(tiny_student):
     assert got[: len(seqs)] == got[len(seqs) :][::-1]
 
 
+def test_scoring_builds_no_kv_cache(tiny_student):
+    model, tokenizer, _ = tiny_student
+    assert model.config.use_cache  # the model's default would build one
+    caches = []
+    hook = model.base_model.register_forward_hook(
+        lambda _m, _args, out: caches.append(out.past_key_values)
+    )
+    try:
+        mean_target_nll(model, _sequences(tokenizer, 128, n_rows=2), pad_token_id(tokenizer))
+    finally:
+        hook.remove()
+    assert caches == [None]
+
+
 def test_pack_respects_the_padded_token_budget():
     lengths = [5, 40, 7, 40, 12, 3, 90]
     batches = pack(lengths, batch_tokens=80)
