@@ -39,3 +39,31 @@ def offline_tokenizer(root: Path, rows: list[dict[str, str]], vocab_size: int) -
     texts = (r.get(k, "") for r in rows for k in (C.INSTRUCTION, C.INPUT, C.OUTPUT))
     path = tiny_student.build_tokenizer(root, texts, vocab_size=vocab_size)
     return AutoTokenizer.from_pretrained(str(path))
+
+
+def synthetic_rows(n: int, duplicate_every: int = 50) -> list[dict[str, str]]:
+    """`n` Alpaca-shaped rows for scale runs: real rows made unique by a numbered instruction,
+    with every `duplicate_every`-th row a copy of an earlier one (0: no duplicates)."""
+    base = alpaca_rows()
+    out: list[dict[str, str]] = []
+    for i in range(n):
+        if duplicate_every and i and i % duplicate_every == 0:
+            out.append(dict(out[(i * 7919) % i]))  # an earlier row, spread over the input
+            continue
+        row = dict(base[i % len(base)])
+        row[C.INSTRUCTION] = f"{row[C.INSTRUCTION]} (#{i})"
+        out.append(row)
+    return out
+
+
+def write_synthetic(
+    folder: Path, n: int, files: int = 1, duplicate_every: int = 50
+) -> Path:
+    """`synthetic_rows(n)` written as `files` JSON Lines files in `folder` (rows dealt round-robin,
+    so duplicates fall in other files than their first copy); returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = synthetic_rows(n, duplicate_every)
+    for k in range(files):
+        lines = (json.dumps(r, ensure_ascii=False) for r in rows[k::files])
+        (folder / f"part-{k:03d}.jsonl").write_text("\n".join(lines) + "\n")
+    return folder

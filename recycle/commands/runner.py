@@ -56,7 +56,7 @@ def read_input(run: Run) -> Any:
     """The default reader: data.input read and normalized (rejects carried as rows)."""
     from recycle.data.read import read_samples
 
-    ds, run.n_input = read_samples(run.cfg.data, run.cfg.ray.block_rows)
+    ds, run.n_input = read_samples(run.cfg.data)
     return ds
 
 

@@ -6,6 +6,8 @@ import hashlib
 import json
 from typing import Any
 
+import pyarrow as pa
+
 from recycle import columns as C
 
 # Reject reasons of the validate stage.
@@ -19,6 +21,17 @@ MULTI_TURN = "multi_turn"
 BAD_CONVERSATION = "bad_conversation"
 DUPLICATE = "duplicate"
 STAGE = "validate"
+
+# Every normalized row, kept or rejected: these columns, all strings (null where a reject has none).
+SAMPLE_SCHEMA = pa.schema(
+    [
+        (name, pa.string())
+        for name in (
+            C.SAMPLE_ID, C.INSTRUCTION, C.INPUT, C.OUTPUT, C.SOURCE, C.RAW,
+            C.OUTCOME, C.REASON, C.DETAIL, C.STAGE,
+        )
+    ]
+)  # fmt: skip
 
 USER_ROLES = {"user", "human"}
 ASSISTANT_ROLES = {"assistant", "gpt", "chatgpt", "bard", "bing", "model"}
@@ -143,24 +156,3 @@ def _chat_fields(turns: Any) -> tuple[str, str, str]:
             f"expected a user turn then an assistant turn, got roles {[r for r, _ in parsed]}",
         )
     return _checked(parsed[0][1].strip(), "", parsed[1][1].strip())
-
-
-def mark_duplicates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Among kept rows sharing a sample_id, keep the first by (source file, position); reject the rest."""
-    kept = [r for r in rows if r[C.OUTCOME] == C.OUTCOME_KEPT]
-    kept.sort(key=lambda r: _source_key(r[C.SOURCE]))
-    for dup in kept[1:]:
-        dup.update(
-            {
-                C.OUTCOME: C.OUTCOME_REJECTED,
-                C.REASON: DUPLICATE,
-                C.DETAIL: f"same content as {kept[0][C.SOURCE]}",
-                C.STAGE: STAGE,
-            }
-        )
-    return rows
-
-
-def _source_key(source: str) -> tuple[str, int]:
-    path, _, index = source.rpartition(":")
-    return (path, int(index)) if index.isdigit() else (source, -1)

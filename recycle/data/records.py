@@ -21,6 +21,10 @@ RAW_SOURCE = "source"
 RAW_TEXT = "raw"
 RAW_PARSE_ERROR = "parse_error"
 RAW_ORDER = "order"  # position of the record within its file, for deterministic duplicate choice
+RAW_SCHEMA = pa.schema(
+    [(RAW_TEXT, pa.string()), (RAW_SOURCE, pa.string()), (RAW_ORDER, pa.int64()),
+     (RAW_PARSE_ERROR, pa.string())]
+)  # fmt: skip
 
 
 def _record(raw: str, source: str, order: int, parse_error: str = "") -> dict[str, Any]:

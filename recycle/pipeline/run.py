@@ -72,7 +72,7 @@ def resume_keys(cfg: RecycleConfig) -> dict[str, Any]:
 def validated(cfg: RecycleConfig, timings: dict[str, float]) -> tuple[ray.data.Dataset, int]:
     """Read and normalize; write the validation rejects; return the valid samples and the input count."""
     t0 = time.perf_counter()
-    rows, n_input = read_samples(cfg.data, cfg.ray.block_rows)
+    rows, n_input = read_samples(cfg.data)
     delete_parts(cfg.output.dir, VALIDATE_PARTS)
     write_outcomes(
         rows.filter(expr=col(C.OUTCOME) != C.OUTCOME_KEPT), cfg.output.dir, VALIDATE_PARTS

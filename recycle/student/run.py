@@ -33,7 +33,7 @@ def scored_dataset(
     Raises:
         InputError: the input holds no rows.
     """
-    ds, n_input = read_samples(cfg.data, cfg.ray.block_rows)
+    ds, n_input = read_samples(cfg.data)
     return score_dataset(ds, cfg.student, variants, stage=STAGE), n_input
 
 

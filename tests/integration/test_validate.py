@@ -171,19 +171,44 @@ def test_overrides_before_and_after_options(ray_local, tmp_path):
     assert cfg["teacher"]["model"] == "a" and cfg["student"]["max_length"] == 99
 
 
-@pytest.mark.parametrize("one_task_rows", [20_000, 0], ids=["one_task", "hash_shuffle"])
-def test_duplicates_across_files_both_ways(ray_local, tmp_path, monkeypatch, one_task_rows):
+def test_duplicates_across_files_and_blocks(ray_local, tmp_path):
     from recycle.config.data import DataConfig
     from recycle.data import read
 
-    monkeypatch.setattr(read, "ONE_TASK_ROWS", one_task_rows)
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.jsonl").write_text("\n".join(json.dumps(r) for r in GOOD) + "\n")
     (tmp_path / "in" / "b.jsonl").write_text(f"{json.dumps(GOOD[1])}\n{json.dumps(GOOD[0])}\n")
     ds, n_input = read.read_samples(DataConfig(input=str(tmp_path / "in")))
+    assert ds.num_blocks() == 2  # a block per file: the duplicates sit in another block
     rows = ds.to_pandas()
     assert n_input == len(rows) == 5
     dups = rows[rows[C.REASON] == "duplicate"].sort_values(C.SOURCE)
     assert [s.rsplit("/", 1)[1] for s in dups[C.SOURCE]] == ["b.jsonl:1", "b.jsonl:2"]  # 1-based
     assert [d.rsplit("/", 1)[1] for d in dups[C.DETAIL]] == ["a.jsonl:2", "a.jsonl:1"]
     assert (rows[C.OUTCOME] == C.OUTCOME_KEPT).sum() == 3
+
+
+def test_synthetic_input_in_many_files_matches_the_whole_input_at_once(ray_local, tmp_path):
+    """The distributed path (a task per file, duplicates found from the keys, blocks marked apart)
+    gives the rows that marking the whole input in one table gives."""
+    from recycle.bench.data import write_synthetic
+    from recycle.config.data import DataConfig
+    from recycle.data import read
+    from recycle.data.duplicates import mark_duplicates
+    from recycle.data.normalize import SAMPLE_SCHEMA, normalize_record
+    from recycle.data.records import iter_records
+    from recycle.data.sources import resolve_inputs
+
+    folder = write_synthetic(tmp_path / "in", 3000, files=5, duplicate_every=7)
+    ds, n_input = read.read_samples(DataConfig(input=str(folder)))
+    assert ds.num_blocks() == 5 and n_input == 3000
+    records = [r for f in resolve_inputs(str(folder)) for r in iter_records(f)]
+    whole = pa.Table.from_pylist(
+        [normalize_record(r["raw"], r["source"], r["parse_error"]) for r in records],
+        schema=SAMPLE_SCHEMA,
+    )
+    expected = sorted(mark_duplicates(whole).to_pylist(), key=lambda r: r[C.SOURCE])
+    got = sorted((r for b in ds.iter_batches(batch_format="pyarrow") for r in b.to_pylist()),
+                 key=lambda r: r[C.SOURCE])  # fmt: skip
+    assert sum(r[C.REASON] == "duplicate" for r in expected) > 400
+    assert got == expected

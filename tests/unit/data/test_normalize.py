@@ -102,13 +102,3 @@ def test_sharegpt_and_messages_first_turn():
 def test_bad_conversations(turns, reason):
     assert norm({"conversations": turns})[C.REASON] == reason
 
-
-def test_duplicates_keep_the_first_by_position():
-    rows = [
-        norm({"instruction": "a", "output": "b"}, s) for s in ("f.json:10", "f.json:2", "g.json:0")
-    ]
-    out = N.mark_duplicates(rows)
-    kept = [r[C.SOURCE] for r in out if r[C.OUTCOME] == C.OUTCOME_KEPT]
-    assert kept == ["f.json:2"]
-    dups = [r for r in out if r[C.REASON] == N.DUPLICATE]
-    assert len(dups) == 2 and all("f.json:2" in r[C.DETAIL] for r in dups)
