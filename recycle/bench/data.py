@@ -56,9 +56,7 @@ def synthetic_rows(n: int, duplicate_every: int = 50) -> list[dict[str, str]]:
     return out
 
 
-def write_synthetic(
-    folder: Path, n: int, files: int = 1, duplicate_every: int = 50
-) -> Path:
+def write_synthetic(folder: Path, n: int, files: int = 1, duplicate_every: int = 50) -> Path:
     """`synthetic_rows(n)` written as `files` JSON Lines files in `folder` (rows dealt round-robin,
     so duplicates fall in other files than their first copy); returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -101,4 +101,3 @@ def test_sharegpt_and_messages_first_turn():
 )
 def test_bad_conversations(turns, reason):
     assert norm({"conversations": turns})[C.REASON] == reason
-
