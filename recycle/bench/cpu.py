@@ -48,6 +48,7 @@ class CpuByProcess:
     def __init__(self, every_s: float = 0.5):
         self.every_s = every_s
         self.by_role: Counter[str] = Counter()
+        self.by_pid: dict[int, tuple[str, float]] = {}  # pid -> (role, CPU seconds) while it ran
         self._first: dict[tuple[int, int], float] = {}
         self._last: dict[tuple[int, int], tuple[float, str]] = {}
         self._stop = threading.Event()
@@ -79,6 +80,7 @@ class CpuByProcess:
         for proc, (cpu, name) in self._last.items():
             if cpu > self._first[proc]:
                 self.by_role[name] += cpu - self._first[proc]
+                self.by_pid[proc[0]] = (name, cpu - self._first[proc])
 
     def lines(self, top: int = 8) -> list[str]:
         """`  NN.Ns role` for the largest roles and the total."""

@@ -45,5 +45,7 @@ def test_a_child_keeps_its_role_while_it_is_an_unreaped_zombie(tmp_path):
             time.sleep(0.05)
         time.sleep(0.3)  # exited, not reaped: its cmdline is empty now, a few samples see that
         assert child.wait() == 0
-    assert 0.7 <= cpu.by_role["cpu-burner"] <= 1.5, dict(cpu.by_role)
-    assert "?" not in cpu.by_role, dict(cpu.by_role)
+    # only the child this test started is looked at: other processes of the machine (an earlier
+    # test's Ray workers, still exiting) may well show as "?"
+    name, seconds = cpu.by_pid[child.pid]
+    assert name == "cpu-burner" and 0.7 <= seconds <= 1.5, cpu.by_pid[child.pid]

@@ -1,0 +1,44 @@
+"""Benchmark: validate and the whole stream at growing sizes; does the cost per row stay flat?
+
+    python jobs/bench_scale.py                 # 1k, 4k, 16k rows
+    python jobs/bench_scale.py --rows 4000 16000 64000
+Last line: the marginal cost per row at the largest size over the smallest, per step (goal
+<= 1.1x), and the driver's peak memory at each size (goal: <= 10% growth). Logic in
+recycle/bench/scale.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import ray
+
+from recycle.bench.scale import one_size, report_lines, student_for
+from recycle.ray_utils import local_system_config
+from recycle.testing.local_server import LocalTeacherServer
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, nargs="+", default=[1000, 4000, 16000])
+    ap.add_argument("--warmup", type=int, default=200, help="rows of an untimed first pass")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench_scale_"))
+    student = student_for(work)
+    ray.init(num_cpus=2, include_dashboard=False, _system_config=local_system_config())
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    measures = []
+    with LocalTeacherServer() as server:
+        one_size(work / "warmup", args.warmup, student, server.base_url)
+        for rows in sorted(args.rows):
+            measures += one_size(work, rows, student, server.base_url)
+            print("\n".join(report_lines(measures)[-1:]), flush=True)
+    ray.shutdown()
+    print("\n".join(report_lines(measures)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Does every stage's cost per row stay flat as the input grows? Validate and the whole stream at
+growing sizes, side by side in one Ray session.
+
+Each size gets its own synthetic input (real Alpaca rows made unique, 2% duplicates) and, per
+step, a fresh output folder: `recycle validate`, then `recycle run` in selective mode with the
+local teacher answering at once (fresh cache: every prompt is sent) and the tiny student, with
+the report's statistics off, then on. While a step runs, a thread samples the driver's resident
+memory (this process: what a `ray job submit` entrypoint holds).
+
+The figures: the marginal cost per row between consecutive sizes, (T(n_i) - T(n_{i-1})) /
+(n_i - n_{i-1}), which takes out the fixed costs (Ray and actor start-up, model loads); their
+ratio, largest size over smallest (goal <= 1.1x: nothing grows faster than the rows); and the
+driver's peak memory at each size (goal: <= 10% growth from the smallest size to the largest).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from recycle.bench.data import alpaca_rows, write_synthetic
+from recycle.testing.tiny_student import build_tiny_model, build_tokenizer
+
+STEPS = ("validate", "stream", "stream+stats")
+COMMON = (
+    "teacher.model=local-teacher", "teacher.num_actors=1", "teacher.concurrency=16",
+    "student.num_actors=1", "student.batch_size=16", "student.max_length=512",
+)  # fmt: skip
+
+
+class PeakMemory:
+    """The peak resident memory of this process while the block runs (sampled every `every_s`)."""
+
+    def __init__(self, every_s: float = 0.1):
+        self.every_s, self.peak = every_s, 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        proc = psutil.Process()
+        while True:
+            self.peak = max(self.peak, proc.memory_info().rss)
+            if self._stop.wait(self.every_s):
+                return
+
+    def __enter__(self) -> PeakMemory:
+        self._thread = threading.Thread(target=self._sample, name="peak-memory", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+@dataclass
+class Measure:
+    """One step at one size: wall seconds, the driver's peak memory, what the manifest counted."""
+
+    rows: int
+    step: str
+    wall_s: float
+    peak_mb: float
+    counts: dict[str, Any] = field(default_factory=dict)
+
+
+def student_for(work: Path, hidden: int = 64, layers: int = 2) -> Path:
+    """A tiny student with a tokenizer trained on the Alpaca rows the inputs are made from."""
+    texts = [r.get(k, "") for r in alpaca_rows() for k in ("instruction", "input", "output")]
+    return build_tiny_model(work, build_tokenizer(work, texts, vocab_size=4000), layers, hidden)
+
+
+def measured(rows: int, step: str, run: Callable[[], dict[str, Any]]) -> Measure:
+    """Time one command and sample the driver's memory while it runs."""
+    with PeakMemory() as memory:
+        t0 = time.perf_counter()
+        manifest = run()
+        wall = time.perf_counter() - t0
+    return Measure(rows, step, wall, memory.peak / 2**20, manifest["counts"])
+
+
+def one_size(work: Path, rows: int, student: Path, teacher_url: str) -> list[Measure]:
+    """Validate, stream, stream with statistics: each into a fresh folder of `work`."""
+    from recycle.commands.run import run_pipeline
+    from recycle.commands.validate import run_validate
+    from recycle.config import load_config
+
+    data = write_synthetic(work / f"in-{rows}", rows, files=4)
+    common = [*COMMON, f"data.input='{data}'", f"student.model='{student}'",
+              f"teacher.base_url={teacher_url}"]  # fmt: skip
+    out = []
+    for step in STEPS:
+        folder = work / f"{step}-{rows}"
+        overrides = [
+            *common, f"output.dir='{folder}'", f"teacher.cache_dir='{folder / 'cache'}'",
+            f"output.report_stats={'true' if step == 'stream+stats' else 'false'}",
+        ]  # fmt: skip
+        command = run_validate if step == "validate" else run_pipeline
+        out.append(measured(rows, step, lambda: command(load_config(None, overrides))))
+    return out
+
+
+def marginal_ms(measures: list[Measure], step: str) -> list[tuple[int, float]]:
+    """(size, ms per added row from the previous size) for each size after the smallest."""
+    points = sorted((m.rows, m.wall_s) for m in measures if m.step == step)
+    return [
+        (n, 1000 * (t - t0) / (n - n0))
+        for (n0, t0), (n, t) in zip(points, points[1:], strict=False)
+    ]
+
+
+def report_lines(measures: list[Measure]) -> list[str]:
+    """One line per step and size, the marginal costs, the driver's peaks; last line: the verdict."""
+    lines = []
+    for m in sorted(measures, key=lambda m: (STEPS.index(m.step), m.rows)):
+        lines.append(
+            f"{m.step:>13} {m.rows:>7} rows: {m.wall_s:7.1f} s wall, "
+            f"{1000 * m.wall_s / m.rows:6.2f} ms/row, driver peak {m.peak_mb:6.0f} MB, "
+            f"kept {m.counts.get('kept', 0)}"
+        )
+    ratios, growth = [], []
+    for step in STEPS:
+        marg = marginal_ms(measures, step)
+        lines.append(f"{step} marginal ms/row: " + ", ".join(f"{n}: {ms:.2f}" for n, ms in marg))
+        if len(marg) >= 2:
+            ratios.append(marg[-1][1] / marg[0][1])
+        peaks = sorted((m.rows, m.peak_mb) for m in measures if m.step == step)
+        growth.append(peaks[-1][1] / peaks[0][1] - 1)
+    sizes = sorted({m.rows for m in measures})
+    peak_by_size = {n: max(m.peak_mb for m in measures if m.rows == n) for n in sizes}
+    span = f"{sizes[-2]}->{sizes[-1]} over {sizes[0]}->{sizes[1]} rows" if len(sizes) > 2 else ""
+    lines.append(
+        f"marginal cost per row, {span}: "
+        + ", ".join(f"{s} {r:.2f}x" for s, r in zip(STEPS, ratios, strict=False))
+        + "; driver peak MB "
+        + ", ".join(f"{n}: {mb:.0f}" for n, mb in peak_by_size.items())
+        + f" (growth {100 * max(growth):+.0f}%)"
+    )
+    return lines
