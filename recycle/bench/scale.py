@@ -15,6 +15,8 @@ driver's peak memory at each size (goal: <= 10% growth from the smallest size to
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +27,7 @@ from typing import Any
 import psutil
 
 from recycle.bench.data import alpaca_rows, write_synthetic
+from recycle.logs import PROGRESS_LOGGER
 from recycle.testing.tiny_student import build_tiny_model, build_tokenizer
 
 STEPS = ("validate", "stream", "stream+stats")
@@ -69,6 +72,7 @@ class Measure:
     wall_s: float
     peak_mb: float
     counts: dict[str, Any] = field(default_factory=dict)
+    eta: tuple[float, float] | None = None  # (ETA said at half way, seconds it really took)
 
 
 def student_for(work: Path, hidden: int = 64, layers: int = 2) -> Path:
@@ -77,13 +81,47 @@ def student_for(work: Path, hidden: int = 64, layers: int = 2) -> Path:
     return build_tiny_model(work, build_tokenizer(work, texts, vocab_size=4000), layers, hidden)
 
 
-def measured(rows: int, step: str, run: Callable[[], dict[str, Any]]) -> Measure:
-    """Time one command and sample the driver's memory while it runs."""
-    with PeakMemory() as memory:
+class EtaProbe(logging.Handler):
+    """Keeps the stream's progress lines with their time; `halfway()` compares the ETA of the
+    first line past half the samples with the time the stage really took from there."""
+
+    LINE = re.compile(r"^reflect\+score: (\d+)/(\d+) samples.*ETA (?:(\d+)h)?(?:(\d+)m)?(\d+)?s?")
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[tuple[float, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((time.monotonic(), record.getMessage()))
+
+    def __enter__(self) -> EtaProbe:
+        logger = logging.getLogger(PROGRESS_LOGGER)
+        logger.addHandler(self)
+        logger.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger(PROGRESS_LOGGER).removeHandler(self)
+        self.ended = time.monotonic()
+
+    def halfway(self) -> tuple[float, float] | None:
+        """(ETA said, seconds it really took) at the first line past half way; None without one."""
+        for at, line in self.lines:
+            m = self.LINE.match(line)
+            if m and int(m[1]) >= int(m[2]) / 2:
+                said = 3600 * int(m[3] or 0) + 60 * int(m[4] or 0) + int(m[5] or 0)
+                last = max(t for t, text in self.lines if text.startswith("reflect+score"))
+                return float(said), last - at
+        return None
+
+
+def measured(rows: int, step: str, command: Callable[..., dict[str, Any]], cfg: Any) -> Measure:
+    """Time one command and sample the driver's memory (and the progress lines) while it runs."""
+    with PeakMemory() as memory, EtaProbe() as probe:
         t0 = time.perf_counter()
-        manifest = run()
+        manifest = command(cfg)
         wall = time.perf_counter() - t0
-    return Measure(rows, step, wall, memory.peak / 2**20, manifest["counts"])
+    return Measure(rows, step, wall, memory.peak / 2**20, manifest["counts"], probe.halfway())
 
 
 def one_size(work: Path, rows: int, student: Path, teacher_url: str) -> list[Measure]:
@@ -103,7 +141,7 @@ def one_size(work: Path, rows: int, student: Path, teacher_url: str) -> list[Mea
             f"output.report_stats={'true' if step == 'stream+stats' else 'false'}",
         ]  # fmt: skip
         command = run_validate if step == "validate" else run_pipeline
-        out.append(measured(rows, step, lambda: command(load_config(None, overrides))))
+        out.append(measured(rows, step, command, load_config(None, overrides)))
     return out
 
 
@@ -124,6 +162,7 @@ def report_lines(measures: list[Measure]) -> list[str]:
             f"{m.step:>13} {m.rows:>7} rows: {m.wall_s:7.1f} s wall, "
             f"{1000 * m.wall_s / m.rows:6.2f} ms/row, driver peak {m.peak_mb:6.0f} MB, "
             f"kept {m.counts.get('kept', 0)}"
+            + (f", ETA at half way {m.eta[0]:.0f} s, took {m.eta[1]:.0f} s" if m.eta else "")
         )
     ratios, growth = [], []
     for step in STEPS:

@@ -81,17 +81,23 @@ def progress_line(
     rows_at_start: int = 0,
     stage: str = "progress",
     counter: RowCounter | None = None,
+    first_rows: tuple[float, int] | None = None,
 ) -> str:
     """One line: samples written since the start (of `total`), rate, ETA, outcomes, teacher totals.
 
+    The ETA uses the rate since `first_rows` (when the first rows were seen, and how many were
+    done then) where given: the start-up before it (actors loading models) does not recur.
     `parts_at_start` is accepted for older callers; rows, not files, are counted now.
     """
     rows = (counter or RowCounter(run_dir)).counts()
     done = sum(rows.values()) - rows_at_start
-    elapsed = max(time.monotonic() - started, 1e-9)
+    now = time.monotonic()
+    elapsed = max(now - started, 1e-9)
     rate = done / elapsed
     line = f"{stage}: {done}" + (f"/{total} samples" if total else " samples")
     line += f" in {_duration(elapsed)} ({rate:.2f}/s"
+    if first_rows is not None and done > first_rows[1] and now > first_rows[0]:
+        rate = (done - first_rows[1]) / (now - first_rows[0])  # the steady rate, for the ETA
     if total and rate > 0 and done < total:
         line += f", ETA {_duration(max(total - done, 0) / rate)}"
     line += ") " + ", ".join(f"{o} {n}" for o, n in rows.items())
@@ -107,15 +113,25 @@ class _Tracker:
         self.counter = RowCounter(run_dir)
         self.started = time.monotonic()
         self.at_start = sum(self.counter.counts().values())
+        self.first_rows: tuple[float, int] | None = None  # when rows were first seen, how many
+
+    def observe(self) -> int:
+        """Rows done since the start; notes when the first ones appeared."""
+        done = sum(self.counter.counts().values()) - self.at_start
+        if self.first_rows is None and done > 0:
+            self.first_rows = (time.monotonic(), done)
+        return done
 
     def line(self) -> str:
+        self.observe()
         return progress_line(
             self.run_dir, self.gate_name, self.started, total=self.total,
             rows_at_start=self.at_start, stage=self.stage, counter=self.counter,
+            first_rows=self.first_rows,
         )  # fmt: skip
 
     def fraction(self) -> float:
-        done = sum(self.counter.counts().values()) - self.at_start
+        done = self.observe()
         return min(done / self.total, 1.0) if self.total else 0.0
 
 
@@ -154,8 +170,16 @@ def logged_progress(
         log.info(tracker.line())
 
 
+OBSERVE_S = 5.0  # between two lines, rows are still counted this often (the ETA's start point)
+
+
 def _line_loop(stop: threading.Event, tracker: _Tracker, every_s: float) -> None:
-    while not stop.wait(every_s):
+    last = time.monotonic()
+    while not stop.wait(min(every_s, OBSERVE_S)):
+        if time.monotonic() - last < every_s:
+            tracker.observe()
+            continue
+        last = time.monotonic()
         log.info(tracker.line())
 
 

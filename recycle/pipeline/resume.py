@@ -16,6 +16,8 @@ import posixpath
 import time
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import ray
 
@@ -42,7 +44,14 @@ def remaining(
     if not done:
         return ds
     log.info("resuming: %d samples already written, skipping them", len(done))
-    return ds.filter(lambda row: row[C.SAMPLE_ID] not in done).materialize()
+    written = pa.array(sorted(done), pa.string())
+    return ds.map_batches(
+        _not_written, fn_kwargs={"written": written}, batch_format="pyarrow", batch_size=None
+    ).materialize()
+
+
+def _not_written(batch: pa.Table, written: pa.Array) -> pa.Table:
+    return batch.filter(pc.invert(pc.is_in(batch[C.SAMPLE_ID], value_set=written)))
 
 
 def previous_invocations(run_dir: str) -> list[dict[str, Any]]:

@@ -39,7 +39,12 @@ from recycle.select import select_ifd_topk
 from recycle.select.checks import check_mode
 from recycle.select.declarations import mode_spec
 from recycle.teacher.errors import TeacherOutageError
-from recycle.teacher.session import TeacherSession, teacher_session
+from recycle.teacher.session import (
+    TeacherSession,
+    teacher_cache_dir,
+    teacher_session,
+    teacher_summary,
+)
 
 VALIDATE_PARTS = "validate"
 STREAM_PARTS = "part"
@@ -115,6 +120,12 @@ def reflect_and_score(
     history = previous_invocations(cfg.output.dir)
     todo = remaining(ds, cfg.output.dir, STREAM_PARTS, cfg.output.retry_rejected)
     total = todo.count()
+    if total == 0:  # a rerun of a finished run: no endpoint, no gate, no actor pool started
+        stage_done("reflect+score", "every sample was written before, nothing to do", 0.0)
+        history.append(invocation(FINISHED, started, {}))
+        summary = teacher_summary(cfg.teacher, {}, teacher_cache_dir(cfg))
+        extra.update(teacher=add_up(summary, history), invocations=history)
+        return
     teacher: TeacherSession | None = None
     try:
         with (

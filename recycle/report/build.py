@@ -14,18 +14,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 from recycle import columns as C
 from recycle.errors import InputError
 from recycle.report import figures
 from recycle.report import html as H
-from recycle.report.examples import pick_examples
+from recycle.report.examples import CHANGED, TEXT_COLUMNS, changed, example_ids, pick_examples
 from recycle.report.wording import reason_text
-from recycle.rundir import MANIFEST, read_manifest, read_outcome
+from recycle.rundir import MANIFEST, outcome_files, read_manifest
 from recycle.storage import filesystem
 
 REPORT_DIR = "report"
+SCORED = (C.OUTCOME_KEPT, C.OUTCOME_DROPPED)
 TEACHER_KEYS = (
     ("requests", "requests sent"),
     ("retries", "retries (429, 5xx, timeouts)"),
@@ -37,16 +41,45 @@ TEACHER_KEYS = (
 )
 
 
-def load_rows(run_dir: str) -> pd.DataFrame:
-    """Kept and dropped rows (the scored ones), with their outcome."""
-    parts = [read_outcome(run_dir, o) for o in (C.OUTCOME_KEPT, C.OUTCOME_DROPPED)]
-    frames = [p.to_pandas() for p in parts if p is not None]
+# The columns the report reads of every row; the texts are read only to tell whether a row changed,
+# and in whole only for the examples shown (a 52k-row run's texts stay on disk).
+LIGHT_COLUMNS = (
+    C.SAMPLE_ID, C.OUTCOME, C.REASON, C.INSTRUCTION_REFLECTED, C.RESPONSE_REFLECTED,
+    C.REFLECT_INSTRUCTION_STATUS, C.REFLECT_RESPONSE_STATUS, C.FINAL_IFD, C.FINAL_RIFD,
+    C.scored(C.ORIG, C.IFD), C.scored(C.ORIG, C.RIFD), C.scored(C.PAIR1, C.RIFD),
+)  # fmt: skip
+
+
+def _light_file(fs: pafs.FileSystem, path: str) -> pd.DataFrame:
+    names = pq.read_schema(path, filesystem=fs).names
+    wanted = [c for c in (*LIGHT_COLUMNS, *TEXT_COLUMNS) if c in names]
+    df = pq.read_table(path, filesystem=fs, columns=wanted).to_pandas()
+    light = df[[c for c in LIGHT_COLUMNS if c in names]].copy()
+    light[CHANGED] = changed(df).to_numpy()
+    return light
+
+
+def load_rows(run_dir: str, outcomes: tuple[str, ...] = SCORED) -> pd.DataFrame:
+    """The light columns of every row of `outcomes` (the scored ones: kept and dropped), and
+    whether its text changed."""
+    fs, _ = filesystem(run_dir)
+    frames = [_light_file(fs, p) for o in outcomes for p in outcome_files(run_dir, o)]
+    frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({C.OUTCOME: []})
 
 
-def load_rejects(run_dir: str) -> pd.DataFrame | None:
-    table = read_outcome(run_dir, C.OUTCOME_REJECTED)
-    return None if table is None else table.to_pandas()
+def load_examples(run_dir: str, light: pd.DataFrame) -> list[dict[str, Any]]:
+    """The examples of every outcome, their whole rows read for the chosen sample ids only."""
+    if not len(light):
+        return []
+    ids = pa.array(example_ids(light), pa.string())
+    fs, _ = filesystem(run_dir)
+    frames = []
+    for outcome in (*SCORED, C.OUTCOME_REJECTED):
+        for path in outcome_files(run_dir, outcome):
+            table = pq.read_table(path, filesystem=fs)
+            frames.append(table.filter(pc.is_in(table[C.SAMPLE_ID], ids)).to_pandas())
+    return pick_examples(frames)
 
 
 def outcome_counts(rows: pd.DataFrame) -> dict[str, int]:
@@ -230,7 +263,7 @@ def write_report(run_dir: str) -> str:
         raise InputError(f"{run_dir!r} has no {MANIFEST}; pass the output.dir of a finished run")
     manifest = read_manifest(run_dir)
     rows = load_rows(run_dir)
-    exs = pick_examples([rows, load_rejects(run_dir)])
+    exs = load_examples(run_dir, pd.concat([rows, load_rows(run_dir, (C.OUTCOME_REJECTED,))]))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         figs = make_figures(rows, out) if len(rows) else {}

@@ -25,6 +25,8 @@ SCORES = {
     C.RESPONSE_REFLECTED: "rewritten response taken",
 }
 OUTCOME_ORDER = {C.OUTCOME_KEPT: 0, C.OUTCOME_DROPPED: 1, C.OUTCOME_REJECTED: 2}
+CHANGED = "_changed"  # whether the final instruction or response differs from the original
+TEXT_COLUMNS = tuple(c for _, a, b in FIELDS for c in (a, b)) + (C.RAW,)
 
 
 def text(value: Any) -> str:
@@ -56,17 +58,30 @@ def _scores(row: dict[str, Any]) -> dict[str, Any]:
     return {label: row[col] for col, label in SCORES.items() if text(row.get(col)) != ""}
 
 
+def _best(rows: pd.DataFrame, per_group: int) -> list[tuple[tuple[str, str], pd.DataFrame]]:
+    """The first `per_group` rows of each (outcome, reason), changed texts first (CHANGED)."""
+    rows = rows.assign(**{C.REASON: rows[C.REASON].fillna("") if C.REASON in rows else ""})
+    return [
+        (key, group.sort_values(CHANGED, ascending=False, kind="stable").head(per_group))
+        for key, group in rows.groupby([C.OUTCOME, C.REASON], sort=True)
+    ]
+
+
+def example_ids(rows: pd.DataFrame, per_group: int = PER_GROUP) -> list[str]:
+    """The sample ids `pick_examples` will show, from light columns (outcome, reason, sample_id
+    and CHANGED): a report reads the whole rows of these only."""
+    return [i for _, best in _best(rows, per_group) for i in best[C.SAMPLE_ID]]
+
+
 def pick_examples(frames: list[pd.DataFrame], per_group: int = PER_GROUP) -> list[dict[str, Any]]:
     """Up to `per_group` samples of each (outcome, reason), changed texts first, kept first."""
     frames = [f for f in frames if f is not None and len(f) and C.OUTCOME in f]
     if not frames:
         return []
     rows = pd.concat(frames, ignore_index=True)
-    rows[C.REASON] = rows[C.REASON].fillna("") if C.REASON in rows else ""
-    rows["_changed"] = changed(rows)
+    rows[CHANGED] = changed(rows)
     out = []
-    for (outcome, reason), group in rows.groupby([C.OUTCOME, C.REASON], sort=True):
-        best = group.sort_values("_changed", ascending=False, kind="stable").head(per_group)
+    for (outcome, reason), best in _best(rows, per_group):
         for row in best.to_dict("records"):
             has_final = outcome != C.OUTCOME_REJECTED and text(row.get(C.FINAL_OUTPUT)) != ""
             out.append(

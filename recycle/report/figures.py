@@ -76,6 +76,19 @@ def before_after_hist(
     return _save(fig, path)
 
 
+MAX_POINTS = 3000  # a scatter draws at most this many points (a random, seeded subset)
+
+
+def drawn_points(ok: np.ndarray, most: int = MAX_POINTS) -> np.ndarray:
+    """Which of the `ok` points a scatter draws: all, or a random `most` of them (seed 0)."""
+    if ok.sum() <= most:
+        return ok
+    chosen = np.random.default_rng(0).choice(np.flatnonzero(ok), size=most, replace=False)
+    drawn = np.zeros_like(ok)
+    drawn[chosen] = True
+    return drawn
+
+
 def ifd_rifd_scatter(
     ifd: np.ndarray, rifd: np.ndarray, reasons: np.ndarray, path: Path
 ) -> str | None:
@@ -87,6 +100,7 @@ def ifd_rifd_scatter(
     ok = np.isfinite(ifd) & np.isfinite(rifd)
     if not ok.any():
         return None
+    drawn = drawn_points(ok)
     fig, ax = plt.subplots(figsize=(5.5, 4.4))
     known = set(REASON_COLORS)
     groups = [(r, *REASON_COLORS[r]) for r in REASON_COLORS]
@@ -94,12 +108,16 @@ def ifd_rifd_scatter(
     for reason, label, color in groups:
         mask = ok & (~np.isin(reasons, list(known)) if reason is None else reasons == reason)
         if mask.any():
+            shown = mask & drawn
             ax.scatter(
-                ifd[mask], rifd[mask], s=10, alpha=0.6, c=color, label=f"{label} ({mask.sum()})"
+                ifd[shown], rifd[shown], s=10, alpha=0.6, c=color, label=f"{label} ({mask.sum()})"
             )
     ax.axvline(1.0, color="k", lw=0.8, ls="--")
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
-    ax.set_title("Final pairs: keep region is IFD < 1 and r-IFD < 1")
+    title = "Final pairs: keep region is IFD < 1 and r-IFD < 1"
+    if drawn.sum() < ok.sum():
+        title += f"\n(a random {drawn.sum():,} of {ok.sum():,} drawn; counts are of all)"
+    ax.set_title(title)
     ax.set_xlabel("IFD(x2, y2)")
     ax.set_ylabel("r-IFD(x2, y2)")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)

@@ -40,3 +40,13 @@ def test_logged_progress_logs_a_last_line_and_stage_lines(tmp_path, caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == PROGRESS_LOGGER]
     assert lines[0].startswith("reflect+score: 2/2 samples")
     assert lines[1] == "report: runs/x/report/report.html in 1s"
+
+
+def test_eta_uses_the_rate_since_the_first_rows_not_the_start_up(tmp_path):
+    run = str(tmp_path)
+    now = time.monotonic()
+    _write(run, ["a", "b", "c", "d"], ["kept"] * 4)
+    # 100 s of start-up, then 2 rows in the 10 s after the first 2 appeared: 0.2/s, 6 rows to go
+    line = progress_line(run, None, now - 110, total=10, first_rows=(now - 10, 2))
+    assert "(0.04/s, ETA 30s)" in line  # the average rate is shown, the steady one gives the ETA
+    assert "ETA 2m45s" in progress_line(run, None, now - 110, total=10)  # without: start-up counted

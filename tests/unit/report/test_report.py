@@ -165,3 +165,41 @@ def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path_factory):
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.shape == (2400, 1280)
     assert pixels.std() > 20  # text, tables and plots drawn, not a blank page
+
+
+def test_a_large_run_gives_a_light_report_with_exact_counts(tmp_path: Path):
+    """5,000 rows in 20 part files (the caps a 52k-row run meets, at a size a unit test affords):
+    the scatter draws a sample, examples stay two per outcome and reason, counts stay exact, and
+    the report holds the texts of the examples only."""
+    from recycle.report.build import LIGHT_COLUMNS, load_rows
+
+    rng = np.random.default_rng(1)
+    kinds = [("kept", "", True, True), ("dropped", "ifd_not_below_one", False, True)]
+    rows = [_scored(i, *kinds[i % 2], rng) for i in range(5000)]
+    for row in rows:
+        row[C.OUTPUT] += " filler" * 300  # ~2 KB a response: 10 MB of text in the run
+    for k in range(20):
+        write_outcome_batch(pa.Table.from_pylist(rows[k::20]), str(tmp_path), f"part{k}")
+    config = {"output": {"dir": str(tmp_path)}, "selection": {"mode": "selective"}}
+    write_manifest(
+        str(tmp_path), build_manifest("run", 5000, count_outcomes(str(tmp_path)), config, {})
+    )
+    light = load_rows(str(tmp_path))
+    assert len(light) == 5000 and not set(light.columns) - {*LIGHT_COLUMNS, "_changed"}
+    html = Path(write_report(str(tmp_path))).read_text()
+    assert len(html.encode()) < 1_500_000  # 10 MB of texts in, well under the 5 MB cap out
+    assert "<td>kept</td>" in html and "<td class='n'>2500</td>" in html  # exact counts
+    assert html.count("class='example'") == 4  # two per (outcome, reason)
+
+
+def test_a_scatter_of_many_points_draws_a_seeded_sample_of_the_finite_ones():
+    from recycle.report.figures import MAX_POINTS, drawn_points
+
+    ok = np.ones(10_000, dtype=bool)
+    ok[::7] = False
+    drawn = drawn_points(ok)
+    assert drawn.sum() == MAX_POINTS and not (drawn & ~ok).any()
+    assert (drawn == drawn_points(ok)).all()  # the same picture on a rebuild
+    few = ok.copy()
+    few[MAX_POINTS:] = False
+    assert (drawn_points(few) == few).all()  # under the cap: every point
