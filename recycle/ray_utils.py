@@ -17,8 +17,33 @@ log = logging.getLogger(__name__)
 LOCAL_SYSTEM_CONFIG = {"idle_worker_killing_time_threshold_ms": 20_000}
 
 
+def use_returning_memory_pool() -> str:
+    """Make this process's Arrow allocations go back to the OS once freed; returns the pool's name.
+
+    The driver reads a whole run's columns in bursts (counts, export, report). Arrow's default
+    pool (mimalloc) keeps what it freed, so the driver's memory grew with the largest run it had
+    read: reading a 4,000-row run's report columns four times took it from 224 to 375 MB, against
+    244 MB with jemalloc (which hands freed pages back) and 241 MB with the system allocator.
+    ARROW_DEFAULT_MEMORY_POOL, when set, is the user's choice and stays.
+    """
+    import pyarrow as pa
+
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return pa.default_memory_pool().backend_name
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a pyarrow built without jemalloc
+        pool = pa.system_memory_pool()
+    pa.set_memory_pool(pool)
+    return pool.backend_name
+
+
 def init_ray(cfg: RayConfig) -> None:
-    """Start or join Ray once per process; a no-op when Ray is already up (notebooks, tests)."""
+    """Start or join Ray once per process; a no-op when Ray is already up (notebooks, tests).
+
+    Either way the process is a driver from now on, and its Arrow memory pool one that returns
+    what it frees (`use_returning_memory_pool`)."""
+    use_returning_memory_pool()
     quiet_ray()  # a quiet command line: Ray's lines go to the run's log file, workers' stay in Ray's
     if ray.is_initialized():
         return

@@ -53,10 +53,9 @@ LIGHT_COLUMNS = (
 def _light_file(fs: pafs.FileSystem, path: str) -> pd.DataFrame:
     names = pq.read_schema(path, filesystem=fs).names
     wanted = [c for c in (*LIGHT_COLUMNS, *TEXT_COLUMNS) if c in names]
-    df = pq.read_table(path, filesystem=fs, columns=wanted).to_pandas()
-    light = df[[c for c in LIGHT_COLUMNS if c in names]].copy()
-    light[CHANGED] = changed(df).to_numpy()
-    return light
+    table = pq.read_table(path, filesystem=fs, columns=wanted)
+    light = table.select([c for c in LIGHT_COLUMNS if c in names])
+    return light.append_column(CHANGED, changed(table)).to_pandas()
 
 
 def load_rows(run_dir: str, outcomes: tuple[str, ...] = SCORED) -> pd.DataFrame:
@@ -77,8 +76,12 @@ def load_examples(run_dir: str, light: pd.DataFrame) -> list[dict[str, Any]]:
     frames = []
     for outcome in (*SCORED, C.OUTCOME_REJECTED):
         for path in outcome_files(run_dir, outcome):
+            here = pq.read_table(path, filesystem=fs, columns=[C.SAMPLE_ID])[C.SAMPLE_ID]
+            if not pc.any(pc.is_in(here, ids)).as_py():
+                continue  # only the few files holding an example are read whole
             table = pq.read_table(path, filesystem=fs)
-            frames.append(table.filter(pc.is_in(table[C.SAMPLE_ID], ids)).to_pandas())
+            table = table.filter(pc.is_in(table[C.SAMPLE_ID], ids))
+            frames.append(table.append_column(CHANGED, changed(table)).to_pandas())
     return pick_examples(frames)
 
 

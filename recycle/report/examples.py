@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from recycle import columns as C
 
@@ -36,12 +38,17 @@ def text(value: Any) -> str:
     return str(value)
 
 
-def changed(df: pd.DataFrame) -> pd.Series:
-    """True where the final instruction or response differs from the original."""
-    if C.FINAL_OUTPUT not in df or C.FINAL_INSTRUCTION not in df:
-        return pd.Series(False, index=df.index)
-    out = df[C.FINAL_OUTPUT].fillna("") != df[C.OUTPUT].fillna("")
-    return out | (df[C.FINAL_INSTRUCTION].fillna("") != df[C.INSTRUCTION].fillna(""))
+def changed(table: pa.Table) -> pa.Array:
+    """True where the final instruction or response differs from the original (column work: a
+    run's texts never become Python strings to find out)."""
+    names = table.column_names
+    if not {C.FINAL_OUTPUT, C.FINAL_INSTRUCTION, C.OUTPUT, C.INSTRUCTION} <= set(names):
+        return pa.array([False] * table.num_rows)
+
+    def differs(a: str, b: str) -> pa.Array:
+        return pc.not_equal(pc.fill_null(table[a], ""), pc.fill_null(table[b], ""))
+
+    return pc.or_(differs(C.FINAL_OUTPUT, C.OUTPUT), differs(C.FINAL_INSTRUCTION, C.INSTRUCTION))
 
 
 def _fields(row: dict[str, Any], has_final: bool) -> list[tuple[str, str, str | None]]:
@@ -74,12 +81,13 @@ def example_ids(rows: pd.DataFrame, per_group: int = PER_GROUP) -> list[str]:
 
 
 def pick_examples(frames: list[pd.DataFrame], per_group: int = PER_GROUP) -> list[dict[str, Any]]:
-    """Up to `per_group` samples of each (outcome, reason), changed texts first, kept first."""
+    """Up to `per_group` samples of each (outcome, reason), changed texts first, kept first.
+
+    The frames hold whole rows and their CHANGED column (`changed` of their table)."""
     frames = [f for f in frames if f is not None and len(f) and C.OUTCOME in f]
     if not frames:
         return []
     rows = pd.concat(frames, ignore_index=True)
-    rows[CHANGED] = changed(rows)
     out = []
     for (outcome, reason), best in _best(rows, per_group):
         for row in best.to_dict("records"):

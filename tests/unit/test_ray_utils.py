@@ -27,3 +27,18 @@ def test_init_ray_passes_it_only_to_a_ray_it_starts(monkeypatch):
     assert calls[0]["_system_config"] == ray_utils.LOCAL_SYSTEM_CONFIG
     assert calls[0]["num_cpus"] == 2
     assert "_system_config" not in calls[1] and "num_cpus" not in calls[1]
+
+
+def test_a_driver_returns_freed_arrow_memory_unless_the_user_chose_a_pool(monkeypatch):
+    import pyarrow as pa
+
+    before = pa.default_memory_pool()
+    try:
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+        assert ray_utils.use_returning_memory_pool() in ("jemalloc", "system")
+        assert pa.default_memory_pool().backend_name in ("jemalloc", "system")
+        pa.set_memory_pool(pa.mimalloc_memory_pool())
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "mimalloc")
+        assert ray_utils.use_returning_memory_pool() == "mimalloc"
+    finally:
+        pa.set_memory_pool(before)
