@@ -91,6 +91,20 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, small_dataset, tiny_mod
             timeout=400,
             stdout=subprocess.DEVNULL,
         )
+        exported = (straight / "recycled_alpaca.json").read_text()
+        teacher.answered.clear()
+        sent = server.stats.requests
+        # the same command on a finished run: nothing left, so no endpoint, gate or actor pool
+        subprocess.run(
+            command(small_dataset, straight, tiny_model_dir, server.base_url),
+            cwd=REPO, env=env, check=True, timeout=400, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert teacher.answered == [] and server.stats.requests == sent
+
+    again = read_manifest(str(straight))
+    assert [i["status"] for i in again["invocations"]] == ["finished", "finished"]
+    assert again["invocations"][1]["teacher"] == {} and again["invariant"]["ok"]
+    assert (straight / "recycled_alpaca.json").read_text() == exported
 
     # Only an answer in flight at the instant of the kill can be paid again (it never reached the
     # cache); at most 2 stages x 1 actor x 2 in flight. Everything answered before is never re-asked.
@@ -101,7 +115,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, small_dataset, tiny_mod
     assert a.index.is_unique and list(a.index) == list(b.index)  # none twice, none lost
     assert a[C.OUTCOME].to_dict() == b[C.OUTCOME].to_dict()
     assert a[C.FINAL_OUTPUT].dropna().to_dict() == b[C.FINAL_OUTPUT].dropna().to_dict()
-    ma, mb = read_manifest(str(resumed)), read_manifest(str(straight))
+    ma, mb = read_manifest(str(resumed)), again
     assert ma["counts"] == mb["counts"] and ma["invariant"]["ok"]
     assert json.loads((resumed / "recycled_alpaca.json").read_text()) == json.loads(
         (straight / "recycled_alpaca.json").read_text()
