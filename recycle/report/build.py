@@ -25,7 +25,7 @@ from recycle.report import figures
 from recycle.report import html as H
 from recycle.report.examples import CHANGED, TEXT_COLUMNS, changed, example_ids, pick_examples
 from recycle.report.wording import reason_text
-from recycle.rundir import MANIFEST, outcome_files, read_manifest
+from recycle.rundir import MANIFEST, outcome_files, read_manifest, read_outcome
 from recycle.storage import filesystem
 
 REPORT_DIR = "report"
@@ -58,7 +58,15 @@ def _light_file(fs: pafs.FileSystem, path: str) -> pd.DataFrame:
     return light.append_column(CHANGED, changed(table)).to_pandas()
 
 
-def load_rows(run_dir: str, outcomes: tuple[str, ...] = SCORED) -> pd.DataFrame:
+def load_rows(run_dir: str) -> pd.DataFrame:
+    """Kept and dropped rows (the scored ones), every column, with their outcome: for a notebook
+    exploring a run. The report itself reads `load_light_rows`."""
+    parts = [read_outcome(run_dir, o) for o in SCORED]
+    frames = [p.to_pandas() for p in parts if p is not None]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({C.OUTCOME: []})
+
+
+def load_light_rows(run_dir: str, outcomes: tuple[str, ...] = SCORED) -> pd.DataFrame:
     """The light columns of every row of `outcomes` (the scored ones: kept and dropped), and
     whether its text changed."""
     fs, _ = filesystem(run_dir)
@@ -265,8 +273,9 @@ def write_report(run_dir: str) -> str:
     if fs.get_file_info(posixpath.join(root, MANIFEST)).type != pafs.FileType.File:
         raise InputError(f"{run_dir!r} has no {MANIFEST}; pass the output.dir of a finished run")
     manifest = read_manifest(run_dir)
-    rows = load_rows(run_dir)
-    exs = load_examples(run_dir, pd.concat([rows, load_rows(run_dir, (C.OUTCOME_REJECTED,))]))
+    rows = load_light_rows(run_dir)
+    rejects = load_light_rows(run_dir, (C.OUTCOME_REJECTED,))
+    exs = load_examples(run_dir, pd.concat([rows, rejects]))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         figs = make_figures(rows, out) if len(rows) else {}

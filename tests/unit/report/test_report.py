@@ -171,7 +171,7 @@ def test_a_large_run_gives_a_light_report_with_exact_counts(tmp_path: Path):
     """5,000 rows in 20 part files (the caps a 52k-row run meets, at a size a unit test affords):
     the scatter draws a sample, examples stay two per outcome and reason, counts stay exact, and
     the report holds the texts of the examples only."""
-    from recycle.report.build import LIGHT_COLUMNS, load_rows
+    from recycle.report.build import LIGHT_COLUMNS, load_light_rows
 
     rng = np.random.default_rng(1)
     kinds = [("kept", "", True, True), ("dropped", "ifd_not_below_one", False, True)]
@@ -184,7 +184,7 @@ def test_a_large_run_gives_a_light_report_with_exact_counts(tmp_path: Path):
     write_manifest(
         str(tmp_path), build_manifest("run", 5000, count_outcomes(str(tmp_path)), config, {})
     )
-    light = load_rows(str(tmp_path))
+    light = load_light_rows(str(tmp_path))
     assert len(light) == 5000 and not set(light.columns) - {*LIGHT_COLUMNS, "_changed"}
     html = Path(write_report(str(tmp_path))).read_text()
     assert len(html.encode()) < 1_500_000  # 10 MB of texts in, well under the 5 MB cap out
