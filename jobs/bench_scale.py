@@ -15,7 +15,7 @@ from pathlib import Path
 
 import ray
 
-from recycle.bench.scale import one_size, report_lines, student_for
+from recycle.bench.scale import STEPS, one_size, report_lines, student_for
 from recycle.ray_utils import local_system_config
 from recycle.testing.local_server import LocalTeacherServer
 
@@ -24,6 +24,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[1000, 4000, 16000])
     ap.add_argument("--warmup", type=int, default=200, help="rows of an untimed first pass")
+    ap.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench_scale_"))
@@ -32,9 +33,10 @@ def main() -> None:
     ray.data.DataContext.get_current().enable_progress_bars = False
     measures = []
     with LocalTeacherServer() as server:
-        one_size(work / "warmup", args.warmup, student, server.base_url)
+        steps = tuple(args.steps)
+        one_size(work / "warmup", args.warmup, student, server.base_url, steps)
         for rows in sorted(args.rows):
-            measures += one_size(work, rows, student, server.base_url)
+            measures += one_size(work, rows, student, server.base_url, steps)
             print("\n".join(report_lines(measures)[-1:]), flush=True)
     ray.shutdown()
     print("\n".join(report_lines(measures)))

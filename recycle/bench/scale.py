@@ -124,8 +124,10 @@ def measured(rows: int, step: str, command: Callable[..., dict[str, Any]], cfg: 
     return Measure(rows, step, wall, memory.peak / 2**20, manifest["counts"], probe.halfway())
 
 
-def one_size(work: Path, rows: int, student: Path, teacher_url: str) -> list[Measure]:
-    """Validate, stream, stream with statistics: each into a fresh folder of `work`."""
+def one_size(
+    work: Path, rows: int, student: Path, teacher_url: str, steps: tuple[str, ...] = STEPS
+) -> list[Measure]:
+    """The `steps` (validate, stream, stream with statistics), each into a fresh folder of `work`."""
     from recycle.commands.run import run_pipeline
     from recycle.commands.validate import run_validate
     from recycle.config import load_config
@@ -134,7 +136,7 @@ def one_size(work: Path, rows: int, student: Path, teacher_url: str) -> list[Mea
     common = [*COMMON, f"data.input='{data}'", f"student.model='{student}'",
               f"teacher.base_url={teacher_url}"]  # fmt: skip
     out = []
-    for step in STEPS:
+    for step in steps:
         folder = work / f"{step}-{rows}"
         overrides = [
             *common, f"output.dir='{folder}'", f"teacher.cache_dir='{folder / 'cache'}'",
@@ -164,12 +166,13 @@ def report_lines(measures: list[Measure]) -> list[str]:
             f"kept {m.counts.get('kept', 0)}"
             + (f", ETA at half way {m.eta[0]:.0f} s, took {m.eta[1]:.0f} s" if m.eta else "")
         )
-    ratios, growth = [], []
-    for step in STEPS:
+    ratios: list[tuple[str, float]] = []
+    growth: list[float] = []
+    for step in [s for s in STEPS if any(m.step == s for m in measures)]:
         marg = marginal_ms(measures, step)
         lines.append(f"{step} marginal ms/row: " + ", ".join(f"{n}: {ms:.2f}" for n, ms in marg))
         if len(marg) >= 2:
-            ratios.append(marg[-1][1] / marg[0][1])
+            ratios.append((step, marg[-1][1] / marg[0][1]))
         peaks = sorted((m.rows, m.peak_mb) for m in measures if m.step == step)
         growth.append(peaks[-1][1] / peaks[0][1] - 1)
     sizes = sorted({m.rows for m in measures})
@@ -177,7 +180,7 @@ def report_lines(measures: list[Measure]) -> list[str]:
     span = f"{sizes[-2]}->{sizes[-1]} over {sizes[0]}->{sizes[1]} rows" if len(sizes) > 2 else ""
     lines.append(
         f"marginal cost per row, {span}: "
-        + ", ".join(f"{s} {r:.2f}x" for s, r in zip(STEPS, ratios, strict=False))
+        + ", ".join(f"{s} {r:.2f}x" for s, r in ratios)
         + "; driver peak MB "
         + ", ".join(f"{n}: {mb:.0f}" for n, mb in peak_by_size.items())
         + f" (growth {100 * max(growth):+.0f}%)"
