@@ -102,7 +102,6 @@ class EtaProbe(logging.Handler):
 
     def __exit__(self, *exc: object) -> None:
         logging.getLogger(PROGRESS_LOGGER).removeHandler(self)
-        self.ended = time.monotonic()
 
     def halfway(self) -> tuple[float, float] | None:
         """(ETA said, seconds it really took) at the first line past half way; None without one."""

@@ -23,7 +23,7 @@ from recycle import columns as C
 from recycle.errors import InputError
 from recycle.report import figures
 from recycle.report import html as H
-from recycle.report.examples import CHANGED, TEXT_COLUMNS, changed, example_ids, pick_examples
+from recycle.report.examples import CHANGE_COLUMNS, CHANGED, changed, example_ids, pick_examples
 from recycle.report.wording import reason_text
 from recycle.rundir import MANIFEST, outcome_files, read_manifest, read_outcome
 from recycle.storage import filesystem
@@ -52,7 +52,7 @@ LIGHT_COLUMNS = (
 
 def _light_file(fs: pafs.FileSystem, path: str) -> pd.DataFrame:
     names = pq.read_schema(path, filesystem=fs).names
-    wanted = [c for c in (*LIGHT_COLUMNS, *TEXT_COLUMNS) if c in names]
+    wanted = [c for c in (*LIGHT_COLUMNS, *CHANGE_COLUMNS) if c in names]
     table = pq.read_table(path, filesystem=fs, columns=wanted)
     light = table.select([c for c in LIGHT_COLUMNS if c in names])
     return light.append_column(CHANGED, changed(table)).to_pandas()

@@ -28,7 +28,12 @@ SCORES = {
 }
 OUTCOME_ORDER = {C.OUTCOME_KEPT: 0, C.OUTCOME_DROPPED: 1, C.OUTCOME_REJECTED: 2}
 CHANGED = "_changed"  # whether the final instruction or response differs from the original
-TEXT_COLUMNS = tuple(c for _, a, b in FIELDS for c in (a, b)) + (C.RAW,)
+CHANGE_COLUMNS = (
+    C.FINAL_OUTPUT,
+    C.OUTPUT,
+    C.FINAL_INSTRUCTION,
+    C.INSTRUCTION,
+)  # what `changed` reads
 
 
 def text(value: Any) -> str:
@@ -41,8 +46,7 @@ def text(value: Any) -> str:
 def changed(table: pa.Table) -> pa.Array:
     """True where the final instruction or response differs from the original (column work: a
     run's texts never become Python strings to find out)."""
-    names = table.column_names
-    if not {C.FINAL_OUTPUT, C.FINAL_INSTRUCTION, C.OUTPUT, C.INSTRUCTION} <= set(names):
+    if not set(CHANGE_COLUMNS) <= set(table.column_names):
         return pa.array([False] * table.num_rows)
 
     def differs(a: str, b: str) -> pa.Array:
