@@ -16,7 +16,7 @@ import json
 import time
 from pathlib import Path
 
-from recycle.demo.run import SAMPLE
+from recycle.demo.offline import SAMPLE
 from recycle.testing import tiny_student
 from recycle.testing.local_server import LocalTeacherServer
 

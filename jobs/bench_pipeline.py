@@ -20,7 +20,7 @@ from pathlib import Path
 
 import ray
 
-from recycle.commands.run import run_pipeline
+from recycle.commands.pipeline import run_pipeline
 from recycle.config import load_config
 from recycle.ray_utils import local_system_config
 from recycle.testing.local_server import LocalTeacherServer

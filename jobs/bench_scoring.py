@@ -3,7 +3,7 @@
     python jobs/bench_scoring.py                      # CPU: offline 4-layer, 256-wide, 32k-vocab Llama
     python jobs/bench_scoring.py --model PATH --peak-tflops 989   # GPU: a real model, MFU printed
 
-1. Speed, same model, data and machine (recycle.bench.scoring): all four losses of DESIGN §1 for
+1. Speed, same model, data and machine (recycle.bench.scoring): all four losses (README, How it works) for
    N real Alpaca rows, the authors' one-sequence-per-forward loop vs the batched scorer.
 2. Forward tokens per sample of the pipeline's two phases vs the authors' scripts
    (recycle.bench.tokens), with simulated reflections.

@@ -22,7 +22,7 @@ from typing import Any
 
 from recycle.cli.common import add_config_arguments, config_from_args
 from recycle.cli.judge import print_verdict
-from recycle.cli.run import print_summary
+from recycle.cli.pipeline import print_summary
 from recycle.errors import RecycleError
 from recycle.rundir import read_manifest, write_manifest
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     from recycle.commands.eval import evaluate_finetuned
-    from recycle.commands.run import run_pipeline
+    from recycle.commands.pipeline import run_pipeline
     from recycle.commands.train import run_finetune
 
     try:

@@ -13,7 +13,7 @@ import logging
 import sys
 
 from recycle.cli.common import add_config_arguments, config_from_args
-from recycle.cli.run import print_summary
+from recycle.cli.pipeline import print_summary
 from recycle.errors import RecycleError
 
 
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from recycle.commands.run import run_pipeline
+    from recycle.commands.pipeline import run_pipeline
 
     try:
         print_summary(run_pipeline(config_from_args(args)))

@@ -1,16 +1,16 @@
 """recycle: Selective Reflection-Tuning as a distributed Ray application.
 
 The package map: what lives where, from the bottom up. A module may import its own layer and the
-layers below it, never one above; tests/unit/test_layers.py reads every import with `ast` and fails
-on one that climbs (a new package gets a row here and in the test's table).
+layers below it, never one above, and no import goes round in a cycle (between modules or between
+packages); tests/unit/test_layers.py reads every import with `ast` and fails on one that climbs or
+closes a cycle, with no exception list (a new package gets a row here and in the test's table).
 
 0. Leaves. `errors` (errors a user can fix), `exit_codes`, `columns` (every column name, the
    outcome values and the transient reject reasons, `kept_mask`), `storage` (filesystems for local
    paths, s3:// and gs://, globbing, atomic writes), `logs`, `prompts` (the one renderer of
-   prompts/*.j2), `ray_utils` (starting Ray), and `config` (the typed, validated YAML config). One
-   exception, made lazily inside a validator: `config.selection` checks a mode name against
-   `select.declarations`, where the modes are declared (select reads config, so one of the two has
-   to look up; the config is the one that fails at start-up with the list of modes).
+   prompts/*.j2), `ray_utils` (starting Ray), and `config` (the typed, validated YAML config). The
+   selection modes are declared in `select.declarations`, so a mode name is checked there, by the
+   start-up checks of the commands that select, not by the config.
 1. Data and the run directory. `data` reads local / s3 / gs inputs in every format and normalizes
    rows into samples; `rundir` is the run directory contract (kept/, dropped/, rejects/, retry/,
    the manifest and its accounting invariant).

@@ -127,7 +127,7 @@ def one_size(
     work: Path, rows: int, student: Path, teacher_url: str, steps: tuple[str, ...] = STEPS
 ) -> list[Measure]:
     """The `steps` (validate, stream, stream with statistics), each into a fresh folder of `work`."""
-    from recycle.commands.run import run_pipeline
+    from recycle.commands.pipeline import run_pipeline
     from recycle.commands.validate import run_validate
     from recycle.config import load_config
 

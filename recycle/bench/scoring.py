@@ -3,7 +3,7 @@
 (a) the authors' way: one sequence per forward, logits for every position, loss on the target
 span; (b) `recycle.student.scoring.score_columns`: length-sorted micro-batches under a token
 budget, only target positions projected on the vocabulary. Both compute the four losses of
-DESIGN §1 and must agree (the max difference is reported). Runs alternate chunk by chunk and in
+IFD and r-IFD and must agree (the max difference is reported). Runs alternate chunk by chunk and in
 both orders, so a busy machine slows both alike.
 """
 

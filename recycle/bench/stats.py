@@ -45,7 +45,7 @@ def timed_run(
     overrides: list[str], cpu: CpuByProcess | None = None
 ) -> tuple[float, dict[str, Any]]:
     """Wall seconds of one `run_pipeline` and its manifest; `cpu` records CPU per process role."""
-    from recycle.commands.run import run_pipeline
+    from recycle.commands.pipeline import run_pipeline
     from recycle.config import load_config
 
     t0 = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from recycle.cli.run import print_summary
+from recycle.cli.pipeline import print_summary
 from recycle.config import load_config
 from recycle.logs import run_log
 
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recycle.demo.run import CONFIG, run_demo
+    from recycle.demo.offline import CONFIG, run_demo
 
     output = args.output or load_config(CONFIG).output.dir
     with run_log(output) as log_file:

@@ -30,7 +30,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "select",
         "apply a selection mode to the rows of an earlier run, without teacher or student",
     ),
-    "run": ("run", "the whole selective recycling pipeline from a config; rerun to resume"),
+    "run": ("pipeline", "the whole selective recycling pipeline from a config; rerun to resume"),
     "report": ("report", "write the HTML/markdown report of a run directory"),
     "train": (
         "train",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from recycle.cli.common import add_config_arguments, checked_config
-from recycle.cli.run import print_summary
+from recycle.cli.pipeline import print_summary
 from recycle.logs import run_log
 
 PREFLIGHT = ("output",)

@@ -11,7 +11,7 @@ from typing import Any
 
 from recycle.commands.runner import Run, close, start
 from recycle.config import RecycleConfig
-from recycle.eval import run_judge as J
+from recycle.eval import run_judge as eval_run_judge
 from recycle.eval.judging import judge_config_as_teacher, judged_pairs, plan_requests
 from recycle.eval.pairing import pair_answers
 from recycle.eval.questions import read_answers
@@ -31,18 +31,18 @@ def run_judge(cfg: RecycleConfig, answers_a: str, answers_b: str, out_dir: str) 
     rows_a, rows_b = read_answers(answers_a), read_answers(answers_b)
     pairs = pair_answers(rows_a, rows_b)
     requests, keys = plan_requests(pairs, cfg.eval.judge_question)
-    names = (J.generator_name(rows_a, "A"), J.generator_name(rows_b, "B"))
-    judge = judge_config_as_teacher(cfg.judge, J.judge_cache_dir(cfg, out_dir))
-    start(cfg, None if judge.serve is not None else lambda _: J.check_judge_key(judge))
+    names = (eval_run_judge.generator_name(rows_a, "A"), eval_run_judge.generator_name(rows_b, "B"))
+    judge = judge_config_as_teacher(cfg.judge, eval_run_judge.judge_cache_dir(cfg, out_dir))
+    start(cfg, None if judge.serve is not None else lambda _: eval_run_judge.check_judge_key(judge))
     run.timings["read_and_pair"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     with served_teacher(judge) as endpoint:
-        reviews, session = J.ask_judge(cfg, requests, endpoint)
+        reviews, session = eval_run_judge.ask_judge(cfg, requests, endpoint)
     run.timings["judge"] = time.perf_counter() - t1
     judged = judged_pairs(pairs, keys, reviews)
     summary = summarize(judged, cfg.eval.bootstrap_samples, cfg.eval.seed)
-    run.n_input, run.outputs = len(judged), dict(J.OUTPUTS)
-    run.extra["judge"] = J.judge_section(summary, session.summary, len(requests))
-    run.extra["verdict"] = J.verdict_section(summary, names)
-    J.write_outputs(out_dir, judged, summary, run.extra["judge"], names)
-    return close("judge", run, J.pair_counts(judged))
+    run.n_input, run.outputs = len(judged), dict(eval_run_judge.OUTPUTS)
+    run.extra["judge"] = eval_run_judge.judge_section(summary, session.summary, len(requests))
+    run.extra["verdict"] = eval_run_judge.verdict_section(summary, names)
+    eval_run_judge.write_outputs(out_dir, judged, summary, run.extra["judge"], names)
+    return close("judge", run, eval_run_judge.pair_counts(judged))

@@ -1,6 +1,6 @@
 """`recycle reflect instruction|response`: one teacher stage over a dataset, into a run directory.
 
-The manifest's "teacher" section (recycle.teacher.run.teacher_stats) holds what the teacher cost
+The manifest's "teacher" section (recycle.teacher.reflect_dataset.teacher_stats) holds what the teacher cost
 and what became of each sample, with its own invariant, checked like the manifest's.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 from recycle.commands.runner import Command, Run, execute
 from recycle.config import RecycleConfig
 from recycle.errors import ConfigError
-from recycle.teacher.run import KINDS, reflect_into, teacher_stats
+from recycle.teacher.reflect_dataset import KINDS, reflect_into, teacher_stats
 from recycle.teacher.session import teacher_session
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from recycle.commands.runner import Command, Run, execute
 from recycle.config import RecycleConfig
 from recycle.student.model import check_student
-from recycle.student.run import STAGE, score_summary, scored_dataset
+from recycle.student.score_summary import STAGE, score_summary, scored_dataset
 
 
 def _read(run: Run) -> Any:

@@ -13,7 +13,7 @@ import time
 from recycle.commands.runner import Run, close, start
 from recycle.config import RecycleConfig
 from recycle.train.dataset import TrainData, prepare
-from recycle.train.run import FinetuneResult, check_config, finetune, warn_missing_gpus
+from recycle.train.finetune import FinetuneResult, check_config, finetune, warn_missing_gpus
 
 TRAIN_DIR = "train"
 

@@ -1,4 +1,4 @@
-"""The whole run configuration: one typed section per part of DESIGN.md."""
+"""The whole run configuration: one typed section per part of the pipeline."""
 
 from __future__ import annotations
 

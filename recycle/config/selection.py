@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from recycle.config.base import Section
 
 
 class SelectionConfig(Section):
-    """Selection rule and final filter (DESIGN §1)."""
+    """Selection rule and final filter (README, Selection modes)."""
 
     mode: str = Field(
         default="selective",
         description="selective (default), recycle, recycle_instruction, recycle_response, "
-        "ifd_topk, or a paper ablation (recycle.select.declarations lists them all).",
+        "ifd_topk, or a paper ablation (recycle.select.declarations lists them all; a command that "
+        "selects refuses an unknown mode at start-up).",
     )
     require_response_reflected: bool = Field(
         default=True,
@@ -30,13 +31,3 @@ class SelectionConfig(Section):
     )
     topk_n: int | None = Field(default=None, ge=1, description="ifd_topk: keep the top N by IFD.")
     seed: int = Field(default=0, description="Seed of the random ablation.")
-
-    @field_validator("mode")
-    @classmethod
-    def _known_mode(cls, value: str) -> str:
-        # imported here: recycle.select imports this module
-        from recycle.select.declarations import mode_names
-
-        if value not in mode_names():
-            raise ValueError(f"unknown mode {value!r}; use one of {', '.join(mode_names())}")
-        return value

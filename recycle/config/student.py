@@ -34,7 +34,7 @@ class StudentConfig(Section):
     batch_tokens: int | None = Field(
         default=None,
         ge=8,
-        description="Token budget of one forward micro-batch, padding included (rows x longest row); a longer sequence runs alone. None: 16384 on CUDA, 2048 on CPU (where a micro-batch that fits the cache scores ~2x faster).",
+        description="Token budget of one forward micro-batch, padding included (rows x longest row); a longer sequence runs alone. None: 16384 on CUDA, 2048 on CPU (where a micro-batch that fits the cache scores faster; README, Measured defaults).",
     )
     logit_chunk_tokens: int = Field(
         default=4096,

@@ -1,4 +1,4 @@
-"""Config of fine-tuning the student with Ray Train + FSDP2 (DESIGN §2, issue #6)."""
+"""Config of fine-tuning the student with Ray Train + FSDP2."""
 
 from __future__ import annotations
 

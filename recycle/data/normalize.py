@@ -53,7 +53,7 @@ def sample_id(instruction: str, input_: str, output: str) -> str:
 
 
 def query_text(instruction: str, input_: str) -> str:
-    """x of DESIGN §1: the instruction, plus a newline and the input when there is one."""
+    """x of IFD(y|x) (README, How it works): the instruction, plus a newline and the input when there is one."""
     return f"{instruction}\n{input_}" if input_ else instruction
 
 

@@ -2,7 +2,7 @@
 
 The prompt of a question is built exactly as training builds the prefix of a sample
 (`recycle.train.samples`): `[start] + tok(T(x))`, T the student template, x the instruction plus
-its input (DESIGN §1), through the shared sequence code, so a model is asked in the form it was
+its input (IFD's x), through the shared sequence code, so a model is asked in the form it was
 trained on. Batches are sorted by prompt length and left-padded, decoding is greedy and stops at
 eos or after `max_new_tokens`; the answer is the decoded new tokens, eos excluded.
 """

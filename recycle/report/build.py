@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from recycle import columns as C
 from recycle.errors import InputError
 from recycle.report import figures
-from recycle.report import html as H
+from recycle.report import html as report_html
 from recycle.report.examples import CHANGE_COLUMNS, CHANGED, changed, example_ids, pick_examples
 from recycle.report.wording import reason_text
 from recycle.rundir import MANIFEST, outcome_files, read_manifest, read_outcome
@@ -202,7 +202,9 @@ def summary_markdown(manifest: dict[str, Any], rows: pd.DataFrame) -> str:
     teacher = manifest.get("teacher") or {}
     if teacher:
         lines += ["## Teacher", ""]
-        lines += [f"- {label}: {H.fmt(teacher[k])}" for k, label in TEACHER_KEYS if k in teacher]
+        lines += [
+            f"- {label}: {report_html.fmt(teacher[k])}" for k, label in TEACHER_KEYS if k in teacher
+        ]
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -216,7 +218,10 @@ def _stats_markdown(stats: dict[str, Any]) -> list[str]:
     keys = list(next(iter(rows.values())).keys())
     out = ["## Data statistics (Table 6)", "", "| data | " + " | ".join(keys) + " |"]
     out.append("|---" * (len(keys) + 1) + "|")
-    out += [f"| {n} | " + " | ".join(H.fmt(r.get(k)) for k in keys) + " |" for n, r in rows.items()]
+    out += [
+        f"| {n} | " + " | ".join(report_html.fmt(r.get(k)) for k in keys) + " |"
+        for n, r in rows.items()
+    ]
     return [*out, ""]
 
 
@@ -237,7 +242,7 @@ def render_page(
         links.insert(1, ("dataset (Alpaca JSON)", "../recycled_alpaca.json"))
     ok = (manifest.get("invariant") or {}).get("ok")
     sections = [
-        ("What happened to each sample", H.glossary() + H.counts_table(manifest.get("counts", {}))
+        ("What happened to each sample", report_html.glossary() + report_html.counts_table(manifest.get("counts", {}))
          + f"<p>Every input sample is counted once: {'the counts add up' if ok else 'THE COUNTS DO NOT ADD UP'}.</p>"),
     ]  # fmt: skip
     rewrites = rewrite_counts(rows)
@@ -249,22 +254,27 @@ def render_page(
             "not reflected (original text used)",
             "taken by the student",
         ]
-        sections.append(("Teacher rewrites and student choices", H.table(header, rewrites)))
+        sections.append(
+            ("Teacher rewrites and student choices", report_html.table(header, rewrites))
+        )
     if figs:
-        body = "".join(H.figure(name, out / f) for name, f in figs.items())
+        body = "".join(report_html.figure(name, out / f) for name, f in figs.items())
         sections.append(("Plots", f"<div class='figures'>{body}</div>"))
     sections.append(
-        ("Data statistics (the papers' Table 6)", H.table6(manifest.get("stats") or {}))
+        ("Data statistics (the papers' Table 6)", report_html.table6(manifest.get("stats") or {}))
     )
     t = manifest.get("teacher") or {}
     if t:
         usage = [[label, t[k]] for k, label in TEACHER_KEYS if k in t]
-        sections.append(("Teacher usage", H.table(["", "total"], usage)))
+        sections.append(("Teacher usage", report_html.table(["", "total"], usage)))
     sections.append(
-        ("Examples of every outcome", "".join(H.example(e) for e in exs) or "<p>No rows.</p>")
+        (
+            "Examples of every outcome",
+            "".join(report_html.example(e) for e in exs) or "<p>No rows.</p>",
+        )
     )
     title = report_title(manifest)
-    return H.page(title, sections, H.header(title, facts, links))
+    return report_html.page(title, sections, report_html.header(title, facts, links))
 
 
 def write_report(run_dir: str) -> str:

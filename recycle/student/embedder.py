@@ -1,10 +1,10 @@
 """Sentence-BERT embeddings of a plain Sentence-Transformers folder, run with transformers alone.
 
-Importing sentence-transformers costs ~6.5 CPU-seconds (scikit-learn and more come with it), paid
-by the driver's start-up check and by every coherence actor. Most Sentence-BERT models, the default
-all-MiniLM-L6-v2 among them, are a Transformer, a mean or CLS Pooling and an optional Normalize:
-for that layout `PlainEmbedder` tokenizes, truncates, pools and normalizes as SentenceTransformer
-does, with the same results (tests/unit/student/test_embedder.py compares them). Any other folder
+Importing sentence-transformers is slow (scikit-learn and more come with it; README, "Measured
+defaults"), paid by the driver's start-up check and by every coherence actor. Most Sentence-BERT
+models, the default all-MiniLM-L6-v2 among them, are a Transformer, a mean or CLS Pooling and an
+optional Normalize: for that layout `PlainEmbedder` tokenizes, truncates, pools and normalizes as
+SentenceTransformer does, with the same results (tests/unit/student/test_embedder.py compares them). Any other folder
 (a Dense layer, a prompt, lower-casing, other pooling) or a hub id is loaded by SentenceTransformer.
 """
 

@@ -43,7 +43,7 @@ def resolve_dtype(cfg: StudentConfig, device: str) -> Any:
     return getattr(torch, DTYPES[cfg.dtype])
 
 
-# CPU: 2048 measured on the jobs/bench_stats.py rows (issue 12)
+# CPU: a micro-batch that fits the cache (README, "Measured defaults")
 BATCH_TOKENS = {"cuda": 16384, "cpu": 2048}
 
 

@@ -1,6 +1,6 @@
 """Turn rows and variants into the (conditional, unconditional) sequence pairs to score.
 
-For each row and variant (DESIGN §1):
+For each row and variant (IFD and r-IFD, README, How it works):
 
     ifd:  T(x) -> y          and  [start] -> y          (loss_y_given_x, loss_y)
     rifd: T(reverse_query(y)) -> x  and  [start] -> x   (loss_x_given_y, loss_x)

@@ -1,4 +1,4 @@
-"""Token sequences of the student, shared by scoring and training (DESIGN §1).
+"""Token sequences of the student, shared by scoring and training (README, How it works).
 
 Every sequence is built from separately tokenized pieces, never by searching strings:
 
@@ -201,7 +201,7 @@ def pair_from_ids(
 def build_pair(
     tokenizer: Any, prefix: str, target: str, max_length: int
 ) -> tuple[TokenSequence, TokenSequence]:
-    """(conditional, unconditional) sequences of one loss pair of DESIGN §1.
+    """(conditional, unconditional) sequences of one loss pair of IFD or r-IFD.
 
     The conditional is [start] + tok(prefix) + tok(target) cut to `max_length`; the
     unconditional is [start] + the same cut target ids, so both score the same tokens.

@@ -6,7 +6,7 @@ Definitions (per sample, then the mean over the samples where the value is finit
   any cut to student.max_length;
 - ppl(x) = exp(loss_x), ppl(y) = exp(loss_y), ppl(y|x) = exp(loss_y_given_x);
 - coherence: cosine of the Sentence-BERT embeddings of x and y;
-- IFD and r-IFD as in DESIGN §1.
+- IFD and r-IFD as in the README's How it works.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pandas as pd
 from recycle import columns as C
 from recycle.config import RecycleConfig
 from recycle.student.coherence import coherence, load_embedder, pair_texts
-from recycle.student.run import scored_dataset
+from recycle.student.score_summary import scored_dataset
 
 # Table 6 columns: (key, header, how to get the per-sample value from the scored frame)
 ROW = (

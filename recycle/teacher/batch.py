@@ -29,8 +29,8 @@ from typing import Any
 import openai
 
 from recycle.config.teacher import TeacherConfig
-from recycle.teacher import backend as B
-from recycle.teacher import batch_files as F
+from recycle.teacher import backend as teacher_backend
+from recycle.teacher import batch_files as teacher_batch_files
 from recycle.teacher.endpoint import open_client
 from recycle.teacher.limits import backoff_delay
 from recycle.teacher.online import failure_of, short
@@ -69,15 +69,19 @@ class BatchBackend:
     ):
         self.cfg = cfg
         self.client = client or open_client(cfg)
-        self.journal = F.BatchJournal(journal_dir) if journal_dir else None
+        self.journal = teacher_batch_files.BatchJournal(journal_dir) if journal_dir else None
         self.board = board
         self.max_in_flight: int | None = None
         self.max_requests = cfg.batch_max_requests  # lowered when the server refuses a size
         self._waiting: dict[str, _Waiting] = {}
         self._pending: dict[str, bytes] = {}
         self._pending_bytes = 0
-        self._known: dict[str, F.BatchRecord] | None = None  # journaled, not yet polled here
-        self._results: dict[str, B.Reply | B.SendFailure] = {}  # answered, not yet asked for
+        self._known: dict[str, teacher_batch_files.BatchRecord] | None = (
+            None  # journaled, not yet polled here
+        )
+        self._results: dict[
+            str, teacher_backend.Reply | teacher_backend.SendFailure
+        ] = {}  # answered, not yet asked for
         self._open: dict[str, float] = {}  # batch id -> submitted at (wall clock)
         self._tasks: set[asyncio.Task] = set()
         self._watched: set[str] = set()  # batch ids with a task following them
@@ -86,7 +90,7 @@ class BatchBackend:
         self._rng = random.Random()
         self.counts = {"submitted": 0, "done": 0, "resumed": 0, "call_retries": 0}
 
-    async def send(self, key: str, body: dict[str, Any]) -> B.Reply:
+    async def send(self, key: str, body: dict[str, Any]) -> teacher_backend.Reply:
         """The answer to one request, once the batch holding it is done."""
         await self._load_journal()
         if key in self._results:
@@ -98,7 +102,7 @@ class BatchBackend:
                 self._waiting[key] = waiting
                 self._route(key, body)
             result = await asyncio.shield(waiting.future)
-        if isinstance(result, B.SendFailure):
+        if isinstance(result, teacher_backend.SendFailure):
             raise result
         return result
 
@@ -113,7 +117,7 @@ class BatchBackend:
         self._enqueue(key, body)
 
     def _enqueue(self, key: str, body: dict[str, Any]) -> None:
-        line = F.batch_line(key, body)
+        line = teacher_batch_files.batch_line(key, body)
         self._pending[key] = line
         self._pending_bytes += len(line)
         full = (
@@ -137,7 +141,9 @@ class BatchBackend:
         pending, self._pending, self._pending_bytes = self._pending, {}, 0
         if not pending:
             return
-        for chunk in F.chunks(pending.items(), self.max_requests, self.cfg.batch_max_bytes):
+        for chunk in teacher_batch_files.chunks(
+            pending.items(), self.max_requests, self.cfg.batch_max_bytes
+        ):
             self._spawn(self._submit(chunk))
 
     def _spawn(self, coro) -> asyncio.Task:
@@ -152,24 +158,28 @@ class BatchBackend:
         try:
             await self._submit_keys(keys, chunk)
         except (OSError, ValueError) as err:  # the journal could not be written: nothing waits
-            failure = B.SendFailure(B.CONNECTION, f"batch not submitted: {err}")
+            failure = teacher_backend.SendFailure(
+                teacher_backend.CONNECTION, f"batch not submitted: {err}"
+            )
             self._deliver_all(keys, failure, None)
             raise
 
     async def _submit_keys(self, keys: list[str], chunk: list[tuple[str, bytes]]) -> None:
-        request_set = F.request_set_hash(keys)
+        request_set = teacher_batch_files.request_set_hash(keys)
         try:
             upload = await self._retrying(
                 self.client.files.create,
                 file=(f"recycle-{request_set[:16]}.jsonl", b"".join(line for _, line in chunk)),
                 purpose="batch",
             )
-            record = F.BatchRecord(request_set, keys, upload.id, None, time.time())
+            record = teacher_batch_files.BatchRecord(
+                request_set, keys, upload.id, None, time.time()
+            )
             await self._journal(record)
             batch = await self._retrying(
                 self.client.batches.create,
                 input_file_id=upload.id,
-                endpoint=F.CHAT_URL,
+                endpoint=teacher_batch_files.CHAT_URL,
                 completion_window=self.cfg.batch_completion_window,
                 metadata={METADATA_KEY: request_set},
             )
@@ -212,11 +222,11 @@ class BatchBackend:
                 )
         raise AssertionError("unreachable")
 
-    def _watch(self, record: F.BatchRecord, first_wait_s: float) -> None:
+    def _watch(self, record: teacher_batch_files.BatchRecord, first_wait_s: float) -> None:
         self._watched.add(record.batch_id)
         self._spawn(self._follow(record, first_wait_s))
 
-    async def _follow(self, record: F.BatchRecord, first_wait_s: float) -> None:
+    async def _follow(self, record: teacher_batch_files.BatchRecord, first_wait_s: float) -> None:
         """Poll a batch until it is done and hand out its results; every waiter gets an answer."""
         batch_id = record.batch_id
         self._open[batch_id] = record.submitted_at
@@ -231,7 +241,7 @@ class BatchBackend:
             self._open.pop(batch_id, None)
         self._tell(batch_id, None)  # not when cancelled: the batch is still open on the server
 
-    async def _poll(self, record: F.BatchRecord, wait_s: float) -> Any:
+    async def _poll(self, record: teacher_batch_files.BatchRecord, wait_s: float) -> Any:
         """The batch once it is done; None when the endpoint stayed unreachable (requests failed)."""
         failing_since: float | None = None
         while True:
@@ -254,17 +264,19 @@ class BatchBackend:
             if batch.status in DONE:
                 return batch
 
-    async def _finish(self, batch: Any, record: F.BatchRecord) -> None:
+    async def _finish(self, batch: Any, record: teacher_batch_files.BatchRecord) -> None:
         self.counts["done"] += 1
         if batch.status == "failed":
             self._refused(batch, record)
             return
-        results: dict[str, B.Reply | B.SendFailure] = {}
+        results: dict[str, teacher_backend.Reply | teacher_backend.SendFailure] = {}
         for file_id in (batch.output_file_id, batch.error_file_id):
             if file_id:
-                results.update(F.read_results(await self._download(file_id)))
-        missing = B.SendFailure(
-            B.EXPIRED, f"batch {batch.id} {batch.status} before answering", endpoint_ok=True
+                results.update(teacher_batch_files.read_results(await self._download(file_id)))
+        missing = teacher_backend.SendFailure(
+            teacher_backend.EXPIRED,
+            f"batch {batch.id} {batch.status} before answering",
+            endpoint_ok=True,
         )
         for key in record.keys:
             self._deliver(key, results.get(key, missing), batch.id)
@@ -280,7 +292,7 @@ class BatchBackend:
                 await asyncio.sleep(self.cfg.batch_poll_s)
         raise AssertionError("unreachable")
 
-    def _refused(self, batch: Any, record: F.BatchRecord) -> None:
+    def _refused(self, batch: Any, record: teacher_batch_files.BatchRecord) -> None:
         """A batch that failed validation: split when it was too large, else stop the job."""
         errors = list(getattr(batch.errors, "data", None) or [])
         message = "; ".join(short(f"{e.code}: {e.message}") for e in errors) or "no reason given"
@@ -300,10 +312,17 @@ class BatchBackend:
                     waiting.batch_id = None
                     self._enqueue(key, waiting.body)
             return
-        failure = B.SendFailure(B.INVALID_BATCH, f"batch {batch.id} failed: {message}")
+        failure = teacher_backend.SendFailure(
+            teacher_backend.INVALID_BATCH, f"batch {batch.id} failed: {message}"
+        )
         self._deliver_all(record.keys, failure, batch.id)
 
-    def _deliver(self, key: str, result: B.Reply | B.SendFailure, batch_id: str | None) -> None:
+    def _deliver(
+        self,
+        key: str,
+        result: teacher_backend.Reply | teacher_backend.SendFailure,
+        batch_id: str | None,
+    ) -> None:
         """Hand a batch's result for `key` to whoever waits for it.
 
         An answer is good from any batch. A failure only counts from the batch that holds the key
@@ -312,7 +331,7 @@ class BatchBackend:
         """
         self._forget(key, batch_id)
         waiting = self._waiting.get(key)
-        if isinstance(result, B.Reply):
+        if isinstance(result, teacher_backend.Reply):
             if waiting is None:
                 self._results[key] = result  # from a resumed batch, asked for later
                 return
@@ -322,7 +341,9 @@ class BatchBackend:
         if not waiting.future.done():
             waiting.future.set_result(result)
 
-    def _deliver_all(self, keys: list[str], failure: B.SendFailure, batch_id: str | None) -> None:
+    def _deliver_all(
+        self, keys: list[str], failure: teacher_backend.SendFailure, batch_id: str | None
+    ) -> None:
         for key in keys:
             self._deliver(key, failure, batch_id)
 
@@ -336,7 +357,7 @@ class BatchBackend:
         if self.board is not None:
             self.board.batch_event(batch_id, opened_at)
 
-    async def _journal(self, record: F.BatchRecord) -> None:
+    async def _journal(self, record: teacher_batch_files.BatchRecord) -> None:
         if self.journal is not None:
             await asyncio.to_thread(self.journal.write, record)
 
@@ -352,7 +373,7 @@ class BatchBackend:
                 await self._adopt(records)
             self._known = {k: r for r in records if r.batch_id for k in r.keys}
 
-    async def _adopt(self, records: list[F.BatchRecord]) -> None:
+    async def _adopt(self, records: list[teacher_batch_files.BatchRecord]) -> None:
         """Find the batches created but not journaled (interrupted in between) by their metadata."""
         orphans = {r.request_set: r for r in records if r.batch_id is None}
         try:

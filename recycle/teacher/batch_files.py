@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from recycle.storage import filesystem, write_bytes_atomic
-from recycle.teacher import backend as B
+from recycle.teacher import backend as teacher_backend
 from recycle.teacher.online import kind_of_status, short
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,9 @@ def request_set_hash(keys: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(keys)).encode("ascii")).hexdigest()
 
 
-def read_result(entry: dict[str, Any]) -> tuple[str, B.Reply | B.SendFailure]:
+def read_result(
+    entry: dict[str, Any],
+) -> tuple[str, teacher_backend.Reply | teacher_backend.SendFailure]:
     """(custom_id, answer or failure) of one line of an output or error file."""
     key = str(entry.get("custom_id"))
     response, error = entry.get("response"), entry.get("error")
@@ -81,20 +83,22 @@ def read_result(entry: dict[str, Any]) -> tuple[str, B.Reply | B.SendFailure]:
         status = int(response.get("status_code") or 500)
         err = (response.get("body") or {}).get("error") or {}
         message = short(err.get("message") or f"HTTP {status}")
-        return key, B.SendFailure(kind_of_status(status), message, status, endpoint_ok=True)
+        return key, teacher_backend.SendFailure(
+            kind_of_status(status), message, status, endpoint_ok=True
+        )
     err = error or {}
     code = str(err.get("code") or "")
     message = short(f"{code}: {err.get('message') or 'no answer'}")
     if code in EXPIRED_CODES:
-        return key, B.SendFailure(B.EXPIRED, message, endpoint_ok=True)
-    kind = B.RATE_LIMITED if code in RATE_CODES else B.SERVER_ERROR
-    return key, B.SendFailure(kind, message, endpoint_ok=True)
+        return key, teacher_backend.SendFailure(teacher_backend.EXPIRED, message, endpoint_ok=True)
+    kind = teacher_backend.RATE_LIMITED if code in RATE_CODES else teacher_backend.SERVER_ERROR
+    return key, teacher_backend.SendFailure(kind, message, endpoint_ok=True)
 
 
-def _reply(body: dict[str, Any]) -> B.Reply:
+def _reply(body: dict[str, Any]) -> teacher_backend.Reply:
     choices = body.get("choices") or [{}]
     usage = body.get("usage")
-    return B.Reply(
+    return teacher_backend.Reply(
         text=((choices[0].get("message") or {}).get("content")) or "",
         finish_reason=choices[0].get("finish_reason"),
         prompt_tokens=int(usage.get("prompt_tokens") or 0) if usage else None,
@@ -102,9 +106,9 @@ def _reply(body: dict[str, Any]) -> B.Reply:
     )
 
 
-def read_results(text: str) -> dict[str, B.Reply | B.SendFailure]:
+def read_results(text: str) -> dict[str, teacher_backend.Reply | teacher_backend.SendFailure]:
     """Every line of an output or error file, by custom_id; unreadable lines are logged, skipped."""
-    out: dict[str, B.Reply | B.SendFailure] = {}
+    out: dict[str, teacher_backend.Reply | teacher_backend.SendFailure] = {}
     for n, raw in enumerate(text.splitlines(), 1):
         if not raw.strip():
             continue

@@ -25,9 +25,8 @@ from typing import Any
 
 from recycle.config.teacher import TeacherConfig
 from recycle.prompts import ChatPrompt
-from recycle.teacher import backend as B
-from recycle.teacher import errors as E
-from recycle.teacher import ledger as L
+from recycle.teacher import backend as teacher_backend
+from recycle.teacher import errors, ledger
 from recycle.teacher.cache import AnswerCache, CachedAnswer, cache_key
 from recycle.teacher.circuit import Admission
 from recycle.teacher.endpoint import DUMMY_KEY, endpoint_name, is_openai, resolve_api_key
@@ -91,12 +90,14 @@ class TeacherClient:
         cache: AnswerCache | None,
         client: Any = None,
         rng: random.Random | None = None,
-        backend: B.Backend | None = None,
+        backend: teacher_backend.Backend | None = None,
     ):
         self.cfg = cfg
         self.gate = gate
         self.cache = cache
-        self.backend = backend or B.make_backend(cfg, journal_dir(cache), client, gate)
+        self.backend = backend or teacher_backend.make_backend(
+            cfg, journal_dir(cache), client, gate
+        )
         limit = self.backend.max_in_flight
         self._slots = asyncio.Semaphore(limit) if limit else contextlib.nullcontext()
         self._rng = rng or random.Random()
@@ -114,16 +115,18 @@ class TeacherClient:
         if self.cache is not None:
             hit = await asyncio.to_thread(self.cache.get, key)
             if hit is not None:
-                self.gate.settle({L.CACHE_HITS: 1}, 0.0, 0.0)
+                self.gate.settle({ledger.CACHE_HITS: 1}, 0.0, 0.0)
                 if hit.rejected is not None:
-                    raise E.SampleRejected(E.BAD_REQUEST, f"{hit.rejected} (cached)")
+                    raise errors.SampleRejected(errors.BAD_REQUEST, f"{hit.rejected} (cached)")
                 return Completion(
                     hit.text, hit.finish_reason, hit.prompt_tokens, hit.completion_tokens, True
                 )
         try:
             answer = await self._request(key, prompt.messages, sampling, parse_retry=attempt > 0)
-        except E.SampleRejected as rej:
-            if rej.reason == E.BAD_REQUEST:  # the endpoint refuses this very request: remember it
+        except errors.SampleRejected as rej:
+            if (
+                rej.reason == errors.BAD_REQUEST
+            ):  # the endpoint refuses this very request: remember it
                 await self._store(key, CachedAnswer("", None, 0, 0, rejected=rej.detail), meta)
             raise
         await self._store(key, answer, meta)
@@ -134,7 +137,7 @@ class TeacherClient:
     async def _store(self, key: str, answer: CachedAnswer, meta: dict) -> None:
         if self.cache is not None:
             await asyncio.to_thread(self.cache.put, key, answer, meta)
-            self.gate.settle({L.CACHE_WRITES: 1}, 0.0, 0.0)
+            self.gate.settle({ledger.CACHE_WRITES: 1}, 0.0, 0.0)
 
     async def _request(
         self, key: str, messages: list[dict[str, str]], sampling: dict, parse_retry: bool
@@ -150,15 +153,15 @@ class TeacherClient:
         while True:
             probe = await self._wait_until_reachable()
             counts = {
-                L.REQUESTS: 1,
-                L.RETRIES: int(sent > 0),
-                L.PARSE_RETRIES: int(parse_retry and sent == 0),
+                ledger.REQUESTS: 1,
+                ledger.RETRIES: int(sent > 0),
+                ledger.PARSE_RETRIES: int(parse_retry and sent == 0),
             }
             async with self._slots:
                 reserved = await self._admit(est_prompt, sampling["max_tokens"])
                 try:
                     reply = await self.backend.send(key, body)
-                except B.SendFailure as err:
+                except teacher_backend.SendFailure as err:
                     failure = err
                     if probe and _server_error(err) and await self.backend.reachable():
                         # the probe got a 5xx but the server answers otherwise: no outage, this
@@ -177,8 +180,9 @@ class TeacherClient:
                 raise self._outage(verdict)
             if verdict.go:  # the endpoint looks healthy: this failure spends a retry
                 if retry >= self.cfg.max_retries:
-                    raise E.SampleRejected(
-                        E.UNAVAILABLE, f"gave up after {sent} attempts; last: {failure.message}"
+                    raise errors.SampleRejected(
+                        errors.UNAVAILABLE,
+                        f"gave up after {sent} attempts; last: {failure.message}",
                     )
                 await asyncio.sleep(self._backoff(failure, retry))
                 retry += 1
@@ -193,8 +197,8 @@ class TeacherClient:
                 return verdict.probe
             await asyncio.sleep(verdict.wait_s)
 
-    def _outage(self, verdict: Admission) -> E.TeacherOutageError:
-        return E.TeacherOutageError(
+    def _outage(self, verdict: Admission) -> errors.TeacherOutageError:
+        return errors.TeacherOutageError(
             f"the teacher at {endpoint_name(self.cfg.base_url)} did not answer for "
             f"{verdict.outage_s:.0f} s (teacher.max_outage_s={self.cfg.max_outage_s:g}): the job stops"
         )
@@ -211,14 +215,14 @@ class TeacherClient:
             return 0.0, 0.0
         tokens = float(est_prompt + max_tokens) if settings.tokens_per_minute is not None else 0.0
         cost = (
-            L.cost_usd(settings.price, est_prompt, max_tokens)
+            ledger.cost_usd(settings.price, est_prompt, max_tokens)
             if settings.max_cost_usd is not None
             else 0.0
         )
         wait = await self.gate.reserve(tokens, cost)
         if wait is None:
-            raise E.SampleRejected(
-                E.BUDGET,
+            raise errors.SampleRejected(
+                errors.BUDGET,
                 f"teacher.max_cost_usd={self.gate.settings.max_cost_usd} reached; not sent",
             )
         if wait > 0:
@@ -226,41 +230,49 @@ class TeacherClient:
         return cost, tokens
 
     def _succeeded(
-        self, reply: B.Reply, counts: dict, reserved: tuple[float, float], est_prompt: int
+        self,
+        reply: teacher_backend.Reply,
+        counts: dict,
+        reserved: tuple[float, float],
+        est_prompt: int,
     ) -> CachedAnswer:
         prompt_tokens, completion_tokens = reply.prompt_tokens, reply.completion_tokens
         if prompt_tokens is None or completion_tokens is None:  # usage omitted: estimate, say so
             prompt_tokens = est_prompt
             completion_tokens = math.ceil(len(reply.text) / self.cfg.chars_per_token)
             counts["usage_estimated"] = 1
-        counts.update({L.PROMPT_TOKENS: prompt_tokens, L.COMPLETION_TOKENS: completion_tokens})
+        counts.update(
+            {ledger.PROMPT_TOKENS: prompt_tokens, ledger.COMPLETION_TOKENS: completion_tokens}
+        )
         self.gate.settle(
             counts, reserved[0], max(0.0, reserved[1] - prompt_tokens - completion_tokens)
         )
         return CachedAnswer(reply.text, reply.finish_reason, prompt_tokens, completion_tokens)
 
-    def _check_final(self, err: B.SendFailure, counts: dict, reserved: tuple[float, float]) -> None:
+    def _check_final(
+        self, err: teacher_backend.SendFailure, counts: dict, reserved: tuple[float, float]
+    ) -> None:
         """Count a failure; raise when it is fatal (the job stops) or final (the sample is rejected)."""
-        counts[L.ERROR_PREFIX + err.kind] = 1
+        counts[ledger.ERROR_PREFIX + err.kind] = 1
         self.gate.settle(counts, reserved[0], reserved[1])
-        if err.kind == B.UNAUTHORIZED:
-            raise E.TeacherAuthError(
+        if err.kind == teacher_backend.UNAUTHORIZED:
+            raise errors.TeacherAuthError(
                 f"the teacher at {self.cfg.base_url or 'OpenAI'} refused the key (HTTP {err.status}); check the "
                 f"environment variable {self.cfg.api_key_env} (named by teacher.api_key_env)"
             ) from None
-        if err.kind == B.NOT_FOUND:
-            raise E.TeacherEndpointError(
+        if err.kind == teacher_backend.NOT_FOUND:
+            raise errors.TeacherEndpointError(
                 f"the teacher at {self.cfg.base_url or 'OpenAI'} answered 404 for model {self.cfg.model!r}; "
                 "check teacher.model and teacher.base_url (it usually ends in /v1)"
             ) from None
-        if err.kind == B.INVALID_BATCH:
-            raise E.TeacherEndpointError(
+        if err.kind == teacher_backend.INVALID_BATCH:
+            raise errors.TeacherEndpointError(
                 f"the teacher at {endpoint_name(self.cfg.base_url)} refused a batch: {err.message}"
             ) from None
-        if err.kind == B.BAD_REQUEST:
-            raise E.SampleRejected(E.BAD_REQUEST, err.message)
+        if err.kind == teacher_backend.BAD_REQUEST:
+            raise errors.SampleRejected(errors.BAD_REQUEST, err.message)
 
-    def _backoff(self, err: B.SendFailure, retry: int) -> float:
+    def _backoff(self, err: teacher_backend.SendFailure, retry: int) -> float:
         """The wait before retry number `retry`: jittered exponential, at least the Retry-After."""
         return backoff_delay(
             retry, self.cfg.backoff_base_s, self.cfg.backoff_max_s, err.retry_after_s, self._rng
@@ -275,6 +287,6 @@ class TeacherClient:
         await self.backend.aclose()
 
 
-def _server_error(err: B.SendFailure) -> bool:
+def _server_error(err: teacher_backend.SendFailure) -> bool:
     """A transient failure the server itself answered with a 5xx (not a refused connection)."""
     return err.transient and not err.endpoint_ok and (err.status or 0) >= 500

@@ -17,8 +17,8 @@ import pyarrow as pa
 
 from recycle import columns as C
 from recycle.config.teacher import TeacherConfig
-from recycle.teacher import errors as E
-from recycle.teacher import parse as P
+from recycle.teacher import errors
+from recycle.teacher import parse as teacher_parse
 from recycle.teacher.client import TeacherClient
 from recycle.teacher.tasks import ReflectionTask
 
@@ -55,10 +55,12 @@ class Reflector:
                 answer = await self.client.complete(request.prompt, request.max_tokens, attempt)
                 parsed = _parse(task, answer.text, answer.finish_reason)
                 if parsed.ok:
-                    return self._row(task.reflected(row, parsed), P.OK, answer.text, truncated)
+                    return self._row(
+                        task.reflected(row, parsed), teacher_parse.OK, answer.text, truncated
+                    )
                 self.client.gate.settle({PARSE_FAILURES: 1}, 0.0, 0.0)
             return self._row(task.original(row), parsed.reason, answer.text, truncated)
-        except E.SampleRejected as rej:
+        except errors.SampleRejected as rej:
             out = self._row(dict.fromkeys(task.writes()), rej.reason, None, truncated)
             out.update(
                 {
@@ -98,9 +100,9 @@ class Reflector:
         )
 
 
-def _parse(task: ReflectionTask, text: str, finish_reason: str | None) -> P.Parsed:
+def _parse(task: ReflectionTask, text: str, finish_reason: str | None) -> teacher_parse.Parsed:
     if finish_reason == "length":  # the answer hit max_tokens: its last section is cut short
-        return P.Parsed(CUT_AT_MAX_TOKENS)
+        return teacher_parse.Parsed(CUT_AT_MAX_TOKENS)
     return task.parse(text)
 
 

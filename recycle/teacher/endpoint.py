@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 import openai
 
 from recycle.config.teacher import TeacherConfig
-from recycle.teacher import errors as E
+from recycle.teacher import errors
 
 DUMMY_KEY = "EMPTY"  # what keyless OpenAI-compatible servers (vLLM, Ollama, tests) accept
 
@@ -28,7 +28,7 @@ def resolve_api_key(cfg: TeacherConfig) -> str:
     if key:
         return key
     if is_openai(cfg.base_url):
-        raise E.TeacherAuthError(
+        raise errors.TeacherAuthError(
             f"the teacher is OpenAI but the environment variable {cfg.api_key_env} is not set; export it "
             "where the driver and the Ray workers run (teacher.api_key_env names another variable)"
         )

@@ -7,7 +7,7 @@ from typing import Any
 import openai
 
 from recycle.config.teacher import TeacherConfig
-from recycle.teacher import backend as B
+from recycle.teacher import backend as teacher_backend
 from recycle.teacher.endpoint import open_client
 from recycle.teacher.limits import retry_after_seconds
 
@@ -24,7 +24,7 @@ class OnlineBackend:
         self.client = client or open_client(cfg)
         self.max_in_flight = cfg.concurrency
 
-    async def send(self, key: str, body: dict[str, Any]) -> B.Reply:
+    async def send(self, key: str, body: dict[str, Any]) -> teacher_backend.Reply:
         """One chat completion."""
         try:
             response = await self.client.chat.completions.create(**body)
@@ -49,11 +49,11 @@ class OnlineBackend:
         await self.client.close()
 
 
-def reply_of(response: Any) -> B.Reply:
+def reply_of(response: Any) -> teacher_backend.Reply:
     """A Reply from a ChatCompletion object."""
     choice = response.choices[0] if response.choices else None
     usage = response.usage
-    return B.Reply(
+    return teacher_backend.Reply(
         text=(choice.message.content if choice is not None else None) or "",
         finish_reason=choice.finish_reason if choice is not None else None,
         prompt_tokens=(usage.prompt_tokens or 0) if usage is not None else None,
@@ -61,35 +61,35 @@ def reply_of(response: Any) -> B.Reply:
     )
 
 
-def failure_of(err: openai.APIError) -> B.SendFailure:
+def failure_of(err: openai.APIError) -> teacher_backend.SendFailure:
     """The SendFailure of an openai error."""
     kind, status = classify(err)
     headers = err.response.headers if isinstance(err, openai.APIStatusError) else None
-    return B.SendFailure(kind, short(err), status, retry_after_seconds(headers))
+    return teacher_backend.SendFailure(kind, short(err), status, retry_after_seconds(headers))
 
 
 def classify(err: openai.APIError) -> tuple[str, int | None]:
     """(kind, HTTP status) of a failed request."""
     if isinstance(err, openai.APITimeoutError):
-        return B.TIMEOUT, None
+        return teacher_backend.TIMEOUT, None
     if isinstance(err, openai.APIConnectionError):
-        return B.CONNECTION, None
+        return teacher_backend.CONNECTION, None
     if not isinstance(err, openai.APIStatusError):
-        return B.SERVER_ERROR, None  # an unparseable 200 body: transient, retried
+        return teacher_backend.SERVER_ERROR, None  # an unparseable 200 body: transient, retried
     return kind_of_status(err.status_code), err.status_code
 
 
 def kind_of_status(status: int) -> str:
     """The failure kind of an HTTP status."""
     if status in (401, 403):
-        return B.UNAUTHORIZED
+        return teacher_backend.UNAUTHORIZED
     if status == 404:
-        return B.NOT_FOUND
+        return teacher_backend.NOT_FOUND
     if status == 429:
-        return B.RATE_LIMITED
+        return teacher_backend.RATE_LIMITED
     if status >= 500 or status in RETRIED_STATUS:
-        return B.SERVER_ERROR
-    return B.BAD_REQUEST
+        return teacher_backend.SERVER_ERROR
+    return teacher_backend.BAD_REQUEST
 
 
 def short(err: BaseException | str, limit: int = 300) -> str:

@@ -16,8 +16,8 @@ from recycle import columns as C
 from recycle.config.teacher import TeacherConfig
 from recycle.data.normalize import query_text
 from recycle.prompts import ChatPrompt, render_chat
-from recycle.teacher import errors as E
-from recycle.teacher import parse as P
+from recycle.teacher import errors
+from recycle.teacher import parse as teacher_parse
 from recycle.teacher.client import estimate_tokens
 
 FIT_ROUNDS = 4  # re-renders allowed to cut a response until the prompt fits
@@ -52,8 +52,8 @@ def fit_prompt(render: Callable[[str], ChatPrompt], response: str, cfg: TeacherC
             break
         kept = kept[:keep]
         prompt = render(kept)
-    raise E.SampleRejected(
-        E.PROMPT_TOO_LONG,
+    raise errors.SampleRejected(
+        errors.PROMPT_TOO_LONG,
         f"the prompt needs more than teacher.context_window={cfg.context_window} minus "
         f"max_tokens={cfg.max_tokens} tokens even with the response cut",
     )
@@ -80,11 +80,11 @@ class ReflectionTask:
         """The prompt for one row."""
         raise NotImplementedError
 
-    def parse(self, text: str | None) -> P.Parsed:
+    def parse(self, text: str | None) -> teacher_parse.Parsed:
         """Parse an answer."""
         raise NotImplementedError
 
-    def reflected(self, row: dict[str, Any], parsed: P.Parsed) -> dict[str, str]:
+    def reflected(self, row: dict[str, Any], parsed: teacher_parse.Parsed) -> dict[str, str]:
         """The new texts of a well-formed answer."""
         raise NotImplementedError
 
@@ -97,7 +97,7 @@ class ReflectionTask:
 class InstructionTask(ReflectionTask):
     """Reflection on the instruction: (x, y) -> (new instruction, new answer)."""
 
-    stage: str = E.STAGE_INSTRUCTION
+    stage: str = errors.STAGE_INSTRUCTION
     status_column: str = C.REFLECT_INSTRUCTION_STATUS
     raw_column: str = C.REFLECT_INSTRUCTION_RAW
     truncated_column: str = C.REFLECT_INSTRUCTION_TRUNCATED
@@ -116,15 +116,15 @@ class InstructionTask(ReflectionTask):
             cfg,
         )
 
-    def parse(self, text: str | None) -> P.Parsed:
-        return P.parse_instruction_reflection(text)
+    def parse(self, text: str | None) -> teacher_parse.Parsed:
+        return teacher_parse.parse_instruction_reflection(text)
 
-    def reflected(self, row: dict[str, Any], parsed: P.Parsed) -> dict[str, str]:
+    def reflected(self, row: dict[str, Any], parsed: teacher_parse.Parsed) -> dict[str, str]:
         # The reflected instruction is self-contained: its input is folded into it.
         return {
-            C.NEW_INSTRUCTION: parsed.fields[P.NEW_INSTRUCTION],
+            C.NEW_INSTRUCTION: parsed.fields[teacher_parse.NEW_INSTRUCTION],
             C.NEW_INPUT: "",
-            C.NEW_OUTPUT: parsed.fields[P.NEW_ANSWER],
+            C.NEW_OUTPUT: parsed.fields[teacher_parse.NEW_ANSWER],
         }
 
     def original(self, row: dict[str, Any]) -> dict[str, str]:
@@ -139,7 +139,7 @@ class InstructionTask(ReflectionTask):
 class ResponseTask(ReflectionTask):
     """Reflection on the response of a chosen pair (x1, y1) -> better y; columns are parameters."""
 
-    stage: str = E.STAGE_RESPONSE
+    stage: str = errors.STAGE_RESPONSE
     status_column: str = C.REFLECT_RESPONSE_STATUS
     raw_column: str = C.REFLECT_RESPONSE_RAW
     truncated_column: str = C.REFLECT_RESPONSE_TRUNCATED
@@ -168,11 +168,11 @@ class ResponseTask(ReflectionTask):
 
         return fit_prompt(render, row[self.output_column], cfg)
 
-    def parse(self, text: str | None) -> P.Parsed:
-        return P.parse_response_reflection(text)
+    def parse(self, text: str | None) -> teacher_parse.Parsed:
+        return teacher_parse.parse_response_reflection(text)
 
-    def reflected(self, row: dict[str, Any], parsed: P.Parsed) -> dict[str, str]:
-        return {C.BETTER_OUTPUT: parsed.fields[P.BETTER_ANSWER]}
+    def reflected(self, row: dict[str, Any], parsed: teacher_parse.Parsed) -> dict[str, str]:
+        return {C.BETTER_OUTPUT: parsed.fields[teacher_parse.BETTER_ANSWER]}
 
     def original(self, row: dict[str, Any]) -> dict[str, str]:
         return {C.BETTER_OUTPUT: row[self.output_column]}

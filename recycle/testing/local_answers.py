@@ -8,7 +8,9 @@ parser's tolerance while staying reproducible.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
+import time
 from typing import Any
 
 _SECTION = re.compile(
@@ -139,3 +141,34 @@ def unformatted_answer(messages: list[dict[str, Any]]) -> str:
     """An answer that ignores the requested format (no markers at all), as real teachers sometimes do."""
     instruction, _, _ = _sample(_user_text(messages))
     return f'Here is some feedback on the instruction "{_first_sentence(instruction, 80)}": it could be more specific.'
+
+
+def error_body(message: str, code: str) -> dict[str, Any]:
+    """An OpenAI-style error payload."""
+    return {"error": {"message": message, "type": "invalid_request_error", "code": code}}
+
+
+def completion(
+    body: dict[str, Any], text: str, messages: list[dict[str, Any]], finish_reason: str = "stop"
+) -> dict[str, Any]:
+    """A chat completion answering `text`, with token counts estimated at 4 characters a token."""
+    prompt_tokens = math.ceil(sum(len(str(m.get("content") or "")) for m in messages) / 4)
+    completion_tokens = math.ceil(len(text) / 4)
+    return {
+        "id": f"chatcmpl-local-{time.monotonic_ns()}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", ""),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }

@@ -23,12 +23,25 @@ import json
 import threading
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from recycle.testing.local_answers import unformatted_answer
+from recycle.testing.local_answers import completion, error_body, unformatted_answer
 
-if TYPE_CHECKING:
-    from recycle.testing.local_server import LocalTeacherServer
+
+class RequestCounter(Protocol):
+    """What the batch service needs of its server: its answers and its per-request accounting."""
+
+    answer: Callable[[list[dict[str, Any]]], str]
+
+    def arrive(self, messages: list[dict[str, Any]]) -> str:
+        """Count a request arriving; the fault kind it gets."""
+        ...
+
+    def finish(self) -> None:
+        """Count a request answered."""
+        ...
+
 
 Response = tuple[int, Any]  # (HTTP status, JSON payload or raw bytes)
 LINE_ERRORS = {"server_error": 500, "rate_limit": 429, "bad_request": 400}
@@ -37,7 +50,7 @@ LINE_ERRORS = {"server_error": 500, "rate_limit": 429, "bad_request": 400}
 class LocalBatchService:
     """The Batch API state of one LocalTeacherServer (thread-safe: the server is threaded)."""
 
-    def __init__(self, owner: LocalTeacherServer, latency_s: float = 0.5):
+    def __init__(self, owner: RequestCounter, latency_s: float = 0.5):
         self.owner = owner
         self.latency_s = latency_s
         self.files: dict[str, bytes] = {}
@@ -95,13 +108,13 @@ class LocalBatchService:
                 return (200, dict(batch)) if batch else _missing("batch", tail[1])
         if method == "POST" and len(tail) == 3 and tail[2] == "cancel":
             return self._cancel(tail[1])
-        return 404, _error(f"no route {method} {path}", "not_found")
+        return 404, error_body(f"no route {method} {path}", "not_found")
 
     def _upload(self, content_type: str, body: bytes) -> Response:
         with self._lock:
             if self._upload_failures > 0:
                 self._upload_failures -= 1
-                return 500, _error(
+                return 500, error_body(
                     "The server had an error while uploading (injected)", "server_error"
                 )
             fields = _multipart(content_type, body)
@@ -195,11 +208,9 @@ class LocalBatchService:
 
     def _answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """One line answered as POST /chat/completions would (the server's per-request faults)."""
-        from recycle.testing.local_server import completion
-
         owner = self.owner
         messages = body.get("messages") or []
-        kind = owner._arrive(messages)
+        kind = owner.arrive(messages)
         try:
             if kind in ("ok", "no_markers", "slow", "cut_off"):
                 text = (
@@ -209,9 +220,9 @@ class LocalBatchService:
                     body, text, messages, "length" if kind == "cut_off" else "stop"
                 )
             status = LINE_ERRORS.get(kind, 500)
-            return status, _error(f"{kind} (injected)", kind)
+            return status, error_body(f"{kind} (injected)", kind)
         finally:
-            owner._finish()
+            owner.finish()
 
     def _end(
         self,
@@ -260,9 +271,5 @@ def _multipart(content_type: str, body: bytes) -> dict[str, bytes]:
     return fields
 
 
-def _error(message: str, code: str) -> dict[str, Any]:
-    return {"error": {"message": message, "type": "invalid_request_error", "code": code}}
-
-
 def _missing(what: str, ident: Any) -> Response:
-    return 404, _error(f"no {what} {ident}", "not_found")
+    return 404, error_body(f"no {what} {ident}", "not_found")

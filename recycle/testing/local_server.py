@@ -29,7 +29,12 @@ from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from recycle.testing.local_answers import default_answer, unformatted_answer
+from recycle.testing.local_answers import (
+    completion,
+    default_answer,
+    error_body,
+    unformatted_answer,
+)
 from recycle.testing.local_batch import LocalBatchService
 from recycle.testing.server_stats import ServerStats
 
@@ -104,7 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
                 model["max_model_len"] = owner.max_model_len
             self._json(200, {"object": "list", "data": [model]})
         else:
-            self._json(404, _error(f"no route {self.path}", "not_found"))
+            self._json(404, error_body(f"no route {self.path}", "not_found"))
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
         if self.server.owner.on_request is not None:
@@ -119,16 +124,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, {})
             return
         if not self.path.rstrip("/").endswith("/chat/completions"):
-            self._json(404, _error(f"no route {self.path}", "not_found"))
+            self._json(404, error_body(f"no route {self.path}", "not_found"))
             return
         owner = self.server.owner
-        kind = owner._arrive(body.get("messages") or [])
+        kind = owner.arrive(body.get("messages") or [])
         try:
             self._answer(owner, kind, body)
         except OSError:  # the client gave up (timeout), or the server went down: expected
             self.close_connection = True
         finally:
-            owner._finish()
+            owner.finish()
 
     def _answer(self, owner: LocalTeacherServer, kind: str, body: dict[str, Any]) -> None:
         if kind == DROP:
@@ -139,15 +144,17 @@ class _Handler(BaseHTTPRequestHandler):
                 "Retry-After": str(math.ceil(owner.retry_after_s)),
                 "retry-after-ms": str(int(owner.retry_after_s * 1000)),
             }
-            self._json(429, _error("Rate limit reached (injected)", "rate_limit_exceeded"), headers)
+            self._json(
+                429, error_body("Rate limit reached (injected)", "rate_limit_exceeded"), headers
+            )
         elif kind == SERVER_ERROR:
-            self._json(500, _error("The server had an error (injected)", "server_error"))
+            self._json(500, error_body("The server had an error (injected)", "server_error"))
         elif kind == UNAUTHORIZED:
-            self._json(401, _error("Incorrect API key provided (injected)", "invalid_api_key"))
+            self._json(401, error_body("Incorrect API key provided (injected)", "invalid_api_key"))
         elif kind == BAD_REQUEST:
             self._json(
                 400,
-                _error(
+                error_body(
                     "This model's maximum context length is exceeded (injected)",
                     "context_length_exceeded",
                 ),
@@ -174,36 +181,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
-
-
-def _error(message: str, code: str) -> dict[str, Any]:
-    return {"error": {"message": message, "type": "invalid_request_error", "code": code}}
-
-
-def completion(
-    body: dict[str, Any], text: str, messages: Messages, finish_reason: str = "stop"
-) -> dict[str, Any]:
-    """A chat completion answering `text`, with token counts estimated at 4 characters a token."""
-    prompt_tokens = math.ceil(sum(len(str(m.get("content") or "")) for m in messages) / 4)
-    completion_tokens = math.ceil(len(text) / 4)
-    return {
-        "id": f"chatcmpl-local-{time.monotonic_ns()}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": body.get("model", ""),
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": finish_reason,
-            }
-        ],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
-    }
 
 
 class Endpoint:
@@ -317,7 +294,8 @@ class LocalTeacherServer(Endpoint):
         with self._lock:
             self.stats = ServerStats()
 
-    def _arrive(self, messages: Messages) -> str:
+    def arrive(self, messages: Messages) -> str:
+        """Count a request arriving; the fault kind it gets (OK when none)."""
         with self._lock:
             n = self.stats.requests
             self.stats.requests += 1
@@ -337,7 +315,8 @@ class LocalTeacherServer(Endpoint):
                 return kind
         return None
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
+        """Count a request answered."""
         with self._lock:
             self.stats.in_flight -= 1
             self.stats.finishes.append(time.monotonic())

@@ -1,6 +1,6 @@
 """Training samples: instruction rows -> token ids with the shared sequence builder.
 
-The sequence of a sample is exactly the one scoring builds for loss_y_given_x (DESIGN §1):
+The sequence of a sample is exactly the one scoring builds for loss_y_given_x (IFD's numerator):
 [start] + tok(T(x)) + tok(y) + [eos], cut at the end of the response to fit `max_length`. The
 eos is part of the target, so the model learns to stop. A sample that keeps no response token
 carries the builder's reason and is left out of training (counted, never silently).

@@ -14,21 +14,21 @@ from recycle import columns as C
 from recycle.cli.main import main
 from recycle.config import load_config
 from recycle.rundir import read_manifest, read_outcome
-from recycle.teacher import errors as E
-from recycle.teacher.run import reflect_and_write, teacher_stats
+from recycle.teacher import errors as teacher_errors
+from recycle.teacher.reflect_dataset import reflect_and_write, teacher_stats
 from recycle.teacher.session import teacher_summary
-from recycle.testing import local_server as S
+from recycle.testing import local_server
 
 pytestmark = pytest.mark.integration
 
 N_ROWS = 60
 BAD_LINES = ['{"instruction": "no output here"}', "{not json"]
 FAULT_RATES = {
-    S.RATE_LIMIT: 0.05,
-    S.SERVER_ERROR: 0.05,
-    S.DROP: 0.03,
-    S.SLOW: 0.02,
-    S.NO_MARKERS: 0.05,
+    local_server.RATE_LIMIT: 0.05,
+    local_server.SERVER_ERROR: 0.05,
+    local_server.DROP: 0.03,
+    local_server.SLOW: 0.02,
+    local_server.NO_MARKERS: 0.05,
 }
 TEACHER = [
     "teacher.model=local-teacher", "teacher.api_key_env=RECYCLE_TEST_TEACHER_KEY",
@@ -56,7 +56,7 @@ def faults_with_bad_requests(bad_instructions: set[str], seed: int = 3):
 
     def fault(messages, n):
         if any(b in messages[-1]["content"] for b in bad_instructions):
-            return S.BAD_REQUEST
+            return local_server.BAD_REQUEST
         u, edge = rng.random(), 0.0
         for kind, rate in FAULT_RATES.items():
             edge += rate
@@ -104,7 +104,7 @@ def check_faulty_run_and_rerun(rows: list[dict], tmp_path: Path) -> dict:
         str(out),
         *TEACHER,
     ]
-    with S.LocalTeacherServer(
+    with local_server.LocalTeacherServer(
         fault_fn=faults_with_bad_requests(bad), retry_after_s=0.05, slow_s=2.0
     ) as server:
         assert main([*args, f"teacher.base_url={server.base_url}"]) == 0
@@ -121,16 +121,17 @@ def check_faulty_run_and_rerun(rows: list[dict], tmp_path: Path) -> dict:
     assert manifest["invariant"] == {"ok": True, "input": n + 3, "accounted": n + 3}
     assert manifest["counts"]["kept"] == n - 2
     assert manifest["counts"]["rejected"] == {
-        "duplicate": 1, "missing_field": 1, "unparseable_json": 1, E.BAD_REQUEST: 2,
+        "duplicate": 1, "missing_field": 1, "unparseable_json": 1, teacher_errors.BAD_REQUEST: 2,
     }  # fmt: skip
     sources = [
         r[C.SOURCE] for r in kept + rejected
     ]  # one per raw row (a duplicate shares its sample_id)
     assert len(sources) == len(set(sources)) == n + 3
-    teacher_rejects = [r for r in rejected if r[C.STAGE] == E.STAGE_INSTRUCTION]
+    teacher_rejects = [r for r in rejected if r[C.STAGE] == teacher_errors.STAGE_INSTRUCTION]
     assert {r[C.INSTRUCTION] for r in teacher_rejects} == bad
     assert all(
-        r[C.REFLECT_INSTRUCTION_STATUS] == E.BAD_REQUEST and r[C.DETAIL] for r in teacher_rejects
+        r[C.REFLECT_INSTRUCTION_STATUS] == teacher_errors.BAD_REQUEST and r[C.DETAIL]
+        for r in teacher_rejects
     )
 
     # Reflected rows carry the teacher's text; unparseable ones keep their own, with the reason.
@@ -155,10 +156,16 @@ def check_faulty_run_and_rerun(rows: list[dict], tmp_path: Path) -> dict:
     t = manifest["teacher"]
     assert t["requests"] == first_requests == sum(by_kind.values())
     assert t["retries"] == sum(
-        by_kind.get(k, 0) for k in (S.RATE_LIMIT, S.SERVER_ERROR, S.DROP, S.SLOW)
+        by_kind.get(k, 0)
+        for k in (
+            local_server.RATE_LIMIT,
+            local_server.SERVER_ERROR,
+            local_server.DROP,
+            local_server.SLOW,
+        )
     )
-    assert t["errors"].get("rate_limited", 0) == by_kind.get(S.RATE_LIMIT, 0)
-    assert t["errors"].get("timeout", 0) == by_kind.get(S.SLOW, 0)
+    assert t["errors"].get("rate_limited", 0) == by_kind.get(local_server.RATE_LIMIT, 0)
+    assert t["errors"].get("timeout", 0) == by_kind.get(local_server.SLOW, 0)
     assert t["errors"]["bad_request"] == 2
     assert (t["entered"], t["rejected"], t["reflected"] + t["not_reflected"]) == (n, 2, n - 2)
     assert t["invariant"]["ok"] and t["prompt_tokens"] > 0 and t["cost_usd"] == 0.0
@@ -197,12 +204,14 @@ def test_unauthorized_stops_the_job_naming_the_variable(
     ray_local, rows, tmp_path, monkeypatch
 ) -> None:
     monkeypatch.setenv("RECYCLE_TEST_TEACHER_KEY", "sk-bad-0000")
-    with S.LocalTeacherServer(faults={S.UNAUTHORIZED: 1.0}) as server:
+    with local_server.LocalTeacherServer(faults={local_server.UNAUTHORIZED: 1.0}) as server:
         cfg = load_config(
             None, [*TEACHER, f"teacher.base_url={server.base_url}", f"output.dir='{tmp_path}'"]
         )
         samples = ray_local.data.from_items(normalized(rows[:16]))
-        with pytest.raises(E.TeacherAuthError, match="RECYCLE_TEST_TEACHER_KEY") as err:
+        with pytest.raises(
+            teacher_errors.TeacherAuthError, match="RECYCLE_TEST_TEACHER_KEY"
+        ) as err:
             reflect_and_write(samples, cfg, cfg.teacher, "instruction")
         assert "sk-bad-0000" not in str(err.value)
         assert server.stats.requests <= cfg.teacher.num_actors * cfg.teacher.concurrency
@@ -221,7 +230,7 @@ def test_budget_stops_requests_and_reports_the_rest(ray_local, rows, tmp_path) -
         "teacher.max_tokens=256",
         "teacher.num_actors=1",
     ]
-    with S.LocalTeacherServer() as server:
+    with local_server.LocalTeacherServer() as server:
         cfg = load_config(
             None, [*overrides, f"teacher.base_url={server.base_url}", f"output.dir='{out}'"]
         )
@@ -233,8 +242,8 @@ def test_budget_stops_requests_and_reports_the_rest(ray_local, rows, tmp_path) -
     kept, rejected = kept_and_rejected(out)
     assert 0 < sent < 40 and len(kept) + len(rejected) == 40
     assert stats["reflected"] == len(kept) == sent
-    assert stats["status"] == {"ok": sent, E.BUDGET: 40 - sent}
-    assert {r[C.REASON] for r in rejected} == {E.BUDGET} and all(
+    assert stats["status"] == {"ok": sent, teacher_errors.BUDGET: 40 - sent}
+    assert {r[C.REASON] for r in rejected} == {teacher_errors.BUDGET} and all(
         "max_cost_usd" in r[C.DETAIL] for r in rejected
     )
     assert stats["budget_exhausted"] and 0 < stats["cost_usd"] <= 4.0 and stats["invariant"]["ok"]
@@ -249,7 +258,7 @@ def test_response_reflection_reads_the_chosen_columns(ray_local, rows) -> None:
         for r in normalized(rows[:12])
     ]
     seen: list[str] = []
-    with S.LocalTeacherServer(
+    with local_server.LocalTeacherServer(
         fault_fn=lambda m, n: seen.append(m[-1]["content"]) or None
     ) as server:
         cfg = TeacherConfig(

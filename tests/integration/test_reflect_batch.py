@@ -22,8 +22,8 @@ import pytest
 
 from recycle import columns as C
 from recycle.rundir import read_manifest, read_outcome
-from recycle.teacher import errors as E
-from recycle.testing import local_server as S
+from recycle.teacher import errors
+from recycle.testing import local_server
 
 pytestmark = pytest.mark.integration
 
@@ -37,9 +37,11 @@ def faults(bad: set[str], seed: int = 5):
 
     def fault(messages, n):
         if any(b in messages[-1]["content"] for b in bad):
-            return S.BAD_REQUEST
+            return local_server.BAD_REQUEST
         u = rng.random()
-        return S.SERVER_ERROR if u < 0.03 else S.NO_MARKERS if u < 0.06 else None
+        return (
+            local_server.SERVER_ERROR if u < 0.03 else local_server.NO_MARKERS if u < 0.06 else None
+        )
 
     return fault
 
@@ -71,7 +73,9 @@ def test_batch_reflect_survives_sigint_and_sigkill(ray_local, alpaca_path, tmp_p
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
     bad = {rows[7]["instruction"], rows[300]["instruction"], rows[901]["instruction"]}
     out, log = tmp_path / "run", tmp_path / "driver.log"
-    server = S.LocalTeacherServer(fault_fn=faults(bad), model="gpt-4o-mini", batch_latency_s=2.5)
+    server = local_server.LocalTeacherServer(
+        fault_fn=faults(bad), model="gpt-4o-mini", batch_latency_s=2.5
+    )
     args = [
         "reflect", "instruction", "--input", str(source), "--output", str(out),
         "teacher.model=gpt-4o-mini", "teacher.api_key_env=RECYCLE_TEST_TEACHER_KEY",
@@ -108,7 +112,7 @@ def test_batch_reflect_survives_sigint_and_sigkill(ray_local, alpaca_path, tmp_p
     teacher, counts = manifest["teacher"], manifest["counts"]
     assert manifest["invariant"]["ok"] and teacher["invariant"]["ok"]
     assert teacher["entered"] + sum(counts["rejected"].values()) - teacher["rejected"] == N_ROWS
-    assert teacher["rejected"] == counts["rejected"][E.BAD_REQUEST] == len(bad)
+    assert teacher["rejected"] == counts["rejected"][errors.BAD_REQUEST] == len(bad)
     rejected = read_outcome(str(out), C.OUTCOME_REJECTED).to_pylist()
     assert all(r[C.REASON] and r[C.DETAIL] for r in rejected)  # every reject says why
     assert teacher["reflected"] + teacher["not_reflected"] == counts["kept"]

@@ -20,8 +20,8 @@ from recycle.commands.train import run_finetune
 from recycle.errors import InputError
 from recycle.train.checkpoint import latest_state
 from recycle.train.dataset import prepare
+from recycle.train.finetune import TrainingError, storage_path
 from recycle.train.metrics_log import read_metrics
-from recycle.train.run import TrainingError, storage_path
 from tests.support.fixtures import tiny_artifacts, tiny_model_dir, tiny_tokenizer_dir  # noqa: F401
 from tests.support.train_support import single_process_losses, step_micro_batches, tiny_train_config
 

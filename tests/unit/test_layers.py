@@ -1,5 +1,6 @@
-"""The package map of recycle/__init__.py holds: no module imports a higher layer, production code
-never imports recycle.testing, and no test reaches a private name of the library.
+"""The package map of recycle/__init__.py holds: no module imports a higher layer, no import cycle
+(between modules, or between packages), production code never imports recycle.testing, and no test
+reaches a private name of the library. There is no exception list.
 
 Imports are read with `ast` (nothing is imported): module-level, lazy ones inside functions, and
 module paths named in strings (the lazy export tables, `importlib.import_module`).
@@ -27,8 +28,6 @@ LAYERS = {
     5: ("cli", "demo", "bench", "__main__"),
 }  # fmt: skip
 LAYER = {package: rank for rank, packages in LAYERS.items() for package in packages}
-# (importing module, imported module): the only upward imports, each explained in the package map.
-ALLOWED_UPWARD = {("recycle.config.selection", "recycle.select.declarations")}
 MAY_IMPORT_TESTING = {"testing", "demo", "bench"}
 MODULE_PATH = re.compile(r"recycle(\.[a-z_][a-z0-9_]*)+")
 
@@ -50,11 +49,11 @@ def imported(tree: ast.AST) -> set[str]:
         if isinstance(node, ast.Import):
             out.update(a.name for a in node.names if a.name.split(".")[0] == "recycle")
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module == "recycle":  # `from recycle import columns as C`
-                out.update(f"recycle.{a.name}" if exists(f"recycle.{a.name}") else "recycle"
-                           for a in node.names)  # fmt: skip
-            elif node.module.startswith("recycle."):
-                out.add(node.module)
+            if (
+                node.module.split(".")[0] == "recycle"
+            ):  # `from recycle import columns as C`: a module
+                out.update(f"{node.module}.{a.name}" if exists(f"{node.module}.{a.name}")
+                           else node.module for a in node.names)  # fmt: skip
         elif is_module_path(node):
             out.add(node.value)
     return out
@@ -79,13 +78,74 @@ def test_no_module_imports_a_higher_layer():
             low, high = package(source), package(target)
             unknown.update(p for p in (low, high) if p not in LAYER)
             rising = low in LAYER and high in LAYER and LAYER[high] > LAYER[low]
-            if rising and (source, target) not in ALLOWED_UPWARD:
+            if rising:
                 upward.append(f"{source} (layer {LAYER[low]}) imports {target} ({LAYER[high]})")
             if high == "testing" and low not in MAY_IMPORT_TESTING:
                 testing.append(f"{source} imports {target}")
     assert not unknown, f"packages missing from the layer table (recycle/__init__.py): {unknown}"
     assert not upward, "upward imports:\n" + "\n".join(upward)
     assert not testing, "production code importing recycle.testing:\n" + "\n".join(testing)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each recycle module -> the recycle modules it imports (lazy and TYPE_CHECKING ones too)."""
+    graph = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        source = module_name(path)
+        graph[source] = imported(ast.parse(path.read_text(encoding="utf-8"))) - {source}
+    return graph
+
+
+def a_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle of `graph` as [a, b, ..., a], or [] when it has none (depth-first search)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        state[node] = 2
+        path.pop()
+        return []
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start)):
+            return found
+    return []
+
+
+def package_graph(modules: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Each package -> the other packages its modules import."""
+    out: dict[str, set[str]] = {}
+    for source, targets in modules.items():
+        out.setdefault(package(source), set()).update(
+            package(t) for t in targets if package(t) != package(source)
+        )
+    return out
+
+
+def test_no_import_cycle_between_modules():
+    cycle = a_cycle(import_graph())
+    assert not cycle, "import cycle: " + " -> ".join(cycle)
+
+
+def test_no_import_cycle_between_packages():
+    cycle = a_cycle(package_graph(import_graph()))
+    assert not cycle, "package cycle: " + " -> ".join(cycle)
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert a_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert a_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+    assert package_graph({"recycle.x.m": {"recycle.y.n"}, "recycle.y.n": {"recycle.x.k"}}) == {
+        "x": {"y"},
+        "y": {"x"},
+    }
 
 
 def private_uses(tree: ast.AST) -> list[str]:

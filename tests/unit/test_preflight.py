@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from recycle.config import load_config
-from recycle.demo.run import SAMPLE
+from recycle.demo.offline import SAMPLE
 from recycle.preflight import run_preflight
 from recycle.testing.local_server import LocalTeacherServer
 

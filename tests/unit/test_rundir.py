@@ -77,26 +77,26 @@ def test_resume_keys_refuse_a_changed_run(tmp_path):
 
 def test_transient_rejects_are_kept_apart_and_left_out_of_what_a_rerun_skips(tmp_path):
     from recycle.rundir import delete_transient, outcome_files
-    from recycle.teacher import errors as E
+    from recycle.teacher import errors
 
     run = str(tmp_path)
     b = pa.concat_tables(
         [
             batch(["k"], C.OUTCOME_KEPT, [0.1]),
-            batch(["u1", "u2"], C.OUTCOME_REJECTED, [0.2, 0.3], E.UNAVAILABLE),
-            batch(["b"], C.OUTCOME_REJECTED, [0.4], E.BUDGET),
-            batch(["f"], C.OUTCOME_REJECTED, [0.5], E.BAD_REQUEST),
+            batch(["u1", "u2"], C.OUTCOME_REJECTED, [0.2, 0.3], errors.UNAVAILABLE),
+            batch(["b"], C.OUTCOME_REJECTED, [0.4], errors.BUDGET),
+            batch(["f"], C.OUTCOME_REJECTED, [0.5], errors.BAD_REQUEST),
         ]
     )
     write_outcome_batch(b, run)
     assert (tmp_path / "retry").is_dir() and (tmp_path / "rejects").is_dir()
     assert len(outcome_files(run, C.OUTCOME_REJECTED, transient=True)) == 1
     assert count_outcomes(run) == {
-        "kept": 1, "dropped": {}, "rejected": {E.BAD_REQUEST: 1},
-        "retry": {E.BUDGET: 1, E.UNAVAILABLE: 2},
+        "kept": 1, "dropped": {}, "rejected": {errors.BAD_REQUEST: 1},
+        "retry": {errors.BUDGET: 1, errors.UNAVAILABLE: 2},
     }  # fmt: skip
     assert count_outcomes(run, retry=False)["rejected"] == {
-        E.BAD_REQUEST: 1, E.BUDGET: 1, E.UNAVAILABLE: 2,
+        errors.BAD_REQUEST: 1, errors.BUDGET: 1, errors.UNAVAILABLE: 2,
     }  # fmt: skip
     assert build_manifest("t", 5, count_outcomes(run), {}, {})["invariant"]["ok"]
     assert read_outcome(run, C.OUTCOME_REJECTED).num_rows == 4  # both folders by default

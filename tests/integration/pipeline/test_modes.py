@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from recycle import columns as C
-from recycle.commands.run import run_pipeline
+from recycle.commands.pipeline import run_pipeline
 from recycle.commands.select import run_select
 from recycle.config import load_config
 from recycle.errors import ConfigError

@@ -14,9 +14,9 @@ import pytest
 
 from recycle import exit_codes
 from recycle.cli.main import main
-from recycle.commands.run import run_pipeline
+from recycle.commands.pipeline import run_pipeline
 from recycle.rundir import read_manifest
-from recycle.teacher import errors as E
+from recycle.teacher import errors as teacher_errors
 from recycle.testing.local_server import SERVER_ERROR, LocalTeacherServer
 from tests.integration.pipeline.conftest import RecordingTeacher, pipeline_config
 from tests.support.tiny_model import alpaca_rows
@@ -44,7 +44,7 @@ def test_an_outage_shorter_than_the_limit_rejects_nothing(
         outage.join()
     assert outage.began is not None and outage.ended - outage.began >= 12.0  # it happened mid-run
     counts, teacher = manifest["counts"], manifest["teacher"]
-    assert E.UNAVAILABLE not in counts["rejected"] and "retry" not in counts
+    assert teacher_errors.UNAVAILABLE not in counts["rejected"] and "retry" not in counts
     assert set(counts["rejected"]) == VALIDATION_REJECTS  # only the bad input rows
     assert counts["kept"] + sum(counts["dropped"].values()) == SAMPLES
     assert manifest["invariant"]["ok"] and manifest["status"] == "finished"
@@ -59,7 +59,7 @@ def test_an_outage_past_the_limit_stops_and_the_rerun_finishes_the_rest(
     with LocalTeacherServer(answer=recorder, latency_s=0.1) as server:
         cfg = config(small_dataset, out, tiny_model_dir, server, "teacher.max_outage_s=3")
         outage = server.outage(8.0, after_requests=30)
-        with pytest.raises(E.TeacherOutageError) as err:
+        with pytest.raises(teacher_errors.TeacherOutageError) as err:
             run_pipeline(cfg)
         stopped = read_manifest(str(out))
         outage.join()  # the teacher is back
@@ -128,9 +128,9 @@ def test_transient_rejects_exit_3_and_a_rerun_retries_only_them(
         assert main(args) == exit_codes.OK
         retried = read_manifest(str(out))
 
-    assert first["counts"]["retry"] == {E.UNAVAILABLE: 5} and first["invariant"]["ok"]
+    assert first["counts"]["retry"] == {teacher_errors.UNAVAILABLE: 5} and first["invariant"]["ok"]
     counts = retried["counts"]
-    assert "retry" not in counts and E.UNAVAILABLE not in counts["rejected"]
+    assert "retry" not in counts and teacher_errors.UNAVAILABLE not in counts["rejected"]
     assert counts["kept"] + sum(counts["dropped"].values()) == SAMPLES
     assert len(recorder.answered) == len(set(recorder.answered)) == 2 * 5  # only those 5 samples
     assert [i["status"] for i in retried["invocations"]] == ["finished"] * 2
@@ -148,7 +148,7 @@ def test_retry_rejected_false_keeps_transient_rejects_as_done(ray_local, tmp_pat
 
     run = str(tmp_path)
     rows = {"k": C.OUTCOME_KEPT, "u": C.OUTCOME_REJECTED, "f": C.OUTCOME_REJECTED}
-    reasons = {"k": "", "u": E.UNAVAILABLE, "f": E.BAD_REQUEST}
+    reasons = {"k": "", "u": teacher_errors.UNAVAILABLE, "f": teacher_errors.BAD_REQUEST}
     write_outcome_batch(
         pa.table({C.SAMPLE_ID: list(rows), C.OUTCOME: list(rows.values()),
                   C.REASON: list(reasons.values())}), run,
@@ -158,5 +158,7 @@ def test_retry_rejected_false_keeps_transient_rejects_as_done(ray_local, tmp_pat
     def todo(retry: bool) -> list[str]:
         return sorted(r[C.SAMPLE_ID] for r in remaining(ds, run, "part", retry).take_all())
 
-    assert todo(False) == ["new"] and count_outcomes(run)["retry"] == {E.UNAVAILABLE: 1}
+    assert todo(False) == ["new"] and count_outcomes(run)["retry"] == {
+        teacher_errors.UNAVAILABLE: 1
+    }
     assert todo(True) == ["new", "u"] and "retry" not in count_outcomes(run)  # retry/ cleared

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from recycle import columns as C
-from recycle.commands.run import run_pipeline
+from recycle.commands.pipeline import run_pipeline
 from recycle.report.build import outcome_counts
 from recycle.rundir import read_manifest, read_outcome
 from recycle.select import select_reflected

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from recycle.commands.run import run_pipeline
+from recycle.commands.pipeline import run_pipeline
 from recycle.commands.stats import run_stats
 from recycle.student.stats import ROW
 

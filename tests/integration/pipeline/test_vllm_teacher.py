@@ -17,7 +17,7 @@ import pytest
 from recycle import columns as C
 from recycle.cli.main import main
 from recycle.rundir import read_manifest, read_outcome
-from recycle.teacher import errors as E
+from recycle.teacher import errors as teacher_errors
 from tests.support.tiny_model import alpaca_rows
 from tests.support.vllm_server import PYTHON_ENV, VllmServer, build_served_model, vllm_python
 
@@ -62,7 +62,7 @@ def test_recycle_run_with_a_real_vllm_teacher(ray_local, tmp_path, tiny_model_di
     assert manifest["invariant"]["ok"] and manifest["status"] == "finished"
 
     rejected = read_outcome(str(out), C.OUTCOME_REJECTED).to_pylist()
-    assert [r[C.REASON] for r in rejected] == [E.PROMPT_TOO_LONG]
+    assert [r[C.REASON] for r in rejected] == [teacher_errors.PROMPT_TOO_LONG]
     assert f"context_window={CONTEXT}" in rejected[0][C.DETAIL]  # the server's, not the default
     kept = read_outcome(str(out), C.OUTCOME_KEPT)
     dropped = read_outcome(str(out), C.OUTCOME_DROPPED)

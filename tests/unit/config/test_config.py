@@ -43,8 +43,14 @@ def test_unknown_section_is_named():
 def test_bad_value_names_the_key():
     with pytest.raises(ConfigError, match=r"'student.max_length'"):
         load_config(None, ["student.max_length=lots"])
-    with pytest.raises(ConfigError, match=r"'selection.mode'"):
-        load_config(None, ["selection.mode=best"])
+
+
+def test_an_unknown_mode_is_refused_at_start_up_naming_the_key():
+    from recycle.pipeline.steps import check_config
+
+    cfg = load_config(None, ["selection.mode=best"])  # the modes are select's declarations
+    with pytest.raises(ConfigError, match=r"unknown selection.mode 'best'; use one of selective"):
+        check_config(cfg)
 
 
 def test_malformed_override_and_missing_file():

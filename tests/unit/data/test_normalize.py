@@ -3,18 +3,18 @@ import json
 import pytest
 
 from recycle import columns as C
-from recycle.data import normalize as N
+from recycle.data import normalize
 
 
 def norm(obj, source="f.jsonl:1"):
-    return N.normalize_record(json.dumps(obj), source)
+    return normalize.normalize_record(json.dumps(obj), source)
 
 
 def test_alpaca_row_is_normalized_and_stripped():
     row = norm({"instruction": " Add. ", "input": "1 2", "output": "3\n"})
     assert row[C.OUTCOME] == C.OUTCOME_KEPT
     assert (row[C.INSTRUCTION], row[C.INPUT], row[C.OUTPUT]) == ("Add.", "1 2", "3")
-    assert row[C.SAMPLE_ID] == N.sample_id("Add.", "1 2", "3")
+    assert row[C.SAMPLE_ID] == normalize.sample_id("Add.", "1 2", "3")
 
 
 def test_input_null_or_missing_is_empty():
@@ -30,21 +30,21 @@ def test_sample_id_depends_on_content_only():
         norm({"instruction": "a", "output": "b"}, "x:1")[C.SAMPLE_ID]
         == norm({"instruction": "a", "output": "b"}, "y:9")[C.SAMPLE_ID]
     )
-    assert N.sample_id("a", "", "b") != N.sample_id("a", "b", "")
+    assert normalize.sample_id("a", "", "b") != normalize.sample_id("a", "b", "")
 
 
 @pytest.mark.parametrize(
     ("obj", "reason"),
     [
-        ([1, 2], N.NOT_AN_OBJECT),
-        ("text", N.NOT_AN_OBJECT),
-        ({"instruction": "a"}, N.MISSING_FIELD),
-        ({"output": "a"}, N.MISSING_FIELD),
-        ({"instruction": 3, "output": "a"}, N.NON_STRING_FIELD),
-        ({"instruction": "a", "output": ["x"]}, N.NON_STRING_FIELD),
-        ({"instruction": "a", "input": 5, "output": "b"}, N.NON_STRING_FIELD),
-        ({"instruction": "  ", "output": "b"}, N.EMPTY_INSTRUCTION),
-        ({"instruction": "a", "output": ""}, N.EMPTY_OUTPUT),
+        ([1, 2], normalize.NOT_AN_OBJECT),
+        ("text", normalize.NOT_AN_OBJECT),
+        ({"instruction": "a"}, normalize.MISSING_FIELD),
+        ({"output": "a"}, normalize.MISSING_FIELD),
+        ({"instruction": 3, "output": "a"}, normalize.NON_STRING_FIELD),
+        ({"instruction": "a", "output": ["x"]}, normalize.NON_STRING_FIELD),
+        ({"instruction": "a", "input": 5, "output": "b"}, normalize.NON_STRING_FIELD),
+        ({"instruction": "  ", "output": "b"}, normalize.EMPTY_INSTRUCTION),
+        ({"instruction": "a", "output": ""}, normalize.EMPTY_OUTPUT),
     ],
 )
 def test_bad_rows_are_rejected_with_reason(obj, reason):
@@ -55,10 +55,10 @@ def test_bad_rows_are_rejected_with_reason(obj, reason):
 
 
 def test_unparseable_text_is_rejected_with_raw_kept():
-    row = N.normalize_record('{"instruction": "a", ', "f.jsonl:3")
-    assert row[C.REASON] == N.UNPARSEABLE and row[C.RAW] == '{"instruction": "a", '
-    row = N.normalize_record("whatever", "f.jsonl:4", parse_error="line 4: Expecting value")
-    assert row[C.REASON] == N.UNPARSEABLE and "line 4" in row[C.DETAIL]
+    row = normalize.normalize_record('{"instruction": "a", ', "f.jsonl:3")
+    assert row[C.REASON] == normalize.UNPARSEABLE and row[C.RAW] == '{"instruction": "a", '
+    row = normalize.normalize_record("whatever", "f.jsonl:4", parse_error="line 4: Expecting value")
+    assert row[C.REASON] == normalize.UNPARSEABLE and "line 4" in row[C.DETAIL]
 
 
 def test_sharegpt_and_messages_first_turn():
@@ -89,14 +89,20 @@ def test_sharegpt_and_messages_first_turn():
                 {"from": "human", "value": "3"},
                 {"from": "gpt", "value": "4"},
             ],
-            N.MULTI_TURN,
+            normalize.MULTI_TURN,
         ),
-        ([{"from": "gpt", "value": "2"}, {"from": "human", "value": "1"}], N.BAD_CONVERSATION),
-        ([{"from": "human", "value": "1"}], N.BAD_CONVERSATION),
-        ("not a list", N.BAD_CONVERSATION),
-        ([{"from": "human", "value": 1}, {"from": "gpt", "value": "2"}], N.NON_STRING_FIELD),
-        ([{"value": "1"}, {"from": "gpt", "value": "2"}], N.MISSING_FIELD),
-        ([{"from": "human", "value": "1"}, {"from": "gpt", "value": " "}], N.EMPTY_OUTPUT),
+        (
+            [{"from": "gpt", "value": "2"}, {"from": "human", "value": "1"}],
+            normalize.BAD_CONVERSATION,
+        ),
+        ([{"from": "human", "value": "1"}], normalize.BAD_CONVERSATION),
+        ("not a list", normalize.BAD_CONVERSATION),
+        (
+            [{"from": "human", "value": 1}, {"from": "gpt", "value": "2"}],
+            normalize.NON_STRING_FIELD,
+        ),
+        ([{"value": "1"}, {"from": "gpt", "value": "2"}], normalize.MISSING_FIELD),
+        ([{"from": "human", "value": "1"}, {"from": "gpt", "value": " "}], normalize.EMPTY_OUTPUT),
     ],
 )
 def test_bad_conversations(turns, reason):

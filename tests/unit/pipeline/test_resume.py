@@ -6,7 +6,7 @@ import argparse
 import json
 
 from recycle import exit_codes
-from recycle.cli.run import left_for_rerun, resume_command
+from recycle.cli.pipeline import left_for_rerun, resume_command
 from recycle.pipeline.resume import add_up, invocation, previous_invocations, prior_cost_usd
 from recycle.rundir import write_manifest
 

@@ -80,7 +80,7 @@ def test_a_missing_sentence_bert_model_is_a_reason_naming_the_setting(tmp_path):
 def test_a_mode_choosing_by_coherence_stops_before_work_without_its_model(tmp_path):
     from recycle.config import load_config
     from recycle.errors import ConfigError
-    from recycle.pipeline.run import check_config
+    from recycle.pipeline.steps import check_config
 
     cfg = load_config(None, [
         "selection.mode=coherence", f"student.model='{tmp_path}'",

@@ -10,7 +10,7 @@ from recycle import columns as C
 from recycle.config.selection import SelectionConfig
 from recycle.errors import ConfigError
 from recycle.pipeline.graph import phase1_variants, phase2_variants
-from recycle.select import declarations as D
+from recycle.select import declarations as select_declarations
 from recycle.select import select_reflected
 from recycle.select.checks import check_mode, mode_problems
 from recycle.select.rules import lower_ppl, lower_rifd
@@ -18,33 +18,50 @@ from recycle.student import Variant
 from tests.unit.select.test_modes import row
 
 
-@pytest.mark.parametrize("name", D.mode_names())
+@pytest.mark.parametrize("name", select_declarations.mode_names())
 def test_every_shipped_mode_passes_its_start_up_check(name):
-    assert mode_problems(D.mode_spec(name)) == []
+    assert mode_problems(select_declarations.mode_spec(name)) == []
 
 
 def test_what_each_mode_costs():
-    calls = {n: D.mode_spec(n).teacher_calls for n in D.mode_names()}
+    calls = {
+        n: select_declarations.mode_spec(n).teacher_calls for n in select_declarations.mode_names()
+    }
     assert calls == {
         "selective": 2, "recycle": 2, "recycle_instruction": 1, "recycle_response": 1,
         "ifd_topk": 0, "perplexity": 2, "ifd_only": 2, "rifd_only": 2, "coherence": 2, "random": 2,
     }  # fmt: skip
-    student = {n for n in D.mode_names() if D.mode_spec(n).needs_student}
-    assert student == set(D.mode_names()) - {"recycle", "recycle_instruction", "recycle_response"}
-    assert [n for n in D.mode_names() if D.mode_spec(n).needs_embedder] == ["coherence"]
-    assert D.mode_spec("recycle_instruction").reflect_instruction
-    assert not D.mode_spec("recycle_instruction").reflect_response
-    assert D.mode_spec("recycle_response").reflect_response
-    assert not D.mode_spec("recycle_response").reflect_instruction
+    student = {
+        n
+        for n in select_declarations.mode_names()
+        if select_declarations.mode_spec(n).needs_student
+    }
+    assert student == set(select_declarations.mode_names()) - {
+        "recycle",
+        "recycle_instruction",
+        "recycle_response",
+    }
+    assert [
+        n
+        for n in select_declarations.mode_names()
+        if select_declarations.mode_spec(n).needs_embedder
+    ] == ["coherence"]
+    assert select_declarations.mode_spec("recycle_instruction").reflect_instruction
+    assert not select_declarations.mode_spec("recycle_instruction").reflect_response
+    assert select_declarations.mode_spec("recycle_response").reflect_response
+    assert not select_declarations.mode_spec("recycle_response").reflect_instruction
 
 
 def test_a_rule_reading_a_score_no_phase_computes_is_refused_naming_score_and_phase():
     # step 4 by perplexity, while phase 2 computes only r-IFD of the response-reflected pair
     broken = dataclasses.replace(
-        D.mode_spec("selective"),
+        select_declarations.mode_spec("selective"),
         name="broken",
         step4=lower_ppl,
-        phase2=D.Phase("score_phase2", {C.PAIR1: (D.RIFD,), C.RES: (D.RIFD,)}),
+        phase2=select_declarations.Phase(
+            "score_phase2",
+            {C.PAIR1: (select_declarations.RIFD,), C.RES: (select_declarations.RIFD,)},
+        ),
     )
     with pytest.raises(ConfigError) as err:
         check_mode(broken)
@@ -56,25 +73,31 @@ def test_a_rule_reading_a_score_no_phase_computes_is_refused_naming_score_and_ph
 
 
 def test_a_gated_ifd_serves_the_filter_only_under_the_r_ifd_rule():
-    selective = D.mode_spec("selective")
+    selective = select_declarations.mode_spec("selective")
     assert check_mode(selective) is None
-    by_ifd = dataclasses.replace(selective, name="gated_ifd_only", step4=D.higher_ifd)
+    by_ifd = dataclasses.replace(
+        selective, name="gated_ifd_only", step4=select_declarations.higher_ifd
+    )
     assert any("step-4 rule higher_ifd reads ifd of res_" in p for p in mode_problems(by_ifd))
-    no_step2_score = dataclasses.replace(selective, name="x", phase1=D.Phase("score_phase1", {}))
+    no_step2_score = dataclasses.replace(
+        selective, name="x", phase1=select_declarations.Phase("score_phase1", {})
+    )
     assert any(
         "step-2 rule higher_ifd reads ifd of orig_" in p for p in mode_problems(no_step2_score)
     )
 
 
 def test_a_broken_mode_stops_run_before_ray_or_any_request(monkeypatch, tmp_path):
-    from recycle.commands.run import run_pipeline
+    from recycle.commands.pipeline import run_pipeline
     from recycle.config import load_config
     from recycle.testing.local_server import LocalTeacherServer
 
     broken = dataclasses.replace(
-        D.mode_spec("selective"), name="broken", phase1=D.Phase("score_phase1", {C.ORIG: (D.IFD,)})
+        select_declarations.mode_spec("selective"),
+        name="broken",
+        phase1=select_declarations.Phase("score_phase1", {C.ORIG: (select_declarations.IFD,)}),
     )
-    monkeypatch.setitem(D.MODES, "broken", broken)
+    monkeypatch.setitem(select_declarations.MODES, "broken", broken)
     data = tmp_path / "d.jsonl"
     data.write_text('{"instruction": "Name a colour.", "output": "Blue."}\n')
     with LocalTeacherServer() as server:
@@ -114,7 +137,7 @@ def test_phase_variants_follow_the_declaration():
 
 
 def test_declared_step4_of_selective_is_the_authors_rule():
-    assert D.mode_spec("selective").step4 is lower_rifd
+    assert select_declarations.mode_spec("selective").step4 is lower_rifd
 
 
 def _frame(**extra):

@@ -1,4 +1,4 @@
-"""Selection on hand-made rows: every branch of DESIGN §1 and each mode, with exact expectations."""
+"""Selection on hand-made rows: every branch of the method and each mode, with exact expectations."""
 
 import math
 

@@ -10,9 +10,9 @@ import pytest
 
 from recycle.config.teacher import ModelPrice
 from recycle.prompts import render_chat
-from recycle.teacher import backend as B
-from recycle.teacher import batch_files as F
-from recycle.teacher import errors as E
+from recycle.teacher import backend as teacher_backend
+from recycle.teacher import batch_files
+from recycle.teacher import errors as teacher_errors
 from recycle.teacher.cache import AnswerCache
 from recycle.teacher.client import TeacherClient
 from recycle.teacher.gate import GateSettings, LocalGate
@@ -43,7 +43,7 @@ async def ask(client: TeacherClient, n: int) -> list[str]:
     async def one(i: int) -> str:
         try:
             return (await client.complete(prompt(i), 64)).text
-        except E.SampleRejected as rej:
+        except teacher_errors.SampleRejected as rej:
             return f"REJECTED {rej.reason}: {rej.detail}"
 
     try:
@@ -61,7 +61,7 @@ def run(client: TeacherClient, n: int) -> tuple[list[str], dict]:
 
 
 def test_lines_chunks_and_results() -> None:
-    line = F.batch_line("k1", {"model": "m", "messages": []})
+    line = batch_files.batch_line("k1", {"model": "m", "messages": []})
     assert json.loads(line) == {
         "custom_id": "k1",
         "method": "POST",
@@ -69,17 +69,17 @@ def test_lines_chunks_and_results() -> None:
         "body": {"model": "m", "messages": []},
     }
     lines = [(f"k{i}", b"x" * 10) for i in range(7)]
-    assert [len(c) for c in F.chunks(lines, 3, 10_000)] == [3, 3, 1]
-    assert [len(c) for c in F.chunks(lines, 100, 25)] == [2, 2, 2, 1]
+    assert [len(c) for c in batch_files.chunks(lines, 3, 10_000)] == [3, 3, 1]
+    assert [len(c) for c in batch_files.chunks(lines, 100, 25)] == [2, 2, 2, 1]
     with pytest.raises(ValueError, match="batch_max_bytes"):
-        F.chunks([("big", b"x" * 30)], 10, 25)
-    assert F.request_set_hash(["a", "b"]) == F.request_set_hash(["b", "a"])
-    _, failure = F.read_result({"custom_id": "x", "error": {"code": "batch_expired"}})
-    assert failure.kind == B.EXPIRED and failure.endpoint_ok
-    _, failure = F.read_result(
+        batch_files.chunks([("big", b"x" * 30)], 10, 25)
+    assert batch_files.request_set_hash(["a", "b"]) == batch_files.request_set_hash(["b", "a"])
+    _, failure = batch_files.read_result({"custom_id": "x", "error": {"code": "batch_expired"}})
+    assert failure.kind == teacher_backend.EXPIRED and failure.endpoint_ok
+    _, failure = batch_files.read_result(
         {"custom_id": "x", "response": {"status_code": 400, "body": {"error": {"message": "no"}}}}
     )
-    assert failure.kind == B.BAD_REQUEST and failure.message == "no"
+    assert failure.kind == teacher_backend.BAD_REQUEST and failure.message == "no"
 
 
 def test_every_fault_ends_answered_or_rejected_once_paid_at_half_price(
@@ -91,7 +91,7 @@ def test_every_fault_ends_answered_or_rejected_once_paid_at_half_price(
     server.batch.refuse_over(40)
     out, totals = run(batch_client(server, tmp_path), 120)
     rejected = [o for o in out if o.startswith("REJECTED")]
-    assert all(o.startswith(f"REJECTED {E.BAD_REQUEST}") for o in rejected)
+    assert all(o.startswith(f"REJECTED {teacher_errors.BAD_REQUEST}") for o in rejected)
     assert len(out) - len(rejected) + len(rejected) == 120
     assert all("[Better Answer]" in o for o in out if not o.startswith("REJECTED"))
     assert max(server.batch.paid.values()) == 1  # no prompt paid twice
@@ -129,10 +129,12 @@ def test_a_rerun_polls_the_batches_already_paid_for(make_server, tmp_path) -> No
 def test_a_batch_created_but_not_journaled_is_found_by_its_metadata(make_server, tmp_path) -> None:
     server = make_server(batch_latency_s=0.05)
     run(batch_client(server, None), 5)  # the same requests, in a batch the journal never saw
-    journal = F.BatchJournal(str(tmp_path / "batches"))
+    journal = batch_files.BatchJournal(str(tmp_path / "batches"))
     client = batch_client(server, tmp_path)
     keys = sorted(server.batch.paid)
-    journal.write(F.BatchRecord(F.request_set_hash(keys), keys, "file-x", None, 1.0))
+    journal.write(
+        batch_files.BatchRecord(batch_files.request_set_hash(keys), keys, "file-x", None, 1.0)
+    )
     out, _ = run(client, 5)
     assert all("[Better Answer]" in o for o in out)
     assert server.batch.created == 1 and sorted(server.batch.paid.values()) == [1] * 5
@@ -141,14 +143,14 @@ def test_a_batch_created_but_not_journaled_is_found_by_its_metadata(make_server,
 def test_failed_validation_stops_the_job_with_the_servers_message(make_server) -> None:
     server = make_server(batch_latency_s=0.05)
     server.batch.fail_validation("line 1: body.model is required")
-    with pytest.raises(E.TeacherEndpointError, match="body.model is required"):
+    with pytest.raises(teacher_errors.TeacherEndpointError, match="body.model is required"):
         asyncio.run(batch_client(server, None).complete(prompt(0), 64))
 
 
 def test_retryable_errors_are_bounded(make_server) -> None:
     server = make_server(batch_latency_s=0.02, faults={"server_error": 1.0})
     out, totals = run(batch_client(server, None, max_retries=2), 3)
-    assert all(o.startswith(f"REJECTED {E.UNAVAILABLE}") for o in out)
+    assert all(o.startswith(f"REJECTED {teacher_errors.UNAVAILABLE}") for o in out)
     assert totals["requests"] == 9 and totals["circuit"] == "closed"  # 3 attempts each
 
 
@@ -174,7 +176,7 @@ def test_the_budget_holds_each_requests_worst_case_at_the_batch_price(make_serve
     server = make_server(batch_latency_s=0.05)
     client = batch_client(server, None, max_cost_usd=0.0015)
     out, totals = run(client, 40)
-    refused = [o for o in out if o.startswith(f"REJECTED {E.BUDGET}")]
+    refused = [o for o in out if o.startswith(f"REJECTED {teacher_errors.BUDGET}")]
     assert refused and len(refused) < 40 and totals["budget_exhausted"]
     assert 0 < totals["cost_usd"] <= 0.0015
     assert len(server.batch.paid) == 40 - len(refused)  # refused requests never reached a batch
@@ -199,15 +201,17 @@ def test_an_old_refused_batch_does_not_resend_what_a_newer_batch_answers(
         bodies[keys[-1]] = {"model": client.cfg.model, "messages": p.messages, **sampling}
     k, j = keys
     sync = openai.OpenAI(base_url=server.base_url, api_key="EMPTY")
-    journal = F.BatchJournal(str(tmp_path / "batches"))
+    journal = batch_files.BatchJournal(str(tmp_path / "batches"))
 
     def submit(batch_keys: list[str], at: float) -> None:
-        data = b"".join(F.batch_line(key, bodies[key]) for key in batch_keys)
+        data = b"".join(batch_files.batch_line(key, bodies[key]) for key in batch_keys)
         upload = sync.files.create(file=("x.jsonl", data), purpose="batch")
         batch = sync.batches.create(
-            input_file_id=upload.id, endpoint=F.CHAT_URL, completion_window="24h"
+            input_file_id=upload.id, endpoint=batch_files.CHAT_URL, completion_window="24h"
         )
-        record = F.BatchRecord(F.request_set_hash(batch_keys), batch_keys, upload.id, batch.id, at)
+        record = batch_files.BatchRecord(
+            batch_files.request_set_hash(batch_keys), batch_keys, upload.id, batch.id, at
+        )
         journal.write(record)
 
     server.batch.refuse_over(1)

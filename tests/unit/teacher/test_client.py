@@ -9,7 +9,7 @@ import pytest
 
 from recycle.config.teacher import ModelPrice
 from recycle.prompts import render_chat
-from recycle.teacher import errors as E
+from recycle.teacher import errors as teacher_errors
 from recycle.teacher.cache import AnswerCache
 from recycle.teacher.client import TeacherClient
 from recycle.teacher.gate import GateSettings, LocalGate
@@ -76,9 +76,9 @@ def test_500_drop_and_timeout_are_retried(make_server) -> None:
 def test_400_rejects_the_sample_without_retrying(make_server) -> None:
     server = make_server(fault_fn=scripted(BAD_REQUEST))
     client = client_for(server)
-    with pytest.raises(E.SampleRejected) as err:
+    with pytest.raises(teacher_errors.SampleRejected) as err:
         complete(client)
-    assert err.value.reason == E.BAD_REQUEST
+    assert err.value.reason == teacher_errors.BAD_REQUEST
     assert "maximum context length" in err.value.detail
     assert server.stats.requests == 1
 
@@ -86,9 +86,9 @@ def test_400_rejects_the_sample_without_retrying(make_server) -> None:
 def test_retries_are_bounded(make_server) -> None:
     server = make_server(faults={SERVER_ERROR: 1.0})
     client = client_for(server, max_retries=3)
-    with pytest.raises(E.SampleRejected) as err:
+    with pytest.raises(teacher_errors.SampleRejected) as err:
         complete(client)
-    assert err.value.reason == E.UNAVAILABLE
+    assert err.value.reason == teacher_errors.UNAVAILABLE
     assert "4 attempts" in err.value.detail
     assert server.stats.requests == 4
 
@@ -97,7 +97,7 @@ def test_401_stops_everything_and_names_the_variable(make_server, monkeypatch) -
     monkeypatch.setenv("RECYCLE_TEST_TEACHER_KEY", "sk-wrong-key-123456")
     server = make_server(faults={UNAUTHORIZED: 1.0})
     client = client_for(server)
-    with pytest.raises(E.TeacherAuthError) as err:
+    with pytest.raises(teacher_errors.TeacherAuthError) as err:
         complete(client)
     assert "RECYCLE_TEST_TEACHER_KEY" in str(err.value)
     assert "sk-wrong-key-123456" not in str(err.value)
@@ -110,7 +110,7 @@ def test_missing_key_for_openai_fails_at_construction(monkeypatch) -> None:
 
     monkeypatch.delenv("RECYCLE_ABSENT_KEY", raising=False)
     cfg = TeacherConfig(api_key_env="RECYCLE_ABSENT_KEY")
-    with pytest.raises(E.TeacherAuthError, match="RECYCLE_ABSENT_KEY"):
+    with pytest.raises(teacher_errors.TeacherAuthError, match="RECYCLE_ABSENT_KEY"):
         TeacherClient(cfg, LocalGate(GateSettings.from_config(cfg)), None)
     local = TeacherConfig(base_url="http://127.0.0.1:9/v1", api_key_env="RECYCLE_ABSENT_KEY")
     assert resolve_api_key(local) == "EMPTY"
@@ -174,14 +174,14 @@ def test_budget_stops_new_requests_and_is_never_exceeded(make_server) -> None:
                     render_chat("reflect_response", instruction=f"Q{i}", output="A"), 64
                 )
                 outcomes.append("ok")
-            except E.SampleRejected as rej:
+            except teacher_errors.SampleRejected as rej:
                 outcomes.append(rej.reason)
         await client.aclose()
         return outcomes
 
     outcomes = asyncio.run(go())
     sent = outcomes.count("ok")
-    assert 1 <= sent < 10 and outcomes == ["ok"] * sent + [E.BUDGET] * (10 - sent)
+    assert 1 <= sent < 10 and outcomes == ["ok"] * sent + [teacher_errors.BUDGET] * (10 - sent)
     assert server.stats.requests == sent
     t = totals(client)
     assert t["budget_exhausted"] and 0 < t["cost_usd"] <= 0.7
@@ -192,9 +192,9 @@ def test_a_400_is_remembered_so_a_rerun_does_not_resend_it(make_server, tmp_path
     server = make_server(faults={BAD_REQUEST: 1.0})
     cache = AnswerCache(str(tmp_path))
     for _ in range(2):
-        with pytest.raises(E.SampleRejected) as err:
+        with pytest.raises(teacher_errors.SampleRejected) as err:
             complete(client_for(server, cache))
-        assert err.value.reason == E.BAD_REQUEST
+        assert err.value.reason == teacher_errors.BAD_REQUEST
     assert err.value.detail.endswith("(cached)")
     assert server.stats.requests == 1
 
@@ -226,9 +226,11 @@ def test_an_outage_past_max_outage_stops_with_the_endpoint_named(make_server) ->
     server = make_server()
     server.stop()
     client = client_for(server, max_outage_s=1.0, outage_after_failures=2, probe_max_s=0.2)
-    with pytest.raises(E.TeacherOutageError, match=f"127.0.0.1:{server.port}.*max_outage_s=1"):
+    with pytest.raises(
+        teacher_errors.TeacherOutageError, match=f"127.0.0.1:{server.port}.*max_outage_s=1"
+    ):
         complete(client)
-    assert E.TeacherOutageError.exit_code == 4
+    assert teacher_errors.TeacherOutageError.exit_code == 4
 
 
 def test_outage_helper_drops_connections_and_comes_back_on_the_same_port(make_server) -> None:
@@ -261,7 +263,7 @@ def test_a_prompt_the_server_always_fails_is_rejected_not_taken_for_an_outage(ma
         server, max_retries=3, outage_after_failures=2, probe_max_s=0.2, max_outage_s=30.0
     )
     t0 = time.monotonic()
-    with pytest.raises(E.SampleRejected) as err:
+    with pytest.raises(teacher_errors.SampleRejected) as err:
         complete(client)
-    assert err.value.reason == E.UNAVAILABLE and time.monotonic() - t0 < 30.0
+    assert err.value.reason == teacher_errors.UNAVAILABLE and time.monotonic() - t0 < 30.0
     assert totals(client)["circuit"] == "closed"

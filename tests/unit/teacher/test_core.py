@@ -9,7 +9,7 @@ import pytest
 
 from recycle import columns as C
 from recycle.prompts import render_chat
-from recycle.teacher import errors as E
+from recycle.teacher import errors
 from recycle.teacher.client import TeacherClient, estimate_tokens
 from recycle.teacher.core import CUT_AT_MAX_TOKENS, Reflector
 from recycle.teacher.gate import GateSettings, LocalGate
@@ -108,8 +108,8 @@ def test_a_400_becomes_a_reject_with_reason_detail_and_stage(make_server) -> Non
     out, _ = reflect(server, ResponseTask(), [sample(0), sample(1), sample(2)])
     got = {r[C.SAMPLE_ID]: r for r in out.to_pylist()}
     assert got["s1"][C.OUTCOME] == C.OUTCOME_REJECTED
-    assert got["s1"][C.REASON] == E.BAD_REQUEST == got["s1"][C.REFLECT_RESPONSE_STATUS]
-    assert got["s1"][C.STAGE] == E.STAGE_RESPONSE and "context length" in got["s1"][C.DETAIL]
+    assert got["s1"][C.REASON] == errors.BAD_REQUEST == got["s1"][C.REFLECT_RESPONSE_STATUS]
+    assert got["s1"][C.STAGE] == errors.STAGE_RESPONSE and "context length" in got["s1"][C.DETAIL]
     assert got["s1"][C.BETTER_OUTPUT] is None
     assert [got[s][C.REFLECT_RESPONSE_STATUS] for s in ("s0", "s2")] == ["ok", "ok"]
 
@@ -157,11 +157,11 @@ def test_fit_prompt_cuts_the_response_end_and_flags_it() -> None:
     assert estimate_tokens(fitted.prompt.messages, 3.0) + fitted.max_tokens <= 1200
     user = fitted.prompt.messages[-1]["content"]
     assert "word word" in user and user.count("word") < 2000  # the end was cut, the start kept
-    with pytest.raises(E.SampleRejected) as err:
+    with pytest.raises(errors.SampleRejected) as err:
         fit_prompt(
             lambda y: render_chat("reflect_response", instruction="x" * 5000, output=y), "y", cfg
         )
-    assert err.value.reason == E.PROMPT_TOO_LONG
+    assert err.value.reason == errors.PROMPT_TOO_LONG
 
 
 def test_over_long_sample_is_truncated_in_the_prompt_and_flagged(make_server) -> None:

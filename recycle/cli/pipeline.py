@@ -87,7 +87,7 @@ def left_for_rerun(manifest: dict, command: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     cfg = checked_config(args, PREFLIGHT)
-    from recycle.commands.run import run_pipeline
+    from recycle.commands.pipeline import run_pipeline
 
     try:
         with run_log(cfg.output.dir) as log_file:

@@ -17,7 +17,7 @@ from recycle import columns as C
 from recycle.config import RecycleConfig
 from recycle.config.teacher import TeacherConfig
 from recycle.rundir import read_outcome, write_outcomes
-from recycle.teacher import parse as P
+from recycle.teacher import parse as teacher_parse
 from recycle.teacher.session import TeacherSession, gate_session
 from recycle.teacher.stages import reflect_instruction, reflect_response
 
@@ -73,7 +73,7 @@ def teacher_stats(run_dir: str, kind: str, summary: dict[str, Any]) -> dict[str,
             stage_rejects = sum(1 for s in table[C.STAGE].to_pylist() if s == f"reflect_{kind}")
     status = sum(by_outcome.values(), Counter())
     kept = by_outcome.get(C.OUTCOME_KEPT, Counter())
-    reflected = kept.get(P.OK, 0)
+    reflected = kept.get(teacher_parse.OK, 0)
     not_reflected = sum(n for s, n in kept.items() if s.startswith("parse_"))
     rejected = sum(by_outcome.get(C.OUTCOME_REJECTED, Counter()).values())
     ok = reflected + not_reflected == sum(kept.values()) and rejected == stage_rejects

@@ -1,4 +1,4 @@
-"""The steps of `recycle run` (recycle.commands.run): raw dataset in, recycled dataset out, resumable.
+"""The steps of `recycle run` (recycle.commands.pipeline): raw dataset in, recycled dataset out, resumable.
 
 Resume: every streamed row is written as soon as it is done, in part files named by content, and
 a rerun of the same command skips the sample ids already written (an anti-join), except the

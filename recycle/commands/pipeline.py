@@ -1,6 +1,6 @@
 """`recycle run`: raw dataset in; recycled dataset, manifest and report out; rerun to resume.
 
-The steps live in recycle.pipeline.run (validation rejects, the streamed graph, the global top-k,
+The steps live in recycle.pipeline.steps (validation rejects, the streamed graph, the global top-k,
 the export and statistics). A teacher outage stops the run with a manifest that counts the samples
 not reached as pending, then TeacherOutageError (exit code 4): the same command resumes.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 from recycle.commands.runner import Command, Run, execute, stop
 from recycle.config import RecycleConfig
-from recycle.pipeline import run as P
+from recycle.pipeline import steps
 from recycle.pipeline.resources import fit_to_cluster
 from recycle.pipeline.resume import FINISHED, STOPPED
 from recycle.select.declarations import mode_spec
@@ -20,7 +20,7 @@ from recycle.teacher.errors import TeacherOutageError
 
 
 def _read(run: Run) -> Any:
-    ds, run.n_input = P.validated(run.cfg, run.timings)
+    ds, run.n_input = steps.validated(run.cfg, run.timings)
     return ds
 
 
@@ -28,10 +28,10 @@ def _write(run: Run, ds: Any) -> None:
     cfg, t0 = run.cfg, time.perf_counter()
     run.extra["mode"] = cfg.selection.mode
     if mode_spec(cfg.selection.mode).global_topk:
-        P.run_topk(ds, cfg)
+        steps.run_topk(ds, cfg)
     else:
         try:
-            P.reflect_and_score(ds, cfg, run.started, run.extra)
+            steps.reflect_and_score(ds, cfg, run.started, run.extra)
         except TeacherOutageError as err:
             run.extra["status"] = STOPPED
             done = stop(run, "run", retry=cfg.output.retry_rejected)
@@ -45,18 +45,18 @@ def _write(run: Run, ds: Any) -> None:
 
 
 def _sections(run: Run, counts: dict[str, Any]) -> None:
-    made = P.outputs_and_stats(run.cfg, counts["kept"], run.timings)
+    made = steps.outputs_and_stats(run.cfg, counts["kept"], run.timings)
     run.outputs["alpaca_json"] = made.pop("alpaca_json")
     run.extra.update(made)
 
 
 def _report(run: Run, manifest: dict[str, Any]) -> None:
-    manifest["outputs"]["report"] = P.report(run.out_dir)
+    manifest["outputs"]["report"] = steps.report(run.out_dir)
 
 
 RUN = Command(
-    name="run", check=P.check_config, fit=fit_to_cluster, read=_read, write=_write,
-    sections=_sections, after=_report, resume_keys=P.resume_keys, timings=(None, None),
+    name="run", check=steps.check_config, fit=fit_to_cluster, read=_read, write=_write,
+    sections=_sections, after=_report, resume_keys=steps.resume_keys, timings=(None, None),
     retry=lambda cfg: cfg.output.retry_rejected,
 )  # fmt: skip
 

@@ -42,7 +42,7 @@ def run_demo(
     output: str | None = None, overrides: list[str] | None = None, train_seconds: float = 30.0
 ) -> dict[str, Any]:
     """Run the offline demo; returns the run's manifest."""
-    from recycle.commands.run import run_pipeline
+    from recycle.commands.pipeline import run_pipeline
     from recycle.testing.local_server import LocalTeacherServer
 
     print(BANNER.format(n=len(json.loads(SAMPLE.read_text()))), flush=True)
