@@ -17,7 +17,6 @@ import sys
 from recycle.commands.train import run_finetune
 from recycle.config import load_config
 from recycle.errors import RecycleError
-from recycle.ray_utils import init_ray
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,8 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         cfg = load_config(args.config, args.overrides)
-        init_ray(cfg.ray)
-        result = run_finetune(cfg)
+        result = run_finetune(cfg)  # pre-flight, then Ray, then the trainer
     except RecycleError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     from recycle.commands.pipeline import run_pipeline
 
     try:
-        print_summary(run_pipeline(config_from_args(args)))
+        print_summary(run_pipeline(config_from_args(args), preflight=not args.no_preflight))
     except RecycleError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -6,16 +6,18 @@ started and models have loaded. Everything here uses the standard library (plus 
 input); nothing heavy is imported, so a test can assert that torch and ray stay out of
 `sys.modules`.
 
-Checks by name (a command lists the ones it needs; see `recycle.cli.common.checked_config`):
+The checks, each a function of the config (a command declares the ones it needs in its
+`recycle.commands.runner.Command.preflight`, and the runner runs them wherever the command is
+started from: the CLI, a job, a notebook):
 
-- `input`: data.input exists and its format is known (local paths; remote ones are checked by the run)
-- `output`: output.dir can be created and written (local paths)
-- `student`: student.model is a folder holding a model (config.json and weights) or a hub id
-- `teacher`: the key variable is set where the endpoint needs one, and the endpoint answers
-  `GET /models` listing the configured model. Any other config section with `base_url`, `model`
-  and `api_key_env` (a judge, say) is checked the same way when named, unless it is None.
-- `mode`: the student and the teacher as selection.mode uses them (`ifd_topk` needs no teacher,
-  the `recycle*` modes no student).
+- `input_readable`: data.input exists and its format is known (local paths; remote ones are
+  checked by the run)
+- `output_writable`: output.dir can be created and written (local paths)
+- `student_model`: student.model is a folder holding a model (config.json and weights) or a hub id
+- `teacher_endpoint`, `judge_endpoint`: the key variable is set where the endpoint needs one, and
+  the endpoint answers `GET /models` listing the configured model (an unset judge is not checked)
+- `mode_needs`: the student and the teacher as selection.mode uses them (`ifd_topk` needs no
+  teacher, the `recycle*` modes no student); an unknown mode stops here, naming selection.mode.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import re
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -44,35 +47,55 @@ class PreflightError(RecycleError):
     """A check failed before any work started; the message says what to do."""
 
 
-def run_preflight(cfg: RecycleConfig, checks: tuple[str, ...]) -> None:
-    """Run the named checks in order; the first failure raises.
+Check = Callable[[RecycleConfig], None]
+
+
+def run_preflight(cfg: RecycleConfig, checks: tuple[Check, ...]) -> None:
+    """Run the checks in order; the first failure raises.
 
     Raises:
         PreflightError: one line naming the problem and the fix.
+        ConfigError: an unknown selection.mode.
     """
-    for name in checks:
-        if name == "input":
-            check_input(cfg)
-        elif name == "output":
-            check_output(cfg.output.dir)
-        elif name == "student":
-            check_model_path(cfg.student.model)
-        elif name == "mode":  # what selection.mode uses: the teacher, the student, or both
-            run_preflight(cfg, mode_checks(cfg))
-        elif hasattr(cfg, name):
-            section = getattr(cfg, name)
-            if section is not None:  # an optional endpoint section left unset is not checked
-                check_endpoint(name, section)
-        else:
-            raise ValueError(f"unknown pre-flight check {name!r}")
+    for check in checks:
+        check(cfg)
 
 
-def mode_checks(cfg: RecycleConfig) -> tuple[str, ...]:
+def input_readable(cfg: RecycleConfig) -> None:
+    """data.input is set, exists, and each file's format is known."""
+    check_input(cfg)
+
+
+def output_writable(cfg: RecycleConfig) -> None:
+    """output.dir can be created and written."""
+    check_output(cfg.output.dir)
+
+
+def student_model(cfg: RecycleConfig) -> None:
+    """student.model holds a model (or is a hub id)."""
+    check_model_path(cfg.student.model)
+
+
+def teacher_endpoint(cfg: RecycleConfig) -> None:
+    """The teacher's key and endpoint."""
+    check_endpoint("teacher", cfg.teacher)
+
+
+def judge_endpoint(cfg: RecycleConfig) -> None:
+    """The judge's key and endpoint, when a judge is configured."""
+    if cfg.judge is not None:
+        check_endpoint("judge", cfg.judge)
+
+
+def mode_needs(cfg: RecycleConfig) -> None:
     """The student and the teacher, each when the mode's declaration says it needs them."""
     from recycle.select.declarations import mode_spec
 
     spec = mode_spec(cfg.selection.mode)
-    return ("student",) * spec.needs_student + ("teacher",) * spec.needs_teacher
+    if spec.needs_student:
+        student_model(cfg)
+    if spec.needs_teacher:
+        teacher_endpoint(cfg)
 
 
 def check_input(cfg: RecycleConfig) -> None:

@@ -6,7 +6,7 @@ import argparse
 
 from recycle.config import RecycleConfig, load_config
 from recycle.errors import ConfigError
-from recycle.preflight import run_preflight
+from recycle.preflight import Check, run_preflight
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, io: bool = True) -> None:
@@ -27,8 +27,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, io: bool = True) -> No
     )
 
 
-def checked_config(args: argparse.Namespace, checks: tuple[str, ...]) -> RecycleConfig:
-    """The resolved config, after the pre-flight `checks` (unless --no-preflight).
+def checked_config(args: argparse.Namespace, checks: tuple[Check, ...]) -> RecycleConfig:
+    """The resolved config, after the command's pre-flight `checks` (recycle.commands.needs)
+    unless --no-preflight; the command's entry point is then called with preflight=False.
 
     Runs before Ray or torch is imported, so a wrong path, key or endpoint fails in seconds.
     """

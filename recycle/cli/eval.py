@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from recycle.cli.common import add_config_arguments, checked_config, preflight_options
+from recycle.commands import needs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = checked_config(args, ("output", "judge"))
+    cfg = checked_config(args, needs.EVAL)
     e = cfg.eval
     models = {
         f"eval.model_{k}": m

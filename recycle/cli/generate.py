@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from recycle.cli.common import add_config_arguments, checked_config, preflight_options
+from recycle.commands import needs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,12 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = checked_config(args, ())
+    cfg = checked_config(args, needs.GENERATE)
     preflight_options(args, output=args.output, models={"--model": args.model})
     from recycle.commands.generate import run_generate
     from recycle.eval.run_generate import MODEL_OUTPUTS
 
-    manifest = run_generate(cfg, args.model, args.output, args.template, args.name)
+    manifest = run_generate(cfg, args.model, args.output, args.template, args.name, preflight=False)
     g, counts = manifest["generation"], manifest["counts"]
     rejected = sum(counts["rejected"].values())
     print(

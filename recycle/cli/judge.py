@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from recycle.cli.common import add_config_arguments, checked_config, preflight_options
+from recycle.commands import needs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,12 +35,12 @@ def print_verdict(manifest: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = checked_config(args, ("judge",))
+    cfg = checked_config(args, needs.JUDGE)
     answers = {"--answers-a": args.answers_a, "--answers-b": args.answers_b}
     preflight_options(args, output=args.output, files=answers)
     from recycle.commands.judge import run_judge
 
-    manifest = run_judge(cfg, args.answers_a, args.answers_b, args.output)
+    manifest = run_judge(cfg, args.answers_a, args.answers_b, args.output, preflight=False)
     print_verdict(manifest)
     print(f"summary: {args.output}/summary.json, report: {args.output}/report/summary.md")
     return 0

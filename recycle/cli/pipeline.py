@@ -8,10 +8,9 @@ import sys
 
 from recycle import exit_codes
 from recycle.cli.common import add_config_arguments, checked_config
+from recycle.commands import needs
 from recycle.logs import run_log
 from recycle.teacher.errors import TeacherOutageError
-
-PREFLIGHT = ("input", "output", "mode")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,12 +85,12 @@ def left_for_rerun(manifest: dict, command: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = checked_config(args, PREFLIGHT)
+    cfg = checked_config(args, needs.RUN)
     from recycle.commands.pipeline import run_pipeline
 
     try:
         with run_log(cfg.output.dir) as log_file:
-            manifest = run_pipeline(cfg)
+            manifest = run_pipeline(cfg, preflight=False)
     except TeacherOutageError as err:
         print(f"error: {err}\n  {resume_command(args)}", file=sys.stderr)
         return exit_codes.TEACHER_UNREACHABLE

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 
 from recycle.cli.common import add_config_arguments, checked_config
+from recycle.commands import needs
 from recycle.logs import run_log
-
-PREFLIGHT = ("input", "output", "teacher")
-
 
 KINDS = {
     "instruction": "reflect on each instruction: a new, harder instruction and its answer per sample",
@@ -24,11 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the reflection, print what happened and what it cost; errors reach main() as RecycleError."""
-    cfg = checked_config(args, PREFLIGHT)
+    cfg = checked_config(args, needs.REFLECT)
     from recycle.commands.reflect import run_reflect
 
     with run_log(cfg.output.dir):
-        manifest = run_reflect(cfg, args.kind)
+        manifest = run_reflect(cfg, args.kind, preflight=False)
     t = manifest["teacher"]
     print(
         f"reflect {args.kind}: {manifest['counts']['input']} rows in; {t['reflected']} reflected, "

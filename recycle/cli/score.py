@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 
 from recycle.cli.common import add_config_arguments, checked_config
+from recycle.commands import needs
 from recycle.logs import run_log
-
-PREFLIGHT = ("input", "output", "student")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,11 +14,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = checked_config(args, PREFLIGHT)
+    cfg = checked_config(args, needs.SCORE)
     from recycle.commands.score import run_score
 
     with run_log(cfg.output.dir):
-        manifest = run_score(cfg)
+        manifest = run_score(cfg, preflight=False)
     counts, scores = manifest["counts"], manifest["scores"]
     print(
         f"scored {scores.get('rows', 0) - scores.get('unscored_rows', 0)} of {counts['input']} rows "

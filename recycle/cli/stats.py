@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from recycle.cli.common import add_config_arguments, checked_config
-
-PREFLIGHT = ("input", "student")
+from recycle.commands import needs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,11 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     args.input = args.dataset
-    cfg = checked_config(args, PREFLIGHT)
+    cfg = checked_config(args, needs.STATS)
     from recycle.commands.stats import run_stats
     from recycle.student.stats import format_row
 
-    row = run_stats(cfg, args.stats_output)
+    row = run_stats(cfg, args.stats_output, preflight=False)
     print(format_row(Path(args.dataset).name, row))
     print(
         f"{row['samples']} samples, {row['unscored']} could not be scored; student {row['student']}"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from recycle.cli.common import add_config_arguments, checked_config
-
-PREFLIGHT = ("student",)
+from recycle.commands import needs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,10 +13,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = checked_config(args, PREFLIGHT)
+    cfg = checked_config(args, needs.TRAIN)
     from recycle.commands.train import run_finetune
 
-    result = run_finetune(cfg)
+    result = run_finetune(cfg, preflight=False)
     data = result.data
     print(
         f"trained {sum(data['steps_per_epoch'])} steps on {data['samples']} samples from {data['source']} "

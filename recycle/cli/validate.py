@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 
 from recycle.cli.common import add_config_arguments, checked_config
+from recycle.commands import needs
 from recycle.logs import run_log
-
-PREFLIGHT = ("input", "output")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,11 +14,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = checked_config(args, PREFLIGHT)
+    cfg = checked_config(args, needs.VALIDATE)
     from recycle.commands.validate import run_validate
 
     with run_log(cfg.output.dir):
-        manifest = run_validate(cfg)
+        manifest = run_validate(cfg, preflight=False)
     counts = manifest["counts"]
     print(
         f"validated {counts['input']} rows: kept {counts['kept']}, "

@@ -8,10 +8,10 @@ DIR/manifest.json        questions = answered + rejected, tokens generated, timi
 from __future__ import annotations
 
 import posixpath
-import time
 from typing import Any
 
-from recycle.commands.runner import Run, close, start
+from recycle.commands import needs
+from recycle.commands.runner import Command, Run, execute
 from recycle.config import RecycleConfig
 from recycle.eval.questions import load_questions
 from recycle.eval.run_generate import (
@@ -26,12 +26,42 @@ from recycle.eval.run_generate import (
 )
 
 
+def generate_command(
+    model: str, out_dir: str, template: str | None = None, generator: str | None = None
+) -> Command:
+    """The command answering the test sets with `model` into `out_dir` (counted in questions)."""
+    name = generator or posixpath.basename(model.rstrip("/")) or model
+
+    def read(run: Run) -> list[dict[str, Any]]:
+        questions = load_questions(run.cfg.eval.sets, run.cfg.eval.limit_per_set)
+        run.state["student"] = student_for(run.cfg, model, template)  # before Ray: fails fast
+        run.n_input = len(questions)
+        return questions
+
+    def write(run: Run, questions: list[dict[str, Any]]) -> None:
+        student = run.state["student"]
+        rows = generate_rows(run.cfg, student, questions)
+        run.state["answered"], run.state["rejected"] = write_answers(run.out_dir, name, rows)
+        run.outputs.update(answers=MODEL_OUTPUTS, rejects=REJECTS)
+        run.extra["generation"] = generation_section(
+            run.cfg, student, name, questions, run.state["answered"]
+        )
+
+    def counts(run: Run) -> dict[str, Any]:
+        return answer_counts(run.state["answered"], run.state["rejected"])
+
+    return Command(STAGE, read=read, write=write, counts=counts, unit="questions",
+                   part_files=False, out_dir=out_dir, read_before_ray=True,
+                   timings=(None, "generate"), preflight=needs.GENERATE)  # fmt: skip
+
+
 def run_generate(
     cfg: RecycleConfig,
     model: str,
     out_dir: str,
     template: str | None = None,
     generator: str | None = None,
+    preflight: bool = True,
 ) -> dict[str, Any]:
     """Answer the configured test sets with `model` into `out_dir`; returns the manifest.
 
@@ -39,14 +69,4 @@ def run_generate(
         ConfigError: the model cannot be loaded, or an unavailable backend.
         InputError: no questions, or questions lost on the way (invariant broken).
     """
-    t0 = time.perf_counter()
-    questions = load_questions(cfg.eval.sets, cfg.eval.limit_per_set)
-    student = student_for(cfg, model, template)
-    name = generator or posixpath.basename(model.rstrip("/")) or model
-    start(cfg)
-    answered, rejected = write_answers(out_dir, name, generate_rows(cfg, student, questions))
-    run = Run(cfg, n_input=len(questions), out_dir=out_dir, part_files=False, lost="questions")
-    run.timings["generate"] = time.perf_counter() - t0
-    run.outputs.update(answers=MODEL_OUTPUTS, rejects=REJECTS)
-    run.extra["generation"] = generation_section(cfg, student, name, questions, answered)
-    return close(STAGE, run, answer_counts(answered, rejected))
+    return execute(generate_command(model, out_dir, template, generator), cfg, preflight)

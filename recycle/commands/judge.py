@@ -6,10 +6,10 @@ DIR/manifest.json: pairs = judged + not judged (by reason), what the judge cost,
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from recycle.commands.runner import Run, close, start
+from recycle.commands import needs
+from recycle.commands.runner import Command, Run, execute
 from recycle.config import RecycleConfig
 from recycle.eval import run_judge as eval_run_judge
 from recycle.eval.judging import judge_config_as_teacher, judged_pairs, plan_requests
@@ -19,30 +19,47 @@ from recycle.eval.verdict import summarize
 from recycle.teacher.serve import served_teacher
 
 
-def run_judge(cfg: RecycleConfig, answers_a: str, answers_b: str, out_dir: str) -> dict[str, Any]:
+def judge_command(cfg: RecycleConfig, answers_a: str, answers_b: str, out_dir: str) -> Command:
+    """The command judging A's answers against B's into `out_dir` (counted in pairs)."""
+    judge = judge_config_as_teacher(cfg.judge, eval_run_judge.judge_cache_dir(cfg, out_dir))
+
+    def read(run: Run) -> list[dict[str, Any]]:
+        rows_a, rows_b = read_answers(answers_a), read_answers(answers_b)
+        pairs = pair_answers(rows_a, rows_b)
+        run.state["requests"], run.state["keys"] = plan_requests(pairs, run.cfg.eval.judge_question)
+        run.state["names"] = (eval_run_judge.generator_name(rows_a, "A"),
+                              eval_run_judge.generator_name(rows_b, "B"))  # fmt: skip
+        run.n_input = len(pairs)
+        return pairs
+
+    def write(run: Run, pairs: list[dict[str, Any]]) -> None:
+        requests, names = run.state["requests"], run.state["names"]
+        with served_teacher(judge) as endpoint:
+            reviews, session = eval_run_judge.ask_judge(run.cfg, requests, endpoint)
+        judged = judged_pairs(pairs, run.state["keys"], reviews)
+        summary = summarize(judged, run.cfg.eval.bootstrap_samples, run.cfg.eval.seed)
+        run.state["judged"], run.outputs = judged, dict(eval_run_judge.OUTPUTS)
+        run.extra["judge"] = eval_run_judge.judge_section(summary, session.summary, len(requests))
+        run.extra["verdict"] = eval_run_judge.verdict_section(summary, names)
+        eval_run_judge.write_outputs(out_dir, judged, summary, run.extra["judge"], names)
+
+    def check(_: RecycleConfig) -> None:
+        if judge.serve is None:  # a judge served by the run itself has no key to check
+            eval_run_judge.check_judge_key(judge)
+
+    return Command("judge", read=read, write=write, check=check, unit="pairs",
+                   counts=lambda run: eval_run_judge.pair_counts(run.state["judged"]),
+                   part_files=False, out_dir=out_dir, read_before_ray=True,
+                   timings=("read_and_pair", "judge"), preflight=needs.JUDGE)  # fmt: skip
+
+
+def run_judge(
+    cfg: RecycleConfig, answers_a: str, answers_b: str, out_dir: str, preflight: bool = True
+) -> dict[str, Any]:
     """Judge A's answers against B's into `out_dir`; returns the manifest (verdict included).
 
     Raises:
         InputError: answers that do not pair up, or pairs lost on the way (invariant broken).
         TeacherAuthError, TeacherEndpointError: the judge refuses the key or the model.
     """
-    run = Run(cfg, out_dir=out_dir, part_files=False, lost="pairs")
-    t0 = time.perf_counter()
-    rows_a, rows_b = read_answers(answers_a), read_answers(answers_b)
-    pairs = pair_answers(rows_a, rows_b)
-    requests, keys = plan_requests(pairs, cfg.eval.judge_question)
-    names = (eval_run_judge.generator_name(rows_a, "A"), eval_run_judge.generator_name(rows_b, "B"))
-    judge = judge_config_as_teacher(cfg.judge, eval_run_judge.judge_cache_dir(cfg, out_dir))
-    start(cfg, None if judge.serve is not None else lambda _: eval_run_judge.check_judge_key(judge))
-    run.timings["read_and_pair"] = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    with served_teacher(judge) as endpoint:
-        reviews, session = eval_run_judge.ask_judge(cfg, requests, endpoint)
-    run.timings["judge"] = time.perf_counter() - t1
-    judged = judged_pairs(pairs, keys, reviews)
-    summary = summarize(judged, cfg.eval.bootstrap_samples, cfg.eval.seed)
-    run.n_input, run.outputs = len(judged), dict(eval_run_judge.OUTPUTS)
-    run.extra["judge"] = eval_run_judge.judge_section(summary, session.summary, len(requests))
-    run.extra["verdict"] = eval_run_judge.verdict_section(summary, names)
-    eval_run_judge.write_outputs(out_dir, judged, summary, run.extra["judge"], names)
-    return close("judge", run, eval_run_judge.pair_counts(judged))
+    return execute(judge_command(cfg, answers_a, answers_b, out_dir), cfg, preflight)

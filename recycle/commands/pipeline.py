@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from recycle.commands import needs
 from recycle.commands.runner import Command, Run, execute, stop
 from recycle.config import RecycleConfig
 from recycle.pipeline import steps
@@ -57,10 +58,13 @@ def _report(run: Run, manifest: dict[str, Any]) -> None:
 RUN = Command(
     name="run", check=steps.check_config, fit=fit_to_cluster, read=_read, write=_write,
     sections=_sections, after=_report, resume_keys=steps.resume_keys, timings=(None, None),
-    retry=lambda cfg: cfg.output.retry_rejected,
+    retry=lambda cfg: cfg.output.retry_rejected, preflight=needs.RUN,
 )  # fmt: skip
 
 
-def run_pipeline(cfg: RecycleConfig) -> dict[str, Any]:
-    """Run (or resume) the configured pipeline into cfg.output.dir; returns the manifest."""
-    return execute(RUN, cfg)
+def run_pipeline(cfg: RecycleConfig, preflight: bool = True) -> dict[str, Any]:
+    """Run (or resume) the configured pipeline into cfg.output.dir; returns the manifest.
+
+    `preflight=False` skips the start-up checks of input, output, student and teacher.
+    """
+    return execute(RUN, cfg, preflight)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from recycle.commands import needs
 from recycle.commands.runner import Command, Run, execute
 from recycle.config import RecycleConfig
 from recycle.errors import ConfigError
@@ -35,10 +36,10 @@ def reflect_command(kind: str) -> Command:
     # Normalizing ends in a shuffle (duplicates): it is finished before the teacher pool takes CPUs.
     timings = ("read_and_normalize", f"reflect_{kind}_and_write")
     return Command(f"reflect {kind}", write=write, sections=sections, timings=timings,
-                   checked=("teacher",))  # fmt: skip
+                   checked=("teacher",), preflight=needs.REFLECT)  # fmt: skip
 
 
-def run_reflect(cfg: RecycleConfig, kind: str) -> dict[str, Any]:
+def run_reflect(cfg: RecycleConfig, kind: str, preflight: bool = True) -> dict[str, Any]:
     """Reflect `cfg.data.input` on its instructions or responses into `cfg.output.dir`.
 
     Returns:
@@ -48,4 +49,4 @@ def run_reflect(cfg: RecycleConfig, kind: str) -> dict[str, Any]:
         ConfigError, TeacherAuthError, TeacherEndpointError: before or at the first request.
         InputError: the input is empty, or rows were lost (invariant broken).
     """
-    return execute(reflect_command(kind), cfg)
+    return execute(reflect_command(kind), cfg, preflight)

@@ -1,17 +1,23 @@
 """The one driver every command runs through, the way datatrove's executor runs a pipeline.
 
-    check (before Ray) -> start Ray -> read -> clear, or resume, the run directory
-    -> the command's graph, written as part files -> counts -> manifest -> invariant checked
+    pre-flight and check (before Ray) -> start Ray -> read -> clear, or resume, the run directory
+    -> the command's graph, written as part files (or its own files) -> counts -> manifest
+    -> invariant checked
 
-A command is a `Command`: its name (the manifest's "command") and the steps that differ from
-one command to the next (how it reads, what graph it writes, which manifest sections it adds).
-Every manifest goes through `close`, which checks input = kept + dropped + rejected (+ retry,
-+ pending) and each section's own invariant, and raises InputError naming what does not add up.
+A command is a `Command`: its name (the manifest's "command"), what it needs before it starts
+(`preflight`, run wherever the command is started from: CLI, jobs, notebooks), and the steps that
+differ from one command to the next (how it reads, what it writes, how it counts, which manifest
+sections it adds). Every manifest goes through `close`, which checks the command's one accounting
+rule, input = kept + dropped + rejected (+ retry, + pending) in the command's `unit` (rows,
+questions, pairs, samples), and each section's own invariant, and raises InputError naming what
+does not add up.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import posixpath
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +25,7 @@ from typing import Any
 
 from recycle.config import RecycleConfig, redacted
 from recycle.errors import InputError
+from recycle.preflight import Check, run_preflight
 from recycle.ray_utils import init_ray
 from recycle.rundir import (
     build_manifest,
@@ -28,6 +35,7 @@ from recycle.rundir import (
     write_manifest,
     write_outcomes,
 )
+from recycle.storage import filesystem, write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,8 @@ class Run:
     out_dir: str = ""  # where the manifest goes: output.dir unless the command says
     part_files: bool = True  # False: the command writes its own files, the only "outputs" listed
     lost: str = "rows"  # what the manifest counts, for the error when it does not add up
+    manifest_path: str | None = None  # None: out_dir/manifest.json; "": checked, not written
+    manifest: dict[str, Any] = field(default_factory=dict)  # the manifest, once closed
 
     def __post_init__(self) -> None:
         self.out_dir = self.out_dir or self.cfg.output.dir
@@ -65,12 +75,19 @@ def write_rows(run: Run, ds: Any) -> None:
     write_outcomes(ds, run.out_dir)
 
 
+def count_rows(run: Run) -> dict[str, Any]:
+    """The default count: the outcome rows of the run directory's part files."""
+    return count_outcomes(run.out_dir, retry=run.state.get("retry", True))
+
+
 @dataclass(frozen=True)
 class Command:
     """A command's declaration: its name and the steps the runner calls, in order.
 
     Attributes:
         name: the manifest's "command".
+        preflight: what the command needs before anything starts (recycle.preflight's checks:
+            input, output, student, endpoints), run by `execute` unless told not to.
         read: the input as a dataset (or frame); sets `run.n_input`.
         write: runs the command's graph over what `read` returned and writes the part files.
         check: start-up checks on the config, before Ray starts (a wrong model costs nothing).
@@ -84,6 +101,14 @@ class Command:
             counts with the write; None on both: the command's steps time themselves.
         retry: whether the counts keep the rejects to retry apart (under "retry").
         checked: the manifest sections whose own "invariant" must hold too.
+        counts: the command's accounting (kept, dropped and rejected per reason) once written;
+            default: the run directory's part files.
+        unit: what `n_input` and the counts count (rows, questions, pairs, samples).
+        part_files: False: the command writes its own files (the run directory is not cleared,
+            only `run.outputs` are listed).
+        out_dir: where the command writes and its manifest goes; default output.dir.
+        manifest_path: the manifest's file instead of out_dir/manifest.json ("": not written,
+            still checked).
     """
 
     name: str
@@ -98,18 +123,37 @@ class Command:
     timings: tuple[str | None, str | None] = ("read", "write")
     retry: Callable[[RecycleConfig], bool] = lambda cfg: True
     checked: tuple[str, ...] = ()
+    preflight: tuple[Check, ...] = ()
+    counts: Callable[[Run], dict[str, Any]] = count_rows
+    unit: str = "rows"
+    part_files: bool = True
+    out_dir: str | None = None
+    manifest_path: str | None = None
 
 
-def execute(command: Command, cfg: RecycleConfig) -> dict[str, Any]:
-    """Run a command into `cfg.output.dir`; returns the manifest it wrote.
+def execute(command: Command, cfg: RecycleConfig, preflight: bool = True) -> dict[str, Any]:
+    """Run a command into its output; returns the manifest it wrote.
+
+    Args:
+        command: the command's declaration.
+        cfg: the resolved config.
+        preflight: run the command's pre-flight checks first (the CLI's --no-preflight: False).
 
     Raises:
+        PreflightError, ConfigError: before anything starts.
         InputError: the input cannot be read, or the manifest does not add up.
-        whatever the command's checks and steps raise (ConfigError, teacher errors...).
+        whatever the command's steps raise (teacher errors, TrainingError...).
     """
+    return execute_run(command, cfg, preflight).manifest
+
+
+def execute_run(command: Command, cfg: RecycleConfig, preflight: bool = True) -> Run:
+    """`execute`, returning the whole Run: its manifest and what the steps left in `state`."""
+    if preflight:
+        run_preflight(cfg, command.preflight)
     if command.check is not None:
         command.check(cfg)
-    run = Run(cfg)
+    run = new_run(command, cfg)
     if not command.read_before_ray:
         _start(command, run)
     if command.resume_keys is not None:
@@ -123,20 +167,22 @@ def execute(command: Command, cfg: RecycleConfig) -> dict[str, Any]:
         run.timings[read_key] = time.perf_counter() - t0
     if command.read_before_ray:
         _start(command, run)
-    if command.resume_keys is None:
+    if command.resume_keys is None and command.part_files:
         clear_outcomes(run.out_dir)
     t1 = time.perf_counter() if read_key else t0
     command.write(run, data)
     if write_key:
         run.timings[write_key] = time.perf_counter() - t1
-    return finish(command, run)
+    finish(command, run)
+    return run
 
 
-def start(cfg: RecycleConfig, check: Callable[[RecycleConfig], None] | None = None) -> None:
-    """Start-up of a command without a run directory: its checks, then Ray (once per process)."""
-    if check is not None:
-        check(cfg)
-    init_ray(cfg.ray)
+def new_run(command: Command, cfg: RecycleConfig) -> Run:
+    """The Run of one execution of `command`, with the command's output and accounting unit."""
+    run = Run(cfg, out_dir=command.out_dir or "", part_files=command.part_files, lost=command.unit,
+              manifest_path=command.manifest_path)  # fmt: skip
+    run.state["retry"] = command.retry(cfg)
+    return run
 
 
 def cluster_resources() -> dict[str, float]:
@@ -154,7 +200,8 @@ def _start(command: Command, run: Run) -> None:
 
 def finish(command: Command, run: Run) -> dict[str, Any]:
     """Count what the run directory holds, add the command's sections, write and check the manifest."""
-    counts = count_outcomes(run.out_dir, retry=command.retry(run.cfg))
+    run.state["retry"] = command.retry(run.cfg)
+    counts = command.counts(run)
     if run.pending is not None:
         counts["pending"] = run.pending
     if command.sections is not None:
@@ -174,13 +221,25 @@ def close(
     if not run.part_files:
         manifest["outputs"].clear()
     manifest["outputs"].update(run.outputs)
-    uri = write_manifest(run.out_dir, manifest)
+    uri = _write_manifest(run, manifest)
     log.info("manifest: %s", uri)
     if after is not None:
         after(run, manifest)
-        write_manifest(run.out_dir, manifest)
+        _write_manifest(run, manifest)
+    run.manifest = manifest
     check_invariants(manifest, uri, checked, run.lost)
     return manifest
+
+
+def _write_manifest(run: Run, manifest: dict[str, Any]) -> str:
+    """Where the manifest goes: out_dir/manifest.json, the command's own file, or nowhere ("")."""
+    if run.manifest_path is None:
+        return write_manifest(run.out_dir, manifest)
+    if run.manifest_path:
+        fs, path = filesystem(run.manifest_path)
+        fs.create_dir(posixpath.dirname(path), recursive=True)
+        write_bytes_atomic(fs, path, json.dumps(manifest, indent=2, ensure_ascii=False).encode())
+    return run.manifest_path or "(the manifest, not written: no output was given)"
 
 
 def check_invariants(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from recycle.commands import needs
 from recycle.commands.runner import Command, Run, execute
 from recycle.config import RecycleConfig
 from recycle.student.model import check_student
@@ -30,10 +31,11 @@ SCORE = Command(
     read=_read,
     sections=_sections,
     timings=(None, "score_and_write"),
+    preflight=needs.SCORE,
 )
 
 
-def run_score(cfg: RecycleConfig) -> dict[str, Any]:
+def run_score(cfg: RecycleConfig, preflight: bool = True) -> dict[str, Any]:
     """Score `cfg.data.input` with `cfg.student` into the run directory `cfg.output.dir`.
 
     Returns:
@@ -43,4 +45,4 @@ def run_score(cfg: RecycleConfig) -> dict[str, Any]:
         ConfigError: the student cannot be loaded.
         InputError: the input is empty, or rows were lost (accounting invariant broken).
     """
-    return execute(SCORE, cfg)
+    return execute(SCORE, cfg, preflight)

@@ -11,6 +11,7 @@ from typing import Any
 
 import ray
 
+from recycle.commands import needs
 from recycle.commands.runner import Command, Run, execute
 from recycle.config import RecycleConfig
 from recycle.errors import ConfigError
@@ -42,14 +43,14 @@ def _sections(run: Run, counts: dict[str, Any]) -> None:
 
 
 SELECT = Command(name="select", check=check, read=_read, write=_write, sections=_sections,
-                 read_before_ray=True, timings=(None, "select"))  # fmt: skip
+                 read_before_ray=True, timings=(None, "select"), preflight=needs.SELECT)  # fmt: skip
 
 
-def run_select(cfg: RecycleConfig) -> dict[str, Any]:
+def run_select(cfg: RecycleConfig, preflight: bool = True) -> dict[str, Any]:
     """Re-select data.input (a run directory) into output.dir; returns the new manifest.
 
     Raises:
         ConfigError: no source, or a mode that cannot be derived from it (see reselect).
         InputError: the source is not a run directory, or rows were lost (invariant broken).
     """
-    return execute(SELECT, cfg)
+    return execute(SELECT, cfg, preflight)

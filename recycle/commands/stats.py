@@ -1,7 +1,8 @@
 """`recycle stats`: the papers' Table 6 row of a dataset under a student (no run directory).
 
 The row is printed, and written as JSON where `output` is given, with a manifest beside it
-(`NAME.manifest.json`: input rows = scored + dropped + rejected, checked as every manifest is).
+(`NAME.manifest.json`: input rows = scored + dropped + rejected, checked as every manifest is;
+without `output` the manifest is checked and not written).
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from recycle.commands.runner import check_invariants, start
-from recycle.config import RecycleConfig, redacted
-from recycle.rundir import build_manifest
+from recycle.commands import needs
+from recycle.commands.runner import Command, Run, execute_run
+from recycle.config import RecycleConfig
 from recycle.student.coherence import load_embedder
 from recycle.student.model import check_student
 from recycle.student.stats import dataset_stats
@@ -27,37 +28,48 @@ def check(cfg: RecycleConfig) -> None:
     load_embedder(cfg.student.coherence_model)
 
 
-def run_stats(cfg: RecycleConfig, output: str | None = None) -> dict[str, Any]:
+def stats_command(output: str | None = None) -> Command:
+    """The command computing the Table 6 row (counted in rows); the row in `state["result"]`."""
+
+    def read(run: Run) -> dict[str, Any]:
+        result = dataset_stats(run.cfg)
+        run.state["result"], run.n_input = result, result["counts"]["input"]
+        run.timings["stats"] = result["seconds"]
+        return result
+
+    def write(run: Run, result: dict[str, Any]) -> None:
+        if output:
+            path = Path(output)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(result, indent=2))
+            run.outputs["stats"] = path.name
+
+    return Command("stats", read=read, write=write, check=check, counts=stats_counts,
+                   part_files=False, out_dir=str(Path(output).parent) if output else ".",
+                   manifest_path=manifest_path(output), timings=(None, None),
+                   preflight=needs.STATS)  # fmt: skip
+
+
+def stats_counts(run: Run) -> dict[str, Any]:
+    """The manifest's counts of a stats row: kept (scored), dropped and rejected per reason."""
+    return {k: v for k, v in run.state["result"]["counts"].items() if k != "input"}
+
+
+def manifest_path(output: str | None) -> str:
+    """`NAME.manifest.json` beside the row (never a run directory's manifest.json); "": none."""
+    return str(Path(output).with_suffix(".manifest.json")) if output else ""
+
+
+def run_stats(
+    cfg: RecycleConfig, output: str | None = None, preflight: bool = True
+) -> dict[str, Any]:
     """Table 6 row of `cfg.data.input` under `cfg.student`; written as JSON to `output` when given.
 
     Raises:
         ConfigError: the student or the Sentence-BERT model cannot be loaded.
         InputError: the input is empty, or its rows do not add up (scored + dropped + rejected).
     """
-    start(cfg, check)
-    result = dataset_stats(cfg)
+    run = execute_run(stats_command(output), cfg, preflight)
     if output:
-        path = Path(output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2))
-        uri = write_stats_manifest(cfg, result, path)
-        log.info("stats: %s (manifest %s)", output, uri)
-    return result
-
-
-def stats_manifest(cfg: RecycleConfig, result: dict[str, Any], output: str) -> dict[str, Any]:
-    """The manifest of a stats row: input rows = kept (scored) + dropped + rejected per reason."""
-    counts = {k: v for k, v in result["counts"].items() if k != "input"}
-    timings = {"stats": result["seconds"]}
-    manifest = build_manifest("stats", result["counts"]["input"], counts, redacted(cfg), timings)
-    manifest["outputs"] = {"stats": Path(output).name}
-    return manifest
-
-
-def write_stats_manifest(cfg: RecycleConfig, result: dict[str, Any], output: Path) -> str:
-    """Write `NAME.manifest.json` beside the row (never a run directory's manifest.json); checked."""
-    uri = str(output.with_suffix(".manifest.json"))
-    manifest = stats_manifest(cfg, result, str(output))
-    Path(uri).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-    check_invariants(manifest, uri)
-    return uri
+        log.info("stats: %s (manifest %s)", output, manifest_path(output))
+    return run.state["result"]

@@ -8,9 +8,10 @@ same train.name resumes from the latest checkpoint.
 from __future__ import annotations
 
 import posixpath
-import time
+from typing import Any
 
-from recycle.commands.runner import Run, close, start
+from recycle.commands import needs
+from recycle.commands.runner import Command, Run, execute_run
 from recycle.config import RecycleConfig
 from recycle.train.dataset import TrainData, prepare
 from recycle.train.finetune import FinetuneResult, check_config, finetune, warn_missing_gpus
@@ -18,7 +19,31 @@ from recycle.train.finetune import FinetuneResult, check_config, finetune, warn_
 TRAIN_DIR = "train"
 
 
-def run_finetune(cfg: RecycleConfig, fault_after_step: int | None = None) -> FinetuneResult:
+def train_command(cfg: RecycleConfig, fault_after_step: int | None = None) -> Command:
+    """The command fine-tuning the student (counted in samples); its result in `state["result"]`."""
+
+    def read(run: Run) -> TrainData:
+        warn_missing_gpus(run.cfg)
+        data = prepare(run.cfg)
+        run.n_input = data.rows_read
+        return data
+
+    def write(run: Run, data: TrainData) -> None:
+        result = finetune(run.cfg, data, fault_after_step)
+        run.state["result"], run.state["data"] = result, data
+        run.extra["train"] = {"source": data.source, "metrics": result.metrics,
+                              "steps_per_epoch": data.schedule.steps_per_epoch}  # fmt: skip
+        run.outputs.update(checkpoint=result.checkpoint or "", model=result.model_dir or "")
+
+    return Command("train", read=read, write=write, check=check_config, unit="samples",
+                   counts=lambda run: counts(run.state["data"]), part_files=False,
+                   out_dir=posixpath.join(cfg.output.dir.rstrip("/"), TRAIN_DIR),
+                   timings=(None, "train"), preflight=needs.TRAIN)  # fmt: skip
+
+
+def run_finetune(
+    cfg: RecycleConfig, fault_after_step: int | None = None, preflight: bool = True
+) -> FinetuneResult:
     """Fine-tune the student on the run's data and write the training manifest.
 
     Raises:
@@ -26,22 +51,10 @@ def run_finetune(cfg: RecycleConfig, fault_after_step: int | None = None) -> Fin
         TrainingError: the workers failed more than train.max_failures times.
         InputError: samples were lost between reading and training (the invariant).
     """
-    start(cfg, check_config)
-    warn_missing_gpus(cfg)
-    began = time.perf_counter()
-    data = prepare(cfg)
-    result = finetune(cfg, data, fault_after_step)
-    run = Run(cfg, n_input=data.rows_read, part_files=False, lost="samples",
-              out_dir=posixpath.join(cfg.output.dir.rstrip("/"), TRAIN_DIR))  # fmt: skip
-    run.timings["train"] = time.perf_counter() - began
-    run.extra["train"] = {"source": data.source, "steps_per_epoch": data.schedule.steps_per_epoch,
-                          "metrics": result.metrics}  # fmt: skip
-    run.outputs.update(checkpoint=result.checkpoint or "", model=result.model_dir or "")
-    close("train", run, counts(data))
-    return result
+    return execute_run(train_command(cfg, fault_after_step), cfg, preflight).state["result"]
 
 
-def counts(data: TrainData) -> dict[str, object]:
+def counts(data: TrainData) -> dict[str, Any]:
     """The manifest's counts: trained samples are kept; a builder's reject stays a reject."""
     rejected = {k: n for k, n in data.left_out.items() if k.startswith("rejected_")}
     dropped = {k: n for k, n in data.left_out.items() if k not in rejected}

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from recycle.commands import needs
 from recycle.commands.runner import Command, execute
 from recycle.config import RecycleConfig
 
-VALIDATE = Command(name="validate", timings=("read", "write"))
+VALIDATE = Command(name="validate", timings=("read", "write"), preflight=needs.VALIDATE)
 
 
-def run_validate(cfg: RecycleConfig) -> dict[str, Any]:
+def run_validate(cfg: RecycleConfig, preflight: bool = True) -> dict[str, Any]:
     """Validate `cfg.data.input` into the run directory `cfg.output.dir`; returns the manifest.
 
     Raises:
         InputError: the input cannot be read at all, or rows were lost (invariant broken).
     """
-    return execute(VALIDATE, cfg)
+    return execute(VALIDATE, cfg, preflight)

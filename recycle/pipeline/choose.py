@@ -1,4 +1,6 @@
-"""Ray Data adapters of the selection steps: pandas batch in, pandas batch out, row count unchanged."""
+"""Ray Data adapters of the two halves of the selection (recycle.select.modes.select_reflected
+composes them; the stream reflects and scores the response in between): pandas batch in, pandas
+batch out, row count unchanged."""
 
 from __future__ import annotations
 
@@ -10,14 +12,7 @@ from recycle import columns as C
 from recycle.config.load import as_config
 from recycle.config.selection import SelectionConfig
 from recycle.select.declarations import mode_spec
-from recycle.select.modes import (
-    choose_instruction,
-    choose_response,
-    final_filter,
-    live,
-    step2_win,
-    step4_win,
-)
+from recycle.select.modes import select_instruction, select_response
 
 
 def choose_instruction_batch(batch: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:
@@ -25,7 +20,7 @@ def choose_instruction_batch(batch: pd.DataFrame, selection: dict[str, Any]) -> 
     cfg = as_config(SelectionConfig, selection)
     status = (C.REFLECT_INSTRUCTION_STATUS,) if mode_spec(cfg.mode).reflect_instruction else ()
     C.require_columns("choose_instruction", batch.columns, (C.OUTCOME, *status))
-    return choose_instruction(batch, step2_win(batch, cfg) & live(batch))
+    return select_instruction(batch, cfg)
 
 
 def choose_response_batch(batch: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:
@@ -34,5 +29,4 @@ def choose_response_batch(batch: pd.DataFrame, selection: dict[str, Any]) -> pd.
     spec = mode_spec(cfg.mode)
     status = (C.REFLECT_RESPONSE_STATUS,) if spec.reflect_response else ()
     C.require_columns("choose_response", batch.columns, (C.OUTCOME, C.OUTPUT_1, *status))
-    out = choose_response(batch, step4_win(batch, cfg) & live(batch))
-    return final_filter(out, cfg) if spec.final_filter else out
+    return select_response(batch, cfg)

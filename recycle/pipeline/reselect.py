@@ -31,14 +31,7 @@ from recycle.select.declarations import (
     mode_spec,
 )
 from recycle.select.modes import STAGE as SELECT_STAGE
-from recycle.select.modes import (
-    choose_instruction,
-    choose_response,
-    final_filter,
-    live,
-    step2_win,
-    step4_win,
-)
+from recycle.select.modes import live, select_reflected
 
 RERUN = "run `recycle run` with selection.mode={mode} instead (the teacher cache answers every prompt already paid)"
 
@@ -136,7 +129,9 @@ def reselect(df: pd.DataFrame, cfg: RecycleConfig, source_mode: str | None) -> p
     problems = derivation_problems(MODES[source_mode], target)
     if problems:
         raise _refuse(source_mode, target.name, "; ".join(problems))
-    chosen = choose_instruction(df, step2_win(df, cfg.selection) & live(df))
-    _same_x1(df, chosen, source_mode, target)
-    out = choose_response(chosen, step4_win(chosen, cfg.selection) & live(chosen))
-    return final_filter(out, cfg.selection) if target.final_filter else out
+
+    def same_x1(chosen: pd.DataFrame) -> pd.DataFrame:
+        _same_x1(df, chosen, source_mode, target)
+        return chosen
+
+    return select_reflected(df, cfg.selection, between=same_x1)

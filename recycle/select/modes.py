@@ -9,6 +9,8 @@ functions here only apply a declaration. ifd_topk's global choice is in topk.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -126,8 +128,35 @@ def final_filter(df: pd.DataFrame, cfg: SelectionConfig) -> pd.DataFrame:
     return df
 
 
-def select_reflected(df: pd.DataFrame, cfg: SelectionConfig) -> pd.DataFrame:
-    """Both choices and the filter on fully scored rows (phase 1 and phase 2 columns present)."""
-    df = choose_instruction(df, step2_win(df, cfg) & live(df))
+def select_instruction(df: pd.DataFrame, cfg: SelectionConfig) -> pd.DataFrame:
+    """The first half of the selection: step 2 picks (x1, y1) under the mode's rule."""
+    return choose_instruction(df, step2_win(df, cfg) & live(df))
+
+
+def select_response(df: pd.DataFrame, cfg: SelectionConfig) -> pd.DataFrame:
+    """The second half: step 4 picks y2, then the final filter when the mode has one."""
     df = choose_response(df, step4_win(df, cfg) & live(df))
     return final_filter(df, cfg) if mode_spec(cfg.mode).final_filter else df
+
+
+def select_reflected(
+    df: pd.DataFrame,
+    cfg: SelectionConfig,
+    between: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """The selection steps in their order: the one composition every caller runs.
+
+    The stream runs the two halves as two Ray Data steps (pipeline.choose), with the response of
+    (x1, y1) reflected and scored in `between`; `recycle select` (pipeline.reselect) and the tests
+    run them here, on rows that hold phase 1 and phase 2 columns already.
+
+    Args:
+        df: scored rows (rows not kept pass through unchanged).
+        cfg: the selection config (its mode's declaration says the rules and the filter).
+        between: what happens to the rows after step 2 and before step 4 (a check, or the scores
+            of phase 2); None: nothing.
+    """
+    chosen = select_instruction(df, cfg)
+    if between is not None:
+        chosen = between(chosen)
+    return select_response(chosen, cfg)

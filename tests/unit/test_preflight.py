@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from recycle.commands import needs
 from recycle.config import load_config
 from recycle.demo.offline import SAMPLE
-from recycle.preflight import run_preflight
+from recycle.preflight import mode_needs, run_preflight
 from recycle.testing.local_server import LocalTeacherServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -164,14 +165,14 @@ def test_evaluation_preflight_passes_a_good_judge_setup(setup):
     fill = {"tmp": setup["tmp"], "teacher": setup["teacher"]}
     argv = ["judge", *ANSWERS, "--output", "{tmp}/j", *JUDGE_OK]
     args = build_parser().parse_args([a.format(**fill) for a in argv])
-    cfg = checked_config(args, ("judge",))  # the local server lists local-teacher
+    cfg = checked_config(args, needs.JUDGE)  # the local server lists local-teacher
     preflight_options(args, output=args.output, files={"--answers-a": args.answers_a})
     assert cfg.judge.model == "local-teacher" and not (Path(setup["tmp"]) / "j").exists()
 
 
 def test_a_good_setup_passes_every_check(setup):
     cfg = load_config(setup["cfg"])
-    run_preflight(cfg, ("input", "output", "mode"))  # raises on any failure
+    run_preflight(cfg, needs.RUN)  # raises on any failure
     assert not (Path(setup["tmp"]) / "run").exists()  # checked, not created
 
 
@@ -180,11 +181,11 @@ def test_modes_check_only_what_they_use(setup):
         setup["cfg"], ["student.model=null", "selection.mode=recycle", "teacher.model=x"]
     )
     with pytest.raises(Exception, match="'x' is not served"):
-        run_preflight(cfg, ("mode",))  # recycle: no student needed, the teacher is checked
+        run_preflight(cfg, (mode_needs,))  # recycle: no student needed, the teacher is checked
     cfg = load_config(
         setup["cfg"], ["selection.mode=ifd_topk", "selection.topk_n=3", "teacher.model=x"]
     )
-    run_preflight(cfg, ("mode",))  # ifd_topk: no teacher, the student is fine
+    run_preflight(cfg, (mode_needs,))  # ifd_topk: no teacher, the student is fine
 
 
 def test_no_preflight_skips_the_checks(setup):
@@ -192,4 +193,4 @@ def test_no_preflight_skips_the_checks(setup):
     from recycle.cli.main import build_parser
 
     args = build_parser().parse_args(["run", setup["cfg"], "teacher.model=x", "--no-preflight"])
-    assert checked_config(args, ("mode",)).teacher.model == "x"
+    assert checked_config(args, needs.RUN).teacher.model == "x"

@@ -53,21 +53,10 @@ def pair1_rifd_after(df, values):
 
 
 def run_selective(rows, pair1_rifd, **cfg):
-    from recycle.select.modes import (
-        choose_instruction,
-        choose_response,
-        final_filter,
-        step2_win,
-        step4_win,
-    )
-
+    """The selection as production composes it, phase 2's r-IFD of (x1, y1) arriving in between."""
     conf = SelectionConfig(**cfg)
-    df = pd.DataFrame(rows)
-    live = (df[C.OUTCOME] == C.OUTCOME_KEPT).to_numpy()
-    df = choose_instruction(df, step2_win(df, conf) & live)
-    df = pair1_rifd_after(df, pair1_rifd)
-    df = choose_response(df, step4_win(df, conf) & live)
-    return final_filter(df, conf).set_index(C.SAMPLE_ID)
+    out = select_reflected(pd.DataFrame(rows), conf, lambda df: pair1_rifd_after(df, pair1_rifd))
+    return out.set_index(C.SAMPLE_ID)
 
 
 def test_four_outcomes_and_the_filter():

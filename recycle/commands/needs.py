@@ -1,0 +1,31 @@
+"""What each command needs before it starts: one declaration per command, nothing else imported.
+
+Each is a tuple of recycle.preflight checks. The runner runs a command's declaration (its
+`Command.preflight`) wherever the command is started from (the CLI, jobs, notebooks, the library
+entry points); the CLI runs the same declaration itself before it opens the run's log, then tells
+the entry point not to run it again. This module imports only recycle.preflight, so the CLI can
+read it before Ray, torch or a client is imported.
+"""
+
+from __future__ import annotations
+
+from recycle.preflight import (
+    Check,
+    input_readable,
+    judge_endpoint,
+    mode_needs,
+    output_writable,
+    student_model,
+    teacher_endpoint,
+)
+
+VALIDATE: tuple[Check, ...] = (input_readable, output_writable)
+SCORE: tuple[Check, ...] = (input_readable, output_writable, student_model)
+REFLECT: tuple[Check, ...] = (input_readable, output_writable, teacher_endpoint)
+STATS: tuple[Check, ...] = (input_readable, student_model)
+SELECT: tuple[Check, ...] = (output_writable,)
+RUN: tuple[Check, ...] = (input_readable, output_writable, mode_needs)
+GENERATE: tuple[Check, ...] = ()  # the model and the output are options (checked by the CLI)
+JUDGE: tuple[Check, ...] = (judge_endpoint,)
+TRAIN: tuple[Check, ...] = (student_model,)
+EVAL: tuple[Check, ...] = (output_writable, judge_endpoint)
