@@ -25,6 +25,10 @@ from recycle import columns as C
 from recycle.rundir import MANIFEST, delete_transient, read_manifest, written_ids
 from recycle.storage import filesystem
 
+STREAM_PARTS = (
+    "part"  # the part files of the streamed rows (VALIDATE_PARTS: recycle.pipeline.steps)
+)
+
 log = logging.getLogger(__name__)
 
 NOT_SUMMED = {"max_cost_usd", "max_outage_s", "outage_s", "longest_outage_s"}

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from recycle import columns as C
 from recycle.config import RecycleConfig
 from recycle.errors import ConfigError
+from recycle.pipeline.resume import STREAM_PARTS
 from recycle.rundir import outcome_files
 from recycle.select.declarations import (
     COHERENCE,
@@ -39,7 +40,6 @@ from recycle.storage import filesystem
 
 log = logging.getLogger(__name__)
 DROP_KEYS = ("dataset", "student", "template", "seconds", "counts")
-STREAM_PARTS = "part"  # the part files of the streamed rows (run.STREAM_PARTS)
 FINAL_TEXT = (C.FINAL_INSTRUCTION, C.FINAL_INPUT, C.FINAL_OUTPUT)
 
 

@@ -27,6 +27,7 @@ from recycle.pipeline.progress import logged_progress, stage_done
 from recycle.pipeline.resume import (
     FINISHED,
     STOPPED,
+    STREAM_PARTS,
     add_up,
     invocation,
     previous_invocations,
@@ -47,7 +48,6 @@ from recycle.teacher.session import (
 )
 
 VALIDATE_PARTS = "validate"
-STREAM_PARTS = "part"
 
 
 def check_config(cfg: RecycleConfig) -> None:

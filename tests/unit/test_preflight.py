@@ -95,6 +95,7 @@ CASES = [
 ]
 
 
+@pytest.mark.integration  # a fresh interpreter per case
 @pytest.mark.parametrize(
     ("overrides", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
@@ -153,6 +154,7 @@ EVAL_CASES = [
 @pytest.mark.parametrize(
     ("argv", "expected"), [c[1:] for c in EVAL_CASES], ids=[c[0] for c in EVAL_CASES]
 )
+@pytest.mark.integration  # a fresh interpreter per case
 def test_evaluation_commands_fail_fast_too(setup, argv, expected):
     fill = {"tmp": setup["tmp"], "closed": _closed_port_url(), "teacher": setup["teacher"]}
     _assert_exit_2([a.format(**fill) for a in argv], expected.format(**fill))

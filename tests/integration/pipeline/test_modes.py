@@ -3,7 +3,6 @@ the mode's declaration says (counted at the server), and the rows written are th
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -70,34 +69,43 @@ def written(run_dir) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def run_dirs() -> dict[str, Path]:
-    """The run directory of each mode run by this module, for `recycle select` to read."""
-    return {}
+def mode_run(ray_local, tmp_path_factory, few_rows, tiny_model_dir, teacher):
+    """mode -> (config, manifest, teacher calls by kind, run directory), each mode run once a
+    module: a test that reads another mode's run runs it when it has not run yet."""
+    server, answers = teacher
+    done: dict[str, tuple] = {}
+
+    def run(mode: str) -> tuple:
+        if mode not in done:
+            out = tmp_path_factory.mktemp(mode) / "run"
+            answers.calls.clear()
+            cfg = pipeline_config(
+                few_rows, out, tiny_model_dir, server.base_url, f"selection.mode={mode}",
+                "selection.require_response_reflected=false", "selection.require_ifd_below_one=false",
+                "selection.topk_n=5", "student.max_length=512",
+            )  # fmt: skip
+            manifest = run_pipeline(cfg)
+            done[mode] = cfg, manifest, dict(answers.calls), out
+        return done[mode]
+
+    return run
 
 
 @pytest.mark.parametrize("mode", mode_names())
-def test_mode_end_to_end(mode, ray_local, tmp_path, few_rows, tiny_model_dir, teacher, run_dirs):
-    server, answers = teacher
-    run_dirs[mode] = tmp_path / "run"
-    answers.calls.clear()
+def test_mode_end_to_end(mode, mode_run):
     spec = mode_spec(mode)
-    cfg = pipeline_config(
-        few_rows, tmp_path / "run", tiny_model_dir, server.base_url, f"selection.mode={mode}",
-        "selection.require_response_reflected=false", "selection.require_ifd_below_one=false",
-        "selection.topk_n=5", "student.max_length=512",
-    )  # fmt: skip
-    manifest = run_pipeline(cfg)
+    cfg, manifest, teacher_calls, run_dir = mode_run(mode)
 
     counts = manifest["counts"]
     assert manifest["invariant"]["ok"] and counts["input"] == N_VALID + 1
     assert sum(counts["rejected"].values()) == 1
-    calls = {k: answers.calls[k] for k in ("instruction", "response", "other")}
+    calls = {k: teacher_calls.get(k, 0) for k in ("instruction", "response", "other")}
     assert calls == {
         "instruction": N_VALID * spec.reflect_instruction,
         "response": N_VALID * spec.reflect_response,
         "other": 0,
     }
-    rows = written(tmp_path / "run")
+    rows = written(run_dir)
     chosen = rows[rows[C.STAGE].isin(["", SELECT_STAGE])].set_index(C.SAMPLE_ID)
     assert len(chosen) == N_VALID
     if spec.global_topk:
@@ -122,8 +130,8 @@ def test_mode_end_to_end(mode, ray_local, tmp_path, few_rows, tiny_model_dir, te
         assert (chosen[C.RESPONSE_REFLECTED] == res).all()
     if not spec.needs_student:  # the recycle modes keep every sample, with every reflection
         assert counts["kept"] == N_VALID
-        assert chosen[C.INSTRUCTION_REFLECTED].all() == spec.reflect_instruction
-        assert chosen[C.RESPONSE_REFLECTED].all() == spec.reflect_response
+        assert (chosen[C.INSTRUCTION_REFLECTED] == spec.reflect_instruction).all()
+        assert (chosen[C.RESPONSE_REFLECTED] == spec.reflect_response).all()
         final = chosen[C.FINAL_INSTRUCTION], chosen[C.FINAL_OUTPUT]
         if spec.reflect_instruction:
             assert (final[0] == chosen[C.NEW_INSTRUCTION]).all()
@@ -135,16 +143,12 @@ def test_mode_end_to_end(mode, ray_local, tmp_path, few_rows, tiny_model_dir, te
             assert (final[1] == chosen[C.NEW_OUTPUT]).all()
 
 
-def test_recycle_select_derives_the_table_4_modes_from_a_selective_run(
-    ray_local, tmp_path, run_dirs
-):
-    if "selective" not in run_dirs:
-        pytest.skip("needs the selective run of test_mode_end_to_end in the same session")
-    source = str(run_dirs["selective"])
+def test_recycle_select_derives_the_table_4_modes_from_a_selective_run(tmp_path, mode_run):
+    source = str(mode_run("selective")[3])
     src = written(source).set_index(C.SAMPLE_ID)
     src = src[src[C.STAGE].isin(["", SELECT_STAGE])]
 
-    def select(mode):
+    def select(mode, source=source):
         out = tmp_path / mode
         return run_select(
             load_config(
@@ -158,11 +162,28 @@ def test_recycle_select_derives_the_table_4_modes_from_a_selective_run(
     assert (rows[C.FINAL_INSTRUCTION] == src[C.NEW_INSTRUCTION]).all()
     assert (rows[C.FINAL_OUTPUT] == src[C.NEW_OUTPUT]).all()
 
+    # The selective run took the reflected instruction of some samples (the scripted teacher's
+    # instructions score higher on these rows): the response of their (x0, y0) was never
+    # reflected, so recycle_response is refused, naming how many.
     took_ins = int(src[C.INSTRUCTION_REFLECTED].sum())
-    if took_ins:  # the response of (x0, y0) was never reflected for these samples: it says so
-        with pytest.raises(ConfigError, match=f"for {took_ins} of {N_VALID} samples"):
-            select("recycle_response")
-    else:
-        manifest, out = select("recycle_response")
-        rows = written(out).set_index(C.SAMPLE_ID)[[C.FINAL_OUTPUT]].loc[src.index]
-        assert (rows[C.FINAL_OUTPUT] == src[C.BETTER_OUTPUT]).all()
+    assert 0 < took_ins < N_VALID
+    with pytest.raises(ConfigError, match=f"for {took_ins} of {N_VALID} samples"):
+        select("recycle_response")
+
+
+def test_recycle_select_derives_recycle_response_where_the_response_of_x0_was_reflected(
+    tmp_path, mode_run
+):
+    """A source that reflected the response of every (x0, y0): recycle_response takes them."""
+    source = str(mode_run("recycle_response")[3])
+    src = written(source).set_index(C.SAMPLE_ID)
+    src = src[src[C.STAGE].isin(["", SELECT_STAGE])]
+    out = tmp_path / "again"
+    cfg = load_config(
+        None, [f"data.input='{source}'", f"output.dir='{out}'", "selection.mode=recycle_response"]
+    )
+    manifest = run_select(cfg)
+    assert manifest["invariant"]["ok"] and manifest["counts"]["kept"] == N_VALID
+    rows = written(out).set_index(C.SAMPLE_ID).loc[src.index]
+    assert (rows[C.FINAL_OUTPUT] == src[C.BETTER_OUTPUT]).all()
+    assert (rows[C.FINAL_OUTPUT] != src[C.OUTPUT]).all()  # every response is the reflected one

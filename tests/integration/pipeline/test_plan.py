@@ -13,6 +13,8 @@ from tests.support.tiny_model import alpaca_rows
 
 from .conftest import pipeline_config
 
+pytestmark = pytest.mark.integration  # local Ray
+
 
 @pytest.mark.parametrize("stats", [False, True])
 def test_choices_are_fused_into_the_next_actor_pool(

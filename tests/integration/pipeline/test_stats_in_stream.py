@@ -12,6 +12,8 @@ from recycle.student.stats import ROW
 
 from .conftest import pipeline_config
 
+pytestmark = pytest.mark.integration  # local Ray
+
 # The run scores (x0, y0) in phase 1 packed with (x_ins, y_ins), `recycle stats` scores it alone:
 # other micro-batches, so float32 sums in another order (~1e-6 relative); Sentence-BERT embeds
 # in other batches (other padding). Token counts are exact.

@@ -90,9 +90,40 @@ def test_secrets_are_redacted():
     }
 
 
-@pytest.mark.parametrize(
-    "path", sorted((REPO / "jobs" / "configs").glob("*.yaml")), ids=lambda p: p.name
-)
-def test_every_shipped_config_loads(path):
-    cfg = load_config(path)
-    assert isinstance(cfg, RecycleConfig)
+SHIPPED = sorted((REPO / "jobs" / "configs").glob("*.yaml"))
+# What a job adds on its command line, as each config's header shows (eval: the two models).
+EVAL_MODELS = ["eval.model_a=/models/recycled", "eval.model_b=/models/baseline"]
+
+
+def command_of(path: Path) -> str:
+    """Which command a shipped config is for: fine-tuning, evaluation, or the pipeline."""
+    return "train" if "finetune" in path.name else "eval" if path.stem == "evaluate" else "run"
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_config_passes_its_commands_start_up_checks(path, tiny_model_dir):
+    """Loading, then the start-up checks of the command it is for (a tiny student stands in for
+    the model folder, which this machine does not have)."""
+    from recycle.eval.run_eval import check_sides
+    from recycle.pipeline.steps import check_config as check_run
+    from recycle.train.finetune import check_config as check_train
+
+    command = command_of(path)
+    cfg = load_config(path, EVAL_MODELS if command == "eval" else [])
+    assert cfg.student.model or command == "eval", f"{path.name} names no student"
+    cfg = load_config(path, [*EVAL_MODELS, f"student.model='{tiny_model_dir}'"])
+    {"train": check_train, "eval": check_sides, "run": check_run}[command](cfg)
+
+
+def test_the_start_up_checks_of_a_shipped_config_can_fail(tiny_model_dir):
+    from recycle.pipeline.steps import check_config as check_run
+    from recycle.train.finetune import check_config as check_train
+
+    path = REPO / "jobs" / "configs" / "alpaca_llama2_7b.yaml"
+    with pytest.raises(ConfigError, match="needs selection.topk_percent or selection.topk_n"):
+        check_run(load_config(path, ["selection.mode=ifd_topk"]))
+    finetune = REPO / "jobs" / "configs" / "llama2_7b_finetune.yaml"
+    bad = [f"student.model='{tiny_model_dir}'", "train.use_gpu=false",
+           "train.attn_implementation=flash_attention_2"]  # fmt: skip
+    with pytest.raises(ConfigError, match="flash_attention_2 needs train.use_gpu=true"):
+        check_train(load_config(finetune, bad))

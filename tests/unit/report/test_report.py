@@ -134,6 +134,7 @@ def test_report_says_what_ran_and_shows_every_outcome(run_dir: Path):
     assert "<ins>" in html and "raw row" in html and "HTTP 503 after 6 retries" in html
 
 
+@pytest.mark.integration  # a browser
 def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path_factory):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:

@@ -48,23 +48,24 @@ SERVED = [
 ]
 
 
+# What Ray Serve LLM's LLMConfig must receive for SERVED, written out by hand.
+LLM_CONFIG = {
+    "model_loading_config": {"model_id": "qwen-7b", "model_source": "/models/Qwen2.5-7B-Instruct"},
+    "deployment_config": {"autoscaling_config": {"min_replicas": 3, "max_replicas": 3}},
+    "engine_kwargs": {
+        "tensor_parallel_size": 2,
+        "pipeline_parallel_size": 1,
+        "gpu_memory_utilization": 0.9,
+        "max_model_len": 8192,
+        "enable_prefix_caching": True,
+    },
+    "accelerator_type": "H100",
+}
+
+
 def test_llm_config_kwargs_follow_the_config() -> None:
     cfg = load_config(None, SERVED).teacher
-    assert llm_config_kwargs(cfg) == {
-        "model_loading_config": {
-            "model_id": "qwen-7b",
-            "model_source": "/models/Qwen2.5-7B-Instruct",
-        },
-        "deployment_config": {"autoscaling_config": {"min_replicas": 3, "max_replicas": 3}},
-        "engine_kwargs": {
-            "tensor_parallel_size": 2,
-            "pipeline_parallel_size": 1,
-            "gpu_memory_utilization": 0.9,
-            "max_model_len": 8192,
-            "enable_prefix_caching": True,
-        },
-        "accelerator_type": "H100",
-    }
+    assert llm_config_kwargs(cfg) == LLM_CONFIG
     served = served_config(cfg, "http://10.0.0.1:8000/v1")
     assert (served.base_url, served.context_window) == ("http://10.0.0.1:8000/v1", 8192)
 
@@ -83,7 +84,8 @@ def test_serve_app_is_built_through_ray_serve_llm(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "vllm", types.ModuleType("vllm"))
     cfg = load_config(None, SERVED).teacher
     assert build_serve_app(cfg) == "APP"
-    assert calls["llm_config"] == llm_config_kwargs(cfg)
+    assert calls["llm_config"] == LLM_CONFIG  # the config's values, not the builder's echo
+    assert list(calls["app"]) == ["llm_configs"] and len(calls["app"]["llm_configs"]) == 1
     assert isinstance(calls["app"]["llm_configs"][0], FakeLLMConfig)
 
 

@@ -1,0 +1,3 @@
+"""Tiny students for the shipped configs' start-up checks."""
+
+from tests.support.fixtures import *  # noqa: F403
