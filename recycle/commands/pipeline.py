@@ -16,6 +16,7 @@ from recycle.config import RecycleConfig
 from recycle.pipeline import steps
 from recycle.pipeline.resources import fit_to_cluster
 from recycle.pipeline.resume import FINISHED, STOPPED
+from recycle.pipeline.stats import table6_in_stream
 from recycle.select.declarations import mode_spec
 from recycle.teacher.errors import TeacherOutageError
 
@@ -28,11 +29,12 @@ def _read(run: Run) -> Any:
 def _write(run: Run, ds: Any) -> None:
     cfg, t0 = run.cfg, time.perf_counter()
     run.extra["mode"] = cfg.selection.mode
+    in_stream = run.state["table6_in_stream"] = table6_in_stream(cfg)  # decided once a run
     if mode_spec(cfg.selection.mode).global_topk:
-        steps.run_topk(ds, cfg)
+        steps.run_topk(ds, cfg, in_stream)
     else:
         try:
-            steps.reflect_and_score(ds, cfg, run.started, run.extra)
+            steps.reflect_and_score(ds, cfg, run.started, run.extra, in_stream)
         except TeacherOutageError as err:
             run.extra["status"] = STOPPED
             done = stop(run, "run", retry=cfg.output.retry_rejected)
@@ -46,7 +48,9 @@ def _write(run: Run, ds: Any) -> None:
 
 
 def _sections(run: Run, counts: dict[str, Any]) -> None:
-    made = steps.outputs_and_stats(run.cfg, counts["kept"], run.timings)
+    made = steps.outputs_and_stats(
+        run.cfg, counts["kept"], run.timings, run.state["table6_in_stream"]
+    )
     run.outputs["alpaca_json"] = made.pop("alpaca_json")
     run.extra.update(made)
 

@@ -25,7 +25,7 @@ import ray
 from recycle import columns as C
 from recycle.config import RecycleConfig
 from recycle.pipeline.choose import choose_instruction_batch, choose_response_batch
-from recycle.pipeline.stats import coherence_pairs, run_spec, stats_in_stream
+from recycle.pipeline.stats import coherence_pairs, run_spec
 from recycle.rundir import LIGHT_CPUS
 from recycle.select.declarations import (
     COHERENCE,
@@ -159,10 +159,11 @@ def score_phase(ds: ray.data.Dataset, cfg: RecycleConfig, phase: Phase) -> ray.d
 
 
 def reflection_graph(
-    ds: ray.data.Dataset, cfg: RecycleConfig, teacher: TeacherSession
+    ds: ray.data.Dataset, cfg: RecycleConfig, teacher: TeacherSession, in_stream: bool
 ) -> ray.data.Dataset:
-    """The mode's reflections, scores and choices over validated samples."""
-    spec: ModeSpec = run_spec(cfg)
+    """The mode's reflections, scores and choices over validated samples; with the Table 6
+    statistics' columns when `in_stream` (recycle.pipeline.stats.table6_in_stream)."""
+    spec: ModeSpec = run_spec(cfg, in_stream)
     ds = stream_blocks(ds, cfg)
     if spec.reflect_instruction:
         ds = reflect_instruction(ds, teacher.config, teacher.gate_name, teacher.cache_dir)
@@ -176,16 +177,19 @@ def reflection_graph(
             instruction_column=C.INSTRUCTION_1, input_column=C.INPUT_1, output_column=C.OUTPUT_1,
         )  # fmt: skip
     ds = score_phase(ds, cfg, spec.phase2)  # coherence of (x1, y1) was carried over by the choice
-    return table6_coherence(_pandas_step(ds, choose_response_batch, cfg), cfg, spec)
+    return table6_coherence(_pandas_step(ds, choose_response_batch, cfg), cfg, spec, in_stream)
 
 
-def ifd_graph(ds: ray.data.Dataset, cfg: RecycleConfig) -> ray.data.Dataset:
+def ifd_graph(ds: ray.data.Dataset, cfg: RecycleConfig, in_stream: bool) -> ray.data.Dataset:
     """IFD of the original samples only (the global top-k modes: no teacher)."""
-    spec = run_spec(cfg)
-    return table6_coherence(score_phase(stream_blocks(ds, cfg), cfg, spec.phase1), cfg, spec)
+    spec = run_spec(cfg, in_stream)
+    scored = score_phase(stream_blocks(ds, cfg), cfg, spec.phase1)
+    return table6_coherence(scored, cfg, spec, in_stream)
 
 
-def table6_coherence(ds: ray.data.Dataset, cfg: RecycleConfig, spec: ModeSpec) -> ray.data.Dataset:
+def table6_coherence(
+    ds: ray.data.Dataset, cfg: RecycleConfig, spec: ModeSpec, in_stream: bool
+) -> ray.data.Dataset:
     """The coherence of (x0, y0) and of the final pair for Table 6, when the run computes it."""
-    pairs = coherence_pairs(spec) if stats_in_stream(cfg) else ([], [])
+    pairs = coherence_pairs(spec) if in_stream else ([], [])
     return coherence_graph(ds, cfg, pairs=pairs) if pairs[0] else ds

@@ -14,9 +14,7 @@ the kept samples.
 
 from __future__ import annotations
 
-import functools
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,19 +42,8 @@ FINAL_TEXT = (C.FINAL_INSTRUCTION, C.FINAL_INPUT, C.FINAL_OUTPUT)
 
 
 def embedder_error(name: str) -> str:
-    """Why the Sentence-BERT model `name` cannot be loaded, or "" when it loads.
-
-    Checked once while its folder stays as it is (present or missing), so the start-up check and
-    the Table 6 steps of a run load it once; a folder that appears later (a notebook fixing its
-    config) is checked again.
-    """
-    from recycle.student.coherence import resolve_embedding_model
-
-    return _embedder_error(name, Path(resolve_embedding_model(name)).exists())
-
-
-@functools.lru_cache(maxsize=8)
-def _embedder_error(name: str, present: bool) -> str:
+    """Why the Sentence-BERT model `name` cannot be loaded, or "" when it loads (it is loaded:
+    a run asks once, in `table6_in_stream`, and passes the answer on)."""
     from recycle.student.coherence import load_embedder
 
     try:
@@ -66,17 +53,21 @@ def _embedder_error(name: str, present: bool) -> str:
     return ""
 
 
-def stats_in_stream(cfg: RecycleConfig) -> bool:
-    """Whether this run computes its Table 6 statistics in the stream (see the module doc)."""
+def table6_in_stream(cfg: RecycleConfig) -> bool:
+    """Whether this run computes its Table 6 statistics in the stream (see the module doc).
+
+    Decided once per run (it loads the Sentence-BERT model to see that it loads); the graph and
+    the statistics are given the answer.
+    """
     spec = mode_spec(cfg.selection.mode)
     wanted = cfg.output.report_stats and bool(cfg.student.model) and spec.needs_student
     return wanted and not embedder_error(cfg.student.coherence_model)
 
 
-def run_spec(cfg: RecycleConfig) -> ModeSpec:
-    """The mode's declaration as this run executes it (phase 1 widened for Table 6 when on)."""
+def run_spec(cfg: RecycleConfig, in_stream: bool) -> ModeSpec:
+    """The mode's declaration as this run executes it (phase 1 widened for Table 6 in the stream)."""
     spec = mode_spec(cfg.selection.mode)
-    return with_table6(spec) if stats_in_stream(cfg) else spec
+    return with_table6(spec) if in_stream else spec
 
 
 def final_prefix(spec: ModeSpec) -> str:
@@ -127,8 +118,8 @@ def scored_table6_row(df: pd.DataFrame) -> dict[str, Any]:
 
 
 def stats_from_run(cfg: RecycleConfig) -> dict[str, Any]:
-    """{"original": row, "final": row} from the columns the run wrote (see the module doc)."""
-    spec = run_spec(cfg)
+    """{"original": row, "final": row} from the columns the run wrote in the stream."""
+    spec = run_spec(cfg, in_stream=True)
     every = (C.OUTCOME_KEPT, C.OUTCOME_DROPPED, C.OUTCOME_REJECTED)
     original = _stream_frame(cfg.output.dir, every, C.ORIG)
     if original is None or original[C.LOSS_X_GIVEN_Y].isna().all():
@@ -142,14 +133,19 @@ def stats_from_run(cfg: RecycleConfig) -> dict[str, Any]:
     return out
 
 
-def table6_stats(cfg: RecycleConfig, final_json: str, n_kept: int) -> dict[str, Any]:
-    """{"original": row, "final": row} under the run's student; a reason where one cannot be made."""
+def table6_stats(
+    cfg: RecycleConfig, final_json: str, n_kept: int, in_stream: bool
+) -> dict[str, Any]:
+    """{"original": row, "final": row} under the run's student; a reason where one cannot be made.
+
+    `in_stream`: the run's `table6_in_stream` (its columns hold what the rows need).
+    """
+    if in_stream:
+        return stats_from_run(cfg)
     reason = embedder_error(cfg.student.coherence_model)
     if reason:
         log.warning("no Table 6 statistics: %s", reason)
         return {"skipped": reason}
-    if stats_in_stream(cfg):
-        return stats_from_run(cfg)
     return _rescored(cfg, final_json, n_kept)
 
 

@@ -87,10 +87,10 @@ def validated(cfg: RecycleConfig, timings: dict[str, float]) -> tuple[ray.data.D
     return rows.filter(expr=col(C.OUTCOME) == C.OUTCOME_KEPT).materialize(), n_input
 
 
-def run_topk(ds: ray.data.Dataset, cfg: RecycleConfig) -> None:
+def run_topk(ds: ray.data.Dataset, cfg: RecycleConfig, in_stream: bool) -> None:
     """ifd_topk: score everything, rank on the driver, write. Global, so it restarts on resume."""
     delete_parts(cfg.output.dir, STREAM_PARTS)
-    scored = ifd_graph(ds, cfg).to_pandas()
+    scored = ifd_graph(ds, cfg, in_stream).to_pandas()
     chosen = select_ifd_topk(scored, cfg.selection, ifd_col=C.scored(C.ORIG, C.IFD))
     write_outcomes(ray.data.from_pandas(_final_is_original(chosen)), cfg.output.dir, STREAM_PARTS)
 
@@ -107,9 +107,14 @@ def _final_is_original(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def reflect_and_score(
-    ds: ray.data.Dataset, cfg: RecycleConfig, started: float, extra: dict[str, Any]
+    ds: ray.data.Dataset,
+    cfg: RecycleConfig,
+    started: float,
+    extra: dict[str, Any],
+    in_stream: bool,
 ) -> None:
-    """Stream the samples not written yet through the mode's graph into the run directory.
+    """Stream the samples not written yet through the mode's graph into the run directory
+    (with the Table 6 statistics' columns when `in_stream`).
 
     `extra` gets the manifest's "teacher" (added up over the run directory's invocations) and
     "invocations", also when a teacher outage stops the stream.
@@ -132,7 +137,8 @@ def reflect_and_score(
             teacher_session(cfg, prior_cost_usd(history)) as teacher,
             logged_progress(cfg.output.dir, teacher.gate_name, total=total),
         ):
-            write_outcomes(reflection_graph(todo, cfg, teacher), cfg.output.dir, STREAM_PARTS)
+            graph = reflection_graph(todo, cfg, teacher, in_stream)
+            write_outcomes(graph, cfg.output.dir, STREAM_PARTS)
     except TeacherOutageError:
         summary = teacher.summary if teacher is not None else {}
         history.append(invocation(STOPPED, started, summary))
@@ -142,7 +148,9 @@ def reflect_and_score(
     extra.update(teacher=add_up(teacher.summary, history), invocations=history)
 
 
-def outputs_and_stats(cfg: RecycleConfig, n_kept: int, timings: dict[str, float]) -> dict[str, Any]:
+def outputs_and_stats(
+    cfg: RecycleConfig, n_kept: int, timings: dict[str, float], in_stream: bool
+) -> dict[str, Any]:
     """Write the Alpaca JSON export; with output.report_stats, the Table 6 statistics too.
 
     Returns:
@@ -151,7 +159,7 @@ def outputs_and_stats(cfg: RecycleConfig, n_kept: int, timings: dict[str, float]
     out: dict[str, Any] = {"alpaca_json": write_alpaca_json(cfg.output.dir)}
     if cfg.output.report_stats and cfg.student.model:
         t0 = time.perf_counter()
-        out["stats"] = table6_stats(cfg, out["alpaca_json"], n_kept)
+        out["stats"] = table6_stats(cfg, out["alpaca_json"], n_kept, in_stream)
         timings["stats"] = time.perf_counter() - t0
         stage_done("statistics", "Table 6 of the original and final data", timings["stats"])
     return out

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from recycle.pipeline.graph import reflection_graph
+from recycle.pipeline.stats import table6_in_stream
 from tests.support.tiny_model import alpaca_rows
 
 from .conftest import pipeline_config
@@ -41,7 +42,8 @@ def test_choices_are_fused_into_the_next_actor_pool(ray_local, tmp_path, tiny_mo
         f"output.report_stats={str(stats).lower()}",
     )  # fmt: skip
     teacher = SimpleNamespace(config=cfg.teacher, gate_name="unused", cache_dir=None)
-    ds = reflection_graph(ray_local.data.from_items(alpaca_rows(8)), cfg, teacher)
+    assert table6_in_stream(cfg) is stats
+    ds = reflection_graph(ray_local.data.from_items(alpaca_rows(8)), cfg, teacher, stats)
     ops = physical_operators(ds)  # builds the plan; runs nothing of the graph
     [(kind, fused)] = running(ops, "choose_instruction_batch")  # one operator, no task of its own
     assert kind == "ActorPoolMapOperator" and "ReflectResponse" in fused, (kind, fused)
@@ -61,7 +63,7 @@ def test_the_sentence_bert_pool_grows_with_the_scorers(
         "output.report_stats=true", *overrides,
     )  # fmt: skip
     teacher = SimpleNamespace(config=cfg.teacher, gate_name="unused", cache_dir=None)
-    ds = reflection_graph(ray_local.data.from_items(alpaca_rows(8)), cfg, teacher)
+    ds = reflection_graph(ray_local.data.from_items(alpaca_rows(8)), cfg, teacher, True)
     last = ds._logical_plan.dag  # the graph ends with the Table 6 coherence actors
     assert last.name == "MapBatches(CoherenceScorer)"
     assert (last.compute.min_size, last.compute.max_size) == (1, most)

@@ -8,7 +8,7 @@ import pytest
 from recycle import columns as C
 from recycle.config import load_config
 from recycle.pipeline.graph import STREAM_BLOCKS, phase_variants, rows_per_block
-from recycle.pipeline.stats import run_spec
+from recycle.pipeline.stats import run_spec, table6_in_stream
 from recycle.select.declarations import COHERENCE, IFD, IFD_WHERE_RIFD_WINS, RIFD, Phase, mode_spec
 from recycle.student.variants import Variant
 
@@ -31,13 +31,13 @@ def test_a_gated_ifd_is_computed_only_where_the_pair_wins_step_4_against_pair1()
 
 def test_the_run_widens_phase_1_for_table_6_only_when_it_computes_the_statistics(tmp_path):
     base = [f"student.model='{tmp_path}'", "selection.mode=ifd_only"]
-    off = run_spec(load_config(None, [*base, "output.report_stats=false"]))
-    assert off == mode_spec("ifd_only")
-    assert [v.rifd for v in phase_variants(off.phase1)] == [False, False]
-    no_student = run_spec(
-        load_config(None, ["selection.mode=ifd_only", "output.report_stats=true"])
-    )
-    assert no_student == mode_spec("ifd_only")  # no student: statistics come after the run
+    off = load_config(None, [*base, "output.report_stats=false"])
+    assert not table6_in_stream(off) and run_spec(off, False) == mode_spec("ifd_only")
+    assert [v.rifd for v in phase_variants(run_spec(off, False).phase1)] == [False, False]
+    no_student = load_config(None, ["selection.mode=ifd_only", "output.report_stats=true"])
+    assert not table6_in_stream(no_student)  # no student: statistics come after the run
+    widened = run_spec(off, True)
+    assert [v.rifd for v in phase_variants(widened.phase1)] == [True, False]  # r-IFD of (x0, y0)
 
 
 @pytest.mark.parametrize(

@@ -55,19 +55,23 @@ def test_table6_counts_a_nan_loss_as_unscored():
     )
 
 
-def test_the_sentence_bert_check_loads_once_and_again_when_the_folder_appears(
-    tmp_path, monkeypatch
-):
+def test_a_run_decides_table_6_in_the_stream_once_and_passes_the_answer(tmp_path, monkeypatch):
     import recycle.student.coherence as coherence
+    from recycle.config import load_config
     from recycle.pipeline import stats
 
     loads = []
     monkeypatch.setattr(coherence, "load_embedder", lambda name: loads.append(name))
-    folder = tmp_path / "minilm"  # a fresh name: nothing cached for it
-    assert stats.embedder_error(str(folder)) == ""  # the stub loads anything
-    assert stats.embedder_error(str(folder)) == "" and len(loads) == 1
-    folder.mkdir()  # present now: a different model than the one checked
-    assert stats.embedder_error(str(folder)) == "" and len(loads) == 2
+    cfg = load_config(None, [f"student.model='{tmp_path}'", "output.report_stats=true"])
+    assert stats.table6_in_stream(cfg) and loads == [cfg.student.coherence_model]
+    assert stats.run_spec(cfg, True) != stats.run_spec(cfg, False)  # the answer decides
+    assert len(loads) == 1  # nothing is loaded (or cached) behind the caller's back
+
+    def fails(name):
+        raise stats.ConfigError(f"student.coherence_model {name!r} cannot be loaded")
+
+    monkeypatch.setattr(coherence, "load_embedder", fails)
+    assert not stats.table6_in_stream(cfg)  # asked again, the same settings: loaded again
 
 
 def test_a_missing_sentence_bert_model_is_a_reason_naming_the_setting(tmp_path):
