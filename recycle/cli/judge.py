@@ -18,12 +18,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, io=False)
 
 
+def _f(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def print_verdict(manifest: dict) -> None:
     """The verdict and what the judge cost, in a few lines."""
     v, j = manifest["verdict"], manifest["judge"]
     print(
         f"{v['model_a']} vs {v['model_b']}: {v['win']} wins, {v['tie']} ties, {v['lose']} losses "
-        f"of {v['n']}; win rate {v['win_rate']:.3f} (95% CI {v['win_rate_ci95']})"
+        f"of {v['n']}; win rate {_f(v['win_rate'])} (95% CI {v['win_rate_ci95']}), "
+        f"length-controlled {_f(v['win_rate_lc'])} (95% CI {v['win_rate_lc_ci95']})"
         + (f"; {v['not_judged']} pairs not judged" if v["not_judged"] else "")
     )
     print(
