@@ -12,8 +12,8 @@ from typing import Any
 from recycle.commands.generate import run_generate
 from recycle.commands.judge import run_judge
 from recycle.config import RecycleConfig, redacted
-from recycle.eval.run_eval import SIDES, baseline_config, check_sides, eval_config, generator_names
 from recycle.eval.run_generate import MODEL_OUTPUTS
+from recycle.eval.sides import SIDES, baseline_config, check_sides, eval_config, generator_names
 from recycle.rundir import write_manifest
 
 

@@ -1,6 +1,6 @@
 """`recycle judge`: the papers' pairwise LLM judge of two answer files, both orders.
 
-DIR/summary.json, DIR/pairs.parquet and DIR/report/ first (recycle.eval.run_judge), then
+DIR/summary.json, DIR/pairs.parquet and DIR/report/ first (recycle.eval.judge_outputs), then
 DIR/manifest.json: pairs = judged + not judged (by reason), what the judge cost, the verdict.
 """
 
@@ -11,8 +11,8 @@ from typing import Any
 
 from recycle.commands.runner import Run, close, start
 from recycle.config import RecycleConfig
-from recycle.eval import run_judge as J
-from recycle.eval.judging import judge_config_as_teacher, judged_pairs, plan_requests
+from recycle.eval import judge_outputs as J
+from recycle.eval.judge_stage import judge_config_as_teacher, judged_pairs, plan_requests
 from recycle.eval.pairing import pair_answers
 from recycle.eval.questions import read_answers
 from recycle.eval.verdict import summarize

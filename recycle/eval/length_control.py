@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from recycle.eval.judge import LOSE, TIE, WIN
+from recycle.eval.pairwise_rule import LOSE, TIE, WIN
 
 PREFERENCE = {WIN: 1.0, TIE: 0.5, LOSE: 0.0}
 SLOPE_PENALTY = 1e-3  # ridge weight on b1, per item

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from recycle.eval import columns as E
-from recycle.eval.judge import LOSE, OUTCOMES, TIE, WIN, is_parsed, order_signs, win_rate
 from recycle.eval.length_control import length_controlled
+from recycle.eval.pairwise_rule import LOSE, OUTCOMES, TIE, WIN, is_parsed, order_signs, win_rate
 
 _VALUE = {WIN: 1, TIE: 0, LOSE: -1}
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recycle.eval.judge import outcome
 from recycle.eval.length_control import fit_logistic, length_controlled, length_feature
+from recycle.eval.pairwise_rule import outcome
 from recycle.testing.scripted_judges import length_loving_score
 
 

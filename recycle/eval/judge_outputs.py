@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from recycle.config import RecycleConfig
 from recycle.config.teacher import TeacherConfig
 from recycle.eval import columns as E
-from recycle.eval.judging import (
+from recycle.eval.judge_stage import (
     judge_requests,
 )
 from recycle.eval.report import (
