@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from recycle.cli.common import add_config_arguments, checked_config, preflight_options
+from recycle.cli.common import (
+    add_config_arguments,
+    checked_config,
+    preflight_options,
+    run_preflight,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = checked_config(args, ("output", "judge"))
+    cfg = checked_config(args, ("output",))
+    if not args.no_preflight and (cfg.eval.sets or cfg.eval.alpaca_eval is not None):
+        run_preflight(cfg, ("judge",))  # the benchmarks that ask a judge
     e = cfg.eval
     models = {
         f"eval.model_{k}": m
@@ -22,12 +29,12 @@ def run(args: argparse.Namespace) -> int:
     preflight_options(
         args, models=models, files={"eval.answers_a": e.answers_a, "eval.answers_b": e.answers_b}
     )
-    from recycle.cli.judge import print_verdict
-    from recycle.commands.eval import run_eval
+    from recycle.commands.benchmarks import verdict_lines
+    from recycle.commands.eval import REPORT, run_eval
+    from recycle.eval.sides import generator_names
 
     manifest = run_eval(cfg)
-    print_verdict(manifest)
-    print(
-        f"evaluation: {cfg.output.dir}/manifest.json, report: {manifest['judge_dir']}/report/summary.md"
-    )
+    for line in verdict_lines(manifest["verdict"], generator_names(cfg)):
+        print(line)
+    print(f"evaluation: {cfg.output.dir}/manifest.json, report: {cfg.output.dir}/{REPORT}")
     return 0
