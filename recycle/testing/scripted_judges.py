@@ -1,5 +1,6 @@
 """Scripted judges of the local server with a known bias, for tests of the evaluation's verdicts.
 
+`alpaca_ranking_review` answers AlpacaEval 1.0's ranking prompt preferring the longer answer.
 `length_loving_review` scores each answer by its length plus a fixed per-answer noise: it prefers
 the longer answer, and between answers of equal length it has no preference. Two models that
 differ only in padding then get a raw win rate far from parity, while a verdict that controls for
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from typing import Any
 
 from recycle.testing.local_answers import judge_answers
@@ -39,3 +41,16 @@ def length_loving_review(messages: list[dict[str, Any]]) -> str:
         return "I cannot find the two answers."
     s1, s2 = (length_loving_score(a) for a in answers)
     return f"{s1} {s2}\nScripted review: the longer answer is the better one."
+
+
+_ALPACA_ANSWER = re.compile(r'"answer": """(.*?)"""', re.DOTALL)
+
+
+def alpaca_ranking_review(messages: list[dict[str, Any]]) -> str:
+    """An AlpacaEval 1.0 ranking (alpaca_eval_gpt4's format) that ranks the longer answer first."""
+    user = str(messages[-1].get("content") or "")
+    answers = _ALPACA_ANSWER.findall(user)
+    if len(answers) != 2:
+        return "I cannot find the two answers."
+    first = 1 if len(answers[0].strip()) >= len(answers[1].strip()) else 2
+    return f"[{{'model': 'model_1', 'rank': {first}}}, {{'model': 'model_2', 'rank': {3 - first}}}]"
