@@ -129,11 +129,14 @@ def evaluate_model(
             log_samples=True,
         )
         for spec in group:
-            out[spec.name] = {**pick(res["results"][spec.name], spec), **_samples(res, spec.name)}
+            out[spec.name] = {
+                **pick(res["results"][spec.name], spec),
+                **sample_counts(res, spec.name),
+            }
     return out
 
 
-def _samples(res: dict[str, Any], task: str) -> dict[str, int]:
+def sample_counts(res: dict[str, Any], task: str) -> dict[str, int]:
     """Samples asked (lm-eval's effective count, summed over a group's subtasks) and answered
     (the per-sample records it logged)."""
     leaves = _leaf_tasks(res.get("group_subtasks", {}), task)

@@ -61,4 +61,4 @@ def test_a_group_counts_the_samples_of_its_leaves():
         "n-samples": {t: {"effective": 2, "original": 5} for t in "xyz"},
         "samples": {"x": [1, 2], "y": [1, 2], "z": [1]},
     }
-    assert H._samples(res, "mmlu") == {"samples": 6, "answered": 5}
+    assert H.sample_counts(res, "mmlu") == {"samples": 6, "answered": 5}
