@@ -10,6 +10,7 @@ OUTPUT/report.md: every benchmark's verdict, A and B side by side.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import time
 from typing import Any
@@ -19,6 +20,7 @@ from recycle.commands.eval_steps import Sides
 from recycle.commands.runner import Run, close, start
 from recycle.config import RecycleConfig
 from recycle.errors import ConfigError
+from recycle.eval.lm_harness import results_markdown
 from recycle.eval.sides import SIDES, baseline_config, eval_config, generator_names
 from recycle.storage import filesystem
 
@@ -74,7 +76,7 @@ def run_eval(cfg: RecycleConfig) -> dict[str, Any]:
     run.outputs = {"report": REPORT}
     for name, s in sections.items():
         run.outputs |= {f"{name}_{k}": v for k, v in s["outputs"].items()}
-    write_report(cfg.output.dir, run.extra["verdict"], sides.names)
+    write_report(cfg.output.dir, run.extra["verdict"], sides.names, sections)
     return close("eval", run, counts, checked=tuple(sections))
 
 
@@ -92,10 +94,17 @@ def compat_sections(sections: dict[str, dict[str, Any]], sides: Sides) -> dict[s
     }
 
 
-def write_report(out_dir: str, verdict: dict[str, Any], names: dict[str, str]) -> None:
-    """OUTPUT/report.md: each benchmark's verdict, A and B side by side."""
+def write_report(
+    out_dir: str, verdict: dict[str, Any], names: dict[str, str], sections: dict[str, Any]
+) -> None:
+    """OUTPUT/report.md: each benchmark's verdict, A and B side by side, then lm-eval's table."""
     lines = [f"# {names['a']} (A) vs {names['b']} (B)", ""]
     lines += [f"- {line}" for line in verdict_lines(verdict, names)]
+    if "lm_eval" in sections:
+        fs, path = filesystem(sections["lm_eval"]["outputs"]["results"])
+        with fs.open_input_stream(path) as f:
+            results = json.loads(f.read().decode("utf-8"))
+        lines += ["", *results_markdown(results, names)]
     fs, path = filesystem(out_dir)
     fs.create_dir(path, recursive=True)
     with fs.open_output_stream(posixpath.join(path, REPORT)) as f:

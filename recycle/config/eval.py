@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from recycle.config.base import Section
 from recycle.config.student import TemplateName
@@ -66,6 +66,12 @@ class AlpacaEvalConfig(Section):
     limit: int | None = Field(
         default=None, ge=1, description="Only the first N prompts (quick checks)."
     )
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: object) -> object:
+        """`version=2.0` on the command line or in YAML is read as a number: take it as text."""
+        return f"{value:.1f}" if isinstance(value, (int, float)) else value
 
 
 class EvalConfig(Section):

@@ -59,4 +59,5 @@ def test_a_local_task_gives_what_lm_eval_gives_alone(
     )
     assert list(m)[-1] == "verdict" and m["verdict"]["lm_eval"]["difference"][TASK] == diff
     assert "pairwise" not in m and f"lm-eval {TASK}: A " in capsys.readouterr().out
-    assert f"lm-eval {TASK}" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert f"lm-eval {TASK}" in report and f"| {TASK} | default | acc_norm |" in report
