@@ -26,9 +26,9 @@ def other_model(tiny_artifacts: Path, tiny_tokenizer_dir: Path) -> Path:
 
 
 def _reference(path: Path) -> Path:
-    """text-davinci-003-like outputs: every other one a single word, the others 600 characters."""
+    """Reference outputs: two of every three a single word, the others 600 characters."""
     rows = [
-        {"instruction": f"Tell me about topic {i}.", "output": "Ok." if i % 2 else "Long. " * 100,
+        {"instruction": f"Tell me about topic {i}.", "output": "Long. " * 100 if i % 3 == 2 else "Ok.",
          "generator": "reference", "dataset": "helpful_base"}
         for i in range(N)
     ]  # fmt: skip
@@ -57,8 +57,8 @@ def test_alpaca_eval_runs_the_package_against_the_judge(
             (out / "alpaca_eval" / f"answers_{side}" / "model_outputs.json").read_text()
         )
         assert len(answers) == N and all(3 < len(a["output"].strip()) < 600 for a in answers)
-        # the longer answer wins: each model beats the one-word references, loses to the long ones
-        assert results[side]["win_rate"] == pytest.approx(50.0)
+        # the longer answer wins: each model beats the 4 one-word references, loses to the 2 long ones
+        assert results[side]["win_rate"] == pytest.approx(100 * 4 / 6)
         assert results[side]["n_total"] == N and results[side]["standard_error"] > 0
     assert requests == 2 * N
     m = read_manifest(str(out))
@@ -66,6 +66,6 @@ def test_alpaca_eval_runs_the_package_against_the_judge(
         m["invariant"]["ok"] and m["alpaca_eval"]["asked"] == m["alpaca_eval"]["answered"] == 2 * N
     )
     assert m["alpaca_eval"]["ran"]["judge"]["model"] == "local-judge"
-    assert m["verdict"]["alpaca_eval"]["a"]["win_rate"] == pytest.approx(50.0)
+    assert m["verdict"]["alpaca_eval"]["a"]["win_rate"] == pytest.approx(100 * 4 / 6)
     assert "local-secret" not in json.dumps(m)
-    assert "AlpacaEval A: win rate 50.00" in (out / "report.md").read_text()
+    assert "AlpacaEval A: win rate 66.67" in (out / "report.md").read_text()
