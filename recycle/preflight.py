@@ -87,6 +87,12 @@ def judge_endpoint(cfg: RecycleConfig) -> None:
         check_endpoint("judge", cfg.judge)
 
 
+def eval_judge_endpoint(cfg: RecycleConfig) -> None:
+    """The judge's key and endpoint, when `recycle eval` runs a benchmark that asks a judge."""
+    if cfg.eval.sets or cfg.eval.alpaca_eval is not None:
+        judge_endpoint(cfg)
+
+
 def mode_needs(cfg: RecycleConfig) -> None:
     """The student and the teacher, each when the mode's declaration says it needs them."""
     from recycle.select.declarations import mode_spec

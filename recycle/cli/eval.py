@@ -23,12 +23,12 @@ def run(args: argparse.Namespace) -> int:
     preflight_options(
         args, models=models, files={"eval.answers_a": e.answers_a, "eval.answers_b": e.answers_b}
     )
-    from recycle.cli.judge import print_verdict
-    from recycle.commands.eval import run_eval
+    from recycle.commands.benchmarks import verdict_lines
+    from recycle.commands.eval import REPORT, run_eval
+    from recycle.eval.sides import generator_names
 
-    manifest = run_eval(cfg)
-    print_verdict(manifest)
-    print(
-        f"evaluation: {cfg.output.dir}/manifest.json, report: {manifest['judge_dir']}/report/summary.md"
-    )
+    manifest = run_eval(cfg, preflight=False)
+    for line in verdict_lines(manifest["verdict"], generator_names(cfg)):
+        print(line)
+    print(f"evaluation: {cfg.output.dir}/manifest.json, report: {cfg.output.dir}/{REPORT}")
     return 0

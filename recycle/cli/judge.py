@@ -19,12 +19,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, io=False)
 
 
+def _f(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def print_verdict(manifest: dict) -> None:
-    """The verdict and what the judge cost, in a few lines."""
-    v, j = manifest["verdict"], manifest["judge"]
+    """The verdict and what the judge cost, in a few lines; then the other benchmarks' verdicts
+    when the manifest is `recycle eval`'s."""
+    from recycle.commands.benchmarks import verdict_lines
+
+    v = manifest["verdict"]
+    if "win" in v:
+        print_pairwise(v, manifest["judge"])
+    others = {k: x for k, x in v.items() if k not in ("pairwise",) and isinstance(x, dict)}
+    names = {"a": v.get("model_a", "A"), "b": v.get("model_b", "B")}
+    for line in verdict_lines(others, names):
+        print(line)
+
+
+def print_pairwise(v: dict, j: dict) -> None:
+    """The pairwise judge's verdict and what the judge cost."""
     print(
         f"{v['model_a']} vs {v['model_b']}: {v['win']} wins, {v['tie']} ties, {v['lose']} losses "
-        f"of {v['n']}; win rate {v['win_rate']:.3f} (95% CI {v['win_rate_ci95']})"
+        f"of {v['n']}; win rate {_f(v['win_rate'])} (95% CI {v['win_rate_ci95']}), "
+        f"length-controlled {_f(v['win_rate_lc'])} (95% CI {v['win_rate_lc_ci95']})"
         + (f"; {v['not_judged']} pairs not judged" if v["not_judged"] else "")
     )
     print(

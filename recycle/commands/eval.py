@@ -1,56 +1,128 @@
-"""`recycle eval`: answers of model A and model B (generated, or given), then the judge.
+"""`recycle eval`: every benchmark the config asks for (recycle.commands.benchmarks) on models A
+and B, then one manifest, written and checked by the runner's `close`.
 
-The manifest of each generation and of the judge is checked by its own command; the evaluation's
-manifest (OUTPUT/manifest.json) says which answers were judged and the verdict.
+OUTPUT/manifest.json: a section per benchmark (by its name) saying what ran (which models, which
+judge or tasks) and its accounting (asked = answered + unanswered by reason; each checked, and
+their sum is the manifest's counts), then the verdict last: the pairwise judge's figures at the top (the papers'
+verdict, as `recycle judge` gives it), each other benchmark's under its name.
+OUTPUT/report.md: every benchmark's verdict, A and B side by side.
 """
 
 from __future__ import annotations
 
+import json
 import posixpath
+import time
 from typing import Any
 
-from recycle.commands.generate import run_generate
-from recycle.commands.judge import run_judge
-from recycle.config import RecycleConfig, redacted
-from recycle.eval.run_eval import SIDES, baseline_config, check_sides, eval_config, generator_names
-from recycle.eval.run_generate import MODEL_OUTPUTS
-from recycle.rundir import write_manifest
+from recycle.commands import needs
+from recycle.commands.benchmarks import verdict_lines, wanted
+from recycle.commands.eval_steps import Sides
+from recycle.commands.runner import Command, Run, execute
+from recycle.config import RecycleConfig
+from recycle.errors import ConfigError
+from recycle.eval.lm_harness import results_markdown
+from recycle.eval.sides import SIDES, baseline_config, eval_config, generator_names
+from recycle.storage import filesystem
+
+REPORT = "report.md"
 
 
-def answers_for(cfg: RecycleConfig, side: str, names: dict[str, str]) -> tuple[str, dict | None]:
-    """(answers file of one side, its generation manifest or None when the answers were given)."""
-    given, model = getattr(cfg.eval, f"answers_{side}"), getattr(cfg.eval, f"model_{side}")
-    if given:
-        return given, None
-    out = posixpath.join(cfg.output.dir.rstrip("/"), f"answers_{side}")
-    manifest = run_generate(cfg, model, out, getattr(cfg.eval, f"template_{side}"), names[side])
-    return posixpath.join(out, MODEL_OUTPUTS), manifest
-
-
-def run_eval(cfg: RecycleConfig) -> dict[str, Any]:
-    """Generate (or take) both sides' answers, judge them; returns the evaluation manifest.
+def check_eval(cfg: RecycleConfig) -> None:
+    """The benchmarks to run, each checked before anything runs.
 
     Raises:
-        ConfigError: a side has neither a model nor answers; or what generate/judge raise.
+        ConfigError: none asked for, or what a benchmark's check raises.
     """
-    check_sides(cfg)
-    names = generator_names(cfg)
-    answers, generation = {}, {}
-    for side in SIDES:
-        answers[side], generation[side] = answers_for(cfg, side, names)
-    judge_dir = posixpath.join(cfg.output.dir.rstrip("/"), "judge")
-    judged = run_judge(cfg, answers["a"], answers["b"], judge_dir)
-    manifest = {
-        "command": "eval",
-        "answers": answers,
-        "generation": {s: g["generation"] if g else None for s, g in generation.items()},
-        "judge_dir": judge_dir,
-        "judge": judged["judge"],
-        "config": redacted(cfg),
-        "verdict": judged["verdict"],
+    benchmarks = wanted(cfg)
+    if not benchmarks:
+        raise ConfigError(
+            "eval asks for no benchmark: set eval.sets (pairwise judge), eval.benchmarks "
+            "(lm-eval tasks) or eval.alpaca_eval"
+        )
+    for b in benchmarks:
+        b.check(cfg)
+
+
+def eval_counts(sections: dict[str, dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    """(questions asked over all benchmarks, the manifest's counts: answered, unanswered by
+    "benchmark/reason")."""
+    asked = sum(s["asked"] for s in sections.values())
+    rejected = {f"{n}/{r}": k for n, s in sections.items() for r, k in s["unanswered"].items()}
+    return asked, {"kept": sum(s["answered"] for s in sections.values()), "dropped": {},
+                   "rejected": rejected}  # fmt: skip
+
+
+def eval_command(cfg: RecycleConfig) -> Command:
+    """The command running the benchmarks `cfg` asks for on A and B (counted in questions; each
+    benchmark's own accounting checked too)."""
+
+    def read(run: Run) -> Sides:
+        return Sides(
+            {s: getattr(run.cfg.eval, f"model_{s}") for s in SIDES}, generator_names(run.cfg)
+        )
+
+    def write(run: Run, sides: Sides) -> None:
+        sections: dict[str, dict[str, Any]] = {}
+        for b in wanted(run.cfg):
+            t0 = time.perf_counter()
+            folder = posixpath.join(run.cfg.output.dir.rstrip("/"), b.folder)
+            sections[b.name] = b.run(run.cfg, sides, folder)
+            run.timings[b.name] = time.perf_counter() - t0
+        verdict = {name: s.pop("verdict") for name, s in sections.items()}
+        run.n_input, run.state["counts"] = eval_counts(sections)
+        run.extra = compat_sections(sections, sides) | sections
+        run.extra["verdict"] = {**verdict.get("pairwise", {}), **verdict}
+        run.outputs = {"report": REPORT}
+        for name, s in sections.items():
+            run.outputs |= {f"{name}_{k}": v for k, v in s["outputs"].items()}
+        write_report(run.cfg.output.dir, run.extra["verdict"], sides.names, sections)
+
+    return Command("eval", read=read, write=write, check=check_eval, unit="questions",
+                   counts=lambda run: run.state["counts"], part_files=False, timings=(None, None),
+                   checked=tuple(b.name for b in wanted(cfg)), preflight=needs.EVAL)  # fmt: skip
+
+
+def run_eval(cfg: RecycleConfig, preflight: bool = True) -> dict[str, Any]:
+    """Run the benchmarks asked for on A and B; returns the evaluation manifest (verdict last).
+
+    Raises:
+        PreflightError: the output folder or the judge's endpoint (pre-flight).
+        ConfigError: nothing to run, or a benchmark's start-up check fails.
+        InputError: a benchmark's accounting does not add up; or what its steps raise.
+    """
+    return execute(eval_command(cfg), cfg, preflight)
+
+
+def compat_sections(sections: dict[str, dict[str, Any]], sides: Sides) -> dict[str, Any]:
+    """The pairwise judge's answers, judge folder and cost at the top of the manifest, where the
+    end-to-end job and the notebooks read them."""
+    pairwise = sections.get("pairwise")
+    if pairwise is None:
+        return {}
+    return {
+        "answers": pairwise["ran"]["answers"],
+        "generation": sides.generation.get("pairwise", {}),
+        "judge_dir": posixpath.dirname(pairwise["outputs"]["summary"]),
+        "judge": pairwise["judge"],
     }
-    write_manifest(cfg.output.dir, manifest)
-    return manifest
+
+
+def write_report(
+    out_dir: str, verdict: dict[str, Any], names: dict[str, str], sections: dict[str, Any]
+) -> None:
+    """OUTPUT/report.md: each benchmark's verdict, A and B side by side, then lm-eval's table."""
+    lines = [f"# {names['a']} (A) vs {names['b']} (B)", ""]
+    lines += [f"- {line}" for line in verdict_lines(verdict, names)]
+    if "lm_eval" in sections:
+        fs, path = filesystem(sections["lm_eval"]["outputs"]["results"])
+        with fs.open_input_stream(path) as f:
+            results = json.loads(f.read().decode("utf-8"))
+        lines += ["", *results_markdown(results, names)]
+    fs, path = filesystem(out_dir)
+    fs.create_dir(path, recursive=True)
+    with fs.open_output_stream(posixpath.join(path, REPORT)) as f:
+        f.write(("\n".join(lines) + "\n").encode("utf-8"))
 
 
 def evaluate_finetuned(cfg: RecycleConfig, model_dir: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from recycle.preflight import (
     Check,
+    eval_judge_endpoint,
     input_readable,
     judge_endpoint,
     mode_needs,
@@ -28,4 +29,4 @@ RUN: tuple[Check, ...] = (input_readable, output_writable, mode_needs)
 GENERATE: tuple[Check, ...] = ()  # plus its model and output folder, given as arguments
 JUDGE: tuple[Check, ...] = (judge_endpoint,)
 TRAIN: tuple[Check, ...] = (student_model,)
-EVAL: tuple[Check, ...] = (output_writable, judge_endpoint)
+EVAL: tuple[Check, ...] = (output_writable, eval_judge_endpoint)

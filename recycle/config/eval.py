@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from recycle.config.base import Section
 from recycle.config.student import TemplateName
@@ -39,6 +39,39 @@ class JudgeConfig(TeacherConfig):
         ge=0,
         description="New requests for a review whose first line is not two scores (authors: 0, it counts as -1 -1).",
     )
+
+
+AlpacaEvalVersion = Literal["1.0", "2.0"]
+
+
+class AlpacaEvalConfig(Section):
+    """AlpacaEval as its users run it: the package's prompts, annotator and reference outputs."""
+
+    version: AlpacaEvalVersion = Field(
+        default="1.0",
+        description="1.0: GPT-4 annotator against text-davinci-003 (the papers'); 2.0: GPT-4 Turbo annotator against GPT-4 Turbo, with the length-controlled win rate.",
+    )
+    prompts: str | None = Field(
+        default=None,
+        description="A local copy of the 805-prompt set (alpaca_eval.json); None: read with `datasets` (online).",
+    )
+    reference_outputs: str | None = Field(
+        default=None,
+        description="The reference model's outputs (JSON); None: the version's default (text-davinci-003 for 1.0, gpt4_turbo for 2.0), read with `datasets`.",
+    )
+    annotator: str | None = Field(
+        default=None,
+        description="The package's annotator config name; None: the version's default (alpaca_eval_gpt4 for 1.0, weighted_alpaca_eval_gpt4_turbo for 2.0).",
+    )
+    limit: int | None = Field(
+        default=None, ge=1, description="Only the first N prompts (quick checks)."
+    )
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: object) -> object:
+        """`version=2.0` on the command line or in YAML is read as a number: take it as text."""
+        return f"{value:.1f}" if isinstance(value, (int, float)) else value
 
 
 class EvalConfig(Section):
@@ -101,3 +134,23 @@ class EvalConfig(Section):
         default=1000, ge=0, description="Resamples of the win rate's bootstrap interval."
     )
     seed: int = Field(default=0, description="Seed of the bootstrap.")
+    benchmarks: list[str] = Field(
+        default_factory=list,
+        description="lm-evaluation-harness tasks run on both models (names, or the preset 'open_llm_v1': ARC-challenge 25-shot, HellaSwag 10-shot, MMLU 5-shot, TruthfulQA mc2 0-shot); empty: none.",
+    )
+    benchmark_include_path: str | None = Field(
+        default=None,
+        description="A folder of local lm-eval task YAMLs (offline tasks); its tasks are found first.",
+    )
+    benchmark_limit: int | None = Field(
+        default=None,
+        ge=1,
+        description="Only the first N samples of each lm-eval task (quick checks).",
+    )
+    benchmark_batch_size: int = Field(
+        default=8, ge=1, description="lm-eval batch size (HF backend)."
+    )
+    alpaca_eval: AlpacaEvalConfig | None = Field(
+        default=None,
+        description="AlpacaEval through the alpaca_eval package (its 805 prompts, its annotator at judge.base_url); None: not run.",
+    )

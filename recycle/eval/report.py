@@ -1,5 +1,6 @@
-"""The judge's report: the papers' stacked win/tie/lose bars per set, and a markdown summary with
-what they leave out (bootstrap interval, order disagreement, answer lengths, unjudged pairs)."""
+"""The judge's report: the papers' stacked win/tie/lose bars per set, the outcome against the
+answers' length difference, and a markdown summary with what the papers leave out (bootstrap
+interval, length-controlled win rate, order disagreement, answer lengths, unjudged pairs)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from recycle.eval.length_control import PREFERENCE, fit_logistic, length_feature  # noqa: E402
+
 FIGURE = "win_tie_lose.png"
+LENGTH_FIGURE = "outcome_vs_length.png"
 SUMMARY_MD = "summary.md"
 
 
@@ -42,6 +46,34 @@ def stacked_bars(summary: dict[str, Any], name_a: str, name_b: str) -> bytes:
     return buf.getvalue()
 
 
+def length_plot(
+    outcomes: list[str], len_a: list[int], len_b: list[int], name_a: str, name_b: str
+) -> bytes:
+    """PNG bytes: each judged item's preference (win 1, tie ½, lose 0; jittered) against A's
+    length minus B's, with the length model's curve and its value at zero difference."""
+    diff = np.asarray(len_a, float) - np.asarray(len_b, float)  # (N,)
+    y = np.array([PREFERENCE[o] for o in outcomes], float)  # (N,)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    jitter = np.random.default_rng(0).uniform(-0.03, 0.03, len(y))
+    ax.scatter(diff, y + jitter, s=10, alpha=0.5, label="items")
+    if len(y) and diff.std() > 0:
+        b0, b1 = fit_logistic(length_feature(len_a, len_b), y)
+        grid = np.linspace(diff.min(), diff.max(), 200)  # (G,)
+        curve = 1 / (1 + np.exp(-(b0 + b1 * np.tanh(grid / diff.std()))))
+        ax.plot(grid, curve, color="C3", label="length model")
+        ax.scatter([0], [1 / (1 + np.exp(-b0))], color="C3", zorder=3, label="at equal length")
+    ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel(f"length of {name_a} minus {name_b} (characters)")
+    ax.set_ylabel(f"preference for {name_a}")
+    ax.set_ylim(-0.1, 1.1)
+    ax.legend(fontsize="small", loc="lower right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def summary_markdown(
     summary: dict[str, Any], judge: dict[str, Any], name_a: str, name_b: str
 ) -> str:
@@ -52,15 +84,20 @@ def summary_markdown(
         "",
         f"Win rate of {name_a} (wins - losses) / n + 1: **{_f(total['win_rate'])}** "
         f"(95% bootstrap interval {_ci(total['win_rate_ci95'])}; 1 = no difference).",
+        f"Length-controlled win rate (the judge's preference at equal answer length, x2): "
+        f"**{_f(total['win_rate_lc'])}** (95% bootstrap interval {_ci(total['win_rate_lc_ci95'])});"
+        f" length slope {_f(total['length_slope'])} (0 = the judge ignores length).",
         "",
-        "| set | win | tie | lose | n | win rate | 95% CI | orders disagree | mean words A / B |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| set | win | tie | lose | n | win rate | 95% CI | LC win rate | LC 95% CI "
+        "| orders disagree | mean words A / B |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, s in {**summary["sets"], "total": total}.items():
         agree, length = s["order_agreement"], s["mean_length"]
         lines.append(
             f"| {name} | {s['win']} | {s['tie']} | {s['lose']} | {s['n']} | {_f(s['win_rate'])} "
-            f"| {_ci(s['win_rate_ci95'])} | {_f(agree['disagree_rate'])} "
+            f"| {_ci(s['win_rate_ci95'])} | {_f(s['win_rate_lc'])} | {_ci(s['win_rate_lc_ci95'])} "
+            f"| {_f(agree['disagree_rate'])} "
             f"| {length['a_words']} / {length['b_words']} |"
         )
     lines += [
@@ -74,6 +111,8 @@ def summary_markdown(
         f"{judge.get('completion_tokens', 0)} tokens, ${judge.get('cost_usd', 0.0):.4f}.",
         "",
         f"![win/tie/lose]({FIGURE})",
+        "",
+        f"![outcome against length difference]({LENGTH_FIGURE})",
         "",
     ]
     return "\n".join(lines)

@@ -1,5 +1,6 @@
 """The win/tie/lose table of judged pairs, per set and in total, with what no anchor reports:
-a bootstrap interval of the win rate, how often the two orders disagree, and answer lengths.
+a bootstrap interval of the win rate, a length-controlled win rate (recycle.eval.length_control)
+with its own interval, how often the two orders disagree, and answer lengths.
 
 Pure: takes the pair rows (`recycle.eval.columns.PAIR_COLUMNS`), returns plain data.
 """
@@ -13,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from recycle.eval import columns as E
-from recycle.eval.judge import LOSE, OUTCOMES, TIE, WIN, is_parsed, order_signs, win_rate
+from recycle.eval.length_control import length_controlled
+from recycle.eval.pairwise_rule import LOSE, OUTCOMES, TIE, WIN, is_parsed, order_signs, win_rate
 
 _VALUE = {WIN: 1, TIE: 0, LOSE: -1}
 
@@ -94,6 +96,20 @@ def summarize(
     return {"sets": sets, "total": _block(pairs, bootstrap_samples, seed)}
 
 
+def length_controlled_block(
+    pairs: Sequence[dict[str, Any]], samples: int, seed: int
+) -> dict[str, Any]:
+    """win_rate_lc, its interval and the length slope of the judged pairs (lengths in characters)."""
+    judged = [p for p in pairs if p[E.OUTCOME] is not None]
+    return length_controlled(
+        [p[E.OUTCOME] for p in judged],
+        [len(p[E.ANSWER_A]) for p in judged],
+        [len(p[E.ANSWER_B]) for p in judged],
+        samples,
+        seed,
+    )
+
+
 def _block(pairs: Sequence[dict[str, Any]], samples: int, seed: int) -> dict[str, Any]:
     judged = [p[E.OUTCOME] for p in pairs if p[E.OUTCOME] is not None]
     unparseable = sum(
@@ -105,6 +121,7 @@ def _block(pairs: Sequence[dict[str, Any]], samples: int, seed: int) -> dict[str
     return {
         **tally(judged),
         "win_rate_ci95": bootstrap_interval(judged, samples, seed),
+        **length_controlled_block(pairs, samples, seed),
         "not_judged": len(pairs) - len(judged),
         "unparseable_reviews": unparseable,
         "order_agreement": order_agreement([p for p in pairs if p[E.OUTCOME] is not None]),

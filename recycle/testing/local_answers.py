@@ -98,12 +98,18 @@ _JUDGE = re.compile(
 )
 
 
+def judge_answers(user: str) -> tuple[str, str] | None:
+    """(Assistant 1's answer, Assistant 2's) in a pairwise judge prompt; None when not one."""
+    m = _JUDGE.search(user)
+    return None if m is None else (m.group("a1"), m.group("a2"))
+
+
 def judge_review(user: str) -> str:
     """A pairwise review: first line the two scores, from each answer's distinct words (1 to 10)."""
-    m = _JUDGE.search(user)
-    if m is None:
+    answers = judge_answers(user)
+    if answers is None:
         return "I cannot find the two answers."
-    s1, s2 = (min(10, 1 + len(set(m.group(g).split())) // 8) for g in ("a1", "a2"))
+    s1, s2 = (min(10, 1 + len(set(a.split())) // 8) for a in answers)
     return f"{s1} {s2}\nScripted review: Assistant 1 scores {s1}, Assistant 2 scores {s2}, by the variety of their words."
 
 

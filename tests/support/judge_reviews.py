@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from recycle.eval.judge import render_judge
+from recycle.eval.pairwise_rule import render_judge
 from recycle.eval.questions import BUILTIN_SETS, builtin_path, question_fields
 
 REPO = Path(__file__).resolve().parents[2]

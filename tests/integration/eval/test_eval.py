@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from recycle.cli.main import main
-from recycle.eval.judge import outcome, parse_scores
+from recycle.eval.pairwise_rule import outcome, parse_scores
 from recycle.rundir import read_manifest
 from recycle.testing.local_answers import judge_review
 from recycle.testing.local_server import LocalTeacherServer
@@ -87,7 +87,7 @@ def test_recycle_eval_end_to_end(ray_local, tiny_model_dir, other_model, tmp_pat
 
 
 def _user(first: dict, second: dict) -> str:
-    from recycle.eval.judge import render_judge
+    from recycle.eval.pairwise_rule import render_judge
 
     return render_judge(first["instruction"], first["output"], second["output"]).messages[-1][
         "content"

@@ -104,7 +104,7 @@ def command_of(path: Path) -> str:
 def test_every_shipped_config_passes_its_commands_start_up_checks(path, tiny_model_dir):
     """Loading, then the start-up checks of the command it is for (a tiny student stands in for
     the model folder, which this machine does not have)."""
-    from recycle.eval.run_eval import check_sides
+    from recycle.eval.sides import check_sides
     from recycle.pipeline.steps import check_config as check_run
     from recycle.train.finetune import check_config as check_train
 

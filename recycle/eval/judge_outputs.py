@@ -3,7 +3,8 @@
 DIR/summary.json   {"sets": {name: {win, tie, lose, n, win_rate, ...}}, "total": {...}}, A's view
 DIR/pairs.parquet  every pair: both answers, both reviews, both score pairs, outcome, judge_error
 DIR/manifest.json  pairs = judged + not judged (by reason), judge requests, tokens, cost
-DIR/report/        summary.md and win_tie_lose.png (the papers' stacked bars)
+DIR/report/        summary.md, win_tie_lose.png (the papers' stacked bars) and
+                   outcome_vs_length.png (each outcome against the length difference)
 """
 
 from __future__ import annotations
@@ -21,10 +22,17 @@ import pyarrow.parquet as pq
 from recycle.config import RecycleConfig
 from recycle.config.teacher import TeacherConfig
 from recycle.eval import columns as E
-from recycle.eval.judging import (
+from recycle.eval.judge_stage import (
     judge_requests,
 )
-from recycle.eval.report import FIGURE, SUMMARY_MD, stacked_bars, summary_markdown
+from recycle.eval.report import (
+    FIGURE,
+    LENGTH_FIGURE,
+    SUMMARY_MD,
+    length_plot,
+    stacked_bars,
+    summary_markdown,
+)
 from recycle.storage import filesystem
 from recycle.teacher.client import is_openai
 from recycle.teacher.errors import TeacherAuthError
@@ -94,13 +102,25 @@ def judge_section(
     }
 
 
+VERDICT_KEYS = (
+    "win",
+    "tie",
+    "lose",
+    "n",
+    "win_rate",
+    "win_rate_ci95",
+    "win_rate_lc",
+    "win_rate_lc_ci95",
+)
+
+
 def verdict_section(summary: dict[str, Any], names: tuple[str, str]) -> dict[str, Any]:
     """The manifest's "verdict": A's wins, ties and losses against B, win rate and its CI."""
     total = summary["total"]
     return {
         "model_a": names[0],
         "model_b": names[1],
-        **{k: total[k] for k in ("win", "tie", "lose", "n", "win_rate", "win_rate_ci95")},
+        **{k: total[k] for k in VERDICT_KEYS},
         "not_judged": total["not_judged"],
     }
 
@@ -125,6 +145,10 @@ def write_outputs(
     md = summary_markdown(summary, judge, *names)
     _write(fs, posixpath.join(path, REPORT_DIR, SUMMARY_MD), md.encode("utf-8"))
     _write(fs, posixpath.join(path, REPORT_DIR, FIGURE), stacked_bars(summary, *names))
+    done = [p for p in judged if p[E.OUTCOME] is not None]
+    lengths = [[len(p[side]) for p in done] for side in (E.ANSWER_A, E.ANSWER_B)]
+    figure = length_plot([p[E.OUTCOME] for p in done], *lengths, *names)
+    _write(fs, posixpath.join(path, REPORT_DIR, LENGTH_FIGURE), figure)
 
 
 def _write(fs: Any, path: str, data: bytes) -> None:

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from recycle.config.teacher import TeacherConfig
-from recycle.eval.judge import render_judge
-from recycle.eval.judging import Judge, judged_pairs, plan_requests, review_tokens
+from recycle.eval.judge_stage import Judge, judged_pairs, plan_requests, review_tokens
+from recycle.eval.pairwise_rule import render_judge
 from recycle.teacher.client import TeacherClient
 from recycle.teacher.errors import SampleRejected
 from recycle.teacher.gate import GateSettings, LocalGate

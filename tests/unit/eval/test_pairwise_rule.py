@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from recycle.eval.judge import (
+from recycle.eval.pairwise_rule import (
     UNPARSEABLE,
     judge_question,
     outcome,

@@ -22,7 +22,13 @@ from recycle import columns as C
 from recycle.config.eval import JudgeConfig
 from recycle.config.teacher import TeacherConfig
 from recycle.eval import columns as E
-from recycle.eval.judge import is_parsed, judge_question, outcome, parse_scores, render_judge
+from recycle.eval.pairwise_rule import (
+    is_parsed,
+    judge_question,
+    outcome,
+    parse_scores,
+    render_judge,
+)
 from recycle.prompts import ChatPrompt
 from recycle.teacher import errors as TE
 from recycle.teacher.cache import AnswerCache

@@ -1,10 +1,15 @@
-"""The settings of `recycle eval` (recycle.commands.eval): which sides, their names, the baseline.
+"""The two sides of `recycle eval` (recycle.commands.eval): which must be set, their names, the
+baseline run of the end-to-end job.
 
-Everything lands under output.dir:
+Everything lands under output.dir, one folder per benchmark (recycle.commands.benchmarks):
 
-OUTPUT/answers_a/, answers_b/   `recycle generate` outputs (skipped when eval.answers_a/b is given)
+OUTPUT/answers_a/, answers_b/   the pairwise judge's answers (`recycle generate`; skipped when
+                                eval.answers_a/b is given)
 OUTPUT/judge/                   `recycle judge` outputs: summary.json, pairs.parquet, report/, manifest
-OUTPUT/manifest.json            which answers were judged, the judge's cost, and the verdict last
+OUTPUT/benchmarks/results.json  lm-eval tasks (Open LLM Leaderboard v1), A and B
+OUTPUT/alpaca_eval/             AlpacaEval: both models' answers, the package's outputs, results.json
+OUTPUT/report.md                every benchmark's verdict, A and B side by side
+OUTPUT/manifest.json            what ran, each benchmark's accounting, the verdict last
 """
 
 from __future__ import annotations

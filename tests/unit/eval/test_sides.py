@@ -7,7 +7,7 @@ import pytest
 from recycle.commands.eval import run_eval
 from recycle.config import load_config
 from recycle.errors import ConfigError
-from recycle.eval.run_eval import baseline_config, generator_names
+from recycle.eval.sides import baseline_config, generator_names
 
 
 def test_a_side_without_model_or_answers_fails_before_anything_runs(tmp_path):
