@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from recycle.config.data import RayConfig
+from recycle.errors import ConfigError
 from recycle.logs import PROGRESS_LOGGER, quiet_ray
 
 log = logging.getLogger(__name__)
@@ -110,3 +113,46 @@ def _session_logs() -> str:
         return ray._private.worker.global_worker.node.get_logs_dir_path()
     except AttributeError:  # joined a cluster through a client: the logs are on the head
         return "on the head node"
+
+
+def check_shared_output(uri: str, key: str = "output.dir", look: Any = None) -> None:
+    """On a cluster of several nodes, a local `uri` must be a folder every node sees.
+
+    A marker is written from the driver and looked for from a task on each other node (as Ray
+    Train validates its storage path); one node, or an s3:// / gs:// URI: nothing to check.
+    `look(path) -> bool` runs on each other node (default: the file exists there).
+
+    Raises:
+        ConfigError: naming `key`, the nodes that do not see it, and the fix.
+    """
+    if "://" in uri or not ray.is_initialized():
+        return
+    others = _other_nodes()
+    if not others:
+        return
+    folder = os.path.abspath(os.path.expanduser(uri))
+    os.makedirs(folder, exist_ok=True)
+    marker = os.path.join(folder, f".recycle-shared-{uuid.uuid4().hex[:8]}")
+    open(marker, "w").close()  # noqa: SIM115 - an empty marker
+    try:
+        seen = ray.get([_look_from(node, look or os.path.exists, marker) for node in others])
+    finally:
+        os.remove(marker)
+    blind = [node[:8] for node, ok in zip(others, seen, strict=True) if not ok]
+    if blind:
+        raise ConfigError(
+            f"{key} {uri!r} is a local folder that {len(blind)} of the cluster's other nodes do "
+            f"not see (node {', '.join(blind)}): the run would be split over their disks; set "
+            f"{key} to an s3:// or gs:// URI, or to a folder on a mount every node shares"
+        )
+
+
+def _other_nodes() -> list[str]:
+    """Ids of the alive nodes other than this process's (the driver's)."""
+    here = ray.get_runtime_context().get_node_id()
+    return [n["NodeID"] for n in ray.nodes() if n.get("Alive") and n["NodeID"] != here]
+
+
+def _look_from(node: str, look: Any, path: str) -> ray.ObjectRef:
+    strategy = NodeAffinitySchedulingStrategy(node, soft=False)
+    return ray.remote(num_cpus=0, scheduling_strategy=strategy)(look).remote(path)

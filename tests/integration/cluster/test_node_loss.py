@@ -57,6 +57,42 @@ def remove_a_teacher_node(cluster: LocalCluster, proc, answered: list, after: in
     )
 
 
+SHARED_CHECK = """
+import sys
+from recycle import ray_utils
+from recycle.config.data import RayConfig
+from recycle.errors import ConfigError
+ray_utils.init_ray(RayConfig())
+ray_utils.check_shared_output(sys.argv[1])  # one disk here: every node sees the marker
+try:
+    ray_utils.check_shared_output(sys.argv[1], look=lambda path: False)  # as on separate disks
+except ConfigError as err:
+    print(err)
+"""
+
+
+def test_a_local_output_must_be_seen_from_every_node(three_nodes, tmp_path):
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-c", SHARED_CHECK, str(out)], env=three_nodes.driver_env(),
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    ids = sorted_ids(done.stdout)
+    assert len(ids) == 2 and all(len(i) == 8 for i in ids)  # both worker nodes, not the head
+    assert done.stdout.strip() == (
+        f"output.dir {str(out)!r} is a local folder that 2 of the cluster's other nodes do not see"
+        f" (node {', '.join(ids)}): the run would be split over their disks;"
+        " set output.dir to an s3:// or gs:// URI, or to a folder on a mount every node shares"
+    )
+    assert list(out.iterdir()) == []  # the marker is removed
+
+
+def sorted_ids(message: str) -> list[str]:
+    """The node ids the message names (8 characters each), as it names them."""
+    return message.split("(node ", 1)[1].split(")", 1)[0].split(", ")
+
+
 def test_a_node_lost_mid_stream_costs_no_sample_and_no_paid_prompt(
     three_nodes, clean_rows, tiny_model_dir, tmp_path
 ):
