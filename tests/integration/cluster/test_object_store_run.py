@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from recycle import columns as C
 from recycle.rundir import outcome_files, read_manifest
 from recycle.storage import filesystem
 from recycle.testing.local_server import LocalTeacherServer
+from recycle.testing.multinode import LocalCluster
 from tests.integration.cluster.conftest import ROWS
 from tests.integration.pipeline.conftest import RecordingTeacher
 from tests.integration.pipeline.test_resume import rows_by_id
@@ -41,12 +43,25 @@ def run_args(data: Path, out: str, url: str, cache: str) -> list[str]:
         "run", f"data.input='{data}'", f"output.dir='{out}'", f"teacher.cache_dir='{cache}'",
         f"teacher.base_url={url}", "teacher.model=local-teacher", "selection.mode=recycle",
         "teacher.num_actors=1", "teacher.concurrency=2", "ray.block_rows=4",
-        "output.report_stats=false", "ray.address=local", "ray.num_cpus=2",
+        "output.report_stats=false",
     )  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def s3_cluster(s3_env) -> Iterator[LocalCluster]:
+    """One Ray cluster every command of the test joins (RAY_ADDRESS), started with the S3
+    variables in its environment, as a cloud cluster's nodes have them."""
+    with LocalCluster(workers=1, cpus_per_worker=2) as cluster:
+        ENV.update(cluster.driver_env(PYTHONPATH=str(REPO)))
+        yield cluster
+        ENV.clear()
+
+
+ENV: dict[str, str] = {}
+
+
 def env() -> dict[str, str]:
-    return {**os.environ, "RAY_ADDRESS": "", "PYTHONPATH": str(REPO)}
+    return ENV
 
 
 def parts_written(uri: str) -> int:
@@ -54,7 +69,8 @@ def parts_written(uri: str) -> int:
 
 
 def kill_part_way(cmd: list[str], answered: list, prompts: int) -> None:
-    """SIGKILL the driver and its local Ray once part files are on S3 or half the prompts paid."""
+    """SIGKILL the driver (its job's actors go with it) once part files are on S3 or half the
+    prompts are paid."""
     proc = subprocess.Popen(cmd, cwd=REPO, env=env(), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
     deadline = time.monotonic() + 240
     while proc.poll() is None and time.monotonic() < deadline:
@@ -74,7 +90,7 @@ def ok(cmd: list[str]) -> str:
 
 
 def test_a_run_on_s3_killed_and_resumed_writes_the_local_run_s_rows(
-    s3_env, clean_rows, tiny_model_dir, tmp_path
+    s3_cluster, clean_rows, tiny_model_dir, tmp_path
 ):
     teacher = RecordingTeacher()
     with LocalTeacherServer(answer=teacher, latency_s=0.15) as server:
@@ -84,6 +100,7 @@ def test_a_run_on_s3_killed_and_resumed_writes_the_local_run_s_rows(
         local = tmp_path / "local"
         ok(run_args(clean_rows, str(local), server.base_url, str(tmp_path / "cache")))
     # in flight at the kill: at most 2 teacher stages x 1 actor x 2 concurrent requests
+    # (recycle mode: instruction, then response reflection)
     assert len(paid_s3) == 2 * ROWS and sum(n - 1 for n in paid_s3.values()) <= 4
     s3_rows, local_rows = rows_by_id(RUN), rows_by_id(local)
     assert s3_rows.index.is_unique and list(s3_rows.index) == list(local_rows.index)
@@ -103,7 +120,6 @@ def test_a_run_on_s3_killed_and_resumed_writes_the_local_run_s_rows(
         "train.num_workers=1", "train.micro_batch_size=2", "train.global_batch_size=4",
         "train.max_length=128", "train.epochs=1", "train.max_steps=3", "train.checkpoint_every_steps=2",
         "train.mixed_precision=fp32", "train.max_failures=0", "train.export=false",
-        "ray.address=local", "ray.num_cpus=2",
     ))  # fmt: skip
     fs, path = filesystem(CKPT)
     assert fs.get_file_info(path).type.name == "Directory", trained
