@@ -68,7 +68,7 @@ def parts_written(uri: str) -> int:
     return sum(len(outcome_files(uri, o, "part")) for o in C.OUTCOMES)
 
 
-def kill_part_way(cmd: list[str], answered: list, prompts: int) -> None:
+def kill_part_way(cluster: LocalCluster, cmd: list[str], answered: list, prompts: int) -> None:
     """SIGKILL the driver (its job's actors go with it) once part files are on S3 or half the
     prompts are paid."""
     proc = subprocess.Popen(cmd, cwd=REPO, env=env(), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
@@ -80,6 +80,18 @@ def kill_part_way(cmd: list[str], answered: list, prompts: int) -> None:
     assert proc.poll() is None, "the run ended before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    wait_until_the_job_s_actors_are_gone(cluster)
+
+
+def wait_until_the_job_s_actors_are_gone(cluster: LocalCluster) -> float:
+    """On a cluster that outlives the driver, Ray ends a killed driver's actors only once it has
+    noticed the death; a rerun started before then races them for the same prompts (15 of 80
+    paid twice when rerun at once, here). Waits as a scheduler resubmitting a dead job would."""
+    t0 = time.monotonic()
+    while cluster.node_running("Reflect") is not None:
+        assert time.monotonic() - t0 < 120, "the killed job's teacher actors outlived it"
+        time.sleep(0.5)
+    return time.monotonic() - t0
 
 
 def ok(cmd: list[str]) -> str:
@@ -94,7 +106,12 @@ def test_a_run_on_s3_killed_and_resumed_writes_the_local_run_s_rows(
 ):
     teacher = RecordingTeacher()
     with LocalTeacherServer(answer=teacher, latency_s=0.15) as server:
-        kill_part_way(run_args(clean_rows, RUN, server.base_url, CACHE), teacher.answered, 2 * ROWS)
+        kill_part_way(
+            s3_cluster,
+            run_args(clean_rows, RUN, server.base_url, CACHE),
+            teacher.answered,
+            2 * ROWS,
+        )
         ok(run_args(clean_rows, RUN, server.base_url, CACHE))
         paid_s3 = Counter(teacher.answered)
         local = tmp_path / "local"
