@@ -126,5 +126,8 @@ def test_a_node_lost_mid_stream_costs_no_sample_and_no_paid_prompt(
     # Only requests in flight on the lost node are paid again: at most teacher.concurrency (2)
     # per teacher actor it ran; an answer received there but not yet in the cache counts too.
     assert lost_actors >= 1 and repaid <= 2 * lost_actors, (repaid, lost_actors)
-    teacher_totals = manifest["invocations"][-1]["teacher"]
-    assert teacher_totals["requests"] == len(teacher.answered)  # the gate saw every paid request
+    # The gate (on the driver's node) survived with its counts: it saw every paid request but
+    # those answered on the lost node in the instant before it died, whose settlement never
+    # came (their budget reservation stays held, so the budget is never exceeded).
+    requests = manifest["invocations"][-1]["teacher"]["requests"]
+    assert len(teacher.answered) - 2 * lost_actors <= requests <= len(teacher.answered)
