@@ -107,7 +107,11 @@ def test_a_run_on_s3_killed_and_resumed_writes_the_local_run_s_rows(
     assert fs.get_file_info(path).type.name == "Directory"  # the cache lives on S3
 
     selected = "s3://runs/reselected"
-    ok(recycle("select", "--input", RUN, "--output", selected, "selection.mode=recycle"))
+    ok(
+        recycle(
+            "select", "--input", RUN, "--output", selected, "selection.mode=recycle", *LOCAL_RAY
+        )
+    )
     assert read_manifest(selected)["counts"] == manifest["counts"]
     assert "report:" in ok(recycle("report", RUN))
     trained = ok(recycle(
