@@ -97,10 +97,10 @@ def teardown_console() -> None:
     _state["quiet"] = False
 
 
-def quiet_ray() -> None:
-    """Send Ray's loggers through ours (so the file gets them and the console only their errors),
-    and turn Ray Data's progress bars off. A no-op unless the console is quiet."""
-    if not is_quiet():
+def quiet_ray(quiet: bool) -> None:
+    """When `quiet` (ray.quiet, set by the command line): send Ray's loggers through ours (so the
+    file gets them and the console only their errors), and turn Ray Data's progress bars off."""
+    if not quiet:
         return
     import ray.data
 

@@ -35,6 +35,7 @@ from urllib.parse import urlparse
 
 from recycle.config import RecycleConfig
 from recycle.errors import RecycleError
+from recycle.storage import check_object_store
 
 OPENAI_URL = "https://api.openai.com/v1"
 PROBE_TIMEOUT_S = 2.5
@@ -123,7 +124,7 @@ def check_input(cfg: RecycleConfig) -> None:
 def check_output(out: str, key: str = "output.dir") -> None:
     """`out` is a writable folder, or can be created (local paths); nothing is created here."""
     if "://" in out:
-        return
+        return check_object_store(out, key)  # recycle/storage.py: bucket, credentials, endpoint
     path = Path(out).expanduser().absolute()
     existing = next(p for p in (path, *path.parents) if p.exists())
     problem = None

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from recycle.errors import InputError
+from recycle.errors import ConfigError, InputError
 
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
@@ -74,3 +74,100 @@ def write_parquet_atomic(fs: pafs.FileSystem, table: pa.Table, folder: str, stem
     tmp = posixpath.join(folder, f".{stem}.{uuid.uuid4().hex[:8]}.tmp")
     pq.write_table(table, tmp, filesystem=fs)
     fs.move(tmp, posixpath.join(folder, f"{stem}.parquet"))
+
+
+# --- pre-flight of an object-store location (s3://, gs://): seconds, before Ray starts ---
+
+PROBE_CONNECT_S = 3.0
+PROBE_REQUEST_S = 5.0
+SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
+UNREACHABLE = ("curlCode: 7", "curlCode: 28", "curlCode: 6", "NETWORK_CONNECTION", "connect", "timed out", "resolve host")  # fmt: skip
+REFUSED = ("ACCESS_DENIED", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "401")  # fmt: skip
+
+
+def check_object_store(uri: str, key: str) -> None:
+    """`uri` (the setting `key`) is a bucket that exists and takes a write, found within seconds.
+
+    Raises:
+        ConfigError: one line naming `key` and the fix: a missing bucket, no credentials, an
+            endpoint that does not answer, or credentials it refuses. No secret is in it.
+    """
+    scheme, _, rest = uri.partition("://")
+    bucket = rest.split("/", 1)[0]
+    if scheme == "s3" and aws_credentials_source() is None:
+        raise ConfigError(
+            f"{key} {uri!r}: no AWS credentials found; set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, a web identity, or an instance role)"
+        )
+    fs, path = _probe_filesystem(uri, scheme)
+    try:
+        if fs.get_file_info(bucket).type == pafs.FileType.NotFound:
+            raise ConfigError(
+                f"{key} {uri!r}: bucket {bucket!r} does not exist at {_endpoint(scheme)}; "
+                f"create it or point {key} at an existing bucket"
+            )
+        probe = posixpath.join(path, f".recycle-preflight-{uuid.uuid4().hex[:8]}")
+        with fs.open_output_stream(probe) as f:
+            f.write(b"ok")
+        fs.delete_file(probe)
+    except OSError as err:
+        raise ConfigError(f"{key} {uri!r}: {_why(err, scheme)}") from None
+
+
+def aws_credentials_source() -> str | None:
+    """Where the AWS SDK would find credentials, checked without a request; None: nowhere.
+
+    The instance role counts unless AWS_EC2_METADATA_DISABLED is true: it cannot be checked
+    without asking the metadata service, and the write probe then tells."""
+    env = os.environ
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        return "environment"
+    files = [env.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"), env.get("AWS_CONFIG_FILE", "~/.aws/config")]  # fmt: skip
+    if env.get("AWS_PROFILE") or any(os.path.isfile(os.path.expanduser(f)) for f in files):
+        return "config files"
+    if env.get("AWS_WEB_IDENTITY_TOKEN_FILE") or env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI"):  # fmt: skip
+        return "web identity or container role"
+    if env.get("AWS_EC2_METADATA_DISABLED", "").lower() != "true":
+        return "instance role"
+    return None
+
+
+def _probe_filesystem(uri: str, scheme: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem of `uri` with short timeouts and no retries (S3), so a check takes seconds."""
+    if scheme != "s3":
+        return filesystem(uri)
+    _, path = filesystem(uri)
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if region is None and endpoint is None:
+        region = pafs.resolve_s3_region(path.split("/", 1)[0])
+    fs = pafs.S3FileSystem(
+        region=region,
+        endpoint_override=endpoint,
+        connect_timeout=PROBE_CONNECT_S,
+        request_timeout=PROBE_REQUEST_S,
+        retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=1),
+    )
+    return fs, path
+
+
+def _endpoint(scheme: str) -> str:
+    if scheme == "s3":
+        for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+            if os.environ.get(name):
+                return f"{os.environ[name].split('@')[-1]} ({name})"
+        return "AWS S3"
+    return scheme
+
+
+def _why(err: OSError, scheme: str) -> str:
+    """What went wrong, in one line without a secret."""
+    text = str(err)
+    if any(s in text for s in UNREACHABLE):
+        return f"the object store at {_endpoint(scheme)} does not answer; check the endpoint and the network"  # fmt: skip
+    if any(s in text for s in REFUSED):
+        return "the object store refused the credentials; check the key and its permissions on the bucket"  # fmt: skip
+    for name in SECRET_ENV:
+        if os.environ.get(name):
+            text = text.replace(os.environ[name], "***")
+    return f"cannot write there: {text.splitlines()[0] if text else type(err).__name__}"

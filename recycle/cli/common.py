@@ -34,9 +34,15 @@ def checked_config(args: argparse.Namespace, checks: tuple[Check, ...]) -> Recyc
     Runs before Ray or torch is imported, so a wrong path, key or endpoint fails in seconds.
     """
     cfg = config_from_args(args)
+    cfg.ray.quiet = console_is_quiet(args)
     if not getattr(args, "no_preflight", False):
         run_preflight(cfg, checks)
     return cfg
+
+
+def console_is_quiet(args: argparse.Namespace) -> bool:
+    """ray.quiet for a command-line run: Ray's lines off the console unless --verbose."""
+    return not getattr(args, "verbose", False)
 
 
 def preflight_options(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from recycle.cli.common import console_is_quiet
 from recycle.cli.pipeline import print_summary
 from recycle.config import load_config
 from recycle.logs import run_log
@@ -27,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
 
     output = args.output or load_config(CONFIG).output.dir
     with run_log(output) as log_file:
-        manifest = run_demo(output, args.settings, args.train_seconds)
+        quiet = f"ray.quiet={str(console_is_quiet(args)).lower()}"
+        manifest = run_demo(output, [quiet, *args.settings], args.train_seconds)
     print_summary(manifest, log_file)
     print(
         "this was an offline wiring check with a scripted teacher; open the report above to see what a run shows"

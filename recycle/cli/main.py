@@ -31,6 +31,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "apply a selection mode to the rows of an earlier run, without teacher or student",
     ),
     "run": ("pipeline", "the whole selective recycling pipeline from a config; rerun to resume"),
+    "end-to-end": (
+        "end_to_end",
+        "the pipeline, fine-tuning on what it kept, then the optional evaluation; rerun to resume",
+    ),
     "report": ("report", "write the HTML/markdown report of a run directory"),
     "train": (
         "train",

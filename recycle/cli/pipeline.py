@@ -61,9 +61,9 @@ def print_summary(manifest: dict, log_file: str | None = None) -> None:
             print(f"  {label + ':':<10}{value}")
 
 
-def resume_command(args: argparse.Namespace) -> str:
-    """The command line that resumes this run (the same command)."""
-    words = ["recycle", "run", *args.settings]
+def resume_command(args: argparse.Namespace, *command: str) -> str:
+    """The command line that resumes this run (the same command: `recycle run` unless given)."""
+    words = ["recycle", *(command or ("run",)), *args.settings]
     for option in ("input", "output"):
         if getattr(args, option, None):
             words += [f"--{option}", getattr(args, option)]

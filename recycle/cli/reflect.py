@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from recycle import exit_codes
 from recycle.cli.common import add_config_arguments, checked_config
+from recycle.cli.pipeline import left_for_rerun, resume_command
 from recycle.commands import needs
 from recycle.logs import run_log
+from recycle.teacher.errors import TeacherOutageError
 
 KINDS = {
     "instruction": "reflect on each instruction: a new, harder instruction and its answer per sample",
@@ -21,12 +25,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the reflection, print what happened and what it cost; errors reach main() as RecycleError."""
+    """Run the reflection, print what happened and what it cost; the exit code as `recycle run`'s.
+
+    0 done, 3 samples left for a rerun, 4 the teacher did not answer for teacher.max_outage_s;
+    other errors reach main() as RecycleError."""
     cfg = checked_config(args, needs.REFLECT)
     from recycle.commands.reflect import run_reflect
 
-    with run_log(cfg.output.dir):
-        manifest = run_reflect(cfg, args.kind, preflight=False)
+    command = resume_command(args, "reflect", args.kind)
+    try:
+        with run_log(cfg.output.dir):
+            manifest = run_reflect(cfg, args.kind, preflight=False)
+    except TeacherOutageError as err:
+        print(f"error: {err}\n  {command}", file=sys.stderr)
+        return exit_codes.TEACHER_UNREACHABLE
     t = manifest["teacher"]
     print(
         f"reflect {args.kind}: {manifest['counts']['input']} rows in; {t['reflected']} reflected, "
@@ -39,4 +51,4 @@ def run(args: argparse.Namespace) -> int:
         + ("" if t["priced"] else " (model not in teacher.prices)")
     )
     print(f"run directory: {cfg.output.dir}")
-    return 0
+    return left_for_rerun(manifest, command)  # 3 when samples were left for a rerun, as `run`

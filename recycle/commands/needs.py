@@ -26,6 +26,7 @@ REFLECT: tuple[Check, ...] = (input_readable, output_writable, teacher_endpoint)
 STATS: tuple[Check, ...] = (input_readable, student_model)
 SELECT: tuple[Check, ...] = (output_writable,)
 RUN: tuple[Check, ...] = (input_readable, output_writable, mode_needs)
+END_TO_END: tuple[Check, ...] = (*RUN, student_model)  # the pipeline, then training
 GENERATE: tuple[Check, ...] = ()  # plus its model and output folder, given as arguments
 JUDGE: tuple[Check, ...] = (judge_endpoint,)
 TRAIN: tuple[Check, ...] = (student_model,)

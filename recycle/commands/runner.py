@@ -26,7 +26,7 @@ from typing import Any
 from recycle.config import RecycleConfig, redacted
 from recycle.errors import InputError
 from recycle.preflight import Check, run_preflight
-from recycle.ray_utils import init_ray
+from recycle.ray_utils import check_shared_output, init_ray
 from recycle.rundir import (
     build_manifest,
     check_resume_keys,
@@ -194,6 +194,7 @@ def cluster_resources() -> dict[str, float]:
 
 def _start(command: Command, run: Run) -> None:
     init_ray(run.cfg.ray)
+    check_shared_output(run.out_dir)  # several nodes: a local output must be a shared mount
     if command.fit is not None:
         run.cfg = command.fit(run.cfg, cluster_resources())
 

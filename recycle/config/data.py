@@ -52,10 +52,16 @@ class RayConfig(Section):
 
     address: str | None = Field(
         default=None,
-        description="Ray address; None starts or joins a local Ray (or the job's cluster under `ray job submit`).",
+        description="Ray address. None joins the cluster RAY_ADDRESS names (as under `ray job submit`), else one `ray start --head` left running on this machine, else starts a private local Ray; `local` always starts a private local Ray; `host:port` or `ray://host:port` joins that cluster.",
     )
     num_cpus: int | None = Field(
-        default=None, ge=1, description="CPUs for a local Ray started by this process."
+        default=None,
+        ge=1,
+        description="CPUs for a private local Ray started by this process; ignored, with a warning, when joining a cluster or when Ray is already up.",
+    )
+    quiet: bool = Field(
+        default=False,
+        description="Route Ray's own lines and the workers' output away from the console (to the run's log file); the command line sets it unless --verbose.",
     )
     block_rows: int = Field(
         default=256, ge=1, description="Rows per batch handed to the CPU stages."

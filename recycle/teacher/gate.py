@@ -1,13 +1,17 @@
 """The gate every teacher request passes: one rate limit, one budget, one endpoint health per job.
 
-`GateCore` is the pure logic (token buckets + ledger + circuit breaker). `LocalGate` uses it in-process (notebooks,
-benchmarks, unit tests); on Ray it lives in one named actor, `TeacherGateActor`, that every teacher
-actor of the job finds by name (`get_if_exists`), reached through `RayGate`.
+The interface is written once, as the `Gate` protocol, and implemented once, by `GateCore` (token
+buckets + ledger + circuit breaker, synchronous). `LocalGate` awaits the core in-process
+(notebooks, benchmarks, unit tests). On Ray the core is the job's named actor, `TeacherGateActor`,
+which the driver creates on its own node (as Ray Train places its controller), so losing a worker
+node never loses the job's budget, rate state or circuit; teacher actors reach it through
+`RayGate`, the one client with logic of its own (batched settlements, cheap health reports).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from recycle.config.teacher import ModelPrice, TeacherConfig
 from recycle.teacher.circuit import GO, Admission, Circuit, CircuitSettings
@@ -66,45 +71,6 @@ class GateSettings:
         )
 
 
-class GateCore:
-    """Rate limiter and ledger of one job. Calls must be serialized (one actor, or one event loop)."""
-
-    def __init__(self, settings: GateSettings, clock: Callable[[], float] = time.monotonic):
-        self.settings = settings
-        self.limiter = RateLimiter(
-            settings.requests_per_minute,
-            settings.tokens_per_minute,
-            settings.burst_s,
-            settings.rate_headroom,
-            clock,
-        )
-        self.ledger = Ledger(settings.price, settings.max_cost_usd, settings.prior_cost_usd)
-        self.circuit = Circuit(settings.circuit, clock)
-        self.fatal: tuple[str, str] | None = None
-        self.batches = BatchBoard()
-
-    def reserve(self, tokens: float, cost: float) -> float | None:
-        """Reserve a request; the seconds to wait before sending it, or None when over budget."""
-        if not self.ledger.reserve(cost):
-            return None
-        return self.limiter.reserve(tokens)
-
-    def settle(self, counts: dict[str, float], reserved_cost: float, token_refund: float) -> None:
-        """Record a request's counters and cost; refund unused reserved tokens to the limiter."""
-        self.ledger.settle(counts, reserved_cost)
-        if token_refund:
-            self.limiter.refund_tokens(token_refund)
-
-    def totals(self) -> dict[str, Any]:
-        """The job's accounting so far, the endpoint's health, and batches (batch backend)."""
-        return {**self.ledger.totals(), **self.circuit.status(), **self.batches.totals()}
-
-    def record_fatal(self, kind: str, message: str) -> None:
-        """Remember the first error that stops the job, for the driver to report as it was raised."""
-        if self.fatal is None:
-            self.fatal = (kind, message)
-
-
 class BatchBoard:
     """Batches of the batch backend, job-wide: which are open since when (wall clock), how many done."""
 
@@ -137,106 +103,139 @@ class BatchBoard:
 
 
 class Gate(Protocol):
-    """What a TeacherClient needs from the job-wide gate."""
+    """What a TeacherClient needs from the job-wide gate: the interface, written once."""
 
     settings: GateSettings
 
-    async def reserve(self, tokens: float, cost: float) -> float | None: ...
+    async def reserve(self, tokens: float, cost: float) -> float | None:
+        """Reserve a request; the seconds to wait before sending it, or None when over budget."""
 
-    def settle(
-        self, counts: dict[str, float], reserved_cost: float, token_refund: float
-    ) -> None: ...
+    def settle(self, counts: dict[str, float], reserved_cost: float, token_refund: float) -> None:
+        """Record a request's counters and cost; refund unused reserved tokens to the limiter."""
 
-    async def flush(self) -> None: ...
+    async def flush(self) -> None:
+        """Make every settlement so far reach the gate."""
 
-    async def totals(self) -> dict[str, Any]: ...
+    async def totals(self) -> dict[str, Any]:
+        """The job's accounting so far, the endpoint's health, and batches (batch backend)."""
 
-    async def record_fatal(self, kind: str, message: str) -> None: ...
+    async def record_fatal(self, kind: str, message: str) -> None:
+        """Remember the first error that stops the job, for the driver to report as raised."""
 
-    async def admit(self) -> Admission: ...
+    async def admit(self) -> Admission:
+        """May a request go now (as the probe or not), wait, or must the job stop."""
 
-    async def failed(self, probe: bool) -> Admission: ...
+    async def failed(self, probe: bool) -> Admission:
+        """A transient failure of the endpoint (the probe's, when `probe`)."""
 
-    async def succeeded(self, probe: bool) -> None: ...
+    async def succeeded(self, probe: bool) -> None:
+        """An answer from the endpoint."""
 
-    def batch_event(self, batch_id: str, opened_at: float | None) -> None: ...
+    def batch_event(self, batch_id: str, opened_at: float | None) -> None:
+        """A batch opened (submitted, or picked up again by a rerun) or closed (None)."""
+
+
+# Each call of the interface, and whether callers await it.
+GATE_CALLS = {
+    name: inspect.iscoroutinefunction(fn)
+    for name, fn in vars(Gate).items()
+    if inspect.isfunction(fn) and not name.startswith("_")
+}
+
+
+class GateCore:
+    """The gate's one implementation. Calls must be serialized (one actor, or one event loop)."""
+
+    def __init__(self, settings: GateSettings, clock: Callable[[], float] = time.monotonic):
+        self.settings = settings
+        self.limiter = RateLimiter(
+            settings.requests_per_minute,
+            settings.tokens_per_minute,
+            settings.burst_s,
+            settings.rate_headroom,
+            clock,
+        )
+        self.ledger = Ledger(settings.price, settings.max_cost_usd, settings.prior_cost_usd)
+        self.circuit = Circuit(settings.circuit, clock)
+        self.first_fatal: tuple[str, str] | None = None
+        self.batches = BatchBoard()
+
+    def reserve(self, tokens: float, cost: float) -> float | None:
+        if not self.ledger.reserve(cost):
+            return None
+        return self.limiter.reserve(tokens)
+
+    def settle(self, counts: dict[str, float], reserved_cost: float, token_refund: float) -> None:
+        self.ledger.settle(counts, reserved_cost)
+        if token_refund:
+            self.limiter.refund_tokens(token_refund)
+
+    def flush(self) -> None:
+        return None  # settlements reach the core as they are made
+
+    def totals(self) -> dict[str, Any]:
+        return {**self.ledger.totals(), **self.circuit.status(), **self.batches.totals()}
+
+    def record_fatal(self, kind: str, message: str) -> None:
+        if self.first_fatal is None:
+            self.first_fatal = (kind, message)
+
+    def admit(self) -> Admission:
+        return self.circuit.admit()
+
+    def failed(self, probe: bool) -> Admission:
+        return self.circuit.failed(probe)
+
+    def succeeded(self, probe: bool) -> None:
+        self.circuit.succeeded()
+
+    def batch_event(self, batch_id: str, opened_at: float | None) -> None:
+        self.batches.event(batch_id, opened_at)
+
+    def fatal(self) -> tuple[str, str] | None:
+        """The first error that stopped the job (kind, message), for the driver."""
+        return self.first_fatal
 
 
 class LocalGate:
-    """The gate in this process (one event loop): for notebooks, benchmarks and tests."""
+    """The gate in this process (one event loop): `GateCore`'s calls, awaited as `Gate` says."""
 
     def __init__(self, settings: GateSettings, clock: Callable[[], float] = time.monotonic):
         self.settings = settings
         self.core = GateCore(settings, clock)
 
-    async def reserve(self, tokens: float, cost: float) -> float | None:
-        return self.core.reserve(tokens, cost)
+    def __getattr__(self, name: str) -> Any:
+        if name not in GATE_CALLS:
+            raise AttributeError(name)
+        method = getattr(self.core, name)
+        if not GATE_CALLS[name]:
+            return method
 
-    def settle(self, counts: dict[str, float], reserved_cost: float, token_refund: float) -> None:
-        self.core.settle(counts, reserved_cost, token_refund)
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return method(*args, **kwargs)
 
-    async def flush(self) -> None:
-        return None
-
-    async def totals(self) -> dict[str, Any]:
-        return self.core.totals()
-
-    async def record_fatal(self, kind: str, message: str) -> None:
-        self.core.record_fatal(kind, message)
-
-    async def admit(self) -> Admission:
-        return self.core.circuit.admit()
-
-    async def failed(self, probe: bool) -> Admission:
-        return self.core.circuit.failed(probe)
-
-    async def succeeded(self, probe: bool) -> None:
-        self.core.circuit.succeeded()
-
-    def batch_event(self, batch_id: str, opened_at: float | None) -> None:
-        self.core.batches.event(batch_id, opened_at)
+        return call
 
 
 @ray.remote(num_cpus=0)
-class TeacherGateActor:
-    """The job's gate as a named Ray actor: calls are serialized by the actor."""
-
-    def __init__(self, settings: GateSettings):
-        self.core = GateCore(settings)
-
-    def reserve(self, tokens: float, cost: float) -> float | None:
-        return self.core.reserve(tokens, cost)
-
-    def settle(self, counts: dict[str, float], reserved_cost: float, token_refund: float) -> None:
-        self.core.settle(counts, reserved_cost, token_refund)
-
-    def totals(self) -> dict[str, Any]:
-        return self.core.totals()
-
-    def record_fatal(self, kind: str, message: str) -> None:
-        self.core.record_fatal(kind, message)
-
-    def fatal(self) -> tuple[str, str] | None:
-        return self.core.fatal
-
-    def admit(self) -> Admission:
-        return self.core.circuit.admit()
-
-    def failed(self, probe: bool) -> Admission:
-        return self.core.circuit.failed(probe)
-
-    def succeeded(self) -> None:
-        self.core.circuit.succeeded()
-
-    def batch_event(self, batch_id: str, opened_at: float | None) -> None:
-        self.core.batches.event(batch_id, opened_at)
+class TeacherGateActor(GateCore):
+    """The job's gate as a named Ray actor: the core itself, its calls serialized by the actor."""
 
 
 def job_gate_actor(name: str, settings: GateSettings) -> ray.actor.ActorHandle:
-    """The named gate actor of a job, created by whoever asks first."""
-    return TeacherGateActor.options(name=name, namespace=NAMESPACE, get_if_exists=True).remote(
-        settings
-    )
+    """Create the job's named gate actor on this process's node (the driver's).
+
+    A worker node lost mid-run then takes no gate with it: the job's rate state, ledger and
+    circuit live as long as the driver does, as Ray Train's controller does."""
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    return TeacherGateActor.options(
+        name=name, namespace=NAMESPACE, get_if_exists=True, scheduling_strategy=here
+    ).remote(settings)
+
+
+def find_gate(name: str) -> ray.actor.ActorHandle:
+    """The job's gate actor, which the driver created (`job_gate_actor`)."""
+    return ray.get_actor(name, namespace=NAMESPACE)
 
 
 class RayGate:
@@ -254,7 +253,7 @@ class RayGate:
 
     def __init__(self, name: str, settings: GateSettings):
         self.settings = settings
-        self.handle = job_gate_actor(name, settings)
+        self.handle = find_gate(name)
         self._pending: list[ray.ObjectRef] = []
         self._counts: Counter[str] = Counter()
         self._open = False  # this actor knows the circuit is not closed: ask before sending
@@ -306,7 +305,7 @@ class RayGate:
         if self._failed_since or self._open or probe:
             self._open = self._failed_since = False
             self._wait_until = 0.0
-            await self.handle.succeeded.remote()
+            await self.handle.succeeded.remote(probe)
 
     def batch_event(self, batch_id: str, opened_at: float | None) -> None:
         self._pending.append(self.handle.batch_event.remote(batch_id, opened_at))
@@ -321,4 +320,4 @@ class RayGate:
 
 def gate_totals(name: str) -> dict[str, Any]:
     """The totals of a job's gate actor, from the driver."""
-    return ray.get(ray.get_actor(name, namespace=NAMESPACE).totals.remote())
+    return ray.get(find_gate(name).totals.remote())

@@ -276,3 +276,20 @@ def test_response_reflection_reads_the_chosen_columns(ray_local, rows) -> None:
     with_input = [s for s in samples if s[C.INPUT]]
     assert sum("[The Start of Input]" in text for text in seen) == len(with_input) > 0
     assert all("Improve: " in text for text in seen)
+
+
+def test_reflect_exits_3_when_samples_are_left_for_a_rerun(ray_local, rows, tmp_path, capsys):
+    """As `recycle run` does: a budget reached leaves samples to retry, and the exit code says so."""
+    out = tmp_path / "left"
+    args = [
+        "reflect", "instruction", "--input", str(write_input(rows[:12], tmp_path)),
+        "--output", str(out), *TEACHER, "teacher.num_actors=1", "teacher.max_tokens=256",
+        "teacher.prices.local-teacher.input_per_1m=1000",
+        "teacher.prices.local-teacher.output_per_1m=1000", "teacher.max_cost_usd=2",
+    ]  # fmt: skip
+    with S.LocalTeacherServer() as server:
+        code = main([*args, f"teacher.base_url={server.base_url}"])
+    err = capsys.readouterr().err
+    retry = read_manifest(str(out))["counts"]["retry"]
+    assert code == 3 and retry.get(E.BUDGET, 0) > 0, err
+    assert "samples were left for a rerun" in err and "recycle reflect instruction" in err

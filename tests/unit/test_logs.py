@@ -14,7 +14,7 @@ from recycle import logs
 @pytest.fixture
 def quiet():
     logs.setup_console(verbose=False)
-    logs.quiet_ray()  # as recycle.ray_utils.init_ray does before ray.init
+    logs.quiet_ray(True)  # as recycle.ray_utils.init_ray does before ray.init (ray.quiet)
     yield
     logs.teardown_console()
 

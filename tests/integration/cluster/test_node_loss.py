@@ -1,0 +1,133 @@
+"""A worker node lost mid-stream: `recycle run` joined to a three-node cluster through
+RAY_ADDRESS (as `ray job submit` runs it) loses the node holding a teacher actor while teacher
+and student stages are busy; a node is added back, as an autoscaler replaces a lost one.
+
+The run must finish (exit 0) with its manifest adding up, no sample rejected, and no prompt
+answered twice but those in flight at the instant of the loss (counted at the scripted teacher).
+The job's gate lives on the driver's node, so its budget stays exact across the loss.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from recycle.rundir import read_manifest
+from recycle.testing.local_server import LocalTeacherServer
+from recycle.testing.multinode import LocalCluster
+from tests.integration.cluster.conftest import ROWS
+from tests.integration.pipeline.conftest import RecordingTeacher
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[3]
+TEACHER_ACTOR = "Reflect"  # ReflectInstruction / ReflectResponse, in the actor's process title
+
+
+def run_command(data: Path, out: Path, student: Path, url: str, *extra: str) -> list[str]:
+    """`recycle run` with nothing about the cluster in it: RAY_ADDRESS says where Ray is."""
+    return [
+        sys.executable, "-m", "recycle", "run", f"data.input='{data}'", f"output.dir='{out}'",
+        f"student.model='{student}'", f"teacher.base_url={url}", "teacher.model=gpt-4o-mini",
+        "teacher.num_actors=1", "teacher.concurrency=2", "student.num_actors=1",
+        "student.batch_size=4", "student.max_length=1024", "ray.block_rows=8",
+        "selection.require_response_reflected=false", "output.report_stats=false",
+        "teacher.max_cost_usd=5", *extra,  # a budget: every settlement reaches the gate at once
+    ]  # fmt: skip
+
+
+def remove_a_teacher_node(cluster: LocalCluster, proc, answered: list, after: int) -> int:
+    """Once `after` prompts are answered, kill a worker node running a teacher actor and add a
+    new one; returns how many teacher actors the lost node ran."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        node = cluster.node_running(TEACHER_ACTOR)
+        if node is not None and len(answered) >= after:
+            actors = cluster.count_running(node, TEACHER_ACTOR)
+            cluster.remove_node(node)
+            cluster.add_worker()
+            return actors
+        time.sleep(0.05)
+    raise AssertionError(
+        f"no teacher actor on a worker node while the run lasted ({len(answered)} answered)"
+    )
+
+
+SHARED_CHECK = """
+import sys
+from recycle import ray_utils
+from recycle.config.data import RayConfig
+from recycle.errors import ConfigError
+ray_utils.init_ray(RayConfig())
+ray_utils.check_shared_output(sys.argv[1])  # one disk here: every node sees the marker
+try:
+    ray_utils.check_shared_output(sys.argv[1], look=lambda path: False)  # as on separate disks
+except ConfigError as err:
+    print(err)
+"""
+
+
+def test_a_local_output_must_be_seen_from_every_node(three_nodes, tmp_path):
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-c", SHARED_CHECK, str(out)], env=three_nodes.driver_env(),
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    ids = sorted_ids(done.stdout)
+    assert len(ids) == 2 and all(len(i) == 8 for i in ids)  # both worker nodes, not the head
+    assert done.stdout.strip() == (
+        f"output.dir {str(out)!r} is a local folder that 2 of the cluster's other nodes do not see"
+        f" (node {', '.join(ids)}): the run would be split over their disks;"
+        " set output.dir to an s3:// or gs:// URI, or to a folder on a mount every node shares"
+    )
+    assert list(out.iterdir()) == []  # the marker is removed
+
+
+def sorted_ids(message: str) -> list[str]:
+    """The node ids the message names (8 characters each), as it names them."""
+    return message.split("(node ", 1)[1].split(")", 1)[0].split(", ")
+
+
+def test_a_node_lost_mid_stream_costs_no_sample_and_no_paid_prompt(
+    three_nodes, clean_rows, tiny_model_dir, tmp_path
+):
+    teacher = RecordingTeacher()
+    out = tmp_path / "run"
+    with LocalTeacherServer(answer=teacher, latency_s=0.25, model="gpt-4o-mini") as server:
+        cmd = run_command(clean_rows, out, tiny_model_dir, server.base_url)
+        log = (tmp_path / "console.txt").open("w")
+        proc = subprocess.Popen(cmd, cwd=REPO, env=three_nodes.driver_env(PYTHONPATH=str(REPO)), stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            lost_actors = remove_a_teacher_node(
+                three_nodes, proc, teacher.answered, after=ROWS // 2
+            )
+            rc = proc.wait(timeout=400)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        console = (tmp_path / "console.txt").read_text()
+    assert rc == 0, console[-3000:]
+    assert f"joined the cluster at {three_nodes.address}" in console
+    manifest = read_manifest(str(out))
+    counts = manifest["counts"]
+    assert manifest["invariant"]["ok"] and counts["input"] == ROWS
+    assert counts["rejected"] == {}, counts  # no sample lost to the node loss
+    # dropped only by the selection rules, none unscored because a scoring actor died
+    assert set(counts["dropped"]) <= {"ifd_not_below_one", "rifd_not_below_one"}, counts
+    assert counts["kept"] + sum(counts["dropped"].values()) == ROWS
+    paid = Counter(teacher.answered)
+    repaid = sum(n - 1 for n in paid.values())
+    assert len(paid) == 2 * ROWS  # every sample reflected twice, each prompt at least once
+    # Only requests in flight on the lost node are paid again: at most teacher.concurrency (2)
+    # per teacher actor it ran; an answer received there but not yet in the cache counts too.
+    assert lost_actors >= 1 and repaid <= 2 * lost_actors, (repaid, lost_actors)
+    # The gate (on the driver's node) survived with its counts: it saw every paid request but
+    # those answered on the lost node in the instant before it died, whose settlement never
+    # came (their budget reservation stays held, so the budget is never exceeded).
+    requests = manifest["invocations"][-1]["teacher"]["requests"]
+    assert len(teacher.answered) - 2 * lost_actors <= requests <= len(teacher.answered)
