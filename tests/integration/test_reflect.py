@@ -287,9 +287,9 @@ def test_reflect_exits_3_when_samples_are_left_for_a_rerun(ray_local, rows, tmp_
         "teacher.prices.local-teacher.input_per_1m=1000",
         "teacher.prices.local-teacher.output_per_1m=1000", "teacher.max_cost_usd=2",
     ]  # fmt: skip
-    with S.LocalTeacherServer() as server:
+    with local_server.LocalTeacherServer() as server:
         code = main([*args, f"teacher.base_url={server.base_url}"])
     err = capsys.readouterr().err
     retry = read_manifest(str(out))["counts"]["retry"]
-    assert code == 3 and retry.get(E.BUDGET, 0) > 0, err
+    assert code == 3 and retry.get(teacher_errors.BUDGET, 0) > 0, err
     assert "samples were left for a rerun" in err and "recycle reflect instruction" in err
