@@ -33,7 +33,7 @@ def cfg(tmp_path, monkeypatch):
 def test_questions_lost_are_refused_by_the_runner(cfg, monkeypatch):
     monkeypatch.setattr(EV, "wanted", lambda cfg: [_fake(7, {"prompt_too_long": 2})])
     with pytest.raises(InputError, match="questions were lost"):
-        EV.run_eval(cfg)
+        EV.run_eval(cfg, preflight=False)  # the fake benchmark asks no judge
     m = read_manifest(cfg.output.dir)
     assert not m["invariant"]["ok"] and m["fake"]["invariant"] == {
         "ok": False, "input": 10, "accounted": 9,
@@ -42,7 +42,7 @@ def test_questions_lost_are_refused_by_the_runner(cfg, monkeypatch):
 
 def test_a_manifest_that_adds_up_says_what_ran(cfg, monkeypatch):
     monkeypatch.setattr(EV, "wanted", lambda cfg: [_fake(7, {"prompt_too_long": 3})])
-    m = EV.run_eval(cfg)
+    m = EV.run_eval(cfg, preflight=False)
     assert m["counts"] == {
         "input": 10,
         "kept": 7,

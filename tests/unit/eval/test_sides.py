@@ -13,7 +13,7 @@ from recycle.eval.sides import baseline_config, generator_names
 def test_a_side_without_model_or_answers_fails_before_anything_runs(tmp_path):
     cfg = load_config(None, [f"output.dir={tmp_path}", "eval.model_a=/m/a"])
     with pytest.raises(ConfigError, match="eval.model_b or eval.answers_b must be set"):
-        run_eval(cfg)
+        run_eval(cfg, preflight=False)  # the config check itself, not the judge endpoint
     assert not any(tmp_path.iterdir())
 
 
