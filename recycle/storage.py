@@ -43,6 +43,12 @@ def uri_for(uri: str, child: str) -> str:
     return f"{scheme}://{child}" if not child.startswith(f"{scheme}://") else child
 
 
+def file_exists(uri: str) -> bool:
+    """Whether a file is at `uri` (local path or object-store URI)."""
+    fs, path = filesystem(uri)
+    return fs.get_file_info(path).type == pafs.FileType.File
+
+
 def glob_files(fs: pafs.FileSystem, pattern: str) -> list[str]:
     """The files of one folder whose path matches a shell pattern (`*`, `?`, `[...]`), sorted."""
     base = posixpath.dirname(pattern)

@@ -14,6 +14,7 @@ from recycle.commands import needs
 from recycle.commands.runner import Command, Run, execute, stop
 from recycle.config import RecycleConfig
 from recycle.pipeline import steps
+from recycle.pipeline.progress import stage_done
 from recycle.pipeline.resources import fit_to_cluster
 from recycle.pipeline.resume import FINISHED, STOPPED
 from recycle.pipeline.stats import table6_in_stream
@@ -34,7 +35,9 @@ def _write(run: Run, ds: Any) -> None:
         steps.run_topk(ds, cfg, in_stream)
     else:
         try:
-            steps.reflect_and_score(ds, cfg, run.started, run.extra, in_stream)
+            run.state["streamed"] = steps.reflect_and_score(
+                ds, cfg, run.started, run.extra, in_stream
+            )
         except TeacherOutageError as err:
             run.extra["status"] = STOPPED
             done = stop(run, "run", retry=cfg.output.retry_rejected)
@@ -48,6 +51,13 @@ def _write(run: Run, ds: Any) -> None:
 
 
 def _sections(run: Run, counts: dict[str, Any]) -> None:
+    if run.state.get("streamed") == 0:  # a rerun of a finished run: its outputs may stand
+        run.state["unchanged"] = made = steps.unchanged_outputs(run.cfg, run.n_input, counts)
+        if made:
+            stage_done("export", f"unchanged, nothing new was written: {made['alpaca_json']}", 0.0)
+            run.outputs["alpaca_json"] = made["alpaca_json"]
+            run.extra.update({k: v for k, v in made.items() if k == "stats"})
+            return
     made = steps.outputs_and_stats(
         run.cfg, counts["kept"], run.timings, run.state["table6_in_stream"]
     )
@@ -56,7 +66,10 @@ def _sections(run: Run, counts: dict[str, Any]) -> None:
 
 
 def _report(run: Run, manifest: dict[str, Any]) -> None:
-    manifest["outputs"]["report"] = steps.report(run.out_dir)
+    unchanged = run.state.get("unchanged", {}).get("report")
+    if unchanged:
+        stage_done("report", f"unchanged: {unchanged}", 0.0)
+    manifest["outputs"]["report"] = unchanged or steps.report(run.out_dir)
 
 
 RUN = Command(

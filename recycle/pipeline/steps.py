@@ -35,10 +35,11 @@ from recycle.pipeline.resume import (
     remaining,
 )
 from recycle.pipeline.stats import embedder_error, table6_stats
-from recycle.rundir import delete_parts, write_outcomes
+from recycle.rundir import delete_parts, read_manifest, write_outcomes
 from recycle.select import select_ifd_topk
 from recycle.select.checks import check_mode
 from recycle.select.declarations import mode_spec
+from recycle.storage import file_exists
 from recycle.teacher.errors import TeacherOutageError
 from recycle.teacher.session import (
     TeacherSession,
@@ -112,9 +113,9 @@ def reflect_and_score(
     started: float,
     extra: dict[str, Any],
     in_stream: bool,
-) -> None:
+) -> int:
     """Stream the samples not written yet through the mode's graph into the run directory
-    (with the Table 6 statistics' columns when `in_stream`).
+    (with the Table 6 statistics' columns when `in_stream`); returns how many there were.
 
     `extra` gets the manifest's "teacher" (added up over the run directory's invocations) and
     "invocations", also when a teacher outage stops the stream.
@@ -130,7 +131,7 @@ def reflect_and_score(
         history.append(invocation(FINISHED, started, {}))
         summary = teacher_summary(cfg.teacher, {}, teacher_cache_dir(cfg))
         extra.update(teacher=add_up(summary, history), invocations=history)
-        return
+        return 0
     teacher: TeacherSession | None = None
     try:
         with (
@@ -146,6 +147,30 @@ def reflect_and_score(
         raise
     history.append(invocation(FINISHED, started, teacher.summary))
     extra.update(teacher=add_up(teacher.summary, history), invocations=history)
+    return total
+
+
+def unchanged_outputs(cfg: RecycleConfig, n_input: int, counts: dict[str, Any]) -> dict[str, Any]:
+    """The export, statistics and report of the finished run a rerun found with nothing to do,
+    when they still describe the run directory: the previous manifest finished with the same
+    counts and its files are there. {} otherwise (they are written again).
+
+    A rerun of a finished 52k-row run then costs its start-up and the input's validation only.
+    """
+    try:
+        previous = read_manifest(cfg.output.dir)
+    except FileNotFoundError:
+        return {}
+    same = previous.get("status") == FINISHED and previous["counts"] == {"input": n_input, **counts}
+    outputs = previous.get("outputs", {})
+    wanted = ("alpaca_json", "report")
+    if not same or not all(outputs.get(k) and file_exists(outputs[k]) for k in wanted):
+        return {}
+    if cfg.output.report_stats and cfg.student.model and "stats" not in previous:
+        return {}
+    return {k: outputs[k] for k in wanted} | (
+        {"stats": previous["stats"]} if "stats" in previous else {}
+    )
 
 
 def outputs_and_stats(

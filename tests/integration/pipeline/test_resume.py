@@ -70,6 +70,11 @@ def run_killed_then_resumed(cmd: list[str], out: Path, answered: list, prompts: 
     subprocess.run(cmd, cwd=REPO, env=env, check=True, timeout=400, stdout=subprocess.DEVNULL)
 
 
+def made_files(out: Path) -> list[Path]:
+    """The export and the report of a run directory."""
+    return [out / "recycled_alpaca.json", out / "report" / "report.html"]
+
+
 def test_killed_run_resumes_to_the_same_result(tmp_path, small_dataset, tiny_model_dir):
     teacher = RecordingTeacher()
     with LocalTeacherServer(answer=teacher, latency_s=0.15) as server:
@@ -94,12 +99,16 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, small_dataset, tiny_mod
         exported = (straight / "recycled_alpaca.json").read_text()
         teacher.answered.clear()
         sent = server.stats.requests
-        # the same command on a finished run: nothing left, so no endpoint, gate or actor pool
-        subprocess.run(
+        written = {p: p.stat().st_mtime_ns for p in made_files(straight)}
+        # the same command on a finished run: nothing left, so no endpoint, gate or actor pool,
+        # and its export and report stand as they are
+        rerun = subprocess.run(
             command(small_dataset, straight, tiny_model_dir, server.base_url),
-            cwd=REPO, env=env, check=True, timeout=400, stdout=subprocess.DEVNULL,
+            cwd=REPO, env=env, check=True, timeout=400, capture_output=True, text=True,
         )  # fmt: skip
         assert teacher.answered == [] and server.stats.requests == sent
+        assert {p: p.stat().st_mtime_ns for p in made_files(straight)} == written
+        assert "report: unchanged" in rerun.stdout + rerun.stderr
 
     again = read_manifest(str(straight))
     assert [i["status"] for i in again["invocations"]] == ["finished", "finished"]
