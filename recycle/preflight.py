@@ -14,6 +14,7 @@ Checks by name (a command lists the ones it needs; see `recycle.cli.common.check
 - `teacher`: the key variable is set where the endpoint needs one, and the endpoint answers
   `GET /models` listing the configured model. Any other config section with `base_url`, `model`
   and `api_key_env` (a judge, say) is checked the same way when named, unless it is None.
+- `generation`: eval.backend is installed (vllm)
 - `mode`: the student and the teacher as selection.mode uses them (`ifd_topk` needs no teacher,
   the `recycle*` modes no student).
 """
@@ -32,6 +33,7 @@ from urllib.parse import urlparse
 
 from recycle.config import RecycleConfig
 from recycle.errors import RecycleError
+from recycle.teacher.serve_checks import check_generation_backend, check_served
 
 OPENAI_URL = "https://api.openai.com/v1"
 PROBE_TIMEOUT_S = 2.5
@@ -59,6 +61,8 @@ def run_preflight(cfg: RecycleConfig, checks: tuple[str, ...]) -> None:
             check_model_path(cfg.student.model)
         elif name == "mode":  # what selection.mode uses: the teacher, the student, or both
             run_preflight(cfg, mode_checks(cfg))
+        elif name == "generation":  # eval.backend installed
+            check_generation_backend(cfg.eval.backend)
         elif hasattr(cfg, name):
             section = getattr(cfg, name)
             if section is not None:  # an optional endpoint section left unset is not checked
@@ -171,8 +175,8 @@ def is_openai(base_url: str | None) -> bool:
 
 def check_endpoint(name: str, section: Any) -> None:
     """The key variable is set where needed, and `GET base_url/models` lists the model."""
-    if getattr(section, "serve", None) is not None:
-        return  # the run serves this model itself on the cluster
+    if getattr(section, "serve", None) is not None:  # the run serves this model on the cluster
+        return check_served(name, section.serve)
     if getattr(section, "backend", "online") == "batch":
         return  # the Batch API answers later; its upload checks the key
     key = os.environ.get(section.api_key_env)

@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = checked_config(args, ("output", "judge"))
+    cfg = checked_config(args, ("output", "judge", "generation"))
     e = cfg.eval
     models = {
         f"eval.model_{k}": m

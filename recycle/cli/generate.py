@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = checked_config(args, ())
+    cfg = checked_config(args, ("generation",))
     preflight_options(args, output=args.output, models={"--model": args.model})
     from recycle.commands.generate import run_generate
     from recycle.eval.run_generate import MODEL_OUTPUTS
