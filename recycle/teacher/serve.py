@@ -138,18 +138,32 @@ def listed_models(base_url: str) -> list[str]:
         return []
 
 
-def wait_until_listed(base_url: str, model: str, timeout_s: float) -> None:
-    """Poll `GET /models` until it lists `model`.
+def app_status(app_name: str) -> tuple[str, str]:
+    """(status, message) of the Serve application, ("NOT_STARTED", "") before it exists."""
+    from ray import serve
+
+    app = serve.status().applications.get(app_name)
+    return (str(app.status.value), app.message or "") if app is not None else ("NOT_STARTED", "")
+
+
+def wait_until_serving(app_name: str, base_url: str, model: str, timeout_s: float) -> None:
+    """Poll until the application runs and `GET /models` lists `model`.
 
     Raises:
-        ServeStartError: not listed within `timeout_s`.
+        ServeStartError: the deployment failed (Serve's message), or not serving within `timeout_s`.
     """
     deadline = time.monotonic() + timeout_s
-    while model not in listed_models(base_url):
+    while True:
+        status, message = app_status(app_name)
+        if status in ("DEPLOY_FAILED", "UNHEALTHY"):
+            raise ServeStartError(f"the served teacher {model!r} failed to start: {message[-800:]}")
+        if status == "RUNNING" and model in listed_models(base_url):
+            return
         if time.monotonic() > deadline:
             raise ServeStartError(
-                f"the served teacher {model!r} did not answer at {base_url}/models within "
-                f"{timeout_s:.0f} s (teacher.serve.startup_timeout_s); see the Serve logs"
+                f"the served teacher {model!r} was not answering at {base_url} after "
+                f"{timeout_s:.0f} s (status {status}; teacher.serve.startup_timeout_s); is there "
+                "room on the cluster for its bundles?"
             )
         time.sleep(POLL_S)
 
@@ -170,9 +184,10 @@ def _start(cfg: TeacherConfig) -> str:
     app = build_serve_app(cfg)
     serve.start(http_options={"host": serve_cfg.http_host, "port": serve_cfg.http_port})
     log.info("serving teacher %s from %s with Ray Serve LLM", cfg.model, serve_cfg.model_source)
-    serve.run(app, name=serve_cfg.app_name, route_prefix="/")
+    target = serve.RunTarget(app, name=serve_cfg.app_name, route_prefix="/")
+    serve.run_many([target], wait_for_applications_running=False)  # bounded by our own wait
     base_url = served_base_url(serve_cfg)
-    wait_until_listed(base_url, cfg.model, serve_cfg.startup_timeout_s)
+    wait_until_serving(serve_cfg.app_name, base_url, cfg.model, serve_cfg.startup_timeout_s)
     return base_url
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.vllm_server import build_served_model
 
+LOGICAL_CPUS = 8  # on 2 real cores: Serve LLM asks 3 CPUs (replica, its bundle, the ingress)
 CPU_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1"}
 CPU_ENGINE = {"dtype": "float32", "enforce_eager": True}
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.fixtures import *  # noqa: F403
-
-LOGICAL_CPUS = 8  # on 2 real cores: Serve LLM asks 3 CPUs (replica, its bundle, the ingress)
+from tests.support.rayllm import LOGICAL_CPUS
 
 
 @pytest.fixture(scope="session")

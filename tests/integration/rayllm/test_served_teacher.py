@@ -1,5 +1,5 @@
 """The served teacher for real: `recycle run` starts vLLM behind Ray Serve LLM (on CPU), the
-teacher stages ask it, and it is gone when the run ends, also when the block it serves fails.
+teacher stages ask it, and it is gone when the run ends, also on Ctrl-C while it starts.
 
 The tiny model's answers are noise, so nothing parses: every sample ends kept unreflected with its
 parse status. What proves the stages asked the served model: each cached answer carries the prompt
@@ -9,19 +9,21 @@ tokens vLLM counted, under the served model's name.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
-from openai import OpenAI
 
 from recycle import columns as C
 from recycle.cli.main import main
 from recycle.config import load_config
 from recycle.rundir import read_manifest, read_outcome
+from recycle.teacher import serve as serve_module
 from recycle.teacher.serve import llm_config_kwargs, serving
 from tests.support.rayllm import (
     CPU_ENGINE,
     CPU_ENV,
+    LOGICAL_CPUS,
     build_vllm_model,
     free_port,
     skip_without_ray_llm,
@@ -33,6 +35,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.rayllm, skip_without_ray_llm]
 CONFIG = Path(__file__).resolve().parents[3] / "jobs" / "configs" / "vllm_teacher_served.yaml"
 SAMPLES = 6
 BUNDLES = "placement_group_bundles"
+CONTEXT = 2048  # the authors' reflection prompts take ~500 of the tiny tokenizer's tokens
 
 
 def served_on_cpu(model: Path, port: int) -> list[str]:
@@ -42,14 +45,19 @@ def served_on_cpu(model: Path, port: int) -> list[str]:
     return [
         f"teacher.serve.model_source='{model}'", "teacher.serve.device=cpu",
         "teacher.serve.accelerator_type=null", "teacher.serve.tensor_parallel_size=1",
-        "teacher.serve.max_model_len=512", "teacher.serve.http_host=127.0.0.1",
+        f"teacher.serve.max_model_len={CONTEXT}", "teacher.serve.http_host=127.0.0.1",
         f"teacher.serve.http_port={port}", "teacher.serve.startup_timeout_s=600", *engine, *env,
     ]  # fmt: skip
 
 
-def serve_state(ray) -> tuple[dict, float]:
+def serve_state(ray, settle_s: float = 30.0) -> tuple[dict, float]:
+    """Serve's applications and the free CPUs, once the CPUs are all back (or `settle_s` passed):
+    Ray returns a killed actor's resources a moment after `serve.delete` returns."""
     from ray import serve
 
+    deadline = time.monotonic() + settle_s
+    while ray.available_resources().get("CPU", 0.0) < LOGICAL_CPUS and time.monotonic() < deadline:
+        time.sleep(0.5)
     return dict(serve.status().applications), ray.available_resources().get("CPU", 0.0)
 
 
@@ -61,7 +69,8 @@ def test_recycle_run_serves_the_teacher_and_removes_it(ray_llm, tmp_path, tiny_m
         "run", str(CONFIG), f"data.input='{data}'", f"output.dir='{out}'",
         "teacher.cache_dir=null", f"student.model='{tiny_model_dir}'", "student.num_actors=1",
         "student.max_length=512", "teacher.num_actors=1", "teacher.concurrency=4",
-        "teacher.max_tokens=32", "teacher.timeout_s=120", "teacher.max_parse_retries=0",
+        "teacher.max_tokens=32", "teacher.chars_per_token=2.0",  # the tiny tokenizer's are short
+        "teacher.timeout_s=120", "teacher.max_parse_retries=0",
         "output.report_stats=false", "selection.require_response_reflected=false",
         *served_on_cpu(teacher, free_port()),
     ])  # fmt: skip
@@ -82,22 +91,30 @@ def test_recycle_run_serves_the_teacher_and_removes_it(ray_llm, tmp_path, tiny_m
     entries = [json.loads(p.read_text()) for p in (out / "teacher_cache").rglob("*.json")]
     assert len(entries) == 2 * SAMPLES  # two reflections a sample, each answered by vLLM
     assert all(e["answer"]["prompt_tokens"] > 0 for e in entries)
-    assert serve_state(ray_llm) == ({}, float(ray_llm.cluster_resources()["CPU"]))
+    assert serve_state(ray_llm) == ({}, float(LOGICAL_CPUS))
 
 
-def test_an_interrupted_block_removes_the_deployment(ray_llm, tmp_path) -> None:
+def test_ctrl_c_while_the_teacher_starts_removes_the_deployment(
+    ray_llm, tmp_path, monkeypatch
+) -> None:
+    """Ctrl-C while vLLM loads (minutes for a large model): the half-started deployment goes."""
     model = build_vllm_model(tmp_path / "models")
-    overrides = ["teacher.model=tiny-teacher", *served_on_cpu(model, free_port())]
-    cfg = load_config(None, overrides).teacher
-    with pytest.raises(KeyboardInterrupt), serving(cfg) as served:
-        client = OpenAI(base_url=served.config.base_url, api_key="unused")
-        reply = client.chat.completions.create(
-            model="tiny-teacher", messages=[{"role": "user", "content": "Hi"}], max_tokens=5
-        )
-        assert reply.usage.completion_tokens == 5 and served.config.context_window == 512
-        assert serve_state(ray_llm)[0]["recycle-teacher"].status == "RUNNING"
-        raise KeyboardInterrupt  # Ctrl-C while the teacher is served
-    assert serve_state(ray_llm) == ({}, float(ray_llm.cluster_resources()["CPU"]))
+    seen = []
+
+    def interrupted_while_deploying(app_name: str) -> tuple[str, str]:
+        status = real_status(app_name)
+        seen.append(status[0])
+        if status[0] == "DEPLOYING":
+            raise KeyboardInterrupt  # what Ctrl-C raises in the driver
+        return status
+
+    real_status = serve_module.app_status
+    monkeypatch.setattr(serve_module, "app_status", interrupted_while_deploying)
+    cfg = load_config(None, ["teacher.model=tiny", *served_on_cpu(model, free_port())]).teacher
+    with pytest.raises(KeyboardInterrupt), serving(cfg):
+        pytest.fail("the block must not be entered before the teacher answers")
+    assert seen[-1] == "DEPLOYING"
+    assert serve_state(ray_llm) == ({}, float(LOGICAL_CPUS))
 
 
 def test_ray_serve_llm_places_what_the_config_asks(ray_llm) -> None:
