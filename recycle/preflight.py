@@ -33,7 +33,7 @@ from urllib.parse import urlparse
 
 from recycle.config import RecycleConfig
 from recycle.errors import RecycleError
-from recycle.teacher.serve_checks import check_generation_backend, check_served
+from recycle.teacher.serve_checks import generation_backend_problem, serve_problem
 
 OPENAI_URL = "https://api.openai.com/v1"
 PROBE_TIMEOUT_S = 2.5
@@ -62,13 +62,19 @@ def run_preflight(cfg: RecycleConfig, checks: tuple[str, ...]) -> None:
         elif name == "mode":  # what selection.mode uses: the teacher, the student, or both
             run_preflight(cfg, mode_checks(cfg))
         elif name == "generation":  # eval.backend installed
-            check_generation_backend(cfg.eval.backend)
+            raise_if(generation_backend_problem(cfg.eval.backend))
         elif hasattr(cfg, name):
             section = getattr(cfg, name)
             if section is not None:  # an optional endpoint section left unset is not checked
                 check_endpoint(name, section)
         else:
             raise ValueError(f"unknown pre-flight check {name!r}")
+
+
+def raise_if(problem: str | None) -> None:
+    """Raise a check's problem (one line) as a PreflightError; nothing when it found none."""
+    if problem is not None:
+        raise PreflightError(f"{problem} {NO_PREFLIGHT_HINT}")
 
 
 def mode_checks(cfg: RecycleConfig) -> tuple[str, ...]:
@@ -176,7 +182,7 @@ def is_openai(base_url: str | None) -> bool:
 def check_endpoint(name: str, section: Any) -> None:
     """The key variable is set where needed, and `GET base_url/models` lists the model."""
     if getattr(section, "serve", None) is not None:  # the run serves this model on the cluster
-        return check_served(name, section.serve)
+        return raise_if(serve_problem(name, section.serve))
     if getattr(section, "backend", "online") == "batch":
         return  # the Batch API answers later; its upload checks the key
     key = os.environ.get(section.api_key_env)

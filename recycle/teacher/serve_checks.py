@@ -1,8 +1,8 @@
 """Pre-flight of a served teacher (`teacher.serve`) and of the vLLM generation backend.
 
 Standard library only, nothing imported but looked up (`importlib.util.find_spec`), so
-`recycle.preflight` can run these before Ray or torch load. Each `*_problem` returns the one line
-that says what is wrong and how to fix it, or None; `check_*` raise it as a PreflightError.
+`recycle.preflight` can run these before Ray or torch load. Each returns the one line that says
+what is wrong and how to fix it, or None; pre-flight raises it.
 """
 
 from __future__ import annotations
@@ -54,27 +54,3 @@ def generation_backend_problem(backend: str) -> str | None:
         return None
     return f"eval.backend=vllm but vllm is not installed: {VLLM_EXTRA}, or set eval.backend=hf"
 
-
-def check_served(name: str, serve: Any) -> None:
-    """Pre-flight of `<name>.serve` (see serve_problem).
-
-    Raises:
-        PreflightError: one line naming the key and the fix.
-    """
-    _raise_if(serve_problem(name, serve))
-
-
-def check_generation_backend(backend: str) -> None:
-    """Pre-flight of eval.backend (see generation_backend_problem).
-
-    Raises:
-        PreflightError: one line naming the key and the fix.
-    """
-    _raise_if(generation_backend_problem(backend))
-
-
-def _raise_if(problem: str | None) -> None:
-    from recycle.preflight import NO_PREFLIGHT_HINT, PreflightError
-
-    if problem is not None:
-        raise PreflightError(f"{problem} {NO_PREFLIGHT_HINT}")
