@@ -303,6 +303,17 @@ class TeacherConfig(Section):
         return self
 
     @model_validator(mode="after")
+    def _answer_fits_served_context(self) -> TeacherConfig:
+        served = self.serve.max_model_len if self.serve is not None else None
+        if served is not None and self.max_tokens >= served:
+            raise ValueError(
+                f"teacher.max_tokens={self.max_tokens} leaves no room for the prompt in "
+                f"teacher.serve.max_model_len={served} (the served teacher's context); lower "
+                "max_tokens or raise max_model_len"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _budget_needs_price(self) -> TeacherConfig:
         if self.max_cost_usd is not None and self.model not in self.prices:
             raise ValueError(

@@ -110,7 +110,8 @@ def test_ctrl_c_while_the_teacher_starts_removes_the_deployment(
 
     real_status = serve_module.app_status
     monkeypatch.setattr(serve_module, "app_status", interrupted_while_deploying)
-    cfg = load_config(None, ["teacher.model=tiny", *served_on_cpu(model, free_port())]).teacher
+    overrides = ["teacher.model=tiny", "teacher.max_tokens=32", *served_on_cpu(model, free_port())]
+    cfg = load_config(None, overrides).teacher
     with pytest.raises(KeyboardInterrupt), serving(cfg):
         pytest.fail("the block must not be entered before the teacher answers")
     assert seen[-1] == "DEPLOYING"

@@ -100,6 +100,14 @@ def test_gpu_device_without_accelerator_type_leaves_the_gpu_bundles_to_ray() -> 
     assert kwargs["engine_kwargs"]["gpu_memory_utilization"] == 0.9
 
 
+def test_answer_must_fit_the_served_context_at_load_time() -> None:
+    with pytest.raises(
+        ConfigError, match=r"teacher\.max_tokens=2048 .* teacher\.serve\.max_model_len=1024"
+    ):
+        load_config(None, [*CPU, "teacher.serve.max_model_len=1024"])
+    load_config(None, [*CPU, "teacher.serve.max_model_len=1024", "teacher.max_tokens=512"])
+
+
 def test_cpu_device_with_a_gpu_type_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"teacher\.serve\.accelerator_type.*device is cpu"):
         load_config(None, [*CPU, "teacher.serve.accelerator_type=A100"])

@@ -58,7 +58,10 @@ def test_served_teacher_without_vllm_names_the_extra(tmp_path) -> None:
 
 
 def test_served_teacher_weights_must_be_a_model_folder(vllm_installed, tmp_path) -> None:
-    with pytest.raises(PreflightError, match=r"teacher\.serve\.model_source=.* is not a model folder \(no config\.json"):
+    with pytest.raises(
+        PreflightError,
+        match=r"teacher\.serve\.model_source=.* is not a model folder \(no config\.json",
+    ):
         run_preflight(load_config(None, served(str(tmp_path / "missing"))), ("teacher",))
     (tmp_path / "config.json").write_text("{}")
     run_preflight(load_config(None, served(str(tmp_path))), ("teacher",))  # passes, no request
