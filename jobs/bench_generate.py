@@ -105,8 +105,10 @@ def main() -> None:
     if path is None:
         work = Path(args.workdir)
         work.mkdir(parents=True, exist_ok=True)
-        heads = 2 if args.vllm else 4  # vLLM on CPU needs a head size of 32
-        path = str(tiny_student.build_tiny_model(work, alpaca_tokenizer_dir(work), heads=heads))
+        tok_dir = alpaca_tokenizer_dir(work)
+        # vLLM on CPU needs a head size of 32: 2 heads of the 64-wide model, in its own folder
+        shape = {"heads": 2, "name": "llama_vllm_heads2"} if args.vllm else {}
+        path = str(tiny_student.build_tiny_model(work, tok_dir, **shape))
     model, tok = load_student(StudentConfig(model=path))
     rows = load_questions(list(BUILTIN_SETS), args.per_set)
     questions = [(r["instruction"], r["input"]) for r in rows]
