@@ -53,4 +53,3 @@ def generation_backend_problem(backend: str) -> str | None:
     if backend != "vllm" or importlib.util.find_spec("vllm") is not None:
         return None
     return f"eval.backend=vllm but vllm is not installed: {VLLM_EXTRA}, or set eval.backend=hf"
-
