@@ -9,8 +9,8 @@ prompts (recycle.eval.generate; with --vllm the vLLM side is recycle.eval.genera
 `eval.backend=vllm` runs it). Without --vllm, runs alternate and the best of each is kept; last
 line `batched vs one at a time: N.Nx tokens/s`. With --vllm (needs vllm and Ray, e.g. the CI's
 Ray LLM environment), vLLM's time counts its engine start-up once per run, so it is also measured
-on one question and taken off ("steady"); last line `HF batched A tokens/s, vLLM B tokens/s
-(steady; C with start-up): identical answers I/N`.
+on one question and taken off ("steady", n/a when start-up varied more than that); last line
+`HF batched A tokens/s, vLLM B tokens/s with start-up (C steady): identical answers I/N`.
 """
 
 from __future__ import annotations
@@ -92,12 +92,13 @@ def vllm_main(path: str, model, tok, rows: list[dict], questions: list, args) ->
     all_s, vl = timed_vllm(path, tok, rows, args)
     tokens_hf, tokens_vl = sum(a.tokens for a in hf), sum(a.tokens for a in vl)
     same = sum(a.text == b.text for a, b in zip(hf, vl, strict=True))
-    steady = tokens_vl / max(all_s - one_s, 1e-9)
+    # start-up varies run to run; when it varied more than the generation took, say so
+    steady = f"{tokens_vl / (all_s - one_s):.0f}" if all_s > one_s else "n/a"
     print(f"HF batched ({args.batch_size}): {tokens_hf} tokens in {hf_s:.2f}s")
     print(f"vLLM: {tokens_vl} tokens in {all_s:.2f}s; a one-question run took {one_s:.2f}s")
     print(
-        f"HF batched {tokens_hf / hf_s:.0f} tokens/s, vLLM {steady:.0f} tokens/s (steady; "
-        f"{tokens_vl / all_s:.0f} with start-up): identical answers {same}/{len(questions)}"
+        f"HF batched {tokens_hf / hf_s:.0f} tokens/s, vLLM {tokens_vl / all_s:.0f} tokens/s with "
+        f"start-up ({steady} steady): identical answers {same}/{len(questions)}"
     )
 
 
