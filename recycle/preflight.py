@@ -16,6 +16,7 @@ started from: the CLI, a job, a notebook):
 - `student_model`: student.model is a folder holding a model (config.json and weights) or a hub id
 - `teacher_endpoint`, `judge_endpoint`: the key variable is set where the endpoint needs one, and
   the endpoint answers `GET /models` listing the configured model (an unset judge is not checked)
+- `generation_backend`: eval.backend is installed (vllm)
 - `mode_needs`: the student and the teacher as selection.mode uses them (`ifd_topk` needs no
   teacher, the `recycle*` modes no student); an unknown mode stops here, naming selection.mode.
 """
@@ -36,6 +37,7 @@ from urllib.parse import urlparse
 from recycle.config import RecycleConfig
 from recycle.errors import RecycleError
 from recycle.storage import check_object_store
+from recycle.teacher.serve_checks import generation_backend_problem, serve_problem
 
 OPENAI_URL = "https://api.openai.com/v1"
 PROBE_TIMEOUT_S = 2.5
@@ -92,6 +94,17 @@ def eval_judge_endpoint(cfg: RecycleConfig) -> None:
     """The judge's key and endpoint, when `recycle eval` runs a benchmark that asks a judge."""
     if cfg.eval.sets or cfg.eval.alpaca_eval is not None:
         judge_endpoint(cfg)
+
+
+def generation_backend(cfg: RecycleConfig) -> None:
+    """eval.backend is installed (vllm: the vLLM stack and Ray Data LLM)."""
+    raise_if(generation_backend_problem(cfg.eval.backend))
+
+
+def raise_if(problem: str | None) -> None:
+    """Raise a check's problem (one line) as a PreflightError; nothing when it found none."""
+    if problem is not None:
+        raise PreflightError(f"{problem} {NO_PREFLIGHT_HINT}")
 
 
 def mode_needs(cfg: RecycleConfig) -> None:
@@ -201,8 +214,8 @@ def is_openai(base_url: str | None) -> bool:
 
 def check_endpoint(name: str, section: Any) -> None:
     """The key variable is set where needed, and `GET base_url/models` lists the model."""
-    if getattr(section, "serve", None) is not None:
-        return  # the run serves this model itself on the cluster
+    if getattr(section, "serve", None) is not None:  # the run serves this model on the cluster
+        return raise_if(serve_problem(name, section.serve))
     if getattr(section, "backend", "online") == "batch":
         return  # the Batch API answers later; its upload checks the key
     key = os.environ.get(section.api_key_env)

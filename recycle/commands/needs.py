@@ -12,6 +12,7 @@ from __future__ import annotations
 from recycle.preflight import (
     Check,
     eval_judge_endpoint,
+    generation_backend,
     input_readable,
     judge_endpoint,
     mode_needs,
@@ -27,7 +28,9 @@ STATS: tuple[Check, ...] = (input_readable, student_model)
 SELECT: tuple[Check, ...] = (output_writable,)
 RUN: tuple[Check, ...] = (input_readable, output_writable, mode_needs)
 END_TO_END: tuple[Check, ...] = (*RUN, student_model)  # the pipeline, then training
-GENERATE: tuple[Check, ...] = ()  # plus its model and output folder, given as arguments
+GENERATE: tuple[Check, ...] = (
+    generation_backend,
+)  # plus its model and output folder, given as arguments
 JUDGE: tuple[Check, ...] = (judge_endpoint,)
 TRAIN: tuple[Check, ...] = (student_model,)
-EVAL: tuple[Check, ...] = (output_writable, eval_judge_endpoint)
+EVAL: tuple[Check, ...] = (output_writable, eval_judge_endpoint, generation_backend)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -109,7 +109,16 @@ class EvalConfig(Section):
         description="Longer prompts are left unanswered with a reason; None: the model's max_position_embeddings - max_new_tokens.",
     )
     backend: BackendName = Field(
-        default="hf", description="'hf': transformers generate; 'vllm': not available yet."
+        default="hf",
+        description="'hf': transformers generate in a Ray Data actor pool; 'vllm': vLLM through Ray Data LLM (needs the vllm extra).",
+    )
+    vllm_engine_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="backend vllm: extra vLLM engine arguments (e.g. enforce_eager, gpu_memory_utilization).",
+    )
+    vllm_env_vars: dict[str, str] = Field(
+        default_factory=dict,
+        description="backend vllm: environment of the engine actors (e.g. VLLM_CPU_KVCACHE_SPACE on CPU).",
     )
     batch_size: int = Field(
         default=8, ge=1, description="Prompts generated together (length-sorted, left-padded)."

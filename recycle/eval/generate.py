@@ -80,6 +80,32 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def plan_prompts(
+    tokenizer: Any,
+    questions: Sequence[tuple[str, str]],
+    template: str,
+    max_prompt_tokens: int,
+) -> tuple[list[list[int]], dict[int, Answer]]:
+    """The prompt ids of every question, and the answers already settled: prompts too long.
+
+    A prompt longer than `max_prompt_tokens` is not cut (the model would answer another question):
+    it gets no answer and the reason `prompt_too_long`. Both backends use this one rule.
+    """
+    prompts = [prompt_ids(tokenizer, template, ins, inp) for ins, inp in questions]
+    settled: dict[int, Answer] = {}
+    for i, p in enumerate(prompts):
+        if len(p) > max_prompt_tokens:
+            detail = f"{len(p)} prompt tokens, more than the {max_prompt_tokens} allowed (eval.max_prompt_tokens)"
+            settled[i] = Answer("", 0, f"{PROMPT_TOO_LONG}: {detail}")
+    return prompts, settled
+
+
+def decoded(tokenizer: Any, new_ids: Sequence[int]) -> Answer:
+    """The answer of generated ids: cut at eos, decoded without special tokens, stripped."""
+    ids = cut_at_eos(new_ids, tokenizer.eos_token_id)
+    return Answer(tokenizer.decode(ids, skip_special_tokens=True).strip(), len(ids))
+
+
 def generate_answers(
     model: Any,
     tokenizer: Any,
@@ -89,21 +115,12 @@ def generate_answers(
     batch_size: int,
     max_prompt_tokens: int,
 ) -> list[Answer]:
-    """Greedy answers to (instruction, input) questions, in their order.
-
-    A prompt longer than `max_prompt_tokens` is not cut (the model would answer another question):
-    it gets no answer and the reason `prompt_too_long`.
-    """
-    prompts = [prompt_ids(tokenizer, template, ins, inp) for ins, inp in questions]
-    answers: list[Answer | None] = [None] * len(prompts)
-    fits = [i for i, p in enumerate(prompts) if len(p) <= max_prompt_tokens]
-    for i in set(range(len(prompts))) - set(fits):
-        detail = f"{len(prompts[i])} prompt tokens, more than the {max_prompt_tokens} allowed (eval.max_prompt_tokens)"
-        answers[i] = Answer("", 0, f"{PROMPT_TOO_LONG}: {detail}")
+    """Greedy answers to (instruction, input) questions, in their order (see plan_prompts)."""
+    prompts, answers = plan_prompts(tokenizer, questions, template, max_prompt_tokens)
+    fits = [i for i in range(len(prompts)) if i not in answers]
     for batch in length_sorted_batches([len(prompts[i]) for i in fits], batch_size):
         idx = [fits[j] for j in batch]
         new = greedy_batch(model, tokenizer, [prompts[i] for i in idx], max_new_tokens)
         for i, ids in zip(idx, new, strict=True):
-            text = tokenizer.decode(ids, skip_special_tokens=True).strip()
-            answers[i] = Answer(text, len(ids))
-    return [a for a in answers if a is not None]
+            answers[i] = decoded(tokenizer, ids)
+    return [answers[i] for i in range(len(prompts))]

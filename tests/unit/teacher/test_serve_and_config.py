@@ -1,9 +1,11 @@
-"""Teacher config validation, and the Ray Serve LLM app built as configured (on CPU, vllm faked)."""
+"""Teacher config validation, and the Ray Serve LLM arguments built from it (GPU and CPU placement).
+
+That Ray accepts these arguments and places them as intended is checked against the real
+`ray.serve.llm.LLMConfig` in tests/integration/rayllm (the environment with Ray Serve and vLLM)."""
 
 from __future__ import annotations
 
 import sys
-import types
 
 import pytest
 
@@ -70,23 +72,46 @@ def test_llm_config_kwargs_follow_the_config() -> None:
     assert (served.base_url, served.context_window) == ("http://10.0.0.1:8000/v1", 8192)
 
 
-def test_serve_app_is_built_through_ray_serve_llm(monkeypatch) -> None:
-    calls = {}
+CPU = ["teacher.serve.model_source=/m", "teacher.serve.device=cpu"]
 
-    class FakeLLMConfig:
-        def __init__(self, **kwargs):
-            calls["llm_config"] = kwargs
 
-    fake = types.ModuleType("ray.serve.llm")
-    fake.LLMConfig = FakeLLMConfig
-    fake.build_openai_app = lambda args: calls.setdefault("app", args) and "APP"
-    monkeypatch.setitem(sys.modules, "ray.serve.llm", fake)
-    monkeypatch.setitem(sys.modules, "vllm", types.ModuleType("vllm"))
-    cfg = load_config(None, SERVED).teacher
-    assert build_serve_app(cfg) == "APP"
-    assert calls["llm_config"] == LLM_CONFIG  # the config's values, not the builder's echo
-    assert list(calls["app"]) == ["llm_configs"] and len(calls["app"]["llm_configs"]) == 1
-    assert isinstance(calls["app"]["llm_configs"][0], FakeLLMConfig)
+def test_cpu_device_places_cpu_bundles_and_a_cpu_executor() -> None:
+    one = llm_config_kwargs(load_config(None, [*CPU, "teacher.serve.cpus_per_worker=2"]).teacher)
+    assert one["placement_group_config"] == {"bundles": [{"CPU": 2.0}], "strategy": "PACK"}
+    assert one["engine_kwargs"] == {
+        "tensor_parallel_size": 1,
+        "pipeline_parallel_size": 1,
+        "distributed_executor_backend": "uni",  # vLLM's "ray" executor does not run on CPU
+    }
+    assert "accelerator_type" not in one and "runtime_env" not in one
+    two = llm_config_kwargs(
+        load_config(
+            None,
+            [*CPU, "teacher.serve.tensor_parallel_size=2", "teacher.serve.env_vars.VLLM_X='1'"],
+        ).teacher
+    )
+    assert two["placement_group_config"]["bundles"] == [{"CPU": 1.0}, {"CPU": 1.0}]
+    assert two["engine_kwargs"]["distributed_executor_backend"] == "mp"
+    assert two["runtime_env"] == {"env_vars": {"VLLM_X": "1"}}
+
+
+def test_gpu_device_without_accelerator_type_leaves_the_gpu_bundles_to_ray() -> None:
+    kwargs = llm_config_kwargs(load_config(None, ["teacher.serve.model_source=/m"]).teacher)
+    assert "placement_group_config" not in kwargs and "accelerator_type" not in kwargs
+    assert kwargs["engine_kwargs"]["gpu_memory_utilization"] == 0.9
+
+
+def test_answer_must_fit_the_served_context_at_load_time() -> None:
+    with pytest.raises(
+        ConfigError, match=r"teacher\.max_tokens=2048 .* teacher\.serve\.max_model_len=1024"
+    ):
+        load_config(None, [*CPU, "teacher.serve.max_model_len=1024"])
+    load_config(None, [*CPU, "teacher.serve.max_model_len=1024", "teacher.max_tokens=512"])
+
+
+def test_cpu_device_with_a_gpu_type_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"teacher\.serve\.accelerator_type.*device is cpu"):
+        load_config(None, [*CPU, "teacher.serve.accelerator_type=A100"])
 
 
 def test_missing_vllm_extra_is_a_clear_error(monkeypatch) -> None:
