@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from recycle.config import load_config
-from recycle.preflight import PreflightError, run_preflight
+from recycle.preflight import PreflightError, generation_backend, run_preflight, teacher_endpoint
 from recycle.teacher import serve_checks
 
 REPO = Path(__file__).resolve().parents[3]
@@ -54,7 +54,7 @@ def test_generate_with_vllm_backend_and_no_vllm_exits_2_before_anything_heavy(tm
 def test_served_teacher_without_vllm_names_the_extra(tmp_path) -> None:
     cfg = load_config(None, served(str(tmp_path)))
     with pytest.raises(PreflightError, match=r"teacher\.serve is set but vllm is not installed"):
-        run_preflight(cfg, ("teacher",))
+        run_preflight(cfg, (teacher_endpoint,))
 
 
 def test_served_teacher_weights_must_be_a_model_folder(vllm_installed, tmp_path) -> None:
@@ -62,14 +62,20 @@ def test_served_teacher_weights_must_be_a_model_folder(vllm_installed, tmp_path)
         PreflightError,
         match=r"teacher\.serve\.model_source=.* is not a model folder \(no config\.json",
     ):
-        run_preflight(load_config(None, served(str(tmp_path / "missing"))), ("teacher",))
+        run_preflight(load_config(None, served(str(tmp_path / "missing"))), (teacher_endpoint,))
     (tmp_path / "config.json").write_text("{}")
-    run_preflight(load_config(None, served(str(tmp_path))), ("teacher",))  # passes, no request
-    run_preflight(load_config(None, served("s3://bucket/llama")), ("teacher",))  # fetched by vLLM
-    run_preflight(load_config(None, served("Qwen/Qwen2.5-7B-Instruct")), ("teacher",))  # hub id
+    run_preflight(
+        load_config(None, served(str(tmp_path))), (teacher_endpoint,)
+    )  # passes, no request
+    run_preflight(
+        load_config(None, served("s3://bucket/llama")), (teacher_endpoint,)
+    )  # fetched by vLLM
+    run_preflight(
+        load_config(None, served("Qwen/Qwen2.5-7B-Instruct")), (teacher_endpoint,)
+    )  # hub id
 
 
 def test_generation_check_passes_hf_and_installed_vllm(vllm_installed) -> None:
-    run_preflight(load_config(None, []), ("generation",))
-    run_preflight(load_config(None, ["eval.backend=vllm"]), ("generation",))
+    run_preflight(load_config(None, []), (generation_backend,))
+    run_preflight(load_config(None, ["eval.backend=vllm"]), (generation_backend,))
     assert serve_checks.generation_backend_problem("hf") is None
