@@ -38,26 +38,26 @@ def test_init_ray_passes_local_only_arguments_only_to_a_ray_it_starts(
     caplog.set_level(logging.INFO)
     ray_utils.init_ray(RayConfig(num_cpus=2))
     ray_utils.init_ray(RayConfig(address="ray://head:10001", num_cpus=2))
-    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6380")
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:6380")
     ray_utils.init_ray(RayConfig())
     local, client, env = fake_ray
     assert local == {"address": "local", "num_cpus": 2, "include_dashboard": False, "log_to_driver": True, "_system_config": ray_utils.LOCAL_SYSTEM_CONFIG}  # fmt: skip
     assert client == {"address": "ray://head:10001", "include_dashboard": False, "log_to_driver": True}  # fmt: skip
-    assert env["address"] == "127.0.0.1:6380" and "num_cpus" not in env
+    assert env["address"] == "10.0.0.5:6380" and "num_cpus" not in env
     said = [r.getMessage() for r in caplog.records if r.name == "recycle.progress.ray"]
     assert said == [
         "ray: started a private local Ray (1 node(s), 2 CPU, 0 GPU)",
         "ray: joined the cluster at ray://head:10001 (1 node(s), 2 CPU, 0 GPU)",
-        "ray: joined the cluster at 127.0.0.1:6380 (1 node(s), 2 CPU, 0 GPU)",
+        "ray: joined the cluster at 10.0.0.5:6380 (1 node(s), 2 CPU, 0 GPU)",
     ]
     assert "ray.num_cpus=2 is ignored: joining the cluster at ray://head:10001" in caplog.text
 
 
 def test_local_forces_a_private_ray_whatever_the_environment_names(monkeypatch, tmp_path):
     monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
-    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6380")
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:6380")
     assert ray_utils.cluster_address("local") is None
-    assert ray_utils.cluster_address(None) == "127.0.0.1:6380"
+    assert ray_utils.cluster_address(None) == "10.0.0.5:6380"
     assert ray_utils.cluster_address("10.0.0.1:6379") == "10.0.0.1:6379"
     monkeypatch.delenv("RAY_ADDRESS")
     assert ray_utils.cluster_address(None) is None  # no `ray start` recorded a cluster here
@@ -67,8 +67,8 @@ def test_a_cluster_recorded_by_ray_start_is_found_without_an_address(monkeypatch
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
     (tmp_path / "ray").mkdir()
-    (tmp_path / "ray" / "ray_current_cluster").write_text("127.0.0.1:6390")
-    assert ray_utils.cluster_address(None) == "127.0.0.1:6390"
+    (tmp_path / "ray" / "ray_current_cluster").write_text("10.0.0.6:6390")
+    assert ray_utils.cluster_address(None) == "10.0.0.6:6390"
     assert ray_utils.cluster_address("local") is None
 
 
