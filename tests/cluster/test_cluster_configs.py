@@ -210,7 +210,7 @@ def test_serve_config_passes_serves_schema():
 # --- every path the docs name exists -------------------------------------------------------------
 
 
-PATH_IN_TEXT = re.compile(r"\b((?:jobs|cluster|notebooks)/[\w./-]+\.(?:py|yaml|ipynb))\b")
+PATH_IN_TEXT = re.compile(r"(?<![\w/.-])((?:jobs|cluster|notebooks)/[\w./-]+\.(?:py|yaml|ipynb))\b")
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=rel)
