@@ -251,6 +251,7 @@ def test_budget_stops_requests_and_reports_the_rest(ray_local, rows, tmp_path) -
 
 def test_response_reflection_reads_the_chosen_columns(ray_local, rows) -> None:
     from recycle.config.teacher import TeacherConfig
+    from recycle.teacher.gate import GateSettings, job_gate_actor
     from recycle.teacher.stages import reflect_response
 
     samples = [
@@ -267,10 +268,14 @@ def test_response_reflection_reads_the_chosen_columns(ray_local, rows) -> None:
             api_key_env="RECYCLE_TEST_TEACHER_KEY",
             num_actors=1,
         )
+        gate = job_gate_actor(
+            "test-gate-response", GateSettings.from_config(cfg, 0.0)
+        )  # the driver's
         ds = reflect_response(
             ray_local.data.from_items(samples), cfg, "test-gate-response", None, "x1", C.INPUT, "y1"
         )
         out = ds.to_pandas()
+        ray_local.kill(gate)
     assert len(out) == 12 and set(out[C.REFLECT_RESPONSE_STATUS]) == {"ok"}
     assert all(b.startswith("Draft: ") for b in out[C.BETTER_OUTPUT])
     with_input = [s for s in samples if s[C.INPUT]]
