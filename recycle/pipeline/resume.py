@@ -18,12 +18,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.fs as pafs
 import ray
 
 from recycle import columns as C
 from recycle.rundir import MANIFEST, delete_transient, read_manifest, written_ids
-from recycle.storage import filesystem
+from recycle.storage import file_exists
 
 STREAM_PARTS = (
     "part"  # the part files of the streamed rows (VALIDATE_PARTS: recycle.pipeline.steps)
@@ -60,8 +59,7 @@ def _not_written(batch: pa.Table, written: pa.Array) -> pa.Table:
 
 def previous_invocations(run_dir: str) -> list[dict[str, Any]]:
     """The invocations recorded in the run directory's manifest (none for a fresh directory)."""
-    fs, path = filesystem(run_dir)
-    if fs.get_file_info(posixpath.join(path, MANIFEST)).type != pafs.FileType.File:
+    if not file_exists(posixpath.join(run_dir, MANIFEST)):
         return []
     manifest = read_manifest(run_dir)
     if "invocations" in manifest:

@@ -10,6 +10,7 @@ manifest with what is finished and what is pending, then TeacherOutageError (exi
 
 from __future__ import annotations
 
+import posixpath
 import time
 from typing import Any
 
@@ -35,7 +36,7 @@ from recycle.pipeline.resume import (
     remaining,
 )
 from recycle.pipeline.stats import embedder_error, table6_stats
-from recycle.rundir import delete_parts, read_manifest, write_outcomes
+from recycle.rundir import MANIFEST, delete_parts, read_manifest, write_outcomes
 from recycle.select import select_ifd_topk
 from recycle.select.checks import check_mode
 from recycle.select.declarations import mode_spec
@@ -157,10 +158,9 @@ def unchanged_outputs(cfg: RecycleConfig, n_input: int, counts: dict[str, Any]) 
 
     A rerun of a finished 52k-row run then costs its start-up and the input's validation only.
     """
-    try:
-        previous = read_manifest(cfg.output.dir)
-    except FileNotFoundError:
+    if not file_exists(posixpath.join(cfg.output.dir, MANIFEST)):
         return {}
+    previous = read_manifest(cfg.output.dir)
     same = previous.get("status") == FINISHED and previous["counts"] == {"input": n_input, **counts}
     outputs = previous.get("outputs", {})
     wanted = ("alpaca_json", "report")

@@ -26,7 +26,7 @@ from recycle.report import html as report_html
 from recycle.report.examples import CHANGE_COLUMNS, CHANGED, changed, example_ids, pick_examples
 from recycle.report.wording import reason_text
 from recycle.rundir import MANIFEST, outcome_files, read_manifest, read_outcome
-from recycle.storage import filesystem
+from recycle.storage import file_exists, filesystem
 
 REPORT_DIR = "report"
 SCORED = (C.OUTCOME_KEPT, C.OUTCOME_DROPPED)
@@ -279,10 +279,10 @@ def render_page(
 
 def write_report(run_dir: str) -> str:
     """Write RUN_DIR/report/{report.html, summary.md, *.png}; returns the HTML file's URI."""
-    fs, root = filesystem(run_dir)
-    if fs.get_file_info(posixpath.join(root, MANIFEST)).type != pafs.FileType.File:
+    if not file_exists(posixpath.join(run_dir, MANIFEST)):
         raise InputError(f"{run_dir!r} has no {MANIFEST}; pass the output.dir of a finished run")
     manifest = read_manifest(run_dir)
+    fs, root = filesystem(run_dir)
     rows = load_light_rows(run_dir)
     rejects = load_light_rows(run_dir, (C.OUTCOME_REJECTED,))
     exs = load_examples(run_dir, pd.concat([rows, rejects]))
