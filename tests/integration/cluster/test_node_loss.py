@@ -122,7 +122,12 @@ def test_a_node_lost_mid_stream_costs_no_sample_and_no_paid_prompt(
     assert counts["kept"] + sum(counts["dropped"].values()) == ROWS
     paid = Counter(teacher.answered)
     repaid = sum(n - 1 for n in paid.values())
-    assert len(paid) == 2 * ROWS  # every sample reflected twice, each prompt at least once
+    # every sample reflected twice, each prompt at least once. A block whose outputs died with the
+    # node is recomputed from its inputs: its rows are scored again in other batches, and a float
+    # near-tie between the two instructions can then choose the other one, whose response prompt
+    # is a new request (not one paid twice). Seen once in 40 rows in CI; a few at most.
+    variants = len(paid) - 2 * ROWS
+    assert 0 <= variants <= ROWS // 8, (len(paid), variants)
     # Only requests in flight on the lost node are paid again: at most teacher.concurrency (2)
     # per teacher actor it ran; an answer received there but not yet in the cache counts too.
     assert lost_actors >= 1 and repaid <= 2 * lost_actors, (repaid, lost_actors)
