@@ -13,10 +13,10 @@ from typing import Any
 from recycle.commands import needs
 from recycle.commands.runner import Command, Run, execute_run
 from recycle.config import RecycleConfig
+from recycle.train.attempts import TRAIN_DIR
 from recycle.train.dataset import TrainData, prepare
 from recycle.train.finetune import FinetuneResult, check_config, finetune, warn_missing_gpus
 
-TRAIN_DIR = "train"
 
 
 def train_command(cfg: RecycleConfig, fault_after_step: int | None = None) -> Command:
@@ -32,7 +32,8 @@ def train_command(cfg: RecycleConfig, fault_after_step: int | None = None) -> Co
         result = finetune(run.cfg, data, fault_after_step)
         run.state["result"], run.state["data"] = result, data
         run.extra["train"] = {"source": data.source, "metrics": result.metrics,
-                              "steps_per_epoch": data.schedule.steps_per_epoch}  # fmt: skip
+                              "steps_per_epoch": data.schedule.steps_per_epoch,
+                              **result.restarts}  # fmt: skip
         run.outputs.update(checkpoint=result.checkpoint or "", model=result.model_dir or "")
 
     return Command("train", read=read, write=write, check=check_config, unit="samples",

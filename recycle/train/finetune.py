@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from recycle.config import RecycleConfig
 from recycle.errors import ConfigError, RecycleError
+from recycle.train.attempts import read_attempts, restart_summary
 from recycle.train.checkpoint import check_resumable
 from recycle.train.dataset import TrainData
 from recycle.train.export import model_dir
@@ -41,6 +43,7 @@ class FinetuneResult:
     checkpoint: str | None  # the latest checkpoint's path in storage
     metrics: dict[str, Any]  # metrics reported with the latest checkpoint
     data: dict[str, Any]  # data and schedule counts
+    restarts: dict[str, Any]  # this invocation's attempts, restarts and steps redone
 
 
 def storage_path(cfg: RecycleConfig) -> str:
@@ -152,15 +155,23 @@ def finetune(
             "resuming %s at step %d of %d", cfg.train.name, resumed.step, data.schedule.total_steps
         )
     trainer = build_trainer(cfg, data, fault_after_step)
+    started = time.time()
     try:
         result = trainer.fit()
     except ray.train.TrainingFailedError as err:
         raise TrainingError(
             f"training failed: {err}; run the same command again to resume from the latest checkpoint in {storage_path(cfg)}/{cfg.train.name}"
         ) from err
+    restarts = restart_summary(read_attempts(cfg.output.dir, cfg.train.name), since=started)
+    if restarts["restarts"]:
+        log.warning(
+            "training restarted %d time(s) (a lost worker or node); %d step(s) done twice",
+            restarts["restarts"], restarts["steps_redone"],
+        )  # fmt: skip
     return FinetuneResult(
         model_dir=model_dir(cfg.output.dir) if cfg.train.export else None,
         checkpoint=result.checkpoint.path if result.checkpoint else None,
         metrics=dict(result.metrics or {}),
         data=data.stats,
+        restarts=restarts,
     )

@@ -24,6 +24,7 @@ from ray.data.collate_fn import NumpyBatchCollateFn
 
 from recycle import columns as C
 from recycle.config import RecycleConfig, redacted
+from recycle.train.attempts import AttemptLog
 from recycle.train.batches import collate_rows
 from recycle.train.checkpoint import TrainState, load_checkpoint, save_and_report
 from recycle.train.export import export_hf
@@ -154,6 +155,9 @@ class Worker:
         t = self.cfg.train
         lead = self.rank == 0
         self.metrics_log = MetricsLog(self.cfg.output.dir) if lead else None
+        self.attempt = (
+            AttemptLog(self.cfg.output.dir, t.name, self.state.step, self.world) if lead else None
+        )
         params = redacted(self.cfg)
         self.tracker = (
             Tracker(t.tracker, t.tracker_project, t.name, params, t.tracker_uri) if lead else None
@@ -232,6 +236,7 @@ class Worker:
         if self.rank == 0:
             self.metrics_log.add(metrics)
             self.tracker.log(metrics, step)
+            self.attempt.step_done(step)
         checkpoint_due = step % t.checkpoint_every_steps == 0 or step in self.spec.epoch_ends
         if checkpoint_due:
             save_and_report(

@@ -136,3 +136,67 @@ def test_a_node_lost_mid_stream_costs_no_sample_and_no_paid_prompt(
     # came (their budget reservation stays held, so the budget is never exceeded).
     requests = manifest["invocations"][-1]["teacher"]["requests"]
     assert len(teacher.answered) - 2 * lost_actors <= requests <= len(teacher.answered)
+
+
+TRAIN_WORKER = "RayTrainWorker"  # Ray Train's worker actors, in their process titles
+TRAIN_ROWS, TRAIN_STEPS, EVERY = 96, 24, 4  # global batch 4: 24 steps, a checkpoint every 4
+
+
+def train_command(data: Path, out: Path, student: Path) -> list[str]:
+    """`recycle train` with one 1-CPU worker per worker node, restarting after a lost one."""
+    return [
+        sys.executable, "-m", "recycle", "train", f"data.input='{data}'", f"data.limit={TRAIN_ROWS}",
+        f"output.dir='{out}'", f"student.model='{student}'", "train.num_workers=2",
+        "train.cpus_per_worker=1", "train.micro_batch_size=2", "train.global_batch_size=4",
+        "train.max_length=128", "train.epochs=1", "train.mixed_precision=fp32",
+        f"train.checkpoint_every_steps={EVERY}", "train.max_failures=2",
+    ]  # fmt: skip
+
+
+def remove_a_training_node(cluster: LocalCluster, proc, run_uri: str) -> None:
+    """After the first checkpoint, kill a worker node running a training worker; add one back."""
+    from recycle.train.checkpoint import latest_state
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        node = cluster.node_running(TRAIN_WORKER)
+        state = latest_state(run_uri)
+        if node is not None and state is not None and state.step < TRAIN_STEPS:
+            cluster.remove_node(node)
+            cluster.add_worker()
+            return
+        time.sleep(0.05)
+    raise AssertionError("no checkpoint written while a training worker ran on a worker node")
+
+
+def test_a_node_lost_mid_training_restarts_from_the_latest_checkpoint(
+    three_nodes, alpaca_path, tiny_model_dir, tmp_path
+):
+    from transformers import AutoModelForCausalLM
+
+    from recycle.train.metrics_log import read_metrics
+
+    out = tmp_path / "train_run"
+    cmd = train_command(alpaca_path, out, tiny_model_dir)
+    log = (tmp_path / "train_console.txt").open("w")
+    env = three_nodes.driver_env(PYTHONPATH=str(REPO), RAY_TRAIN_HEALTH_CHECK_INTERVAL_S="0.1")
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        remove_a_training_node(three_nodes, proc, str(out / "checkpoints" / "finetune"))
+        rc = proc.wait(timeout=400)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    console = (tmp_path / "train_console.txt").read_text()
+    assert rc == 0, console[-3000:]
+    manifest = read_manifest(str(out / "train"))
+    train = manifest["train"]
+    assert manifest["invariant"]["ok"] and manifest["counts"]["kept"] == TRAIN_ROWS
+    # Ray Train restarted the group from the latest checkpoint: at most EVERY steps done twice
+    assert train["restarts"] >= 1 and train["attempts"] == train["restarts"] + 1, train
+    assert train["resumed_from"][0] == 0 and all(s % EVERY == 0 for s in train["resumed_from"])
+    assert 0 <= train["steps_redone"] <= EVERY * train["restarts"], train
+    assert "training restarted" in console
+    assert [m["step"] for m in read_metrics(str(out))] == list(range(1, TRAIN_STEPS + 1))
+    model = AutoModelForCausalLM.from_pretrained(out / "model")  # the final export loads
+    assert model.config.num_hidden_layers >= 1
