@@ -74,6 +74,18 @@ def output_writable(cfg: RecycleConfig) -> None:
     check_output(cfg.output.dir)
 
 
+def teacher_cache_writable(cfg: RecycleConfig) -> None:
+    """teacher.cache_dir, when set, can be written (a bucket that exists, for s3:// or gs://)."""
+    if cfg.teacher.cache_dir:
+        check_output(cfg.teacher.cache_dir, "teacher.cache_dir")
+
+
+def train_storage_writable(cfg: RecycleConfig) -> None:
+    """train.storage_path, when set, can be written (the checkpoints go there)."""
+    if cfg.train.storage_path:
+        check_output(cfg.train.storage_path, "train.storage_path")
+
+
 def student_model(cfg: RecycleConfig) -> None:
     """student.model holds a model (or is a hub id)."""
     check_model_path(cfg.student.model)
@@ -116,6 +128,7 @@ def mode_needs(cfg: RecycleConfig) -> None:
         student_model(cfg)
     if spec.needs_teacher:
         teacher_endpoint(cfg)
+        teacher_cache_writable(cfg)
 
 
 def check_input(cfg: RecycleConfig) -> None:
@@ -148,9 +161,9 @@ def check_output(out: str, key: str = "output.dir") -> None:
     elif existing == path:
         problem = _write_probe(path)
     if problem:
+        flag = "--output DIR or output.dir=DIR" if key == "output.dir" else f"{key}=DIR"
         raise PreflightError(
-            f"cannot write to {key} {out!r} ({problem}); "
-            "choose a writable folder with --output DIR or output.dir=DIR"
+            f"cannot write to {key} {out!r} ({problem}); choose a writable folder with {flag}"
         )
 
 

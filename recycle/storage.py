@@ -12,9 +12,11 @@ in place. A reader never sees half a file either way.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import os
 import posixpath
+import shutil
 import uuid
 from typing import Any
 
@@ -80,6 +82,49 @@ def write_parquet_atomic(fs: pafs.FileSystem, table: pa.Table, folder: str, stem
     tmp = posixpath.join(folder, f".{stem}.{uuid.uuid4().hex[:8]}.tmp")
     pq.write_table(table, tmp, filesystem=fs)
     fs.move(tmp, posixpath.join(folder, f"{stem}.parquet"))
+
+
+# --- a folder on object storage (a model), copied once to the node that reads it ---
+
+MODEL_CACHE_ENV = "RECYCLE_MODEL_CACHE"
+
+
+def local_folder(uri: str) -> str:
+    """A local path holding the folder `uri`: `uri` itself when local (or a hub id), else a copy
+    under $RECYCLE_MODEL_CACHE (default ~/.cache/recycle/models) made on the first call on this
+    node and reused while the folder's files (names, sizes, times) are unchanged.
+
+    Every actor or worker calls this on its own node, where it loads the model: an exported
+    model on s3:// or gs:// (a run's OUTPUT/model) loads like a local one.
+
+    Raises:
+        InputError: the folder is empty or cannot be listed.
+    """
+    if "://" not in uri:
+        return uri
+    fs, path = filesystem(uri)
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+    except OSError as err:
+        raise InputError(f"cannot list the model folder {uri!r}: {err}") from None
+    files = sorted((i.path, i.size, i.mtime_ns) for i in infos if i.type == pafs.FileType.File)
+    if not files:
+        raise InputError(f"the model folder {uri!r} is empty or missing")
+    key = hashlib.sha256(json.dumps([uri, files]).encode()).hexdigest()[:20]
+    root = os.environ.get(MODEL_CACHE_ENV) or os.path.expanduser("~/.cache/recycle/models")
+    target = os.path.join(root, key)
+    if not os.path.isdir(target):
+        os.makedirs(root, exist_ok=True)
+        partial = f"{target}.part-{uuid.uuid4().hex[:8]}"
+        os.makedirs(partial)
+        pafs.copy_files(
+            path, partial, source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem()
+        )
+        try:
+            os.rename(partial, target)  # atomic; another process may have won the race
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)
+    return target
 
 
 # --- pre-flight of an object-store location (s3://, gs://): seconds, before Ray starts ---

@@ -18,19 +18,26 @@ from recycle.preflight import (
     mode_needs,
     output_writable,
     student_model,
+    teacher_cache_writable,
     teacher_endpoint,
+    train_storage_writable,
 )
 
 VALIDATE: tuple[Check, ...] = (input_readable, output_writable)
 SCORE: tuple[Check, ...] = (input_readable, output_writable, student_model)
-REFLECT: tuple[Check, ...] = (input_readable, output_writable, teacher_endpoint)
+REFLECT: tuple[Check, ...] = (
+    input_readable,
+    output_writable,
+    teacher_endpoint,
+    teacher_cache_writable,
+)
 STATS: tuple[Check, ...] = (input_readable, student_model)
 SELECT: tuple[Check, ...] = (output_writable,)
 RUN: tuple[Check, ...] = (input_readable, output_writable, mode_needs)
-END_TO_END: tuple[Check, ...] = (*RUN, student_model)  # the pipeline, then training
+END_TO_END: tuple[Check, ...] = (*RUN, student_model, train_storage_writable)  # then training
 GENERATE: tuple[Check, ...] = (
     generation_backend,
 )  # plus its model and output folder, given as arguments
 JUDGE: tuple[Check, ...] = (judge_endpoint,)
-TRAIN: tuple[Check, ...] = (student_model,)
+TRAIN: tuple[Check, ...] = (student_model, train_storage_writable)
 EVAL: tuple[Check, ...] = (output_writable, eval_judge_endpoint, generation_backend)

@@ -18,7 +18,6 @@ from recycle.train.dataset import TrainData, prepare
 from recycle.train.finetune import FinetuneResult, check_config, finetune, warn_missing_gpus
 
 
-
 def train_command(cfg: RecycleConfig, fault_after_step: int | None = None) -> Command:
     """The command fine-tuning the student (counted in samples); its result in `state["result"]`."""
 

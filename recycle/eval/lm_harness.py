@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recycle.errors import ConfigError
+from recycle.storage import local_folder
 
 PRESET = "open_llm_v1"
 RESULTS = "results.json"
@@ -119,7 +120,7 @@ def evaluate_model(
     for shots, group in by_shots(specs).items():
         res = lm_eval.simple_evaluate(
             model="hf",
-            model_args={"pretrained": model},
+            model_args={"pretrained": local_folder(model)},
             tasks=[s.name for s in group],
             num_fewshot=shots,
             limit=settings["limit"],

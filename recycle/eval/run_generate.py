@@ -27,7 +27,7 @@ from recycle.errors import ConfigError
 from recycle.eval import columns as E
 from recycle.eval.generate import generate_answers
 from recycle.eval.questions import write_model_outputs
-from recycle.storage import filesystem
+from recycle.storage import filesystem, local_folder
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def vllm_rows(
 
     tokenizer = check_student(student)
     model_config = AutoConfig.from_pretrained(
-        student.model, trust_remote_code=student.trust_remote_code
+        local_folder(student.model), trust_remote_code=student.trust_remote_code
     )
     new = cfg.eval.max_new_tokens
     limit = cfg.eval.max_prompt_tokens or prompt_room(model_config, new)

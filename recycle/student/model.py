@@ -14,6 +14,7 @@ from typing import Any
 
 from recycle.config.student import StudentConfig
 from recycle.errors import ConfigError
+from recycle.storage import local_folder
 from recycle.student.sequences import prompt_prefix, start_token_id
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,13 @@ def resolve_attention(cfg: StudentConfig, device: str) -> str:
     return "sdpa"
 
 
+def on_this_node(cfg: StudentConfig) -> StudentConfig:
+    """`cfg` with `model` readable here: a model on s3:// or gs:// is copied to this node once."""
+    if not cfg.model or "://" not in cfg.model:
+        return cfg
+    return cfg.model_copy(update={"model": local_folder(cfg.model)})
+
+
 def _looks_local(name: str) -> bool:
     return name.startswith(("/", "./", "../", "~")) or os.path.isabs(name) or name.count("/") > 1
 
@@ -82,6 +90,7 @@ def check_student(cfg: StudentConfig) -> Any:
         raise ConfigError(
             "student.model is not set; pass student.model=PATH (a local Hugging Face model folder) or a hub id"
         )
+    cfg = on_this_node(cfg)
     if _looks_local(cfg.model) and not Path(cfg.model).expanduser().exists():
         raise ConfigError(
             f"student.model {cfg.model!r} does not exist; point it at a folder holding config.json, weights and the tokenizer"
@@ -117,6 +126,7 @@ def load_student(cfg: StudentConfig) -> tuple[Any, Any]:
     """Model (eval mode, on its device) and tokenizer of `cfg.model`, loaded once per actor."""
     from transformers import AutoModelForCausalLM
 
+    cfg = on_this_node(cfg)
     tokenizer = check_student(cfg)
     device = resolve_device(cfg)
     dtype = resolve_dtype(cfg, device)

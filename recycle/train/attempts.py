@@ -84,4 +84,3 @@ def restart_summary(attempts: list[Attempt], since: float) -> dict[str, Any]:
             summary["steps_redone"] += max(0, previous.last_step - attempt.resumed_from_step)
     summary["restarts"] = max(0, summary["attempts"] - 1)
     return summary
-

@@ -27,7 +27,7 @@ from recycle.data.read import read_raw
 from recycle.data.records import RAW_PARSE_ERROR, RAW_SOURCE, RAW_TEXT
 from recycle.errors import ConfigError, InputError
 from recycle.rundir import outcome_dir
-from recycle.storage import filesystem
+from recycle.storage import filesystem, local_folder
 from recycle.train.samples import error_counts, tokenize_batch
 from recycle.train.schedule import Layout, Schedule, build_schedule
 
@@ -205,6 +205,6 @@ def prepare(cfg: RecycleConfig) -> TrainData:
     tokenized = tokenize_dataset(cfg, source)
     table, left_out = usable_samples(tokenized, cfg.train.max_length)
     schedule = schedule_samples(cfg, table)
-    pad_id = pad_token_id(AutoTokenizer.from_pretrained(cfg.student.model))
+    pad_id = pad_token_id(AutoTokenizer.from_pretrained(local_folder(cfg.student.model)))
     log.info("schedule: %s, steps per epoch %s", schedule.stats, schedule.steps_per_epoch)
     return TrainData(schedule, pad_id, source, left_out, tokenized.num_rows)

@@ -19,6 +19,7 @@ from typing import Any
 
 from recycle.config import RecycleConfig
 from recycle.errors import ConfigError, RecycleError
+from recycle.storage import local_folder
 from recycle.train.attempts import read_attempts, restart_summary
 from recycle.train.checkpoint import check_resumable
 from recycle.train.dataset import TrainData
@@ -65,7 +66,7 @@ def check_trainable_student(cfg: RecycleConfig) -> None:
     from transformers import AutoConfig
 
     try:
-        AutoConfig.from_pretrained(cfg.student.model)
+        AutoConfig.from_pretrained(local_folder(cfg.student.model))
     except (OSError, ValueError) as err:
         raise ConfigError(f"student.model={cfg.student.model!r} cannot be loaded: {err}") from None
 

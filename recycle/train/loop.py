@@ -24,6 +24,7 @@ from ray.data.collate_fn import NumpyBatchCollateFn
 
 from recycle import columns as C
 from recycle.config import RecycleConfig, redacted
+from recycle.storage import local_folder
 from recycle.train.attempts import AttemptLog
 from recycle.train.batches import collate_rows
 from recycle.train.checkpoint import TrainState, load_checkpoint, save_and_report
@@ -139,6 +140,7 @@ class Worker:
         from torch.distributed.device_mesh import init_device_mesh
 
         self.spec, self.cfg = spec, RecycleConfig.model_validate(spec.config)
+        self.student = local_folder(self.cfg.student.model)  # copied here when on s3:// or gs://
         ctx = ray.train.get_context()
         self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
         self.device = ray.train.torch.get_device()
@@ -166,7 +168,7 @@ class Worker:
     def _build_model(self, mesh: Any) -> torch.nn.Module:
         t = self.cfg.train
         return build_sharded_model(
-            self.cfg.student.model,
+            self.student,
             mesh,
             self.device,
             self.rank,
@@ -262,9 +264,7 @@ class Worker:
             "state": asdict(self.state),
             "steps_per_epoch": self.spec.steps_per_epoch,
         }
-        uri = export_hf(
-            self.model, self.cfg.student.model, self.cfg.output.dir, dtype, self.rank, manifest
-        )
+        uri = export_hf(self.model, self.student, self.cfg.output.dir, dtype, self.rank, manifest)
         if self.rank == 0:
             log.info("[train] exported the Hugging Face model to %s", uri)
 

@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from recycle import columns as C
+from recycle.storage import local_folder
 from recycle.student.sequences import build_sequence, prompt_prefix
 
 STAGE = "train_tokenize"
@@ -61,7 +62,7 @@ class TokenizeForTraining:
     def __init__(self, model: str, template: str, max_length: int):
         from transformers import AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.tokenizer = AutoTokenizer.from_pretrained(local_folder(model))
         self.template, self.max_length = template, max_length
 
     def __call__(self, batch: pa.Table) -> pa.Table:

@@ -83,7 +83,9 @@ def test_training_writes_a_manifest_that_adds_up_beside_the_runs(runs):
     assert manifest["train"]["metrics"]["step"] == STEPS
     # the rerun is one attempt, resumed from step 8: the killed run's steps 9 and 10 were redone
     assert {k: manifest["train"][k] for k in ("attempts", "restarts", "resumed_from")} == {
-        "attempts": 1, "restarts": 0, "resumed_from": [8]
+        "attempts": 1,
+        "restarts": 0,
+        "resumed_from": [8],
     }
     assert manifest["train"]["steps_redone"] == CRASH_AFTER - 8
     assert not (Path(out) / "manifest.json").exists()  # the pipeline's manifest name stays free

@@ -13,6 +13,7 @@ import pytest
 from recycle.cli.main import main
 from recycle.errors import ConfigError
 from recycle.storage import check_object_store
+from recycle.testing.local_server import LocalTeacherServer
 from tests.support.s3 import SECRET, free_port, s3_env  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -66,3 +67,35 @@ def test_the_command_line_stops_with_exit_2_and_one_line(s3_env, tmp_path, capsy
         "create it or point output.dir at an existing bucket"
     ]
     assert SECRET not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "key"),
+    [
+        (["run", "teacher.cache_dir=s3://nobucket/cache"], "teacher.cache_dir"),
+        (["train", "train.storage_path=s3://nobucket/ckpt"], "train.storage_path"),
+    ],
+)
+def test_the_teacher_cache_and_checkpoints_on_s3_are_checked_too(
+    s3_env, tmp_path, capsys, tiny_model_dir, argv, key
+):
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"instruction": "a", "output": "b"}\n')
+    settings = [
+        f"data.input={data}",
+        f"output.dir={tmp_path / 'out'}",
+        f"student.model={tiny_model_dir}",
+    ]
+    with LocalTeacherServer() as teacher:  # a teacher that answers: the location is what fails
+        code = main(
+            [
+                argv[0],
+                *settings,
+                f"teacher.base_url={teacher.base_url}",
+                "teacher.model=local-teacher",
+                *argv[1:],
+            ]
+        )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"error: {key} 's3://nobucket/") and "does not exist" in err[0], err

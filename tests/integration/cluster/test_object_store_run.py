@@ -1,8 +1,8 @@
 # ruff: noqa: F811  (fixtures imported from tests.support are parameters here)
 """A whole run on object storage (moto's S3 on 127.0.0.1, reached through AWS_ENDPOINT_URL and
 credential variables, as pyarrow reaches S3): output.dir and teacher.cache_dir on s3://, the run
-killed with SIGKILL and run again, then `recycle select`, `report` and `train` (checkpoints on
-s3://) reading it. The rows are those of the same run on a local disk, and no prompt answered
+killed with SIGKILL and run again, then `recycle select`, `report`, `train` (checkpoints and
+the exported model on s3://) and `generate` (evaluation's first step, on that model) reading it. The rows are those of the same run on a local disk, and no prompt answered
 before the kill is paid again."""
 
 from __future__ import annotations
@@ -81,9 +81,10 @@ def ok(cmd: list[str]) -> str:
 
 
 def test_a_run_on_s3_killed_and_resumed_writes_the_local_run_s_rows(
-    s3_env, clean_rows, tiny_model_dir, tmp_path
+    s3_env, clean_rows, tiny_model_dir, tmp_path, monkeypatch
 ):
     teacher = RecordingTeacher()
+    monkeypatch.setenv("RECYCLE_MODEL_CACHE", str(tmp_path / "models"))  # the commands inherit it
     with LocalTeacherServer(answer=teacher, latency_s=0.15) as server:
         kill_part_way(
             run_args(clean_rows, RUN, server.base_url, CACHE),
@@ -118,7 +119,18 @@ def test_a_run_on_s3_killed_and_resumed_writes_the_local_run_s_rows(
         "train", f"output.dir={RUN}", f"student.model={tiny_model_dir}", f"train.storage_path={CKPT}",
         "train.num_workers=1", "train.micro_batch_size=2", "train.global_batch_size=4",
         "train.max_length=128", "train.epochs=1", "train.max_steps=3", "train.checkpoint_every_steps=2",
-        "train.mixed_precision=fp32", "train.max_failures=0", "train.export=false", *LOCAL_RAY,
+        "train.mixed_precision=fp32", "train.max_failures=0", *LOCAL_RAY,
     ))  # fmt: skip
     fs, path = filesystem(CKPT)
     assert fs.get_file_info(path).type.name == "Directory", trained
+    assert read_manifest(f"{RUN}/train")["outputs"]["model"] == f"{RUN}/model"
+
+    # evaluation's generation loads the exported model from S3 (copied once to the node)
+    answers = f"{RUN}/answers"
+    ok(recycle(
+        "generate", "--model", f"{RUN}/model", "--output", answers, "eval.limit_per_set=1",
+        "eval.max_new_tokens=8", "eval.num_actors=1", *LOCAL_RAY,
+    ))  # fmt: skip
+    generated = read_manifest(answers)
+    assert generated["invariant"]["ok"] and generated["counts"]["input"] == 5, generated["counts"]
+    assert len(list((tmp_path / "models").iterdir())) == 1  # the one local copy of the model

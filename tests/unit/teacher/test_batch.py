@@ -16,13 +16,14 @@ from recycle.teacher import errors as teacher_errors
 from recycle.teacher.cache import AnswerCache
 from recycle.teacher.client import TeacherClient
 from recycle.teacher.gate import GateSettings, LocalGate
+from tests.support.s3 import s3_env  # noqa: F401
 
 from .conftest import teacher_config
 
 PRICE = {"local-teacher": ModelPrice(input_per_1m=1.0, output_per_1m=2.0)}
 
 
-def batch_client(server, cache_dir: Path | None, **overrides) -> TeacherClient:
+def batch_client(server, cache_dir: Path | str | None, **overrides) -> TeacherClient:
     values = {
         "backend": "batch",
         "batch_poll_s": 0.05,
@@ -104,8 +105,19 @@ def test_every_fault_ends_answered_or_rejected_once_paid_at_half_price(
     assert journal and all(json.loads(p.read_text())["batch_id"] for p in journal)
 
 
-def test_a_rerun_polls_the_batches_already_paid_for(make_server, tmp_path) -> None:
+@pytest.fixture(params=["local", "s3"])
+def cache_root(request, tmp_path) -> str:
+    """Where the answer cache and the batch journal beside it live: a folder, or an S3 bucket
+    (moto's S3 server on the loopback, reached through AWS_ENDPOINT_URL)."""
+    if request.param == "local":
+        return str(tmp_path)
+    request.getfixturevalue("s3_env")
+    return f"s3://runs/{tmp_path.name}"
+
+
+def test_a_rerun_polls_the_batches_already_paid_for(make_server, cache_root) -> None:
     server = make_server(batch_latency_s=1.0)
+    tmp_path = cache_root
 
     async def interrupted():
         client = batch_client(server, tmp_path, batch_poll_s=0.05)
@@ -118,6 +130,8 @@ def test_a_rerun_polls_the_batches_already_paid_for(make_server, tmp_path) -> No
 
     asyncio.run(interrupted())
     assert server.batch.created == 1 and not server.batch.paid
+    (record,) = batch_files.BatchJournal(f"{cache_root}/batches").load()  # journaled, durably
+    assert record.batch_id
     out, totals = run(batch_client(server, tmp_path), 30)
     assert all("[Better Answer]" in o for o in out)
     assert server.batch.created == 1  # nothing submitted again
