@@ -8,6 +8,7 @@ statistics, report) log one line when they end (`stage_done`).
 
 from __future__ import annotations
 
+import bisect
 import logging
 import sys
 import threading
@@ -81,12 +82,13 @@ def progress_line(
     rows_at_start: int = 0,
     stage: str = "progress",
     counter: RowCounter | None = None,
-    first_rows: tuple[float, int] | None = None,
+    rate_since: tuple[float, int] | None = None,
 ) -> str:
     """One line: samples written since the start (of `total`), rate, ETA, outcomes, teacher totals.
 
-    The ETA uses the rate since `first_rows` (when the first rows were seen, and how many were
-    done then) where given: the start-up before it (actors loading models) does not recur.
+    The ETA uses the rate since `rate_since` (a time, and the rows done then) where given: a
+    recent point (`eta_reference`), so that neither the start-up (actors loading models) nor a
+    pace that has changed since (a busier teacher, a pool that grew) skews it.
     `parts_at_start` is accepted for older callers; rows, not files, are counted now.
     """
     rows = (counter or RowCounter(run_dir)).counts()
@@ -96,8 +98,8 @@ def progress_line(
     rate = done / elapsed
     line = f"{stage}: {done}" + (f"/{total} samples" if total else " samples")
     line += f" in {_duration(elapsed)} ({rate:.2f}/s"
-    if first_rows is not None and done > first_rows[1] and now > first_rows[0]:
-        rate = (done - first_rows[1]) / (now - first_rows[0])  # the steady rate, for the ETA
+    if rate_since is not None and done > rate_since[1] and now > rate_since[0]:
+        rate = (done - rate_since[1]) / (now - rate_since[0])  # the recent rate, for the ETA
     if total and rate > 0 and done < total:
         line += f", ETA {_duration(max(total - done, 0) / rate)}"
     line += ") " + ", ".join(f"{o} {n}" for o, n in rows.items())
@@ -113,13 +115,13 @@ class _Tracker:
         self.counter = RowCounter(run_dir)
         self.started = time.monotonic()
         self.at_start = sum(self.counter.counts().values())
-        self.first_rows: tuple[float, int] | None = None  # when rows were first seen, how many
+        self.history: list[tuple[float, int]] = []  # (time, rows done) since rows appeared
 
     def observe(self) -> int:
-        """Rows done since the start; notes when the first ones appeared."""
+        """Rows done since the start; kept with the time once the first ones appeared."""
         done = sum(self.counter.counts().values()) - self.at_start
-        if self.first_rows is None and done > 0:
-            self.first_rows = (time.monotonic(), done)
+        if done > 0:
+            self.history.append((time.monotonic(), done))
         return done
 
     def line(self) -> str:
@@ -127,12 +129,28 @@ class _Tracker:
         return progress_line(
             self.run_dir, self.gate_name, self.started, total=self.total,
             rows_at_start=self.at_start, stage=self.stage, counter=self.counter,
-            first_rows=self.first_rows,
+            rate_since=eta_reference(self.history, time.monotonic()),
         )  # fmt: skip
 
     def fraction(self) -> float:
         done = self.observe()
         return min(done / self.total, 1.0) if self.total else 0.0
+
+
+ETA_WINDOW_MIN_S = 60.0
+ETA_WINDOW_SHARE = 1 / 3
+
+
+def eta_reference(history: list[tuple[float, int]], now: float) -> tuple[float, int] | None:
+    """The point the ETA's rate is measured from: the first observation in the recent window,
+    the last third of the time since rows first appeared (at least a minute). The start-up is
+    never in it, and a pace that changed (a busier teacher, a pool that grew) shows within a
+    third of the run. `history`: (time, rows done), one every few seconds, oldest first."""
+    if not history:
+        return None
+    window = max(ETA_WINDOW_MIN_S, (now - history[0][0]) * ETA_WINDOW_SHARE)
+    i = bisect.bisect_left(history, (now - window, -1))
+    return history[min(i, len(history) - 1)]
 
 
 def outage_note(totals: dict) -> str:
