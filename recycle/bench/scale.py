@@ -10,7 +10,9 @@ memory (this process: what a `ray job submit` entrypoint holds).
 The figures: the marginal cost per row between consecutive sizes, (T(n_i) - T(n_{i-1})) /
 (n_i - n_{i-1}), which takes out the fixed costs (Ray and actor start-up, model loads); their
 ratio, largest size over smallest (goal <= 1.1x: nothing grows faster than the rows); and the
-driver's peak memory at each size (goal: <= 10% growth from the smallest size to the largest).
+driver's peak memory at each size (goal: <= 10% growth from the smallest size to the largest),
+with what each step added over the memory it started with (the sizes run one after another in
+this process, so a later size's peak also holds what earlier ones left).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class PeakMemory:
 
     def __init__(self, every_s: float = 0.1):
         self.every_s, self.peak = every_s, 0
+        self.start = psutil.Process().memory_info().rss  # what earlier steps left in the process
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -71,6 +74,7 @@ class Measure:
     step: str
     wall_s: float
     peak_mb: float
+    start_mb: float  # the process's memory when the step began (earlier steps' leftovers)
     counts: dict[str, Any] = field(default_factory=dict)
     eta: tuple[float, float] | None = None  # (ETA said at half way, seconds it really took)
 
@@ -120,7 +124,10 @@ def measured(rows: int, step: str, command: Callable[..., dict[str, Any]], cfg: 
         t0 = time.perf_counter()
         manifest = command(cfg)
         wall = time.perf_counter() - t0
-    return Measure(rows, step, wall, memory.peak / 2**20, manifest["counts"], probe.halfway())
+    mb = 2**20
+    return Measure(
+        rows, step, wall, memory.peak / mb, memory.start / mb, manifest["counts"], probe.halfway()
+    )
 
 
 def one_size(
@@ -161,7 +168,8 @@ def report_lines(measures: list[Measure]) -> list[str]:
     for m in sorted(measures, key=lambda m: (STEPS.index(m.step), m.rows)):
         lines.append(
             f"{m.step:>13} {m.rows:>7} rows: {m.wall_s:7.1f} s wall, "
-            f"{1000 * m.wall_s / m.rows:6.2f} ms/row, driver peak {m.peak_mb:6.0f} MB, "
+            f"{1000 * m.wall_s / m.rows:6.2f} ms/row, driver peak {m.peak_mb:6.0f} MB "
+            f"(+{m.peak_mb - m.start_mb:.0f} over its start), "
             f"kept {m.counts.get('kept', 0)}"
             + (f", ETA at half way {m.eta[0]:.0f} s, took {m.eta[1]:.0f} s" if m.eta else "")
         )
@@ -176,12 +184,14 @@ def report_lines(measures: list[Measure]) -> list[str]:
         growth.append(peaks[-1][1] / peaks[0][1] - 1)
     sizes = sorted({m.rows for m in measures})
     peak_by_size = {n: max(m.peak_mb for m in measures if m.rows == n) for n in sizes}
+    added = {n: max(m.peak_mb - m.start_mb for m in measures if m.rows == n) for n in sizes}
     span = f"{sizes[-2]}->{sizes[-1]} over {sizes[0]}->{sizes[1]} rows" if len(sizes) > 2 else ""
     lines.append(
         f"marginal cost per row, {span}: "
         + ", ".join(f"{s} {r:.2f}x" for s, r in ratios)
         + "; driver peak MB "
         + ", ".join(f"{n}: {mb:.0f}" for n, mb in peak_by_size.items())
-        + f" (growth {100 * max(growth):+.0f}%)"
+        + f" (growth {100 * max(growth):+.0f}%); added within a step, MB "
+        + ", ".join(f"{n}: {mb:.0f}" for n, mb in added.items())
     )
     return lines
