@@ -26,22 +26,20 @@ LOCAL_SYSTEM_CONFIG = {"idle_worker_killing_time_threshold_ms": 20_000}
 def use_returning_memory_pool() -> str:
     """Make this process's Arrow allocations go back to the OS once freed; returns the pool's name.
 
-    The driver reads a whole run's columns in bursts (counts, export, report). Arrow's default
-    pool (mimalloc) keeps what it freed, so the driver's memory grew with the largest run it had
-    read: reading a 4,000-row run's report columns four times took it from 224 to 375 MB, against
-    244 MB with jemalloc (which hands freed pages back) and 241 MB with the system allocator.
+    The driver reads a whole run's columns in bursts (counts, export, report), and a notebook
+    kernel runs many pipelines. Arrow's default pool (mimalloc) keeps what it freed: reading a
+    4,000-row run's report columns four times took the driver from 224 to 375 MB (241 MB with
+    the system allocator). jemalloc keeps less, but still some of every run: four 600-row stream
+    runs in one driver left it 36 MB larger with jemalloc, 13 MB with the system allocator, while
+    Arrow itself held 0 bytes after each run (what jobs/bench_scale.py's driver peaks showed).
     ARROW_DEFAULT_MEMORY_POOL, when set, is the user's choice and stays.
     """
     import pyarrow as pa
 
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return pa.default_memory_pool().backend_name
-    try:
-        pool = pa.jemalloc_memory_pool()
-    except NotImplementedError:  # a pyarrow built without jemalloc
-        pool = pa.system_memory_pool()
-    pa.set_memory_pool(pool)
-    return pool.backend_name
+    pa.set_memory_pool(pa.system_memory_pool())
+    return "system"
 
 
 def init_ray(cfg: RayConfig) -> None:

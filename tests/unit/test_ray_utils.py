@@ -85,8 +85,8 @@ def test_a_driver_returns_freed_arrow_memory_unless_the_user_chose_a_pool(monkey
     before = pa.default_memory_pool()
     try:
         monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
-        assert ray_utils.use_returning_memory_pool() in ("jemalloc", "system")
-        assert pa.default_memory_pool().backend_name in ("jemalloc", "system")
+        assert ray_utils.use_returning_memory_pool() == "system"
+        assert pa.default_memory_pool().backend_name == "system"
         pa.set_memory_pool(pa.mimalloc_memory_pool())
         monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "mimalloc")
         assert ray_utils.use_returning_memory_pool() == "mimalloc"
