@@ -30,9 +30,9 @@ import openai
 
 from recycle.config.teacher import TeacherConfig
 from recycle.teacher import backend as teacher_backend
+from recycle.teacher import batch_calls
 from recycle.teacher import batch_files as teacher_batch_files
 from recycle.teacher.endpoint import open_client
-from recycle.teacher.limits import backoff_delay
 from recycle.teacher.online import failure_of, short
 
 log = logging.getLogger(__name__)
@@ -197,30 +197,10 @@ class BatchBackend:
         await self._follow(record, self.cfg.batch_poll_s)
 
     async def _retrying(self, call: Any, **kwargs: Any) -> Any:
-        """One call for a whole file (upload, create), retried on transient errors with backoff.
+        def count() -> None:
+            self.counts["call_retries"] += 1
 
-        Raises:
-            openai.APIError: a final error, or the last one after teacher.max_retries retries.
-        """
-        for retry in range(self.cfg.max_retries + 1):
-            try:
-                return await call(**kwargs)
-            except openai.APIError as err:
-                failure = failure_of(err)
-                if not failure.transient or retry == self.cfg.max_retries:
-                    raise
-                self.counts["call_retries"] += 1
-                log.warning("batch call failed (%s); retrying", failure.message)
-                await asyncio.sleep(
-                    backoff_delay(
-                        retry,
-                        self.cfg.backoff_base_s,
-                        self.cfg.backoff_max_s,
-                        failure.retry_after_s,
-                        self._rng,
-                    )
-                )
-        raise AssertionError("unreachable")
+        return await batch_calls.retrying(call, self.cfg, self._rng, count, **kwargs)
 
     def _watch(self, record: teacher_batch_files.BatchRecord, first_wait_s: float) -> None:
         self._watched.add(record.batch_id)
@@ -272,7 +252,8 @@ class BatchBackend:
         results: dict[str, teacher_backend.Reply | teacher_backend.SendFailure] = {}
         for file_id in (batch.output_file_id, batch.error_file_id):
             if file_id:
-                results.update(teacher_batch_files.read_results(await self._download(file_id)))
+                text = await batch_calls.download(self.client, file_id, self.cfg)
+                results.update(teacher_batch_files.read_results(text))
         missing = teacher_backend.SendFailure(
             teacher_backend.EXPIRED,
             f"batch {batch.id} {batch.status} before answering",
@@ -280,17 +261,6 @@ class BatchBackend:
         )
         for key in record.keys:
             self._deliver(key, results.get(key, missing), batch.id)
-
-    async def _download(self, file_id: str) -> str:
-        """A result file's text; retried while the endpoint fails (the answers are paid for)."""
-        for attempt in range(self.cfg.max_retries + 1):
-            try:
-                return (await self.client.files.content(file_id)).text
-            except openai.APIError as err:
-                if attempt == self.cfg.max_retries or not failure_of(err).transient:
-                    raise
-                await asyncio.sleep(self.cfg.batch_poll_s)
-        raise AssertionError("unreachable")
 
     def _refused(self, batch: Any, record: teacher_batch_files.BatchRecord) -> None:
         """A batch that failed validation: split when it was too large, else stop the job."""
