@@ -31,7 +31,7 @@ def use_returning_memory_pool() -> str:
     4,000-row run's report columns four times took the driver from 224 to 375 MB (241 MB with
     the system allocator). jemalloc keeps less, but still some of every run: four 600-row stream
     runs in one driver left it 46 MB larger with jemalloc, 13 MB with the system allocator, while
-    Arrow itself held 0 bytes after each run (what jobs/bench_scale.py's driver peaks showed).
+    Arrow itself held 0 bytes after each run: the allocators keep the rest.
     ARROW_DEFAULT_MEMORY_POOL, when set, is the user's choice and stays.
     """
     import pyarrow as pa
