@@ -3,9 +3,10 @@ growing sizes, side by side in one Ray session.
 
 Each size gets its own synthetic input (real Alpaca rows made unique, 2% duplicates) and, per
 step, a fresh output folder: `recycle validate`, then `recycle run` in selective mode with the
-local teacher answering at once (fresh cache: every prompt is sent) and the tiny student, with
-the report's statistics off, then on. While a step runs, a thread samples the driver's resident
-memory (this process: what a `ray job submit` entrypoint holds).
+local teacher answering at once (in its own process; fresh cache: every prompt is sent) and the
+tiny student, with the report's statistics off, then on. While a step runs, a thread samples the
+driver's resident memory (this process: what a `ray job submit` entrypoint holds), with glibc's
+arenas capped from the start (`with_capped_arenas`).
 
 The figures: the marginal cost per row between consecutive sizes, (T(n_i) - T(n_{i-1})) /
 (n_i - n_{i-1}), which takes out the fixed costs (Ray and actor start-up, model loads); their
@@ -18,7 +19,9 @@ this process, so a later size's peak also holds what earlier ones left).
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -77,6 +80,29 @@ class Measure:
     start_mb: float  # the process's memory when the step began (earlier steps' leftovers)
     counts: dict[str, Any] = field(default_factory=dict)
     eta: tuple[float, float] | None = None  # (ETA said at half way, seconds it really took)
+
+
+ARENAS = "MALLOC_ARENA_MAX"
+RESTARTED = "RECYCLE_BENCH_ARENAS"  # set on the restart: the cap is in force in this process
+
+
+def with_capped_arenas() -> None:
+    """Restart this process (same interpreter, same argv) with glibc's malloc arenas capped at 2,
+    which glibc reads only when a process starts; once restarted, take the cap out of the
+    environment, so that Ray's processes started from here run with glibc's defaults. A cap the
+    user set stands as it is, for every process.
+
+    Why: the sizes run one after another in one driver, and glibc keeps what earlier runs' threads
+    freed in their arenas, which later sizes' peaks would carry.
+    """
+    if os.environ.pop(RESTARTED, None) is not None:
+        os.environ.pop(ARENAS, None)
+        print(f"driver: {ARENAS}=2 from its start; Ray's processes: glibc's default", flush=True)
+        return
+    if ARENAS in os.environ:
+        return
+    env = {**os.environ, ARENAS: "2", RESTARTED: "1"}
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
 def student_for(work: Path, hidden: int = 64, layers: int = 2) -> Path:
