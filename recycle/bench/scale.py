@@ -4,23 +4,27 @@ growing sizes, side by side in one Ray session.
 Each size gets its own synthetic input (real Alpaca rows made unique, 2% duplicates) and, per
 step, a fresh output folder: `recycle validate`, then `recycle run` in selective mode with the
 local teacher answering at once (in its own process; fresh cache: every prompt is sent) and the
-tiny student, with the report's statistics off, then on. While a step runs, a thread samples the
-driver's resident memory (this process: what a `ray job submit` entrypoint holds), with glibc's
-arenas capped from the start (`with_capped_arenas`).
+tiny student, with the report's statistics off, then on. Each step at each size runs in a fresh
+driver process of its own (`in_fresh_driver`, recycle/bench/scale_driver.py: its own local Ray,
+an untimed warm-up of the same step, then the measured step), as each `ray job submit` is: the
+driver's peak is then that step's alone, not what earlier steps left in the process (glibc's and
+Ray's native memory, which a long-lived process keeps). While the step runs, a thread samples the
+driver's resident memory.
 
 The figures: the marginal cost per row between consecutive sizes, (T(n_i) - T(n_{i-1})) /
 (n_i - n_{i-1}), which takes out the fixed costs (Ray and actor start-up, model loads); their
 ratio, largest size over smallest (goal <= 1.1x: nothing grows faster than the rows); and the
 driver's peak memory at each size (goal: <= 10% growth from the smallest size to the largest),
-with what each step added over the memory it started with (the sizes run one after another in
-this process, so a later size's peak also holds what earlier ones left).
+with what each step added over the memory it had when it began (after its warm-up).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
-import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -77,32 +81,17 @@ class Measure:
     step: str
     wall_s: float
     peak_mb: float
-    start_mb: float  # the process's memory when the step began (earlier steps' leftovers)
+    start_mb: float  # the driver's memory when the step began (after its warm-up)
     counts: dict[str, Any] = field(default_factory=dict)
     eta: tuple[float, float] | None = None  # (ETA said at half way, seconds it really took)
 
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
 
-ARENAS = "MALLOC_ARENA_MAX"
-RESTARTED = "RECYCLE_BENCH_ARENAS"  # set on the restart: the cap is in force in this process
-
-
-def with_capped_arenas() -> None:
-    """Restart this process (same interpreter, same argv) with glibc's malloc arenas capped at 2,
-    which glibc reads only when a process starts; once restarted, take the cap out of the
-    environment, so that Ray's processes started from here run with glibc's defaults. A cap the
-    user set stands as it is, for every process.
-
-    Why: the sizes run one after another in one driver, and glibc keeps what earlier runs' threads
-    freed in their arenas, which later sizes' peaks would carry.
-    """
-    if os.environ.pop(RESTARTED, None) is not None:
-        os.environ.pop(ARENAS, None)
-        print(f"driver: {ARENAS}=2 from its start; Ray's processes: glibc's default", flush=True)
-        return
-    if ARENAS in os.environ:
-        return
-    env = {**os.environ, ARENAS: "2", RESTARTED: "1"}
-    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    @classmethod
+    def from_json(cls, text: str) -> Measure:
+        fields = json.loads(text)
+        return cls(**{**fields, "eta": tuple(fields["eta"]) if fields["eta"] else None})
 
 
 def student_for(work: Path, hidden: int = 64, layers: int = 2) -> Path:
@@ -177,6 +166,16 @@ def one_size(
         command = run_validate if step == "validate" else run_pipeline
         out.append(measured(rows, step, command, load_config(None, overrides)))
     return out
+
+
+def in_fresh_driver(
+    work: Path, rows: int, step: str, student: Path, teacher_url: str, warmup: int
+) -> Measure:
+    """`one_size` for one step, in a driver process of its own after a warm-up of `warmup` rows."""
+    cmd = [sys.executable, "-m", "recycle.bench.scale_driver", str(work), str(rows), step,
+           str(student), teacher_url, str(warmup)]  # fmt: skip
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+    return Measure.from_json(done.stdout.strip().splitlines()[-1])
 
 
 def marginal_ms(measures: list[Measure], step: str) -> list[tuple[int, float]]:
