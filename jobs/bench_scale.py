@@ -17,7 +17,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from recycle.bench.scale import STEPS, in_fresh_driver, report_lines, student_for
+from recycle.bench.scale import STEPS, report_lines, student_for
+from recycle.bench.scale_driver import in_fresh_driver
 from recycle.testing.server_process import ServerProcess
 
 

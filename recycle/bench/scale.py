@@ -5,7 +5,7 @@ Each size gets its own synthetic input (real Alpaca rows made unique, 2% duplica
 step, a fresh output folder: `recycle validate`, then `recycle run` in selective mode with the
 local teacher answering at once (in its own process; fresh cache: every prompt is sent) and the
 tiny student, with the report's statistics off, then on. Each step at each size runs in a fresh
-driver process of its own (`in_fresh_driver`, recycle/bench/scale_driver.py: its own local Ray,
+driver process of its own (recycle/bench/scale_driver.py: its own local Ray,
 an untimed warm-up of the same step, then the measured step), as each `ray job submit` is: the
 driver's peak is then that step's alone, not what earlier steps left in the process (glibc's and
 Ray's native memory, which a long-lived process keeps). While the step runs, a thread samples the
@@ -24,8 +24,6 @@ import dataclasses
 import json
 import logging
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -166,16 +164,6 @@ def one_size(
         command = run_validate if step == "validate" else run_pipeline
         out.append(measured(rows, step, command, load_config(None, overrides)))
     return out
-
-
-def in_fresh_driver(
-    work: Path, rows: int, step: str, student: Path, teacher_url: str, warmup: int
-) -> Measure:
-    """`one_size` for one step, in a driver process of its own after a warm-up of `warmup` rows."""
-    cmd = [sys.executable, "-m", "recycle.bench.scale_driver", str(work), str(rows), step,
-           str(student), teacher_url, str(warmup)]  # fmt: skip
-    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
-    return Measure.from_json(done.stdout.strip().splitlines()[-1])
 
 
 def marginal_ms(measures: list[Measure], step: str) -> list[tuple[int, float]]:

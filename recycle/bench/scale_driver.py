@@ -1,4 +1,5 @@
-"""One step of the scale benchmark at one size, in a driver process of its own.
+"""One step of the scale benchmark at one size, in a driver process of its own
+(`in_fresh_driver` starts it):
 
     python -m recycle.bench.scale_driver WORK ROWS STEP STUDENT TEACHER_URL WARMUP
 
@@ -8,13 +9,24 @@ files in the page cache), then measured on ROWS rows; prints the Measure as JSON
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 import ray
 
-from recycle.bench.scale import one_size
+from recycle.bench.scale import Measure, one_size
 from recycle.ray_utils import local_system_config
+
+
+def in_fresh_driver(
+    work: Path, rows: int, step: str, student: Path, teacher_url: str, warmup: int
+) -> Measure:
+    """`one_size` for one step, in a driver process of its own after a warm-up of `warmup` rows."""
+    cmd = [sys.executable, "-m", "recycle.bench.scale_driver", str(work), str(rows), step,
+           str(student), teacher_url, str(warmup)]  # fmt: skip
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+    return Measure.from_json(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str]) -> None:
