@@ -1,15 +1,15 @@
 """Does every stage's cost per row stay flat as the input grows? Validate and the whole stream at
-growing sizes, side by side in one Ray session.
+growing sizes, side by side in one benchmark run.
 
 Each size gets its own synthetic input (real Alpaca rows made unique, 2% duplicates) and, per
 step, a fresh output folder: `recycle validate`, then `recycle run` in selective mode with the
 local teacher answering at once (in its own process; fresh cache: every prompt is sent) and the
 tiny student, with the report's statistics off, then on. Each step at each size runs in a fresh
-driver process of its own (recycle/bench/scale_driver.py: its own local Ray,
-an untimed warm-up of the same step, then the measured step), as each `ray job submit` is: the
-driver's peak is then that step's alone, not what earlier steps left in the process (glibc's and
-Ray's native memory, which a long-lived process keeps). While the step runs, a thread samples the
-driver's resident memory.
+driver process of its own (recycle/bench/scale_driver.py: its own local Ray, an untimed warm-up
+of the same step, then the measured step), as each `ray job submit` is: the driver's peak is
+then that step's alone, not what earlier steps left in the process (glibc's and Ray's native
+memory, which a long-lived process keeps). While the step runs, a thread samples the driver's
+resident memory.
 
 The figures: the marginal cost per row between consecutive sizes, (T(n_i) - T(n_{i-1})) /
 (n_i - n_{i-1}), which takes out the fixed costs (Ray and actor start-up, model loads); their
