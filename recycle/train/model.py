@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recycle.errors import ConfigError
+from recycle.student.model import dtype_kwarg
 from recycle.train.batches import (
     ATTENTION_MASK,
     IGNORE_INDEX,
@@ -138,10 +139,33 @@ def meta_model(model_path: str, attn: str, activation_checkpointing: bool) -> nn
     config = AutoConfig.from_pretrained(model_path)
     config.use_cache = False
     with torch.device("meta"):
-        lm = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation=attn)
+        lm = AutoModelForCausalLM.from_config(
+            config, attn_implementation=attn, **dtype_kwarg(torch.float32)
+        )
     if activation_checkpointing:
-        lm.activation_checkpointing_enable({"use_reentrant": False})
+        enable_activation_checkpointing(lm)
     return lm
+
+
+def enable_activation_checkpointing(lm: nn.Module) -> None:
+    """Recompute each decoder layer's activations in the backward (non-reentrant checkpoint).
+
+    transformers >= 5.23 names it `activation_checkpointing_enable` and keeps
+    `gradient_checkpointing_enable` as a deprecated alias; older versions (down to this project's
+    floor) have only `gradient_checkpointing_enable(gradient_checkpointing_kwargs=...)`.
+
+    Raises:
+        ConfigError: the model does not support activation checkpointing.
+    """
+    if not getattr(lm, "supports_gradient_checkpointing", False):
+        raise ConfigError(
+            f"{type(lm).__name__} does not support activation checkpointing; set train.activation_checkpointing=false"
+        )
+    kwargs = {"use_reentrant": False}
+    if hasattr(lm, "activation_checkpointing_enable"):
+        lm.activation_checkpointing_enable(kwargs)
+    else:
+        lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def shard(model: CausalLMLoss, mesh: Any, mixed_precision: str) -> None:
