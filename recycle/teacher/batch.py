@@ -252,7 +252,7 @@ class BatchBackend:
         results: dict[str, teacher_backend.Reply | teacher_backend.SendFailure] = {}
         for file_id in (batch.output_file_id, batch.error_file_id):
             if file_id:
-                text = await batch_calls.download(self.client, file_id, self.cfg)
+                text = (await self._retrying(self.client.files.content, file_id=file_id)).text
                 results.update(teacher_batch_files.read_results(text))
         missing = teacher_backend.SendFailure(
             teacher_backend.EXPIRED,

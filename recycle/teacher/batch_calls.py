@@ -1,4 +1,5 @@
-"""Calls for a whole Batch API file (upload, create, download), retried while the endpoint fails."""
+"""Calls for a whole Batch API file (upload, create, download), retried while the endpoint fails:
+capped exponential backoff with full jitter, Retry-After honoured (teacher.limits.backoff_delay)."""
 
 from __future__ import annotations
 
@@ -42,20 +43,4 @@ async def retrying(
                 retry, cfg.backoff_base_s, cfg.backoff_max_s, failure.retry_after_s, rng
             )
             await asyncio.sleep(delay)
-    raise AssertionError("unreachable")
-
-
-async def download(client: Any, file_id: str, cfg: TeacherConfig) -> str:
-    """A result file's text; retried while the endpoint fails (the answers are paid for).
-
-    Raises:
-        openai.APIError: a final error, or the last one after teacher.max_retries retries.
-    """
-    for attempt in range(cfg.max_retries + 1):
-        try:
-            return (await client.files.content(file_id)).text
-        except openai.APIError as err:
-            if attempt == cfg.max_retries or not failure_of(err).transient:
-                raise
-            await asyncio.sleep(cfg.batch_poll_s)
     raise AssertionError("unreachable")

@@ -59,7 +59,7 @@ class LocalBatchService:
         self.uploads = self.created = 0
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._upload_failures = self._expiring = 0
+        self._upload_failures = self._download_failures = self._expiring = 0
         self._refuse_over: int | None = None
         self._invalid: str | None = None
         self._timers: list[threading.Timer] = []
@@ -68,6 +68,10 @@ class LocalBatchService:
     def fail_uploads(self, n: int = 1) -> None:
         """The next n uploads answer HTTP 500."""
         self._upload_failures = n
+
+    def fail_downloads(self, n: int = 1) -> None:
+        """The next n downloads of a file's content answer HTTP 500."""
+        self._download_failures = n
 
     def expire_half(self, n: int = 1) -> None:
         """The next n batches expire with half their requests answered."""
@@ -95,6 +99,9 @@ class LocalBatchService:
         if method == "GET" and len(tail) == 3 and tail[0] == "files" and tail[2] == "content":
             with self._lock:
                 data = self.files.get(tail[1])
+                if self._download_failures > 0:
+                    self._download_failures -= 1
+                    return 500, error_body("download failed (injected)", "server_error")
             return (200, data) if data is not None else _missing("file", tail[1])
         if method == "POST" and tail == ["batches"]:
             return self._create(json.loads(body or b"{}"))

@@ -168,6 +168,19 @@ def test_retryable_errors_are_bounded(make_server) -> None:
     assert totals["requests"] == 9 and totals["circuit"] == "closed"  # 3 attempts each
 
 
+@pytest.mark.integration
+def test_a_failed_download_is_retried_with_backoff_and_counted(make_server) -> None:
+    # A result file is paid for: its download is retried like every other batch call (capped
+    # exponential backoff with jitter, counted), not at the fixed poll interval.
+    server = make_server(batch_latency_s=0.02)
+    server.batch.fail_downloads(2)
+    client = batch_client(server, None, backoff_base_s=0.01, backoff_max_s=0.05)
+    out, _ = run(client, 3)
+    assert all("[Better Answer]" in o for o in out)
+    assert client.status()["call_retries"] == 2
+    assert max(server.batch.paid.values()) == 1
+
+
 def test_the_board_and_the_progress_note_show_batches_in_flight() -> None:
     from recycle.pipeline.progress import batches_note
     from recycle.teacher.gate import BatchBoard
