@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from recycle.config.base import Section
 
@@ -14,6 +14,14 @@ TemplateName = Literal[
 DeviceName = Literal["auto", "cpu", "cuda"]
 DtypeName = Literal["auto", "float32", "bfloat16", "float16"]
 AttnName = Literal["auto", "sdpa", "flash_attention_2", "eager"]
+
+FLASH = "flash_attention_2"
+FLASH_DTYPES = ("bfloat16", "float16")  # flash-attn computes in half precision only
+
+
+def flash_supports(dtype: str) -> bool:
+    """Whether flash-attention can run in `dtype` (a torch dtype's name: 'bfloat16', 'float32')."""
+    return dtype.removeprefix("torch.") in FLASH_DTYPES
 
 
 class StudentConfig(Section):
@@ -54,7 +62,7 @@ class StudentConfig(Section):
     )
     attn_implementation: AttnName = Field(
         default="auto",
-        description="'auto': flash_attention_2 on CUDA when flash-attn is installed, else sdpa.",
+        description="'auto': flash_attention_2 on CUDA in bfloat16/float16 when flash-attn is installed, else sdpa. flash_attention_2 needs bfloat16 or float16.",
     )
     num_actors: int = Field(
         default=1, ge=1, description="Size of the fixed scoring actor pool (one model copy each)."
@@ -82,3 +90,13 @@ class StudentConfig(Section):
         ge=1,
         description="Most Sentence-BERT actors (one CPU thread each; the pool grows from 1 when rows queue); None: as many as num_actors.",
     )
+
+    @model_validator(mode="after")
+    def _flash_needs_half_precision(self) -> StudentConfig:
+        if self.attn_implementation == FLASH and self.dtype == "float32":
+            raise ValueError(
+                "student.attn_implementation=flash_attention_2 with student.dtype=float32: "
+                "flash-attention computes in bfloat16/float16 only; set student.dtype=bfloat16, or "
+                "student.attn_implementation=sdpa (or auto) to score in float32"
+            )
+        return self

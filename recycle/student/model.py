@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from recycle.config.student import StudentConfig
+from recycle.config.student import FLASH, StudentConfig, flash_supports
 from recycle.errors import ConfigError
 from recycle.storage import local_folder
 from recycle.student.sequences import prompt_prefix, start_token_id
@@ -71,12 +71,23 @@ def resolve_batch_tokens(cfg: StudentConfig, device: str) -> int:
     return cfg.batch_tokens or BATCH_TOKENS["cuda" if device == "cuda" else "cpu"]
 
 
-def resolve_attention(cfg: StudentConfig, device: str) -> str:
-    """flash_attention_2 on CUDA when flash-attn is installed, else SDPA, unless set."""
+def resolve_attention(cfg: StudentConfig, device: str, dtype: Any) -> str:
+    """flash_attention_2 on CUDA in bfloat16/float16 when flash-attn is installed, else SDPA.
+
+    Raises:
+        ConfigError: flash_attention_2 was asked for where it cannot run (CPU or float32).
+    """
+    half = flash_supports(str(dtype))
+    if cfg.attn_implementation == FLASH and (device != "cuda" or not half):
+        raise ConfigError(
+            f"student.attn_implementation=flash_attention_2 needs CUDA and bfloat16/float16, "
+            f"but the student runs on {device} in {str(dtype).removeprefix('torch.')}; set "
+            "student.dtype=bfloat16 on a GPU, or student.attn_implementation=sdpa (or auto)"
+        )
     if cfg.attn_implementation != "auto":
         return cfg.attn_implementation
-    if device == "cuda" and importlib.util.find_spec("flash_attn") is not None:
-        return "flash_attention_2"
+    if device == "cuda" and half and importlib.util.find_spec("flash_attn") is not None:
+        return FLASH
     return "sdpa"
 
 
@@ -137,17 +148,44 @@ def load_tokenizer(cfg: StudentConfig) -> Any:
 
 
 def load_student(cfg: StudentConfig) -> tuple[Any, Any]:
-    """Model (eval mode, on its device) and tokenizer of `cfg.model`, loaded once per actor."""
+    """Model (eval mode, on its device) and tokenizer of `cfg.model`, loaded once per actor.
+
+    The weights are read straight onto the device where the installed transformers can
+    (`placement_kwargs`), so an actor does not hold a second, host copy of the model.
+    """
     from transformers import AutoModelForCausalLM
 
     cfg = on_this_node(cfg)
     tokenizer = check_student(cfg)
     device = resolve_device(cfg)
     dtype = resolve_dtype(cfg, device)
-    attn = resolve_attention(cfg, device)
+    attn = resolve_attention(cfg, device, dtype)
+    placement = placement_kwargs(device)
     model = AutoModelForCausalLM.from_pretrained(
-        cfg.model, dtype=dtype, attn_implementation=attn, trust_remote_code=cfg.trust_remote_code
+        cfg.model,
+        attn_implementation=attn,
+        trust_remote_code=cfg.trust_remote_code,
+        **dtype_kwarg(dtype),
+        **placement,
     )
-    model.to(device).eval()
+    if not placement:
+        model.to(device)
+    model.eval()
     log.info("student %s on %s, %s, attention %s", cfg.model, device, dtype, attn)
     return model, tokenizer
+
+
+def placement_kwargs(device: str) -> dict[str, Any]:
+    """`from_pretrained` keywords that load the weights straight onto `device`.
+
+    transformers 5 places them itself (`device_map`); 4.x needs accelerate for that. Without it the
+    model is read on the host and moved (said in the log), as before.
+    """
+    import transformers
+    from packaging.version import Version
+
+    if Version(transformers.__version__).major >= 5 or importlib.util.find_spec("accelerate"):
+        return {"device_map": device}
+    if device != "cpu":
+        log.info("accelerate is not installed: the student is read on the host, then moved")
+    return {}

@@ -27,11 +27,11 @@ from recycle.config import RecycleConfig, redacted
 from recycle.storage import local_folder
 from recycle.train.attempts import AttemptLog
 from recycle.train.batches import collate_rows
-from recycle.train.checkpoint import TrainState, load_checkpoint, save_and_report
+from recycle.train.checkpoint import CheckpointWriter, TrainState, load_checkpoint
 from recycle.train.export import export_hf
 from recycle.train.metrics import ModelShape, StepMeter, mean_context, peak_flops, train_step_line
 from recycle.train.metrics_log import MetricsLog, Tracker
-from recycle.train.model import build_sharded_model, parameter_count, resolve_attn
+from recycle.train.model import build_mesh, build_sharded_model, parameter_count, resolve_attn
 from recycle.train.step import build_optimizer, train_step
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,6 @@ class Worker:
     def __init__(self, spec: LoopSpec):
         import ray.train
         import ray.train.torch
-        from torch.distributed.device_mesh import init_device_mesh
 
         self.spec, self.cfg = spec, RecycleConfig.model_validate(spec.config)
         self.student = local_folder(self.cfg.student.model)  # copied here when on s3:// or gs://
@@ -148,13 +147,17 @@ class Worker:
             torch.cuda.set_device(self.device)  # NCCL and the device mesh use the current device
         torch.manual_seed(self.cfg.train.seed + self.rank)
         random.seed(self.cfg.train.seed + self.rank)
-        self.model = self._build_model(init_device_mesh(self.device.type, (self.world,)))
+        mesh = build_mesh(self.device.type, ctx.get_node_rank(), self.cfg.train.mesh)
+        self.model = self._build_model(mesh)
         self.optimizer, self.scheduler = build_optimizer(
             self.model, self.cfg.train, spec.total_steps
         )
         self.state = self._resume(ray.train.get_checkpoint())
         self.meter = self._meter()
         t = self.cfg.train
+        self.checkpoints = CheckpointWriter.for_ray_train(
+            self.rank, self.device, t.checkpoint_dir, t.name, t.async_checkpoint
+        )
         lead = self.rank == 0
         self.metrics_log = MetricsLog(self.cfg.output.dir) if lead else None
         self.attempt = (
@@ -172,9 +175,10 @@ class Worker:
             mesh,
             self.device,
             self.rank,
-            attn=resolve_attn(t.attn_implementation, t.use_gpu),
+            attn=resolve_attn(t.attn_implementation, t.use_gpu, t.mixed_precision),
             mixed_precision=t.mixed_precision,
             activation_checkpointing=t.activation_checkpointing,
+            reduce_dtype=t.reduce_dtype,
         )
 
     def _resume(self, checkpoint: Any) -> TrainState:
@@ -212,13 +216,20 @@ class Worker:
             self.spec.total_steps,
         ):
             result = train_step(
-                self.model, micro_batches, self.optimizer, self.scheduler, t.grad_clip, self.world
+                self.model,
+                micro_batches,
+                self.optimizer,
+                self.scheduler,
+                t.grad_clip,
+                self.world,
+                sync_last_micro_batch_only=t.grad_sync == "last_micro_batch",
             )
             self.state.step, self.state.epoch = step, self.spec.epoch_of(step)
             metrics = self.meter.metrics(
                 step, self.state.epoch, result, mean_context(micro_batches)
             )
             self._report(metrics)
+            self.checkpoints.poll()
             if self.spec.fault_after_step == step:
                 self._die()
             self.meter.start()
@@ -226,7 +237,10 @@ class Worker:
 
     def _die(self) -> None:
         """Testing hook: exit like a preempted node, leaving the metrics of the lost steps
-        behind (rank 0) so that a test can compare them with the resumed run's."""
+        behind (rank 0) so that a test can compare them with the resumed run's. A checkpoint
+        still being written is finished and reported first, so the test knows where the rerun
+        resumes."""
+        self.checkpoints.wait()
         if self.rank == 0:
             self.metrics_log.flush()
         os._exit(1)
@@ -240,18 +254,19 @@ class Worker:
             self.tracker.log(metrics, step)
             self.attempt.step_done(step)
         checkpoint_due = step % t.checkpoint_every_steps == 0 or step in self.spec.epoch_ends
+        reported = False
         if checkpoint_due:
-            save_and_report(
-                metrics, self.model, self.optimizer, self.scheduler, self.state, self.rank
-            )
+            args = (self.model, self.optimizer, self.scheduler, self.state)
+            reported = self.checkpoints.save(metrics, *args)
             if self.rank == 0:
                 self.metrics_log.flush()
-        elif step % t.report_every_steps == 0:
+        if not reported and step % t.report_every_steps == 0:
             ray.train.report(metrics)
         if self.rank == 0 and (checkpoint_due or step % t.report_every_steps == 0):
             log.info(train_step_line(metrics))
 
     def _finish(self) -> None:
+        self.checkpoints.wait()
         if self.rank == 0:
             self.metrics_log.flush()
             self.tracker.close()

@@ -20,6 +20,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from recycle.config.student import FLASH
 from recycle.errors import ConfigError
 from recycle.student.model import dtype_kwarg
 from recycle.train.batches import (
@@ -34,7 +35,6 @@ from recycle.train.batches import (
 
 log = logging.getLogger(__name__)
 
-FLASH = "flash_attention_2"
 PREFIX = "lm."  # state-dict prefix of the wrapped Hugging Face model
 
 
@@ -104,18 +104,29 @@ class CausalLMLoss(nn.Module):
         return out.last_hidden_state, batch[LABELS]
 
 
-def resolve_attn(requested: str, use_gpu: bool) -> str:
-    """The attention implementation to build: flash-attention on GPU when installed, else SDPA."""
+def resolve_attn(requested: str, use_gpu: bool, mixed_precision: str) -> str:
+    """The attention implementation to build: flash-attention on GPU in bf16 when installed, else SDPA.
+
+    Raises:
+        ConfigError: flash_attention_2 was asked for with train.mixed_precision=fp32.
+    """
+    half = mixed_precision == "bf16"
+    if requested == FLASH and not half:
+        raise ConfigError(
+            "train.attn_implementation=flash_attention_2 with train.mixed_precision=fp32: "
+            "flash-attention computes in bf16/fp16 only; set train.mixed_precision=bf16, or "
+            "train.attn_implementation=sdpa (or auto) to train in fp32"
+        )
     if requested != "auto":
         return requested
-    if use_gpu:
-        try:
-            import flash_attn  # noqa: F401
-        except ImportError:
-            log.warning("flash-attn is not installed: using SDPA with an explicit block mask")
-            return "sdpa"
-        return FLASH
-    return "sdpa"
+    if not (use_gpu and half):
+        return "sdpa"
+    try:
+        import flash_attn  # noqa: F401
+    except ImportError:
+        log.warning("flash-attn is not installed: using SDPA with an explicit block mask")
+        return "sdpa"
+    return FLASH
 
 
 def decoder_layers(lm: nn.Module) -> nn.ModuleList:
@@ -168,18 +179,62 @@ def enable_activation_checkpointing(lm: nn.Module) -> None:
         lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
-def shard(model: CausalLMLoss, mesh: Any, mixed_precision: str) -> None:
-    """`fully_shard` every decoder layer, then the root (embeddings, final norm, LM head)."""
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 
-    policy = (
-        MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
-        if mixed_precision == "bf16"
-        else MixedPrecisionPolicy()
-    )
+
+def precision_policy(mixed_precision: str, reduce_dtype: str = "fp32") -> Any:
+    """FSDP2 policy: parameters in compute (bf16 or fp32) and the gradient reduction dtype."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy
+
+    param = torch.bfloat16 if mixed_precision == "bf16" else None  # None: as stored (fp32)
+    return MixedPrecisionPolicy(param_dtype=param, reduce_dtype=DTYPES[reduce_dtype])
+
+
+def shard(model: CausalLMLoss, mesh: Any, mixed_precision: str, reduce_dtype: str = "fp32") -> None:
+    """`fully_shard` every decoder layer, then the root (embeddings, final norm, LM head).
+
+    A 1-D mesh shards over every worker (FSDP); a 2-D ("replicate", "shard") mesh shards within
+    a node and replicates across nodes (HSDP), so parameter all-gathers stay inside the node.
+    """
+    from torch.distributed.fsdp import fully_shard
+
+    policy = precision_policy(mixed_precision, reduce_dtype)
     for layer in decoder_layers(model.lm):
         fully_shard(layer, mesh=mesh, mp_policy=policy)
     fully_shard(model, mesh=mesh, mp_policy=policy)
+
+
+def mesh_shape(node_of_rank: list[int], kind: str = "auto") -> tuple[int, ...]:
+    """Device mesh shape from the node of every rank (index = world rank).
+
+    (replicas, shard) when the ranks span several nodes with the same count on each, and each
+    node's ranks are contiguous (shard groups are then exactly the nodes); else (world,).
+    """
+    world = len(node_of_rank)
+    nodes = sorted(set(node_of_rank))
+    per_node = world // len(nodes)
+    contiguous = all(node_of_rank[r] == node_of_rank[r - r % per_node] for r in range(world))
+    same_count = all(node_of_rank.count(n) == per_node for n in nodes)
+    if kind == "auto" and len(nodes) > 1 and same_count and contiguous and per_node > 1:
+        return (len(nodes), per_node)
+    return (world,)
+
+
+def build_mesh(device_type: str, node_rank: int, kind: str = "auto") -> Any:
+    """The training device mesh (collective: every rank calls it with its node rank)."""
+    from torch.distributed.device_mesh import init_device_mesh
+
+    nodes: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(nodes, node_rank)
+    shape = mesh_shape([int(n) for n in nodes], kind)
+    names = ("replicate", "shard") if len(shape) == 2 else ("shard",)
+    if dist.get_rank() == 0:
+        log.info(
+            "device mesh %s %s",
+            dict(zip(names, shape, strict=True)),
+            "(HSDP)" if len(shape) == 2 else "(FSDP)",
+        )
+    return init_device_mesh(device_type, shape, mesh_dim_names=names)
 
 
 def load_pretrained(model: CausalLMLoss, model_path: str, rank: int) -> None:
@@ -214,10 +269,11 @@ def build_sharded_model(
     attn: str,
     mixed_precision: str,
     activation_checkpointing: bool,
+    reduce_dtype: str = "fp32",
 ) -> CausalLMLoss:
     """Meta init -> activation checkpointing -> FSDP2 -> materialize shards -> load weights."""
     model = CausalLMLoss(meta_model(model_path, attn, activation_checkpointing))
-    shard(model, mesh, mixed_precision)
+    shard(model, mesh, mixed_precision, reduce_dtype)
     model.to_empty(device=device)
     load_pretrained(model, model_path, rank)
     model.train()
