@@ -32,6 +32,9 @@ MISSING_EXTRA = (
     "teacher.base_url at a running server"
 )
 POLL_S = 1.0
+REPLICA_CPUS = 1.0  # Serve's default num_cpus of a replica actor (the LLMServer replica)
+INGRESS_CPUS = 1.0  # the OpenAI ingress replica's (Serve's default), outside the bundles
+ACCELERATOR_SLIVER = 0.001  # what Ray Serve LLM asks of `accelerator_type:X` per bundle
 
 
 class ServeStartError(RecycleError):
@@ -49,6 +52,30 @@ class Served:
 def worker_count(serve: TeacherServeConfig) -> int:
     """vLLM workers of one replica: tensor x pipeline parallel."""
     return serve.tensor_parallel_size * serve.pipeline_parallel_size
+
+
+def accelerator_resource(accelerator_type: str) -> str:
+    """The Ray resource a node of that GPU type carries (Ray sets it on GPU nodes it detects)."""
+    return f"accelerator_type:{accelerator_type}"
+
+
+def replica_bundles(serve: TeacherServeConfig) -> list[dict[str, float]]:
+    """The placement group bundles of one replica, as Ray Serve LLM asks for them.
+
+    One bundle per tensor x pipeline worker: a GPU (with a sliver of the accelerator type when
+    one is named: Ray Serve LLM's `GPUAccelerator.default_bundles`) or `cpus_per_worker` CPUs;
+    the replica actor's own CPU (Serve's default `num_cpus`) is added to the first bundle
+    (`LLMServer.get_deployment_options` in Ray 2.60).
+    """
+    if serve.device == "gpu":
+        bundle = {"GPU": 1.0}
+        if serve.accelerator_type:
+            bundle[accelerator_resource(serve.accelerator_type)] = ACCELERATOR_SLIVER
+    else:
+        bundle = {"CPU": serve.cpus_per_worker}
+    bundles = [dict(bundle) for _ in range(worker_count(serve))]
+    bundles[0]["CPU"] = bundles[0].get("CPU", 0.0) + REPLICA_CPUS
+    return bundles
 
 
 def placement(serve: TeacherServeConfig) -> dict[str, Any]:
