@@ -121,9 +121,9 @@ def raise_if(problem: str | None) -> None:
 
 def mode_needs(cfg: RecycleConfig) -> None:
     """The student and the teacher, each when the mode's declaration says it needs them."""
-    from recycle.select.declarations import mode_spec
+    from recycle.select.plan import plan_selection
 
-    spec = mode_spec(cfg.selection.mode)
+    spec = plan_selection(cfg.selection).spec
     if spec.needs_student:
         student_model(cfg)
     if spec.needs_teacher:

@@ -3,13 +3,22 @@
 The authors score 4 variants x (IFD + r-IFD) = 16 sequences per sample, each alone with every
 position projected on the vocabulary. Reflected texts are simulated deterministically here (a
 longer instruction, responses ~1.5x longer), since no teacher runs in a benchmark.
+
+The pipeline's side is a selection plan's (default: the default mode, Selective
+Reflection-Tuning): its phases' variants as the graph builds them, and its own step-2 rule.
 """
 
 from __future__ import annotations
 
+import pandas as pd
+
 from recycle import columns as C
 from recycle.bench.data import columns
+from recycle.config.selection import SelectionConfig
 from recycle.config.student import StudentConfig
+from recycle.pipeline.graph import phase_variants
+from recycle.select.modes import select_instruction
+from recycle.select.plan import SelectionPlan, plan_selection
 from recycle.student.planning import plan_pairs
 from recycle.student.scoring import score_columns
 from recycle.student.variants import Variant
@@ -32,27 +41,24 @@ def with_reflections(rows: list[dict[str, str]]) -> dict[str, list[str]]:
     return cols
 
 
-def choose_instruction(cols: dict[str, list], out: dict[str, list]) -> None:
-    """Step 2: (x_ins, y_ins) replaces (x0, y0) when its IFD is higher (a NaN never wins)."""
-    ins = [a > b for a, b in zip(out[C.INS + C.IFD], out[C.ORIG + C.IFD], strict=True)]
-    for chosen, new, old in (
-        (C.INSTRUCTION_1, C.NEW_INSTRUCTION, C.INSTRUCTION),
-        (C.INPUT_1, C.NEW_INPUT, C.INPUT),
-        (C.OUTPUT_1, C.NEW_OUTPUT, C.OUTPUT),
-    ):
-        cols[chosen] = [n if w else o for w, n, o in zip(ins, cols[new], cols[old], strict=True)]
+def default_plan() -> SelectionPlan:
+    """The plan the benchmarks measure unless given one: the default mode's (selective)."""
+    return plan_selection(SelectionConfig())
+
+
+def choose_instruction(
+    cols: dict[str, list], out: dict[str, list], plan: SelectionPlan | None = None
+) -> None:
+    """Step 2 by the plan's own rule (selective: the higher IFD wins, a NaN never does) over
+    phase 1's scores `out`: (x1, y1) into `cols`, with a simulated reflection of its response."""
+    plan = plan or default_plan()
+    ok = {C.REFLECT_INSTRUCTION_STATUS: "ok", C.OUTCOME: C.OUTCOME_KEPT}  # every sample reflected
+    chosen = select_instruction(pd.DataFrame({**cols, **out}).assign(**ok), plan)
+    for col in (C.INSTRUCTION_1, C.INPUT_1, C.OUTPUT_1):
+        cols[col] = chosen[col].tolist()
     cols[C.BETTER_OUTPUT] = [longer(y) for y in cols[C.OUTPUT_1]]
 
 
-PHASE1 = [
-    Variant(prefix=C.ORIG),
-    Variant(prefix=C.INS, instruction=C.NEW_INSTRUCTION, input=C.NEW_INPUT, output=C.NEW_OUTPUT),
-]
-X1 = {"instruction": C.INSTRUCTION_1, "input": C.INPUT_1}
-PHASE2 = [
-    Variant(prefix=C.PAIR1, output=C.OUTPUT_1, ifd=False, rifd=True, **X1),
-    Variant(prefix=C.RES, output=C.BETTER_OUTPUT, rifd=True, ifd_only_if_rifd_below=C.PAIR1, **X1),
-]
 AUTHORS = [  # 4 variants x (IFD + r-IFD) = 16 sequences, each alone, every position projected
     Variant(prefix="a0_", rifd=True),
     Variant(
@@ -73,15 +79,20 @@ AUTHORS = [  # 4 variants x (IFD + r-IFD) = 16 sequences, each alone, every posi
 ]
 
 
-def pipeline_tokens(model, tokenizer, cols, cfg: StudentConfig) -> tuple[int, int]:
-    """(forward tokens, projected positions) of phase 1 + phase 2, batch by batch as the actors see them."""
+def pipeline_tokens(
+    model, tokenizer, cols, cfg: StudentConfig, plan: SelectionPlan | None = None
+) -> tuple[int, int]:
+    """(forward tokens, projected positions) of the plan's phase 1 + phase 2, batch by batch as
+    the actors see them."""
+    plan = plan or default_plan()
+    phase1, phase2 = phase_variants(plan.phase1), phase_variants(plan.phase2)
     tokens = projected = 0
     n = len(cols[C.OUTPUT])
     for start in range(0, n, cfg.batch_size):
         part = {k: v[start : start + cfg.batch_size] for k, v in cols.items()}
-        out1, s1 = score_columns(model, tokenizer, part, PHASE1, cfg)
-        choose_instruction(part, out1)
-        _, s2 = score_columns(model, tokenizer, part, PHASE2, cfg)
+        out1, s1 = score_columns(model, tokenizer, part, phase1, cfg)
+        choose_instruction(part, out1, plan)
+        _, s2 = score_columns(model, tokenizer, part, phase2, cfg)
         tokens += s1.tokens + s2.tokens
         projected += s1.projected + s2.projected
     return tokens, projected
@@ -100,11 +111,17 @@ def authors_tokens(tokenizer, cols, cfg: StudentConfig) -> int:
     return sum(len(s.input_ids) for j in jobs for s in (j.cond, j.uncond) if not j.cond.error)
 
 
-def token_ratio(model, tokenizer, cfg: StudentConfig, rows: list[dict[str, str]]) -> float:
+def token_ratio(
+    model,
+    tokenizer,
+    cfg: StudentConfig,
+    rows: list[dict[str, str]],
+    plan: SelectionPlan | None = None,
+) -> float:
     """Forward tokens of phase 1 + 2 over those of the authors' 16 sequences, printed per sample."""
     n = len(rows)
     cols = with_reflections(rows)
-    ours, projected = pipeline_tokens(model, tokenizer, cols, cfg)
+    ours, projected = pipeline_tokens(model, tokenizer, cols, cfg, plan)
     theirs = authors_tokens(tokenizer, cols, cfg)
     print(f"tokens: {n} Alpaca rows with simulated reflections, per sample:")
     print(
@@ -155,27 +172,27 @@ def phase_tokens(model, tokenizer, cols, cfg: StudentConfig, phases) -> dict[str
     return tokens
 
 
-def run_token_lines(run_dir: str, cfg: StudentConfig) -> list[str]:
+def run_token_lines(
+    run_dir: str, cfg: StudentConfig, plan: SelectionPlan | None = None
+) -> list[str]:
     """Forward tokens per sample of a selective run's phases (statistics on) against the authors'.
 
     The run's own rows (real reflections) are scored again by the scorer's core, batch by batch
     with the run's batch size, to count what its actors forwarded; the authors' count is their 16
     sequences per sample (three teacher calls, IFD and r-IFD of four pairs). Last line:
-    `forward tokens/sample: N (authors: M, ratio R)`.
+    `forward tokens/sample: N (authors: M, ratio R)`. `plan`: the selective run's (default: the
+    default mode's).
     """
-    from recycle.config.selection import SelectionConfig
-    from recycle.pipeline.graph import phase_variants
-    from recycle.select.declarations import mode_spec, with_table6
     from recycle.student.model import load_student
 
-    spec = mode_spec(SelectionConfig().mode)  # the default mode: Selective Reflection-Tuning
+    plan = plan or default_plan()
     model, tokenizer = load_student(cfg)
     cols = run_columns(run_dir)
     n = len(cols[C.OUTPUT])
     phases = (
-        ("phase 1", phase_variants(spec.phase1)),
-        ("phase 1 + Table 6", phase_variants(with_table6(spec).phase1)),
-        ("phase 2", phase_variants(spec.phase2)),
+        ("phase 1", phase_variants(plan.phase1)),
+        ("phase 1 + Table 6", phase_variants(plan.with_table6().phase1)),
+        ("phase 2", phase_variants(plan.phase2)),
     )
     got = phase_tokens(model, tokenizer, cols, cfg, phases)
     total = got["phase 1 + Table 6"] + got["phase 2"]

@@ -17,8 +17,7 @@ from recycle.pipeline import steps
 from recycle.pipeline.progress import stage_done
 from recycle.pipeline.resources import fit_to_cluster
 from recycle.pipeline.resume import FINISHED, STOPPED
-from recycle.pipeline.stats import table6_in_stream
-from recycle.select.declarations import mode_spec
+from recycle.pipeline.stats import run_plan
 from recycle.teacher.errors import TeacherOutageError
 
 
@@ -30,14 +29,12 @@ def _read(run: Run) -> Any:
 def _write(run: Run, ds: Any) -> None:
     cfg, t0 = run.cfg, time.perf_counter()
     run.extra["mode"] = cfg.selection.mode
-    in_stream = run.state["table6_in_stream"] = table6_in_stream(cfg)  # decided once a run
-    if mode_spec(cfg.selection.mode).global_topk:
-        steps.run_topk(ds, cfg, in_stream)
+    plan = run.state["selection"] = run_plan(cfg)  # made once a run, Table 6 decided
+    if plan.global_topk:
+        steps.run_topk(ds, cfg, plan)
     else:
         try:
-            run.state["streamed"] = steps.reflect_and_score(
-                ds, cfg, run.started, run.extra, in_stream
-            )
+            run.state["streamed"] = steps.reflect_and_score(ds, cfg, plan, run.started, run.extra)
         except TeacherOutageError as err:
             run.extra["status"] = STOPPED
             done = stop(run, "run", retry=cfg.output.retry_rejected)
@@ -58,9 +55,7 @@ def _sections(run: Run, counts: dict[str, Any]) -> None:
             run.outputs["alpaca_json"] = made["alpaca_json"]
             run.extra.update({k: v for k, v in made.items() if k == "stats"})
             return
-    made = steps.outputs_and_stats(
-        run.cfg, counts["kept"], run.timings, run.state["table6_in_stream"]
-    )
+    made = steps.outputs_and_stats(run.cfg, run.state["selection"], counts["kept"], run.timings)
     run.outputs["alpaca_json"] = made.pop("alpaca_json")
     run.extra.update(made)
 

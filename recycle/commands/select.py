@@ -18,6 +18,7 @@ from recycle.errors import ConfigError
 from recycle.pipeline.export import write_alpaca_json
 from recycle.pipeline.reselect import load_scored, reselect
 from recycle.rundir import write_outcomes
+from recycle.select.plan import plan_selection
 
 
 def check(cfg: RecycleConfig) -> None:
@@ -31,7 +32,7 @@ def _read(run: Run) -> Any:
     df, source = load_scored(run.cfg.data.input)
     run.n_input, run.pending = source["counts"]["input"], source["counts"].get("pending")
     run.extra.update(mode=run.cfg.selection.mode, selected_from=run.cfg.data.input)
-    return reselect(df, run.cfg, source.get("mode"))
+    return reselect(df, plan_selection(run.cfg.selection), source.get("mode"))
 
 
 def _write(run: Run, selected: Any) -> None:

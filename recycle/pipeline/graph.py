@@ -1,8 +1,10 @@
-"""The streaming Ray Data graph of each selection mode, composed from its declaration.
+"""The streaming Ray Data graph of each selection mode, composed from the run's selection plan.
 
     reflect instruction -> score phase 1 -> choose -> reflect response -> score phase 2 -> choose + filter
 
-Each step runs only where the mode's declaration (recycle.select.declarations) asks for it: the
+The two choices are the selection's own halves, composed by recycle.select.modes.select_reflected
+(the one composition, also `recycle select`'s), each run as a Ray Data step handed the plan
+(pipeline.choose). Each step runs only where the plan's declaration asks for it: the
 teacher stages where the mode reflects, a student pool per phase with student scores, the
 Sentence-BERT stage where a phase computes coherence. ifd_topk scores the originals only (then a
 global top-k on the driver, see run.py).
@@ -24,8 +26,9 @@ import ray
 
 from recycle import columns as C
 from recycle.config import RecycleConfig
-from recycle.pipeline.choose import choose_instruction_batch, choose_response_batch
-from recycle.pipeline.stats import coherence_pairs, run_spec
+from recycle.config.selection import SelectionConfig
+from recycle.pipeline.choose import choose_step
+from recycle.pipeline.stats import coherence_pairs, planned
 from recycle.rundir import LIGHT_CPUS
 from recycle.select.declarations import (
     COHERENCE,
@@ -34,10 +37,10 @@ from recycle.select.declarations import (
     PAIR_TEXT,
     RIFD,
     STUDENT_STATS,
-    ModeSpec,
     Phase,
-    mode_spec,
 )
+from recycle.select.modes import Half, select_instruction, select_reflected
+from recycle.select.plan import SelectionPlan, plan_selection
 from recycle.student import Variant, score_dataset
 from recycle.student.coherence import CoherenceScorer
 from recycle.teacher.session import TeacherSession
@@ -93,7 +96,7 @@ def phase_variants(phase: Phase) -> list[Variant]:
 
 def phase1_variants(mode: str) -> list[Variant]:
     """Step 2 compares the original and the instruction-reflected pair."""
-    return phase_variants(mode_spec(mode).phase1)
+    return phase_variants(plan_selection(SelectionConfig(mode=mode)).phase1)
 
 
 def phase2_variants(mode: str) -> list[Variant]:
@@ -101,21 +104,7 @@ def phase2_variants(mode: str) -> list[Variant]:
 
     Scores of (x1, y1) that phase 1 computed for both candidates are carried over by the choice.
     """
-    return phase_variants(mode_spec(mode).phase2)
-
-
-def _pandas_step(
-    ds: ray.data.Dataset, fn, cfg: RecycleConfig, num_cpus: float = LIGHT_CPUS
-) -> ray.data.Dataset:
-    """`fn` over pandas batches. Ray Data fuses it into the next operator (one task, or the next
-    actor pool's actors) when that one reserves the same `num_cpus`: no task of its own."""
-    return ds.map_batches(
-        fn,
-        fn_kwargs={"selection": cfg.selection.model_dump()},
-        batch_format="pandas",
-        num_cpus=num_cpus,
-        udf_modifying_row_count=False,
-    )
+    return phase_variants(plan_selection(SelectionConfig(mode=mode)).phase2)
 
 
 def coherence_graph(
@@ -159,37 +148,45 @@ def score_phase(ds: ray.data.Dataset, cfg: RecycleConfig, phase: Phase) -> ray.d
 
 
 def reflection_graph(
-    ds: ray.data.Dataset, cfg: RecycleConfig, teacher: TeacherSession, in_stream: bool
+    ds: ray.data.Dataset,
+    cfg: RecycleConfig,
+    teacher: TeacherSession,
+    plan: SelectionPlan | bool,
 ) -> ray.data.Dataset:
-    """The mode's reflections, scores and choices over validated samples; with the Table 6
-    statistics' columns when `in_stream` (recycle.pipeline.stats.table6_in_stream)."""
-    spec: ModeSpec = run_spec(cfg, in_stream)
+    """The reflections, scores and choices `plan` says over validated samples, with the Table 6
+    statistics' columns when `plan.table6` (a bool: cfg.selection planned here, stats.planned)."""
+    plan = planned(cfg, plan)
     ds = stream_blocks(ds, cfg)
-    if spec.reflect_instruction:
+    if plan.spec.reflect_instruction:
         ds = reflect_instruction(ds, teacher.config, teacher.gate_name, teacher.cache_dir)
-    ds = score_phase(ds, cfg, spec.phase1)
-    # runs inside the response-reflection actors when there are some (same CPU reservation)
-    cpus = teacher.config.actor_num_cpus if spec.reflect_response else LIGHT_CPUS
-    ds = _pandas_step(ds, choose_instruction_batch, cfg, cpus)
-    if spec.reflect_response:
-        ds = reflect_response(
-            ds, teacher.config, teacher.gate_name, teacher.cache_dir,
-            instruction_column=C.INSTRUCTION_1, input_column=C.INPUT_1, output_column=C.OUTPUT_1,
-        )  # fmt: skip
-    ds = score_phase(ds, cfg, spec.phase2)  # coherence of (x1, y1) was carried over by the choice
-    return table6_coherence(_pandas_step(ds, choose_response_batch, cfg), cfg, spec, in_stream)
+    ds = score_phase(ds, cfg, plan.phase1)
+
+    def reflect_and_score_response(ds: ray.data.Dataset) -> ray.data.Dataset:
+        if plan.spec.reflect_response:
+            ds = reflect_response(
+                ds, teacher.config, teacher.gate_name, teacher.cache_dir,
+                instruction_column=C.INSTRUCTION_1, input_column=C.INPUT_1, output_column=C.OUTPUT_1,
+            )  # fmt: skip
+        return score_phase(ds, cfg, plan.phase2)  # (x1, y1)'s coherence was carried by the choice
+
+    # step 2 runs inside the response-reflection actors when there are some (same CPU reservation)
+    step2_cpus = teacher.config.actor_num_cpus if plan.spec.reflect_response else LIGHT_CPUS
+
+    def run_half(ds: ray.data.Dataset, half: Half) -> ray.data.Dataset:
+        return choose_step(ds, half, plan, step2_cpus if half is select_instruction else LIGHT_CPUS)
+
+    chosen = select_reflected(ds, plan, reflect_and_score_response, run_half)
+    return table6_coherence(chosen, cfg, plan)
 
 
-def ifd_graph(ds: ray.data.Dataset, cfg: RecycleConfig, in_stream: bool) -> ray.data.Dataset:
+def ifd_graph(ds: ray.data.Dataset, cfg: RecycleConfig, plan: SelectionPlan) -> ray.data.Dataset:
     """IFD of the original samples only (the global top-k modes: no teacher)."""
-    spec = run_spec(cfg, in_stream)
-    scored = score_phase(stream_blocks(ds, cfg), cfg, spec.phase1)
-    return table6_coherence(scored, cfg, spec, in_stream)
+    return table6_coherence(score_phase(stream_blocks(ds, cfg), cfg, plan.phase1), cfg, plan)
 
 
 def table6_coherence(
-    ds: ray.data.Dataset, cfg: RecycleConfig, spec: ModeSpec, in_stream: bool
+    ds: ray.data.Dataset, cfg: RecycleConfig, plan: SelectionPlan
 ) -> ray.data.Dataset:
     """The coherence of (x0, y0) and of the final pair for Table 6, when the run computes it."""
-    pairs = coherence_pairs(spec) if in_stream else ([], [])
+    pairs = coherence_pairs(plan.spec) if plan.table6 else ([], [])
     return coherence_graph(ds, cfg, pairs=pairs) if pairs[0] else ds

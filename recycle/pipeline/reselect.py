@@ -21,17 +21,11 @@ from recycle.config import RecycleConfig
 from recycle.errors import ConfigError, InputError
 from recycle.rundir import read_manifest, read_outcome
 from recycle.select import select_ifd_topk
-from recycle.select.checks import check_mode, pair1_has
-from recycle.select.declarations import (
-    IFD,
-    IFD_WHERE_RIFD_WINS,
-    MODES,
-    PAIR_NAME,
-    ModeSpec,
-    mode_spec,
-)
+from recycle.select.checks import pair1_has
+from recycle.select.declarations import IFD, IFD_WHERE_RIFD_WINS, MODES, PAIR_NAME, ModeSpec
 from recycle.select.modes import STAGE as SELECT_STAGE
 from recycle.select.modes import live, select_reflected
+from recycle.select.plan import SelectionPlan, as_plan
 
 RERUN = "run `recycle run` with selection.mode={mode} instead (the teacher cache answers every prompt already paid)"
 
@@ -106,22 +100,25 @@ def _same_x1(df: pd.DataFrame, chosen: pd.DataFrame, source: str, target: ModeSp
         raise _refuse(source, target.name, why)
 
 
-def reselect(df: pd.DataFrame, cfg: RecycleConfig, source_mode: str | None) -> pd.DataFrame:
-    """The new mode over the loaded rows.
+def reselect(
+    df: pd.DataFrame, plan: SelectionPlan | RecycleConfig, source_mode: str | None
+) -> pd.DataFrame:
+    """The new mode over the loaded rows, as the command planned it when it started (a config:
+    its selection planned here).
 
     Raises:
         ConfigError: the source run lacks a text or a score the new mode reads (the message says
             which, and how many samples, where it is per sample).
     """
-    target = mode_spec(cfg.selection.mode)
-    check_mode(target)
-    if target.global_topk:
+    plan = as_plan(plan)
+    target = plan.spec
+    if plan.global_topk:
         col = C.IFD if C.IFD in df else C.scored(C.ORIG, C.IFD)
         if col not in df:
             raise ConfigError(
                 f"selection.mode={target.name} needs IFD scores: run `recycle score` (or `recycle run`) first"
             )
-        return select_ifd_topk(df, cfg.selection, ifd_col=col)
+        return select_ifd_topk(df, plan.config, ifd_col=col)
     if source_mode not in MODES or C.INSTRUCTION_REFLECTED not in df:
         raise ConfigError(
             f"selection.mode={target.name} needs the columns of a `recycle run`; this run has no reflections"
@@ -134,4 +131,4 @@ def reselect(df: pd.DataFrame, cfg: RecycleConfig, source_mode: str | None) -> p
         _same_x1(df, chosen, source_mode, target)
         return chosen
 
-    return select_reflected(df, cfg.selection, between=same_x1)
+    return select_reflected(df, plan, between=same_x1)

@@ -1,7 +1,7 @@
 """Table 6 statistics of the original and the final data of a run, for the manifest and report.
 
 When the mode scores with the student, the statistics come from the run's own columns: phase 1
-also scores IFD and r-IFD of (x0, y0) (`with_table6`), the choices carry the chosen pair's losses
+also scores IFD and r-IFD of (x0, y0) (`run_plan`), the choices carry the chosen pair's losses
 and lengths forward as final_*, and Sentence-BERT actors at the end of the stream write
 orig_coherence and final_coherence (unless the mode computed them already). Nothing is re-read,
 re-normalized or scored again. Modes without a student phase (recycle, recycle_instruction,
@@ -26,14 +26,9 @@ from recycle.config import RecycleConfig
 from recycle.errors import ConfigError
 from recycle.pipeline.resume import STREAM_PARTS
 from recycle.rundir import outcome_files
-from recycle.select.declarations import (
-    COHERENCE,
-    PAIR_TEXT,
-    ModeSpec,
-    mode_spec,
-    with_table6,
-)
+from recycle.select.declarations import COHERENCE, PAIR_TEXT, ModeSpec
 from recycle.select.modes import FINAL, PAIR_LENGTHS, PAIR_SCORES
+from recycle.select.plan import SelectionPlan, plan_selection
 from recycle.storage import filesystem
 
 log = logging.getLogger(__name__)
@@ -43,7 +38,7 @@ FINAL_TEXT = (C.FINAL_INSTRUCTION, C.FINAL_INPUT, C.FINAL_OUTPUT)
 
 def embedder_error(name: str) -> str:
     """Why the Sentence-BERT model `name` cannot be loaded, or "" when it loads (it is loaded:
-    a run asks once, in `table6_in_stream`, and passes the answer on)."""
+    a run asks once, in `run_plan`, and passes the answer on)."""
     from recycle.student.coherence import load_embedder
 
     try:
@@ -53,21 +48,36 @@ def embedder_error(name: str) -> str:
     return ""
 
 
-def table6_in_stream(cfg: RecycleConfig) -> bool:
-    """Whether this run computes its Table 6 statistics in the stream (see the module doc).
+def run_plan(cfg: RecycleConfig) -> SelectionPlan:
+    """The selection plan of one `recycle run`, made once when it starts and handed to its graph,
+    its top-k step and its statistics: the mode's declaration, with phase 1 widened when the run
+    computes its Table 6 statistics in the stream (see the module doc).
 
-    Decided once per run (it loads the Sentence-BERT model to see that it loads); the graph and
-    the statistics are given the answer.
+    Whether it does is decided here, once a run: it loads the Sentence-BERT model to see that it
+    loads.
     """
-    spec = mode_spec(cfg.selection.mode)
-    wanted = cfg.output.report_stats and bool(cfg.student.model) and spec.needs_student
-    return wanted and not embedder_error(cfg.student.coherence_model)
+    plan = plan_selection(cfg.selection)
+    wanted = cfg.output.report_stats and bool(cfg.student.model) and plan.spec.needs_student
+    in_stream = wanted and not embedder_error(cfg.student.coherence_model)
+    return plan.with_table6() if in_stream else plan
+
+
+def table6_in_stream(cfg: RecycleConfig) -> bool:
+    """Whether a run of `cfg` computes its Table 6 statistics in the stream (run_plan decides)."""
+    return run_plan(cfg).table6
+
+
+def planned(cfg: RecycleConfig, plan: SelectionPlan | bool) -> SelectionPlan:
+    """`plan` as it is; a bool (Table 6 in the stream or not) plans cfg.selection so, here."""
+    if isinstance(plan, SelectionPlan):
+        return plan
+    base = plan_selection(cfg.selection)
+    return base.with_table6() if plan else base
 
 
 def run_spec(cfg: RecycleConfig, in_stream: bool) -> ModeSpec:
-    """The mode's declaration as this run executes it (phase 1 widened for Table 6 in the stream)."""
-    spec = mode_spec(cfg.selection.mode)
-    return with_table6(spec) if in_stream else spec
+    """The mode's declaration as a run executes it (phase 1 widened for Table 6 in the stream)."""
+    return planned(cfg, in_stream).spec
 
 
 def final_prefix(spec: ModeSpec) -> str:
@@ -117,16 +127,15 @@ def scored_table6_row(df: pd.DataFrame) -> dict[str, Any]:
     return table6_row(df)
 
 
-def stats_from_run(cfg: RecycleConfig) -> dict[str, Any]:
-    """{"original": row, "final": row} from the columns the run wrote in the stream."""
-    spec = run_spec(cfg, in_stream=True)
+def stats_from_run(cfg: RecycleConfig, plan: SelectionPlan) -> dict[str, Any]:
+    """{"original": row, "final": row} from the columns the run (of `plan`) wrote in the stream."""
     every = (C.OUTCOME_KEPT, C.OUTCOME_DROPPED, C.OUTCOME_REJECTED)
     original = _stream_frame(cfg.output.dir, every, C.ORIG)
     if original is None or original[C.LOSS_X_GIVEN_Y].isna().all():
         return {"skipped": "the run's rows hold no r-IFD of (x0, y0) (a resumed run that had "
                 "output.report_stats=false?): run `recycle stats` on the input"}  # fmt: skip
     out: dict[str, Any] = {"original": scored_table6_row(original)}
-    final = _stream_frame(cfg.output.dir, (C.OUTCOME_KEPT,), final_prefix(spec))
+    final = _stream_frame(cfg.output.dir, (C.OUTCOME_KEPT,), final_prefix(plan.spec))
     out["final"] = (
         scored_table6_row(final) if final is not None else {"skipped": "no sample was kept"}
     )
@@ -134,14 +143,14 @@ def stats_from_run(cfg: RecycleConfig) -> dict[str, Any]:
 
 
 def table6_stats(
-    cfg: RecycleConfig, final_json: str, n_kept: int, in_stream: bool
+    cfg: RecycleConfig, plan: SelectionPlan, final_json: str, n_kept: int
 ) -> dict[str, Any]:
     """{"original": row, "final": row} under the run's student; a reason where one cannot be made.
 
-    `in_stream`: the run's `table6_in_stream` (its columns hold what the rows need).
+    `plan`: the run's plan (`run_plan`); with `plan.table6` its columns hold what the rows need.
     """
-    if in_stream:
-        return stats_from_run(cfg)
+    if plan.table6:
+        return stats_from_run(cfg, plan)
     reason = embedder_error(cfg.student.coherence_model)
     if reason:
         log.warning("no Table 6 statistics: %s", reason)

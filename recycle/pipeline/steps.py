@@ -38,8 +38,7 @@ from recycle.pipeline.resume import (
 from recycle.pipeline.stats import embedder_error, table6_stats
 from recycle.rundir import MANIFEST, delete_parts, read_manifest, write_outcomes
 from recycle.select import select_ifd_topk
-from recycle.select.checks import check_mode
-from recycle.select.declarations import mode_spec
+from recycle.select.plan import SelectionPlan, plan_selection
 from recycle.storage import file_exists
 from recycle.teacher.errors import TeacherOutageError
 from recycle.teacher.session import (
@@ -54,8 +53,8 @@ VALIDATE_PARTS = "validate"
 
 def check_config(cfg: RecycleConfig) -> None:
     """Fail before any work on a config the pipeline cannot run (the mode's declaration included)."""
-    mode, spec = cfg.selection.mode, mode_spec(cfg.selection.mode)
-    check_mode(spec)  # a rule or filter reading a score no phase computes stops here
+    # an unknown mode, or a rule or filter reading a score no phase computes, stops here
+    mode, spec = cfg.selection.mode, plan_selection(cfg.selection).spec
     if spec.needs_embedder and (reason := embedder_error(cfg.student.coherence_model)):
         raise ConfigError(reason)  # a missing Sentence-BERT model stops here, loaded once a run
     if spec.needs_student and not cfg.student.model:
@@ -89,11 +88,11 @@ def validated(cfg: RecycleConfig, timings: dict[str, float]) -> tuple[ray.data.D
     return rows.filter(expr=col(C.OUTCOME) == C.OUTCOME_KEPT).materialize(), n_input
 
 
-def run_topk(ds: ray.data.Dataset, cfg: RecycleConfig, in_stream: bool) -> None:
+def run_topk(ds: ray.data.Dataset, cfg: RecycleConfig, plan: SelectionPlan) -> None:
     """ifd_topk: score everything, rank on the driver, write. Global, so it restarts on resume."""
     delete_parts(cfg.output.dir, STREAM_PARTS)
-    scored = ifd_graph(ds, cfg, in_stream).to_pandas()
-    chosen = select_ifd_topk(scored, cfg.selection, ifd_col=C.scored(C.ORIG, C.IFD))
+    scored = ifd_graph(ds, cfg, plan).to_pandas()
+    chosen = select_ifd_topk(scored, plan.config, ifd_col=C.scored(C.ORIG, C.IFD))
     write_outcomes(ray.data.from_pandas(_final_is_original(chosen)), cfg.output.dir, STREAM_PARTS)
 
 
@@ -111,12 +110,13 @@ def _final_is_original(df: pd.DataFrame) -> pd.DataFrame:
 def reflect_and_score(
     ds: ray.data.Dataset,
     cfg: RecycleConfig,
+    plan: SelectionPlan,
     started: float,
     extra: dict[str, Any],
-    in_stream: bool,
 ) -> int:
-    """Stream the samples not written yet through the mode's graph into the run directory
-    (with the Table 6 statistics' columns when `in_stream`); returns how many there were.
+    """Stream the samples not written yet through the graph of the run's `plan` into the run
+    directory (with the Table 6 statistics' columns when `plan.table6`); returns how many there
+    were.
 
     `extra` gets the manifest's "teacher" (added up over the run directory's invocations) and
     "invocations", also when a teacher outage stops the stream.
@@ -139,7 +139,7 @@ def reflect_and_score(
             teacher_session(cfg, prior_cost_usd(history)) as teacher,
             logged_progress(cfg.output.dir, teacher.gate_name, total=total),
         ):
-            graph = reflection_graph(todo, cfg, teacher, in_stream)
+            graph = reflection_graph(todo, cfg, teacher, plan)
             write_outcomes(graph, cfg.output.dir, STREAM_PARTS)
     except TeacherOutageError:
         summary = teacher.summary if teacher is not None else {}
@@ -174,9 +174,10 @@ def unchanged_outputs(cfg: RecycleConfig, n_input: int, counts: dict[str, Any]) 
 
 
 def outputs_and_stats(
-    cfg: RecycleConfig, n_kept: int, timings: dict[str, float], in_stream: bool
+    cfg: RecycleConfig, plan: SelectionPlan, n_kept: int, timings: dict[str, float]
 ) -> dict[str, Any]:
-    """Write the Alpaca JSON export; with output.report_stats, the Table 6 statistics too.
+    """Write the Alpaca JSON export; with output.report_stats, the Table 6 statistics too (from
+    the stream's columns when the run's `plan` computed them there).
 
     Returns:
         {"alpaca_json": URI} and, when computed, {"stats": {"original": row, "final": row}}.
@@ -184,7 +185,7 @@ def outputs_and_stats(
     out: dict[str, Any] = {"alpaca_json": write_alpaca_json(cfg.output.dir)}
     if cfg.output.report_stats and cfg.student.model:
         t0 = time.perf_counter()
-        out["stats"] = table6_stats(cfg, out["alpaca_json"], n_kept, in_stream)
+        out["stats"] = table6_stats(cfg, plan, out["alpaca_json"], n_kept)
         timings["stats"] = time.perf_counter() - t0
         stage_done("statistics", "Table 6 of the original and final data", timings["stats"])
     return out

@@ -3,20 +3,22 @@
 Pure functions over a pandas DataFrame holding the pipeline's columns (recycle.columns). Only rows
 whose OUTCOME is "kept" are touched; rows already rejected upstream pass through unchanged.
 
-What each mode does (its rules, phases and filter) is declared once, in declarations.py; the
-functions here only apply a declaration. ifd_topk's global choice is in topk.py.
+What each mode does (its rules, phases and filter) is declared once, in declarations.py, and
+resolved once a run, into the plan it is handed (plan.py); the functions here only apply a plan.
+ifd_topk's global choice is in topk.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from recycle import columns as C
 from recycle.config.selection import SelectionConfig
-from recycle.select.declarations import mode_spec
+from recycle.select.plan import SelectionPlan, as_plan
 from recycle.select.rules import as_bool, never
 
 # Drop reasons of the final filter.
@@ -29,6 +31,8 @@ PAIR_SCORES = (C.IFD, C.RIFD, C.LOSS_Y_GIVEN_X, C.LOSS_Y, C.LOSS_X_GIVEN_Y, C.LO
 # what the chosen pair's Table 6 row reads besides its scores (carried by both choices)
 PAIR_LENGTHS = (C.X_TOKENS, C.Y_TOKENS)
 FINAL = "final_"  # prefix of the final pair's carried scores: final_ifd, final_loss_x, ...
+Half = Callable[[pd.DataFrame, SelectionPlan], pd.DataFrame]  # a half of the selection
+Rows = TypeVar("Rows")  # what the halves run over: a DataFrame, or the stream's Ray Dataset
 
 
 def live(df: pd.DataFrame) -> np.ndarray:
@@ -78,20 +82,22 @@ def choose_response(df: pd.DataFrame, win: np.ndarray) -> pd.DataFrame:
     return df
 
 
-def step2_win(df: pd.DataFrame, cfg: SelectionConfig) -> np.ndarray:
-    """Where the reflected instruction replaces the original, under the mode's rule."""
-    rule = mode_spec(cfg.mode).step2
+def step2_win(df: pd.DataFrame, plan: SelectionPlan) -> np.ndarray:
+    """Where the reflected instruction replaces the original, under the plan's step-2 rule."""
+    rule = plan.step2
     if rule is never:
         return np.zeros(len(df), dtype=bool)
-    return _ok(df, C.REFLECT_INSTRUCTION_STATUS) & as_bool(rule(df, C.ORIG, C.INS, cfg.seed))
+    seed = plan.config.seed
+    return _ok(df, C.REFLECT_INSTRUCTION_STATUS) & as_bool(rule(df, C.ORIG, C.INS, seed))
 
 
-def step4_win(df: pd.DataFrame, cfg: SelectionConfig) -> np.ndarray:
-    """Where the reflected response replaces y1, under the mode's rule."""
-    rule = mode_spec(cfg.mode).step4
+def step4_win(df: pd.DataFrame, plan: SelectionPlan) -> np.ndarray:
+    """Where the reflected response replaces y1, under the plan's step-4 rule."""
+    rule = plan.step4
     if rule is never:
         return np.zeros(len(df), dtype=bool)
-    return _ok(df, C.REFLECT_RESPONSE_STATUS) & as_bool(rule(df, C.PAIR1, C.RES, cfg.seed))
+    seed = plan.config.seed
+    return _ok(df, C.REFLECT_RESPONSE_STATUS) & as_bool(rule(df, C.PAIR1, C.RES, seed))
 
 
 def drop(df: pd.DataFrame, mask: np.ndarray, reason: str, detail: str) -> None:
@@ -128,35 +134,45 @@ def final_filter(df: pd.DataFrame, cfg: SelectionConfig) -> pd.DataFrame:
     return df
 
 
-def select_instruction(df: pd.DataFrame, cfg: SelectionConfig) -> pd.DataFrame:
-    """The first half of the selection: step 2 picks (x1, y1) under the mode's rule."""
-    return choose_instruction(df, step2_win(df, cfg) & live(df))
+def select_instruction(df: pd.DataFrame, plan: SelectionPlan) -> pd.DataFrame:
+    """The first half of the selection: step 2 picks (x1, y1) under the plan's rule."""
+    return choose_instruction(df, step2_win(df, plan) & live(df))
 
 
-def select_response(df: pd.DataFrame, cfg: SelectionConfig) -> pd.DataFrame:
-    """The second half: step 4 picks y2, then the final filter when the mode has one."""
-    df = choose_response(df, step4_win(df, cfg) & live(df))
-    return final_filter(df, cfg) if mode_spec(cfg.mode).final_filter else df
+def select_response(df: pd.DataFrame, plan: SelectionPlan) -> pd.DataFrame:
+    """The second half: step 4 picks y2, then the final filter when the plan has one."""
+    df = choose_response(df, step4_win(df, plan) & live(df))
+    return final_filter(df, plan.config) if plan.final_filter else df
+
+
+def _on_frame(plan: SelectionPlan) -> Callable[[pd.DataFrame, Half], pd.DataFrame]:
+    return lambda df, half: half(df, plan)
 
 
 def select_reflected(
-    df: pd.DataFrame,
-    cfg: SelectionConfig,
-    between: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
-) -> pd.DataFrame:
-    """The selection steps in their order: the one composition every caller runs.
+    rows: Rows,
+    selection: SelectionPlan | SelectionConfig,
+    between: Callable[[Rows], Rows] | None = None,
+    run_half: Callable[[Rows, Half], Rows] | None = None,
+) -> Rows:
+    """The selection steps in their order: the one composition of the two halves.
 
-    The stream runs the two halves as two Ray Data steps (pipeline.choose), with the response of
-    (x1, y1) reflected and scored in `between`; `recycle select` (pipeline.reselect) and the tests
-    run them here, on rows that hold phase 1 and phase 2 columns already.
+    The stream (pipeline.graph) runs each half as a Ray Data step over its dataset
+    (`run_half`, pipeline.choose), the response of (x1, y1) reflected and scored in `between`;
+    `recycle select` (pipeline.reselect) and the tests run them here on a DataFrame whose rows
+    hold phase 1 and phase 2 columns already.
 
     Args:
-        df: scored rows (rows not kept pass through unchanged).
-        cfg: the selection config (its mode's declaration says the rules and the filter).
-        between: what happens to the rows after step 2 and before step 4 (a check, or the scores
-            of phase 2); None: nothing.
+        rows: scored rows (rows not kept pass through unchanged), or the stream's dataset.
+        selection: the run's plan (a config is planned here: plan.as_plan).
+        between: what happens to the rows after step 2 and before step 4 (a check, or the
+            reflection and scores of phase 2); None: nothing.
+        run_half: how a half (select_instruction, then select_response) runs over `rows`;
+            None: called on the DataFrame.
     """
-    chosen = select_instruction(df, cfg)
+    plan = as_plan(selection)
+    run = run_half or _on_frame(plan)
+    chosen = run(rows, select_instruction)
     if between is not None:
         chosen = between(chosen)
-    return select_response(chosen, cfg)
+    return run(chosen, select_response)

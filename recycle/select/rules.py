@@ -53,6 +53,13 @@ class Rule:
     def __call__(self, df: pd.DataFrame, current: str, candidate: str, seed: int = 0) -> pd.Series:
         return self.fn(df, current, candidate, seed)
 
+    def __reduce_ex__(self, protocol: int) -> str | tuple:
+        """Pickled by name when it is one of this module's rules, so that a copy (the plan a Ray
+        worker is handed) is the very same rule: `rule is never` holds there as here."""
+        if RULES.get(self.name) is self:
+            return rule_named, (self.name,)
+        return super().__reduce_ex__(protocol)
+
 
 def _col(df: pd.DataFrame, prefix: str, base: str) -> pd.Series:
     name = C.scored(prefix, base)
@@ -98,6 +105,13 @@ coin = Rule("coin", (), _coin)
 # The reflected variant always wins where it exists (recycle modes), or never (no reflection).
 always = Rule("always", (), _const(True))
 never = Rule("never", (), _const(False))
+RULES = {r.name: r for r in (higher_ifd, lower_rifd, higher_ppl, lower_ppl, higher_coherence, coin,
+                             always, never)}  # fmt: skip
+
+
+def rule_named(name: str) -> Rule:
+    """The rule of this module called `name` (how a pickled rule comes back)."""
+    return RULES[name]
 
 
 def as_bool(values: pd.Series) -> np.ndarray:
