@@ -184,6 +184,7 @@ def schedule_samples(cfg: RecycleConfig, table: pa.Table) -> Schedule:
         t.packing,
         t.max_length,
         t.max_steps,
+        t.sort_by_length,
     )
     if not schedule.steps_per_epoch or 0 in schedule.steps_per_epoch:
         unit = "packed rows" if t.packing else "samples"

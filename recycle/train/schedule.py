@@ -9,6 +9,12 @@ and a multi-worker run take the same global batches as a single-process one:
     step s:   rows [s*G, (s+1)*G) of the epoch; worker r takes the r-th chunk of
               micro_batch_size x accumulation rows, in micro-batches of micro_batch_size
 
+With `sort_by_length` the G rows of a step are first ordered longest first and dealt so that
+micro-batch k of every worker holds the k-th group of num_workers x micro_batch_size rows:
+rows of one micro-batch have similar lengths (little padding) and the workers, which meet at
+every micro-batch, wait little for each other. The step holds the same rows either way, and its
+loss is normalized by the step's target tokens, so the gradient is the same up to summation order.
+
 The trailing rows of an epoch that do not fill a global batch are not trained on that epoch
 (the next permutation reshuffles them in). Every rank gets the same number of micro-batches.
 """
@@ -160,6 +166,32 @@ def place(index: int, layout: Layout) -> tuple[int, int, int]:
     return step, rank, k // layout.micro_batch_size
 
 
+def sort_step_rows(
+    rows: list[list[int]], lengths: Sequence[int], layout: Layout
+) -> list[list[int]]:
+    """One step's rows reordered so that `place` gives micro-batch k of every worker the k-th
+    group of num_workers x micro_batch_size rows of the length order (longest first; stable)."""
+    row_len = [sum(int(lengths[i]) for i in row) for row in rows]
+    ranked = sorted(range(len(rows)), key=lambda j: -row_len[j])
+    group, mbs = layout.num_workers * layout.micro_batch_size, layout.micro_batch_size
+    out = []
+    for rank in range(layout.num_workers):
+        for micro in range(layout.accum_steps):
+            start = micro * group + rank * mbs
+            out.extend(rows[j] for j in ranked[start : start + mbs])
+    return out
+
+
+def padding_tokens(rows: list[list[int]], lengths: Sequence[int], layout: Layout) -> int:
+    """Padding tokens of one step's rows laid out by `place` (each micro-batch is padded to its
+    longest row)."""
+    per_micro: dict[tuple[int, int], list[int]] = {}
+    for index, row in enumerate(rows):
+        _, rank, micro = place(index, layout)
+        per_micro.setdefault((rank, micro), []).append(sum(int(lengths[i]) for i in row))
+    return sum(max(v) * len(v) - sum(v) for v in per_micro.values())
+
+
 def build_schedule(
     sample_ids: Sequence[str],
     ids: Sequence[np.ndarray],
@@ -170,6 +202,7 @@ def build_schedule(
     packing: bool,
     capacity: int,
     max_steps: int | None = None,
+    sort_by_length: bool = False,
 ) -> Schedule:
     """Lay out `epochs` passes over the samples into every worker's rows.
 
@@ -180,6 +213,9 @@ def build_schedule(
         layout: global batch, worker count, micro-batch size.
         epochs, seed, packing, capacity: the recipe; capacity is the longest row.
         max_steps: stop the schedule after this many steps.
+        sort_by_length: order each step's rows by length before cutting micro-batches (see
+            `sort_step_rows`); the fingerprint is the same either way, so a run may resume
+            with the other setting.
     """
     lengths = [len(x) for x in ids]
     ranks = [_RankColumns() for _ in range(layout.num_workers)]
@@ -187,20 +223,33 @@ def build_schedule(
     digest.update("\0".join(sample_ids).encode())
     steps_per_epoch: list[int] = []
     step0 = 0
-    stats = {"samples": len(ids), "rows": 0, "rows_left_out": 0, "tokens": 0, "target_tokens": 0}
+    stats = {
+        "samples": len(ids),
+        "rows": 0,
+        "rows_left_out": 0,
+        "tokens": 0,
+        "target_tokens": 0,
+        "padding_tokens": 0,
+    }
     for epoch in range(epochs):
         rows = epoch_rows(len(ids), lengths, epoch, seed, packing, capacity)
         n_steps = len(rows) // layout.global_rows
         if max_steps is not None:
             n_steps = min(n_steps, max_steps - step0)
         used = rows[: n_steps * layout.global_rows]
-        for index, members in enumerate(used):
-            offset, rank, micro = place(index, layout)
-            columns = _row_columns(ids, starts, members)
-            ranks[rank].add(columns, epoch, step0 + offset + 1, micro)
+        for members in used:
             digest.update(np.asarray(members, dtype=np.int64).tobytes() + b"|")
-            stats["tokens"] += len(columns[0])
-            stats["target_tokens"] += sum(columns[2])
+        for offset in range(n_steps):
+            step_rows = used[offset * layout.global_rows : (offset + 1) * layout.global_rows]
+            if sort_by_length:
+                step_rows = sort_step_rows(step_rows, lengths, layout)
+            stats["padding_tokens"] += padding_tokens(step_rows, lengths, layout)
+            for index, members in enumerate(step_rows):
+                _, rank, micro = place(index, layout)
+                columns = _row_columns(ids, starts, members)
+                ranks[rank].add(columns, epoch, step0 + offset + 1, micro)
+                stats["tokens"] += len(columns[0])
+                stats["target_tokens"] += sum(columns[2])
         stats["rows"] += len(used)
         stats["rows_left_out"] += len(rows) - len(used)
         steps_per_epoch.append(n_steps)
