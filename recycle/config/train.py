@@ -11,6 +11,9 @@ from recycle.config.base import Section
 MixedPrecision = Literal["bf16", "fp32"]
 AttnImplementation = Literal["auto", "sdpa", "flash_attention_2", "eager"]
 Tracker = Literal["none", "mlflow", "wandb"]
+ReduceDtype = Literal["fp32", "bf16"]
+GradSync = Literal["last_micro_batch", "every_micro_batch"]
+MeshKind = Literal["auto", "flat"]
 
 
 class TrainConfig(Section):
@@ -83,6 +86,26 @@ class TrainConfig(Section):
     attn_implementation: AttnImplementation = Field(
         default="auto", description="auto: flash_attention_2 on GPU when installed, else sdpa."
     )
+    sort_by_length: bool = Field(
+        default=True,
+        description="Order each step's rows by length before cutting micro-batches (less padding; "
+        "the step's rows and gradient are the same).",
+    )
+    reduce_dtype: ReduceDtype = Field(
+        default="fp32",
+        description="Dtype of the gradient reduce-scatter/all-reduce; bf16 halves the bytes sent.",
+    )
+    grad_sync: GradSync = Field(
+        default="last_micro_batch",
+        description="last_micro_batch: reduce gradients once per step, after the last micro-batch "
+        "(each worker keeps one unsharded gradient copy in reduce_dtype between micro-batches); "
+        "every_micro_batch: reduce-scatter after every micro-batch (least memory).",
+    )
+    mesh: MeshKind = Field(
+        default="auto",
+        description="auto: shard within a node and replicate across nodes (HSDP) when the workers "
+        "span several nodes with the same count on each; flat: shard over all workers.",
+    )
     # --- data ---
     dataset: str | None = Field(
         default=None,
@@ -98,6 +121,17 @@ class TrainConfig(Section):
     storage_path: str | None = Field(
         default=None,
         description="Ray Train storage (local, s3://, gs://); None: output.dir/checkpoints.",
+    )
+    checkpoint_dir: str | None = Field(
+        default=None,
+        description="Local folder where workers write checkpoints before they are copied to a "
+        "remote storage_path (s3://, gs://); a local storage_path is written in place. "
+        "None: ~/.cache/recycle/checkpoints.",
+    )
+    async_checkpoint: bool = Field(
+        default=True,
+        description="Write checkpoints in the background (torch.distributed.checkpoint.async_save) "
+        "while training goes on; a checkpoint counts once every worker finished writing it.",
     )
     name: str = Field(
         default="finetune",
@@ -140,6 +174,16 @@ class TrainConfig(Section):
                 f"train.num_workers x train.micro_batch_size = {self.num_workers} x "
                 f"{self.micro_batch_size} = {per_pass}; pick a global batch that is a multiple "
                 f"of {per_pass} (e.g. {max(per_pass, self.global_batch_size // per_pass * per_pass)})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _flash_needs_half_precision(self) -> TrainConfig:
+        if self.attn_implementation == "flash_attention_2" and self.mixed_precision == "fp32":
+            raise ValueError(
+                "train.attn_implementation=flash_attention_2 with train.mixed_precision=fp32: "
+                "flash-attention computes in bf16/fp16 only; set train.mixed_precision=bf16, or "
+                "train.attn_implementation=sdpa (or auto) to train in fp32"
             )
         return self
 
