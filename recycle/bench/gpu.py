@@ -34,9 +34,10 @@ from recycle import columns as C
 from recycle.bench import scoring
 from recycle.bench.data import alpaca_rows, offline_tokenizer
 from recycle.config.student import StudentConfig
+from recycle.student.model import dtype_kwarg
 from recycle.train.batches import collate_rows
 from recycle.train.metrics import ModelShape, StepMeter, mean_context, peak_flops
-from recycle.train.model import CausalLMLoss, shard
+from recycle.train.model import CausalLMLoss, enable_activation_checkpointing, shard
 from recycle.train.samples import tokenize_samples
 from recycle.train.schedule import Layout, build_schedule, epoch_rows
 from recycle.train.step import train_step
@@ -57,6 +58,7 @@ class Shape:
 
 
 LLAMA2_7B = Shape("Llama-2-7B", 32, 4096, 11008, 32, 32000)
+LLAMA_1B = Shape("Llama ~1B (16 x 2048)", 16, 2048, 5504, 16, 32000)  # 0.94B with this vocabulary
 TINY = Shape("tiny Llama", 2, 64, 172, 4, 2000)
 
 
@@ -116,7 +118,9 @@ def random_model(config: Any, device: torch.device, dtype: torch.dtype, attn: st
 
     torch.manual_seed(0)
     with torch.device(device):
-        return AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attn)
+        return AutoModelForCausalLM.from_config(
+            config, attn_implementation=attn, **dtype_kwarg(dtype)
+        )
 
 
 def release(*objects: Any) -> None:
@@ -203,7 +207,7 @@ def single_rank_mesh(device: torch.device) -> Any:
 def bench_train(plan: Plan, config: Any, steps: list[list[dict]], attn: str) -> dict[str, Any]:
     """(b): FSDP2 training steps on one device; tokens/s and MFU of the timed steps."""
     lm = random_model(config, plan.device, torch.float32, attn)
-    lm.activation_checkpointing_enable({"use_reentrant": False})
+    enable_activation_checkpointing(lm)  # every transformers version the project accepts
     n_params = sum(p.numel() for p in lm.parameters())
     model = CausalLMLoss(lm)
     shard(model, single_rank_mesh(plan.device), "bf16" if plan.bf16 else "fp32")
@@ -246,30 +250,43 @@ def _pct(value: float | None) -> str:
     return f"{value:.1%}" if value is not None else "n/a (no GPU peak)"
 
 
-def run(plan: Plan) -> list[str]:
-    """Every part of the benchmark; returns the figure lines that close the output."""
+def measure(plan: Plan) -> dict[str, Any]:
+    """Every part of the benchmark; returns its figures (scoring, training, flash, wall_s)."""
     started = time.perf_counter()
     rows = alpaca_rows()
     tokenizer = offline_tokenizer(plan.workdir, rows, vocab_size=plan.shape.vocab)
     config = llama_config(plan.shape, tokenizer, plan.max_length)
     name = torch.cuda.get_device_name() if plan.device.type == "cuda" else "CPU"
     print(f"device: {name}; model: {plan.shape.name} shape, random init; {len(rows)} Alpaca rows")
-    score = bench_scoring(plan, tokenizer, config, rows)
+    out: dict[str, Any] = {"device": name, "shape": plan.shape.name}
+    out["scoring"] = bench_scoring(plan, tokenizer, config, rows)
     steps = packed_steps(plan, tokenizer, rows)
-    train = bench_train(plan, config, steps, SDPA)
-    figures = [
+    out["training"] = bench_train(plan, config, steps, SDPA)
+    out["flash"] = bench_train(plan, config, steps, FLASH) if flash_available(plan) else None
+    out["wall_s"] = time.perf_counter() - started
+    return out
+
+
+def figure_lines(figures: dict[str, Any]) -> list[str]:
+    """The closing lines of the benchmark's output, from `measure`'s figures."""
+    score, train, flash = figures["scoring"], figures["training"], figures["flash"]
+    lines = [
         f"scoring: batched {score['tokens_per_s']:,.0f} tokens/s, {score['speedup']:.1f}x the "
         f"per-sample loop, forward MFU {_pct(score['mfu'])} (goals: >= 10x, >= 50%)",
         f"training: FSDP2 step, packed, SDPA: {train['tokens_per_s']:,.0f} tokens/s, "
         f"MFU {_pct(train['mfu'])} (goal: >= 45%); {train['params'] / 1e9:.2f}B parameters",
     ]
-    if flash_available(plan):
-        flash = bench_train(plan, config, steps, FLASH)
-        figures.append(
+    if flash is not None:
+        lines.append(
             f"flash-attn varlen vs SDPA: {flash['tokens_per_s'] / train['tokens_per_s']:.2f}x "
             f"({flash['tokens_per_s']:,.0f} tokens/s, MFU {_pct(flash['mfu'])})"
         )
     else:
-        figures.append("flash-attn varlen vs SDPA: skipped (flash-attn not importable or no GPU)")
-    figures.append(f"wall: {time.perf_counter() - started:.0f} s")
-    return figures
+        lines.append("flash-attn varlen vs SDPA: skipped (flash-attn not importable or no GPU)")
+    lines.append(f"wall: {figures['wall_s']:.0f} s")
+    return lines
+
+
+def run(plan: Plan) -> list[str]:
+    """Every part of the benchmark; returns the figure lines that close the output."""
+    return figure_lines(measure(plan))
