@@ -1,4 +1,5 @@
-"""Shared fixtures: one local Ray for the whole session, paths to the shared real data."""
+"""Shared fixtures: one local Ray for the whole session, paths to the shared real data; the
+guard that fails a test starting Ray, a server or a browser without the `integration` mark."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ import os
 from pathlib import Path
 
 import pytest
+
+from tests.support.guard import (  # noqa: F401  (hooks: the `integration` rule, held at run time)
+    _children_start_no_ray,
+    pytest_configure,
+    pytest_runtest_protocol,
+    pytest_runtest_setup,
+    pytest_unconfigure,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -45,6 +45,7 @@ def test_judged_pairs_keep_a_pair_without_review_with_its_reason():
     assert out[1]["scores_forward"] == [7.0, 7.0] and out[1]["scores_reverse"] is None
 
 
+@pytest.mark.integration  # the local teacher server
 def test_judge_core_reviews_through_the_teacher_client():
     prompt = render_judge("Q?", "a b c d e f g h i", "a")
     replay = ReplayAnswers([(prompt.messages[-1]["content"], "9 2\nrecorded")])

@@ -87,6 +87,7 @@ def test_a_gated_ifd_serves_the_filter_only_under_the_r_ifd_rule():
     )
 
 
+@pytest.mark.integration  # the local teacher server
 def test_a_broken_mode_stops_run_before_ray_or_any_request(monkeypatch, tmp_path):
     from recycle.commands.pipeline import run_pipeline
     from recycle.config import load_config

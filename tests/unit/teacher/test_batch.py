@@ -83,6 +83,7 @@ def test_lines_chunks_and_results() -> None:
     assert failure.kind == teacher_backend.BAD_REQUEST and failure.message == "no"
 
 
+@pytest.mark.integration  # the local teacher server
 def test_every_fault_ends_answered_or_rejected_once_paid_at_half_price(
     make_server, tmp_path
 ) -> None:
@@ -115,6 +116,7 @@ def cache_root(request, tmp_path) -> str:
     return f"s3://runs/{tmp_path.name}"
 
 
+@pytest.mark.integration  # the local teacher server
 def test_a_rerun_polls_the_batches_already_paid_for(make_server, cache_root) -> None:
     server = make_server(batch_latency_s=1.0)
     tmp_path = cache_root
@@ -140,6 +142,7 @@ def test_a_rerun_polls_the_batches_already_paid_for(make_server, cache_root) -> 
     assert totals["cache_hits"] == 30 and server.batch.created == 1
 
 
+@pytest.mark.integration  # the local teacher server
 def test_a_batch_created_but_not_journaled_is_found_by_its_metadata(make_server, tmp_path) -> None:
     server = make_server(batch_latency_s=0.05)
     run(batch_client(server, None), 5)  # the same requests, in a batch the journal never saw
@@ -154,6 +157,7 @@ def test_a_batch_created_but_not_journaled_is_found_by_its_metadata(make_server,
     assert server.batch.created == 1 and sorted(server.batch.paid.values()) == [1] * 5
 
 
+@pytest.mark.integration  # the local teacher server
 def test_failed_validation_stops_the_job_with_the_servers_message(make_server) -> None:
     server = make_server(batch_latency_s=0.05)
     server.batch.fail_validation("line 1: body.model is required")
@@ -161,6 +165,7 @@ def test_failed_validation_stops_the_job_with_the_servers_message(make_server) -
         asyncio.run(batch_client(server, None).complete(prompt(0), 64))
 
 
+@pytest.mark.integration  # the local teacher server
 def test_retryable_errors_are_bounded(make_server) -> None:
     server = make_server(batch_latency_s=0.02, faults={"server_error": 1.0})
     out, totals = run(batch_client(server, None, max_retries=2), 3)
@@ -199,6 +204,7 @@ def test_the_board_and_the_progress_note_show_batches_in_flight() -> None:
     )
 
 
+@pytest.mark.integration  # the local teacher server
 def test_the_budget_holds_each_requests_worst_case_at_the_batch_price(make_server) -> None:
     server = make_server(batch_latency_s=0.05)
     client = batch_client(server, None, max_cost_usd=0.0015)
@@ -209,6 +215,7 @@ def test_the_budget_holds_each_requests_worst_case_at_the_batch_price(make_serve
     assert len(server.batch.paid) == 40 - len(refused)  # refused requests never reached a batch
 
 
+@pytest.mark.integration  # the local teacher server
 def test_an_old_refused_batch_does_not_resend_what_a_newer_batch_answers(
     make_server, tmp_path
 ) -> None:

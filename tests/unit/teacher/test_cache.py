@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from recycle.teacher.cache import AnswerCache, CachedAnswer, cache_key
 
 MESSAGES = [
@@ -61,6 +63,7 @@ def test_unreadable_entry_is_a_miss_not_a_value(tmp_path: Path) -> None:
     assert cache.get(key) is None
 
 
+@pytest.mark.integration  # the local teacher server
 def test_cache_never_holds_the_api_key(tmp_path: Path, monkeypatch) -> None:
     import asyncio
 

@@ -51,6 +51,7 @@ def totals(client: TeacherClient) -> dict:
     return asyncio.run(client.gate.totals())
 
 
+@pytest.mark.integration  # the local teacher server
 def test_429_waits_at_least_retry_after_then_succeeds(make_server) -> None:
     server = make_server(fault_fn=scripted(RATE_LIMIT, RATE_LIMIT), retry_after_s=0.3)
     client = client_for(server)
@@ -64,6 +65,7 @@ def test_429_waits_at_least_retry_after_then_succeeds(make_server) -> None:
     assert t["prompt_tokens"] > 0 and t["completion_tokens"] > 0
 
 
+@pytest.mark.integration  # the local teacher server
 def test_500_drop_and_timeout_are_retried(make_server) -> None:
     server = make_server(fault_fn=scripted(SERVER_ERROR, DROP, SLOW), slow_s=1.5)
     client = client_for(server, timeout_s=0.5)
@@ -73,6 +75,7 @@ def test_500_drop_and_timeout_are_retried(make_server) -> None:
     assert totals(client)["errors"] == {"server_error": 1, "connection": 1, "timeout": 1}
 
 
+@pytest.mark.integration  # the local teacher server
 def test_400_rejects_the_sample_without_retrying(make_server) -> None:
     server = make_server(fault_fn=scripted(BAD_REQUEST))
     client = client_for(server)
@@ -83,6 +86,7 @@ def test_400_rejects_the_sample_without_retrying(make_server) -> None:
     assert server.stats.requests == 1
 
 
+@pytest.mark.integration  # the local teacher server
 def test_retries_are_bounded(make_server) -> None:
     server = make_server(faults={SERVER_ERROR: 1.0})
     client = client_for(server, max_retries=3)
@@ -93,6 +97,7 @@ def test_retries_are_bounded(make_server) -> None:
     assert server.stats.requests == 4
 
 
+@pytest.mark.integration  # the local teacher server
 def test_401_stops_everything_and_names_the_variable(make_server, monkeypatch) -> None:
     monkeypatch.setenv("RECYCLE_TEST_TEACHER_KEY", "sk-wrong-key-123456")
     server = make_server(faults={UNAUTHORIZED: 1.0})
@@ -116,6 +121,7 @@ def test_missing_key_for_openai_fails_at_construction(monkeypatch) -> None:
     assert resolve_api_key(local) == "EMPTY"
 
 
+@pytest.mark.integration  # the local teacher server
 def test_second_ask_comes_from_the_cache(make_server, tmp_path) -> None:
     server = make_server()
     cache = AnswerCache(str(tmp_path))
@@ -127,6 +133,7 @@ def test_second_ask_comes_from_the_cache(make_server, tmp_path) -> None:
     assert totals(again_client)["cache_hits"] == 1 and totals(again_client)["requests"] == 0
 
 
+@pytest.mark.integration  # the local teacher server
 def test_in_flight_requests_are_bounded(make_server) -> None:
     server = make_server(latency_s=0.1)
     client = client_for(server, concurrency=4)
@@ -143,6 +150,7 @@ def test_in_flight_requests_are_bounded(make_server) -> None:
     assert server.stats.max_in_flight == 4
 
 
+@pytest.mark.integration  # the local teacher server
 def test_rate_limit_paces_requests(make_server) -> None:
     server = make_server()
     client = client_for(server, requests_per_minute=600, rate_headroom=0.0, concurrency=16)  # 10/s
@@ -160,6 +168,7 @@ def test_rate_limit_paces_requests(make_server) -> None:
     assert arrivals[-1] - arrivals[0] >= 0.9
 
 
+@pytest.mark.integration  # the local teacher server
 def test_budget_stops_new_requests_and_is_never_exceeded(make_server) -> None:
     server = make_server()
     prices = {"local-teacher": ModelPrice(input_per_1m=1000.0, output_per_1m=1000.0)}
@@ -188,6 +197,7 @@ def test_budget_stops_new_requests_and_is_never_exceeded(make_server) -> None:
     assert t["budget_refusals"] == 10 - sent
 
 
+@pytest.mark.integration  # the local teacher server
 def test_a_400_is_remembered_so_a_rerun_does_not_resend_it(make_server, tmp_path) -> None:
     server = make_server(faults={BAD_REQUEST: 1.0})
     cache = AnswerCache(str(tmp_path))
@@ -199,6 +209,7 @@ def test_a_400_is_remembered_so_a_rerun_does_not_resend_it(make_server, tmp_path
     assert server.stats.requests == 1
 
 
+@pytest.mark.integration  # the local teacher server
 def test_an_outage_shorter_than_max_outage_costs_time_not_the_sample(make_server) -> None:
     """Requests wait for the endpoint instead of spending retries: max_retries=1 survives 2 s down."""
     server = make_server()
@@ -222,6 +233,7 @@ def test_an_outage_shorter_than_max_outage_costs_time_not_the_sample(make_server
     assert t["errors"]["connection"] >= 3 and server.stats.requests == 1
 
 
+@pytest.mark.integration  # the local teacher server
 def test_an_outage_past_max_outage_stops_with_the_endpoint_named(make_server) -> None:
     server = make_server()
     server.stop()
@@ -233,6 +245,7 @@ def test_an_outage_past_max_outage_stops_with_the_endpoint_named(make_server) ->
     assert teacher_errors.TeacherOutageError.exit_code == 4
 
 
+@pytest.mark.integration  # the local teacher server
 def test_outage_helper_drops_connections_and_comes_back_on_the_same_port(make_server) -> None:
     server = make_server(latency_s=0.05)
     client = client_for(server, max_retries=0, outage_after_failures=1, probe_max_s=0.1)
@@ -255,6 +268,7 @@ def test_outage_helper_drops_connections_and_comes_back_on_the_same_port(make_se
     assert totals(client)["errors"]["connection"] >= 1
 
 
+@pytest.mark.integration  # the local teacher server
 def test_a_prompt_the_server_always_fails_is_rejected_not_taken_for_an_outage(make_server) -> None:
     """Alone in flight, its 5xx open the circuit; the probe's second opinion (GET /models answers)
     says the server is up, so the request spends its retries and is rejected: the job goes on."""

@@ -10,6 +10,7 @@ from recycle.teacher.context import fit_context, reported_context
 from .conftest import teacher_config
 
 
+@pytest.mark.integration  # the local teacher server
 def test_the_servers_context_lowers_the_configured_one(make_server) -> None:
     server = make_server(max_model_len=512)
     cfg = teacher_config(server, max_tokens=128)
@@ -23,6 +24,7 @@ def test_the_servers_context_lowers_the_configured_one(make_server) -> None:
         fit_context(teacher_config(server, max_tokens=600))
 
 
+@pytest.mark.integration  # the local teacher server
 def test_a_server_that_does_not_report_it_changes_nothing(make_server) -> None:
     cfg = teacher_config(make_server())
     assert reported_context(cfg) is None and fit_context(cfg) is cfg

@@ -46,6 +46,7 @@ def reflect(server, task, rows: list[dict], **overrides) -> tuple[pa.Table, dict
     return asyncio.run(go())
 
 
+@pytest.mark.integration  # the local teacher server
 def test_instruction_reflection_writes_new_pair_and_passes_other_rows_through(make_server) -> None:
     server = make_server()
     rows = [
@@ -85,6 +86,7 @@ InstructionTaskColumns = (
 )
 
 
+@pytest.mark.integration  # the local teacher server
 def test_unparseable_answers_are_retried_then_the_sample_keeps_its_text(make_server) -> None:
     server = make_server(faults={NO_MARKERS: 1.0})
     out, totals = reflect(server, InstructionTask(), [sample(0, input_="ctx")], max_parse_retries=2)
@@ -101,6 +103,7 @@ def test_unparseable_answers_are_retried_then_the_sample_keeps_its_text(make_ser
     assert totals["parse_failures"] == 3 and totals["parse_retries"] == 2
 
 
+@pytest.mark.integration  # the local teacher server
 def test_a_400_becomes_a_reject_with_reason_detail_and_stage(make_server) -> None:
     server = make_server(
         fault_fn=lambda messages, n: BAD_REQUEST if "number 1 " in messages[-1]["content"] else None
@@ -114,6 +117,7 @@ def test_a_400_becomes_a_reject_with_reason_detail_and_stage(make_server) -> Non
     assert [got[s][C.REFLECT_RESPONSE_STATUS] for s in ("s0", "s2")] == ["ok", "ok"]
 
 
+@pytest.mark.integration  # the local teacher server
 def test_answer_cut_at_max_tokens_is_not_taken_as_reflected(make_server) -> None:
     server = make_server(faults={CUT_OFF: 1.0})
     out, _ = reflect(server, ResponseTask(), [sample(0)], max_parse_retries=1)
@@ -123,6 +127,7 @@ def test_answer_cut_at_max_tokens_is_not_taken_as_reflected(make_server) -> None
     assert server.stats.requests == 2
 
 
+@pytest.mark.integration  # the local teacher server
 def test_response_task_uses_the_with_input_prompt_and_configurable_columns(make_server) -> None:
     server = make_server()
     seen: list[str] = []
@@ -134,6 +139,7 @@ def test_response_task_uses_the_with_input_prompt_and_configurable_columns(make_
     assert out.to_pylist()[0][C.BETTER_OUTPUT].startswith("Bonjour")
 
 
+@pytest.mark.integration  # the local teacher server
 def test_missing_column_names_stage_and_column(make_server) -> None:
     server = make_server()
     rows = [{k: v for k, v in sample(0).items() if k != C.OUTPUT}]
@@ -164,6 +170,7 @@ def test_fit_prompt_cuts_the_response_end_and_flags_it() -> None:
     assert err.value.reason == errors.PROMPT_TOO_LONG
 
 
+@pytest.mark.integration  # the local teacher server
 def test_over_long_sample_is_truncated_in_the_prompt_and_flagged(make_server) -> None:
     server = make_server()
     long_row = {**sample(0), C.OUTPUT: "long answer sentence. " * 400}

@@ -16,6 +16,7 @@ def ask(server, key: str = "sk-test") -> openai.types.chat.ChatCompletion:
     return client.chat.completions.create(model=server.model, messages=MESSAGES)
 
 
+@pytest.mark.integration  # the local teacher server
 def test_on_request_sees_the_api_key_of_every_request():
     seen: list[str] = []
     with LocalTeacherServer(on_request=lambda headers: seen.append(headers["Authorization"])) as s:
@@ -24,6 +25,7 @@ def test_on_request_sees_the_api_key_of_every_request():
     assert seen == ["Bearer sk-one", "Bearer sk-two"]
 
 
+@pytest.mark.integration  # the local teacher server
 def test_cut_off_answers_with_finish_reason_length_and_is_counted():
     with LocalTeacherServer(fault_fn=lambda messages, n: CUT_OFF if n == 0 else None) as s:
         first, second = ask(s), ask(s)
@@ -38,6 +40,7 @@ def test_an_unknown_fault_kind_is_refused():
     assert CUT_OFF in FAULTS
 
 
+@pytest.mark.integration  # the local teacher server
 def test_server_process_serves_and_reports_stats_across_processes():
     with ServerProcess(latency_s=0.0) as s:
         assert ask(s).choices[0].finish_reason == "stop"
