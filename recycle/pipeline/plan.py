@@ -22,13 +22,14 @@ from typing import Any
 from recycle.config import RecycleConfig
 from recycle.errors import ConfigError
 from recycle.logs import PROGRESS_LOGGER
-from recycle.pipeline.nodes import ACCELERATOR_PREFIX, Cluster, Node
-from recycle.pipeline.resources import fit_to_cluster
+from recycle.pipeline.nodes import ACCELERATOR_PREFIX, Cluster, Node, parse_shape
+from recycle.pipeline.resources import fit_to_cluster, scale_cpus
 from recycle.select.declarations import mode_spec
 from recycle.teacher.serve import INGRESS_CPUS, replica_bundles
 
 log = logging.getLogger(f"{PROGRESS_LOGGER}.plan")  # shown on a quiet console too
 EPS = 1e-6
+SHRINK_STEPS = 6  # CPU reservations halved at most this often (1/64) to fit the nodes
 
 Bundle = dict[str, float]
 
@@ -124,7 +125,7 @@ def describe_gang(bundles: tuple[Bundle, ...]) -> str:
 
 
 def describe_bundle(bundle: Bundle) -> str:
-    parts = [f"{bundle[k]:g} {k}" for k in ("GPU", "CPU") if bundle.get(k)]
+    parts = [f"{bundle[k]:.3g} {k}" for k in ("GPU", "CPU") if bundle.get(k)]
     parts += [k.removeprefix(ACCELERATOR_PREFIX) for k in bundle if k.startswith(ACCELERATOR_PREFIX)]  # fmt: skip
     return ", ".join(parts) or "nothing"
 
@@ -151,8 +152,8 @@ def run_asks(cfg: RecycleConfig) -> list[Ask]:
     for i, _ in enumerate(spec.student_phases, start=1):
         asks.append(Ask(
             f"student pool, phase {i}",
-            f"student.num_actors={s.num_actors}, num_gpus_per_actor={student['GPU']:g}, "
-            f"num_cpus_per_actor={student['CPU']:g}",
+            f"student.num_actors={s.num_actors}, num_gpus_per_actor={student['GPU']:.3g}, "
+            f"num_cpus_per_actor={student['CPU']:.3g}",
             "lower student.num_actors or student.num_gpus_per_actor / num_cpus_per_actor",
             (student,), s.num_actors,
         ))  # fmt: skip
@@ -186,8 +187,22 @@ def plan_run(cfg: RecycleConfig, cluster: Cluster) -> Plan:
         ConfigError: the plan cannot run on this cluster; the message names the setting.
     """
     check_accelerator(cfg, cluster)
-    fitted = fit_to_cluster(cfg, capacity(cluster))
+    fitted = fit_to_nodes(fit_to_cluster(cfg, capacity(cluster)), cluster)
     return settle("recycle run", fitted, cluster, run_asks(fitted))
+
+
+def fit_to_nodes(cfg: RecycleConfig, cluster: Cluster) -> RecycleConfig:
+    """`cfg` with the actors' CPU reservations halved until every pool fits on the nodes: the
+    student actors need their CPUs on the nodes where the free GPUs are, which the cluster's
+    total (what fit_to_cluster sees) does not tell."""
+    for _ in range(SHRINK_STEPS):
+        if place(run_asks(cfg), cluster.nodes)[1] is None:
+            return cfg
+        smaller = scale_cpus(cfg, 0.5)
+        if smaller == cfg:
+            return cfg
+        cfg = smaller
+    return cfg
 
 
 def plan_train(cfg: RecycleConfig, cluster: Cluster) -> Plan:
@@ -197,6 +212,21 @@ def plan_train(cfg: RecycleConfig, cluster: Cluster) -> Plan:
         ConfigError: the workers cannot be placed on this cluster.
     """
     return settle("recycle train", cfg, cluster, train_asks(cfg))
+
+
+def plans_on_shape(cfg: RecycleConfig, shape: str) -> list[str]:
+    """The plans of `recycle run` and `recycle train` on a cluster of `shape` (`2x8:H100`).
+
+    Raises:
+        ConfigError: a plan cannot run there; the message names the command and the setting.
+    """
+    cluster, lines = parse_shape(shape), []
+    for name, planner in (("recycle run", plan_run), ("recycle train", plan_train)):
+        try:
+            lines += planner(cfg, cluster).lines()
+        except ConfigError as err:
+            raise ConfigError(f"{name} on --cluster {shape}: {err}") from None
+    return lines
 
 
 def capacity(cluster: Cluster) -> dict[str, float]:

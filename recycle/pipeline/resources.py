@@ -102,6 +102,15 @@ def fit_to_cluster(cfg: RecycleConfig, resources: dict[str, float]) -> RecycleCo
     return cfg
 
 
+def scale_cpus(cfg: RecycleConfig, scale: float) -> RecycleConfig:
+    """A copy of `cfg` with the teacher and student actors' CPU reservations scaled together
+    (never below MIN_CPUS): what a node's CPUs beside its free GPUs can hold."""
+    cfg = cfg.model_copy(deep=True)
+    cfg.teacher.actor_num_cpus = max(MIN_CPUS, cfg.teacher.actor_num_cpus * scale)
+    cfg.student.num_cpus_per_actor = max(MIN_CPUS, cfg.student.num_cpus_per_actor * scale)
+    return cfg
+
+
 def _fit_cpus(cfg: RecycleConfig, n_teacher: int, n_student: int, cpus: float) -> None:
     wanted = n_teacher * cfg.teacher.actor_num_cpus + n_student * cfg.student.num_cpus_per_actor
     budget = cpus - LIGHT_RESERVE

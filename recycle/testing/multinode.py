@@ -5,7 +5,7 @@ object stores; every node listens on 127.0.0.1. Its temp folder is private (RAY_
 runs), so no other `ray.init()` on the machine finds it. Drivers join it the way `ray job submit`
 makes them join, through RAY_ADDRESS (`driver_env`).
 
-    with LocalCluster(workers=2) as cluster:
+    with LocalCluster(workers=2) as cluster:  # gpus_per_worker=8: a fake GPU cluster
         subprocess.Popen([...], env=cluster.driver_env())
         cluster.remove_node(cluster.node_running("ReflectStage"))
         cluster.add_worker()
@@ -27,9 +27,20 @@ OBJECT_STORE_BYTES = 200 * 1024 * 1024
 class LocalCluster:
     """`ray.cluster_utils.Cluster` with a 0-CPU head and `workers` worker nodes on 127.0.0.1."""
 
-    def __init__(self, workers: int = 2, cpus_per_worker: float = 1):
+    def __init__(
+        self,
+        workers: int = 2,
+        cpus_per_worker: float = 1,
+        gpus_per_worker: float = 0,
+        worker_resources: dict[str, float] | None = None,
+    ):
+        """`gpus_per_worker` and `worker_resources` (e.g. {"accelerator_type:H100": 1}) are
+        declared, not detected: Ray schedules by them while torch sees no CUDA (a fake GPU
+        cluster on CPU, for rehearsing placements)."""
         self.workers = workers
         self.cpus_per_worker = cpus_per_worker
+        self.gpus_per_worker = gpus_per_worker
+        self.worker_resources = dict(worker_resources or {})
         self.root = ""
         self._saved_tmpdir: str | None = None
         self.cluster: Any = None
@@ -68,7 +79,10 @@ class LocalCluster:
 
     def add_worker(self) -> Any:
         """Start one more worker node (as an autoscaler replacing a lost node does)."""
-        return self.cluster.add_node(**self._node_args(cpus=self.cpus_per_worker))
+        args = self._node_args(cpus=self.cpus_per_worker)
+        return self.cluster.add_node(
+            **args, num_gpus=self.gpus_per_worker, resources=dict(self.worker_resources)
+        )
 
     def remove_node(self, node: Any) -> None:
         """Kill a worker node's raylet, object store and workers at once (no graceful exit)."""

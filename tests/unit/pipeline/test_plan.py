@@ -60,6 +60,23 @@ def test_on_two_nodes_the_teacher_takes_one_and_the_students_the_other():
     assert plan.placed["student pool, phase 2"] == {"node2": 8}
 
 
+def test_student_actors_get_their_cpus_on_the_nodes_where_the_free_gpus_are():
+    """12 GPUs held by the teacher (2 replicas on one node, 1 on the other): the 8 student actors
+    all go where the last 4 GPUs are, so their CPUs must fit that node, not just the cluster."""
+    cfg = served("teacher.serve.tensor_parallel_size=4", "teacher.serve.num_replicas=3",
+                 "student.num_actors=4", "teacher.num_actors=1")  # fmt: skip
+    cluster = parse_shape("2x8:H100/6")
+    by_total = fit_to_cluster(cfg, cluster.totals())
+    assert by_total.student.num_cpus_per_actor * 8 > 6 - 1  # the total's share overfills the node
+    plan = plan_run(cfg, cluster)
+    cpus = plan.config.student.num_cpus_per_actor
+    assert cpus == pytest.approx(by_total.student.num_cpus_per_actor / 2)
+    assert (
+        plan.placed["student pool, phase 1"] == plan.placed["student pool, phase 2"] == {"node2": 4}
+    )
+    assert 8 * cpus <= 6 - 1  # beside the third replica's CPU
+
+
 @pytest.mark.parametrize(("free", "actors", "share"), [(4, 16, 0.25), (8, 16, 0.5), (16, 16, 1.0),
                                                        (3, 16, 0.1666), (1, 3, 0.3333), (5, 2, 1.0)])  # fmt: skip
 def test_a_gpu_share_packs_whole_actors_on_each_gpu(free, actors, share):
