@@ -4,47 +4,24 @@
         python jobs/evaluate.py jobs/configs/evaluate.yaml eval.model_a=s3://b/runs/x/model \
         eval.model_b=/models/Llama-2-7b-hf output.dir=s3://bucket/evals/x
 
-Same as `recycle eval CONFIG [key=value ...]`: greedy answers of both models on a GPU actor pool
-(or their existing model_outputs.json through eval.answers_a / eval.answers_b), then the pairwise
-judge in both orders (the `judge` section: OpenAI or any OpenAI-compatible server). Writes
-output.dir/answers_{a,b}/, output.dir/judge/ (summary.json, pairs, report) and a manifest that
-ends with the verdict. All logic lives in recycle.eval.
+The same as `recycle eval CONFIG [key=value ...]` (one entry: recycle.commands.entry): greedy
+answers of both models on a GPU actor pool (or their existing model_outputs.json through
+eval.answers_a / eval.answers_b), then the pairwise judge in both orders (the `judge` section:
+OpenAI or any OpenAI-compatible server), and every other benchmark the config asks for. Writes
+output.dir/answers_{a,b}/, output.dir/judge/, output.dir/report.md and a manifest that ends
+with the verdict. Exit codes as every entry's (recycle/exit_codes.py): 0 done, 2 config / input /
+pre-flight, 4 a teacher-like endpoint stopped answering (TeacherOutageError), 130 interrupted.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
 
-from recycle.cli.common import add_config_arguments, config_from_args
-from recycle.cli.judge import print_verdict
-from recycle.errors import RecycleError
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_config_arguments(parser)
-    return parser.parse_args(argv)
+from recycle.cli.main import job
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    from recycle.commands.eval import run_eval
-
-    try:
-        manifest = run_eval(config_from_args(args))
-    except RecycleError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print_verdict(manifest)
-    print(f"report: {manifest['judge_dir']}/report/summary.md")
-    return 0
+    return job("eval", argv)
 
 
 if __name__ == "__main__":

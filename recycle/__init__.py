@@ -2,8 +2,9 @@
 
 The package map: what lives where, from the bottom up. A module may import its own layer and the
 layers below it, never one above, and no import goes round in a cycle (between modules or between
-packages); tests/unit/test_layers.py reads every import with `ast` and fails on one that climbs or
-closes a cycle, with no exception list (a new package gets a row here and in the test's table).
+packages); tests/unit/test_layers.py reads every import with `ast` (of the package and of jobs/*.py)
+against `LAYERS` below, the one copy of the table, and fails on one that climbs or closes a cycle,
+with no exception list (a new package gets a row in `LAYERS`).
 
 0. Leaves. `errors` (errors a user can fix), `exit_codes`, `columns` (every column name, the
    outcome values and the transient reject reasons, `kept_mask`), `storage` (filesystems for local
@@ -27,11 +28,31 @@ closes a cycle, with no exception list (a new package gets a row here and in the
    offline tiny-student builders). Production code never imports `testing`: only `bench`, `demo`
    and the tests do.
 4. `commands`: one runner and a small declaration per command (start Ray, read, clear or resume,
-   run the graph, write parts, manifest and invariant). Imported only by `cli`, `demo` and `bench`.
-5. Entry points. `cli` (the `recycle` command line), `demo` (the offline demo: tiny student,
-   scripted teacher, bundled Alpaca rows) and `bench` (the benchmark logic behind
-   jobs/bench_*.py, which runs whole commands side by side). No lower layer imports them;
-   jobs/*.py are thin entrypoints over layers 2 to 5.
+   run the graph, write parts, manifest and invariant), and `commands.entry`, the one way in
+   (config, pre-flight, run log, the command, summary, exit code). Imported only by `cli`,
+   `api`, `demo` and `bench`.
+5. Entry points. `cli` (the `recycle` command line: one `Face` per command), `api` (the same
+   commands as functions for notebooks), `demo` (the offline demo: tiny student, scripted
+   teacher, bundled Alpaca rows) and `bench` (the benchmark logic behind jobs/bench_*.py, which
+   runs whole commands side by side). No lower layer imports them.
+6. jobs/*.py (outside the package): thin entrypoints that may import any layer; the pipeline,
+   training, evaluation and end-to-end jobs hand their arguments to the command line
+   (`recycle.cli.main.job`).
 """
 
 __version__ = "0.1.0"
+
+# The package map above as data: layer -> the top-level modules and packages in it.
+LAYERS: dict[int, tuple[str, ...]] = {
+    0: ("recycle", "errors", "exit_codes", "columns", "storage", "logs", "prompts", "config",
+        "ray_utils"),
+    1: ("data", "rundir"),
+    2: ("teacher", "student", "select"),
+    3: ("pipeline", "train", "eval", "report", "preflight", "testing"),
+    4: ("commands",),
+    5: ("cli", "api", "demo", "bench", "__main__"),
+}  # fmt: skip
+# Above every layer: the job scripts (jobs/*.py), which may import any of them.
+JOBS_LAYER = 6
+# The only packages besides the tests and jobs that may import recycle.testing.
+MAY_IMPORT_TESTING = ("testing", "demo", "bench")

@@ -1,10 +1,14 @@
 """Where messages go: a quiet console for people, everything else in the run directory's log file.
 
-The command line calls `setup_console(verbose)`. Quiet (the default) shows warnings, errors and
-the progress lines (logger `recycle.progress`); Ray's own progress bars and info lines, the
+Every entry that has a console (the command line and the `jobs/` scripts, through
+recycle.commands.entry) calls `setup_console(verbose)`. Quiet (the default) shows warnings, errors
+and the progress lines (logger `recycle.progress`); Ray's own progress bars and info lines, the
 workers' output and native code writing to stderr go to `OUTPUT/logs/recycle.log` while a run
-holds `run_log(OUTPUT)`. `--verbose` shows everything as before. Library users (notebooks,
-`jobs/` under `ray job submit`) who never call `setup_console` see Ray's usual output.
+holds `run_log(OUTPUT, quiet=True)`. `--verbose` shows everything. Notebooks (recycle.api) are
+not quiet unless asked, and see Ray's usual output.
+
+Nothing here is a module-level flag: whether a run is quiet is passed (`run_log`'s `quiet`, the
+config's ray.quiet that `init_ray` and the progress lines read).
 """
 
 from __future__ import annotations
@@ -27,13 +31,6 @@ FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
 # Libraries that draw progress bars whenever their logger is at INFO.
 BAR_AT_INFO_LOGGERS = ("sentence_transformers",)
-
-_state = {"quiet": False}
-
-
-def is_quiet() -> bool:
-    """True when the command line asked for a quiet console (no --verbose)."""
-    return _state["quiet"]
 
 
 class ConsoleHandler(logging.Handler):
@@ -85,16 +82,14 @@ def setup_console(verbose: bool) -> None:
     logging.captureWarnings(not verbose)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    _state["quiet"] = not verbose
 
 
 def teardown_console() -> None:
-    """Undo `setup_console`: remove its handler, stop capturing warnings, leave quiet mode."""
+    """Undo `setup_console`: remove its handler, stop capturing warnings."""
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, ConsoleHandler)]:
         root.removeHandler(handler)
     logging.captureWarnings(False)
-    _state["quiet"] = False
 
 
 def quiet_ray(quiet: bool) -> None:
@@ -118,11 +113,11 @@ def _writes_a_file(handler: logging.Handler) -> bool:
 
 
 @contextmanager
-def run_log(run_dir: str) -> Iterator[str | None]:
-    """Log everything to RUN_DIR/logs/recycle.log while the body runs; when quiet, also what native
-    code and Ray write to this process's stderr. Yields the file's path (None for remote run
-    directories, whose logs stay with the job)."""
-    if "://" in run_dir:
+def run_log(run_dir: str | None, quiet: bool) -> Iterator[str | None]:
+    """Log everything to RUN_DIR/logs/recycle.log while the body runs; when `quiet`, also what
+    native code and Ray write to this process's stderr. Yields the file's path (None without a
+    run directory, or for remote ones, whose logs stay with the job)."""
+    if not run_dir or "://" in run_dir:
         yield None
         return
     path = Path(run_dir).expanduser() / LOG_FILE
@@ -132,7 +127,7 @@ def run_log(run_dir: str) -> Iterator[str | None]:
     root = logging.getLogger()
     root.addHandler(handler)
     try:
-        if is_quiet():
+        if quiet:
             with _native_stderr_to(handler.stream.fileno()):
                 yield str(path)
         else:

@@ -17,6 +17,13 @@ started from: the CLI, a job, a notebook):
 - `teacher_endpoint`, `judge_endpoint`: the key variable is set where the endpoint needs one, and
   the endpoint answers `GET /models` listing the configured model (an unset judge is not checked)
 - `generation_backend`: eval.backend is installed (vllm)
+- `eval_sides`: each side of `recycle eval` has its answers file or a model folder
+- `ModelFolder`, `WritableFolder`, `ExistingFile`: a model, folder or file given as an argument
+  (`recycle generate --model`, `--output`, `recycle judge --answers-a`), named by its option
+
+A `Preflight` policy is what an entry hands down: whether checks run at all (--no-preflight) and
+which already ran, so a nested run (the evaluation's generations, end-to-end's training) inherits
+the user's choice and no check runs twice on one config.
 - `mode_needs`: the student and the teacher as selection.mode uses them (`ifd_topk` needs no
   teacher, the `recycle*` modes no student); an unknown mode stops here, naming selection.mode.
 """
@@ -30,6 +37,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -62,6 +70,69 @@ def run_preflight(cfg: RecycleConfig, checks: tuple[Check, ...]) -> None:
     """
     for check in checks:
         check(cfg)
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """The pre-flight policy an entry hands to what it runs, and what that runs in turn.
+
+    `enabled` is the user's choice (--no-preflight: False), inherited by every nested run (the
+    evaluation's generations and judge, end-to-end's training); `done` holds each check already
+    run with the config it ran on, so a check runs once per entry, wherever it is declared.
+    """
+
+    enabled: bool = True
+    done: tuple[tuple[Check, RecycleConfig], ...] = ()
+
+    @classmethod
+    def of(cls, policy: bool | Preflight) -> Preflight:
+        """A library call's `preflight=` argument (True, False or an inherited policy)."""
+        return policy if isinstance(policy, Preflight) else cls(enabled=bool(policy))
+
+    def run(self, cfg: RecycleConfig | None, checks: tuple[Check, ...]) -> Preflight:
+        """Run the `checks` not yet run on `cfg` (none when disabled); the policy with them done.
+
+        Raises:
+            PreflightError, ConfigError: as `run_preflight`.
+        """
+        if not self.enabled or cfg is None:
+            return self
+        todo = tuple(c for c in dict.fromkeys(checks) if (c, cfg) not in self.done)
+        run_preflight(cfg, todo)
+        return replace(self, done=(*self.done, *((c, cfg) for c in todo)))
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """The check of a model given as an argument (`recycle generate --model`), by its option."""
+
+    model: str | None
+    key: str
+
+    def __call__(self, cfg: RecycleConfig) -> None:
+        check_model_path(self.model, self.key)
+
+
+@dataclass(frozen=True)
+class WritableFolder:
+    """The check of an output folder given as an argument (`--output`), by its option."""
+
+    folder: str
+    key: str
+
+    def __call__(self, cfg: RecycleConfig) -> None:
+        check_output(self.folder, self.key)
+
+
+@dataclass(frozen=True)
+class ExistingFile:
+    """The check of an input file given as an argument (`--answers-a`), by its option."""
+
+    path: str
+    key: str
+
+    def __call__(self, cfg: RecycleConfig) -> None:
+        check_file(self.path, self.key)
 
 
 def input_readable(cfg: RecycleConfig) -> None:
@@ -106,6 +177,16 @@ def eval_judge_endpoint(cfg: RecycleConfig) -> None:
     """The judge's key and endpoint, when `recycle eval` runs a benchmark that asks a judge."""
     if cfg.eval.sets or cfg.eval.alpaca_eval is not None:
         judge_endpoint(cfg)
+
+
+def eval_sides(cfg: RecycleConfig) -> None:
+    """Each side of `recycle eval` has its answers file, or a model folder to generate them."""
+    for side in ("a", "b"):
+        answers = getattr(cfg.eval, f"answers_{side}")
+        if answers:
+            check_file(answers, f"eval.answers_{side}")
+        else:
+            check_model_path(getattr(cfg.eval, f"model_{side}"), f"eval.model_{side}")
 
 
 def generation_backend(cfg: RecycleConfig) -> None:

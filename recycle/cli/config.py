@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from recycle.cli.common import add_config_arguments, config_from_args
+from recycle.commands.entry import Face, add_config_arguments, always_ok, config_from_args
 from recycle.config import RecycleConfig, redacted
 
 UNIONS = (typing.Union, types.UnionType)
@@ -33,11 +33,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "as YAML, each key with its description; secrets are redacted.",
     )
     add_config_arguments(show)
+    show.add_argument(
+        "--cluster",
+        metavar="SHAPE",
+        help="then the plans of `recycle run` and `recycle train` on a cluster of this shape, as "
+        "comments: NODESxGPUS[:TYPE][/CPUS] joined by + (e.g. 2x8:H100, 1x0/16+2x8:H100/96); a "
+        "plan that cannot run is refused (exit 2)",
+    )
 
 
-def run(args: argparse.Namespace) -> int:
-    print(render(config_from_args(args)), end="")
-    return 0
+def planned(cfg: RecycleConfig, shape: str | None) -> str:
+    """The plans on a cluster of `shape` as YAML comments ("" without a shape)."""
+    from recycle.pipeline.plan import plans_on_shape
+
+    return "".join(f"# {line}\n" for line in plans_on_shape(cfg, shape)) if shape else ""
 
 
 def section_model(annotation: Any) -> type[BaseModel] | None:
@@ -103,3 +112,16 @@ def _scalar(value: Any) -> str:
     """One-line YAML for a value (dicts and lists in flow style)."""
     text = yaml.safe_dump(value, default_flow_style=True, width=10_000, sort_keys=False).strip()
     return text.removesuffix("\n...").removesuffix("...").strip()
+
+
+FACE = Face(
+    name="config",
+    help="print the resolved config with each key's description (config show)",
+    arguments=add_arguments,
+    run=lambda request: render(request.cfg) + planned(request.cfg, request.args.cluster),
+    summary=lambda request, text, log_file: [text.rstrip("\n")],
+    exit=always_ok,
+    config=lambda args, settings: config_from_args(args),  # as given: ray.quiet is not set
+    log_dir=lambda request: None,
+    words=lambda args: ("config", args.action),
+)

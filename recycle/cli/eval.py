@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
-import argparse
+from typing import Any
 
-from recycle.cli.common import add_config_arguments, checked_config, preflight_options
 from recycle.commands import needs
+from recycle.commands.entry import Face, Request, add_config_arguments
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser)
+def _run(request: Request) -> dict[str, Any]:
+    from recycle.commands.eval import run_eval
+
+    return run_eval(request.cfg, preflight=request.preflight)
 
 
-def run(args: argparse.Namespace) -> int:
-    cfg = checked_config(args, needs.EVAL)
-    e = cfg.eval
-    models = {
-        f"eval.model_{k}": m
-        for k, m, a in (("a", e.model_a, e.answers_a), ("b", e.model_b, e.answers_b))
-        if not a
-    }
-    preflight_options(
-        args, models=models, files={"eval.answers_a": e.answers_a, "eval.answers_b": e.answers_b}
-    )
+def _summary(request: Request, manifest: dict, log_file: str | None) -> list[str]:
     from recycle.commands.benchmarks import verdict_lines
-    from recycle.commands.eval import REPORT, run_eval
+    from recycle.commands.eval import REPORT
     from recycle.eval.sides import generator_names
 
-    manifest = run_eval(cfg, preflight=False)
-    for line in verdict_lines(manifest["verdict"], generator_names(cfg)):
-        print(line)
-    print(f"evaluation: {cfg.output.dir}/manifest.json, report: {cfg.output.dir}/{REPORT}")
-    return 0
+    out = request.cfg.output.dir
+    return [
+        *verdict_lines(manifest["verdict"], generator_names(request.cfg)),
+        f"evaluation: {out}/manifest.json, report: {out}/{REPORT}",
+    ]
+
+
+FACE = Face(
+    name="eval",
+    help="generate for models A and B (or take their answers), then judge",
+    arguments=add_config_arguments,
+    checks=lambda request: needs.EVAL,
+    run=_run,
+    summary=_summary,
+)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from recycle.cli.common import add_config_arguments, checked_config, preflight_options
 from recycle.commands import needs
+from recycle.commands.entry import Face, Request, add_config_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,20 +19,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, io=False)
 
 
-def run(args: argparse.Namespace) -> int:
-    cfg = checked_config(args, needs.GENERATE)
-    preflight_options(args, output=args.output, models={"--model": args.model})
+def _run(request: Request) -> dict[str, Any]:
     from recycle.commands.generate import run_generate
+
+    a = request.args
+    return run_generate(request.cfg, a.model, a.output, a.template, a.name, request.preflight)
+
+
+def _summary(request: Request, manifest: dict, log_file: str | None) -> list[str]:
     from recycle.eval.run_generate import MODEL_OUTPUTS
 
-    manifest = run_generate(cfg, args.model, args.output, args.template, args.name, preflight=False)
     g, counts = manifest["generation"], manifest["counts"]
     rejected = sum(counts["rejected"].values())
-    print(
+    return [
         f"generate {g['generator']}: {counts['kept']} of {counts['input']} questions answered "
         f"({', '.join(f'{k} {v}' for k, v in g['sets'].items())}); {g['generated_tokens']} tokens, "
         f"{g['hit_max_new_tokens']} answers stopped at eval.max_new_tokens={g['max_new_tokens']}"
-        + (f"; {rejected} not answered (see rejects.json)" if rejected else "")
-    )
-    print(f"answers: {args.output}/{MODEL_OUTPUTS}")
-    return 0
+        + (f"; {rejected} not answered (see rejects.json)" if rejected else ""),
+        f"answers: {request.args.output}/{MODEL_OUTPUTS}",
+    ]
+
+
+FACE = Face(
+    name="generate",
+    help="greedy answers of a model to the test sets (AlpacaEval format)",
+    arguments=add_arguments,
+    checks=lambda request: needs.generate(request.args.model, request.args.output),
+    run=_run,
+    summary=_summary,
+    log_dir=lambda request: request.args.output,
+)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from recycle.cli.common import add_config_arguments, checked_config, preflight_options
 from recycle.commands import needs
+from recycle.commands.entry import Face, Request, add_config_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,42 +24,52 @@ def _f(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def print_verdict(manifest: dict) -> None:
+def verdict_lines(manifest: dict) -> list[str]:
     """The verdict and what the judge cost, in a few lines; then the other benchmarks' verdicts
-    when the manifest is `recycle eval`'s."""
-    from recycle.commands.benchmarks import verdict_lines
+    when the manifest is `recycle eval`'s or end-to-end's."""
+    from recycle.commands.benchmarks import verdict_lines as benchmark_lines
 
     v = manifest["verdict"]
-    if "win" in v:
-        print_pairwise(v, manifest["judge"])
+    lines = pairwise_lines(v, manifest["judge"]) if "win" in v else []
     others = {k: x for k, x in v.items() if k not in ("pairwise",) and isinstance(x, dict)}
     names = {"a": v.get("model_a", "A"), "b": v.get("model_b", "B")}
-    for line in verdict_lines(others, names):
-        print(line)
+    return lines + benchmark_lines(others, names)
 
 
-def print_pairwise(v: dict, j: dict) -> None:
+def pairwise_lines(v: dict, j: dict) -> list[str]:
     """The pairwise judge's verdict and what the judge cost."""
-    print(
+    return [
         f"{v['model_a']} vs {v['model_b']}: {v['win']} wins, {v['tie']} ties, {v['lose']} losses "
         f"of {v['n']}; win rate {_f(v['win_rate'])} (95% CI {v['win_rate_ci95']}), "
         f"length-controlled {_f(v['win_rate_lc'])} (95% CI {v['win_rate_lc_ci95']})"
-        + (f"; {v['not_judged']} pairs not judged" if v["not_judged"] else "")
-    )
-    print(
+        + (f"; {v['not_judged']} pairs not judged" if v["not_judged"] else ""),
         f"judge {j['model']}: {j['requests']} requests ({j['retries']} retries), {j['cache_hits']} "
         f"cache hits, {j['prompt_tokens']}+{j['completion_tokens']} tokens, ${j['cost_usd']:.4f}, "
-        f"{j['unparseable_reviews']} unparseable reviews"
-    )
+        f"{j['unparseable_reviews']} unparseable reviews",
+    ]
 
 
-def run(args: argparse.Namespace) -> int:
-    cfg = checked_config(args, needs.JUDGE)
-    answers = {"--answers-a": args.answers_a, "--answers-b": args.answers_b}
-    preflight_options(args, output=args.output, files=answers)
+def _run(request: Request) -> dict[str, Any]:
     from recycle.commands.judge import run_judge
 
-    manifest = run_judge(cfg, args.answers_a, args.answers_b, args.output, preflight=False)
-    print_verdict(manifest)
-    print(f"summary: {args.output}/summary.json, report: {args.output}/report/summary.md")
-    return 0
+    a = request.args
+    return run_judge(request.cfg, a.answers_a, a.answers_b, a.output, request.preflight)
+
+
+def _summary(request: Request, manifest: dict, log_file: str | None) -> list[str]:
+    out = request.args.output
+    return [
+        *verdict_lines(manifest),
+        f"summary: {out}/summary.json, report: {out}/report/summary.md",
+    ]
+
+
+FACE = Face(
+    name="judge",
+    help="pairwise LLM judge of two answer files, both orders; win/tie/lose",
+    arguments=add_arguments,
+    checks=lambda r: needs.judge(r.args.answers_a, r.args.answers_b, r.args.output),
+    run=_run,
+    summary=_summary,
+    log_dir=lambda request: request.args.output,
+)

@@ -1,4 +1,6 @@
-"""The `recycle` command line: one subcommand per stage, each in its own module."""
+"""The `recycle` command line: one subcommand per command, each a `Face` in its own module, all
+started through the one entry (recycle.commands.entry.enter). The `jobs/` scripts hand their
+arguments to `main`, so `ray job submit` gets the same checks, run log and exit codes."""
 
 from __future__ import annotations
 
@@ -6,47 +8,34 @@ import argparse
 import importlib
 import sys
 
-from pydantic import ValidationError
-
 from recycle import __version__
 from recycle.cli.config import help_epilog
-from recycle.errors import RecycleError
-from recycle.exit_codes import exit_code_of
+from recycle.commands.entry import Face, Settings, enter
 from recycle.logs import setup_console
 
-# name -> (module under recycle.cli, one-line help)
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "validate": (
-        "validate",
-        "read and normalize a dataset; write kept rows, rejects with reasons and a manifest",
-    ),
-    "reflect": (
-        "reflect",
-        "teacher reflection on instructions or responses; write reflected rows, rejects and a manifest",
-    ),
-    "score": ("score", "student IFD and r-IFD scores of a dataset, written to a run directory"),
-    "stats": ("stats", "the papers' Table 6 statistics of a dataset under a student"),
-    "select": (
-        "select",
-        "apply a selection mode to the rows of an earlier run, without teacher or student",
-    ),
-    "run": ("pipeline", "the whole selective recycling pipeline from a config; rerun to resume"),
-    "end-to-end": (
-        "end_to_end",
-        "the pipeline, fine-tuning on what it kept, then the optional evaluation; rerun to resume",
-    ),
-    "report": ("report", "write the HTML/markdown report of a run directory"),
-    "train": (
-        "train",
-        "fine-tune the student with Ray Train + FSDP2; rerun the same command to resume",
-    ),
-    "demo": ("demo", "offline demo: scripted local teacher, tiny student, bundled Alpaca sample"),
-    "generate": ("generate", "greedy answers of a model to the test sets (AlpacaEval format)"),
-    "judge": ("judge", "pairwise LLM judge of two answer files, both orders; win/tie/lose"),
-    "eval": ("eval", "generate for models A and B (or take their answers), then judge"),
-    "config": ("config", "print the resolved config with each key's description (config show)"),
+# name -> module under recycle.cli holding its FACE
+SUBCOMMANDS: dict[str, str] = {
+    "validate": "validate",
+    "reflect": "reflect",
+    "score": "score",
+    "stats": "stats",
+    "select": "select",
+    "run": "pipeline",
+    "end-to-end": "end_to_end",
+    "report": "report",
+    "train": "train",
+    "demo": "demo",
+    "generate": "generate",
+    "judge": "judge",
+    "eval": "eval",
+    "config": "config",
 }
 VERBOSE_HELP = "show every log line, Ray's progress and its workers' output (by default they go to OUTPUT/logs/recycle.log)"
+
+
+def face(command: str) -> Face:
+    """The declaration of a subcommand."""
+    return importlib.import_module(f"recycle.cli.{SUBCOMMANDS[command]}").FACE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,29 +46,26 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"recycle {__version__}")
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help=VERBOSE_HELP,
-    )
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_line) in SUBCOMMANDS.items():
+    for name in SUBCOMMANDS:
+        declared = face(name)
         p = sub.add_parser(
             name,
-            help=help_line,
-            description=help_line,
+            help=declared.help,
+            description=declared.help,
             epilog=help_epilog(),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         p.add_argument(
             "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
         )
-        importlib.import_module(f"recycle.cli.{module}").add_arguments(p)
+        declared.arguments(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`recycle COMMAND ...`: parse, then the one entry; returns the exit status."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # `--input X key=value`: overrides after an option land here
@@ -90,15 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     setup_console(args.verbose)
-    module, _ = SUBCOMMANDS[args.command]
-    try:
-        return importlib.import_module(f"recycle.cli.{module}").run(args)
-    except (RecycleError, ValidationError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return exit_code_of(err)  # 2, or the code the error carries (recycle/exit_codes.py)
-    except KeyboardInterrupt:
-        print("interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+    settings = Settings(preflight=not getattr(args, "no_preflight", False), quiet=not args.verbose)
+    return enter(face(args.command), args, settings)
+
+
+def job(command: str, argv: list[str] | None = None) -> int:
+    """A `jobs/` script: `recycle COMMAND ARGV` (ARGV default: this process's arguments)."""
+    return main([command, *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

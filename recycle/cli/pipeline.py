@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
-import shlex
-import sys
+from typing import Any
 
-from recycle import exit_codes
-from recycle.cli.common import add_config_arguments, checked_config
 from recycle.commands import needs
-from recycle.logs import run_log
-from recycle.teacher.errors import TeacherOutageError
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser)
+from recycle.commands.entry import (  # noqa: F401 (tests/unit/pipeline)
+    Face,
+    Request,
+    add_config_arguments,
+    left_for_rerun,
+    resume_command,
+)
 
 
 def _reasons(by_reason: dict[str, int] | None) -> str:
@@ -31,18 +28,18 @@ def _manifest_uri(manifest: dict) -> str | None:
     return f"{run_dir.rstrip('/')}/manifest.json" if run_dir else None
 
 
-def print_summary(manifest: dict, log_file: str | None = None) -> None:
+def summary_lines(manifest: dict, log_file: str | None = None) -> list[str]:
     """The block a user reads at the end of a run: what happened and where everything is."""
     counts = manifest["counts"]
     seconds = sum(manifest.get("timings_s", {}).values())
-    print(f"\n{manifest.get('mode', manifest.get('command', ''))} run done in {seconds:.0f}s:")
-    print(
+    lines = [
+        f"\n{manifest.get('mode', manifest.get('command', ''))} run done in {seconds:.0f}s:",
         f"  input {counts['input']}: kept {counts['kept']}, dropped {_reasons(counts['dropped'])}, "
-        f"rejected {_reasons(counts['rejected'])}"
-    )
+        f"rejected {_reasons(counts['rejected'])}",
+    ]
     teacher = manifest.get("teacher") or {}
     if teacher:
-        print(
+        lines.append(
             f"  teacher: {teacher.get('requests', 0)} requests, {teacher.get('retries', 0)} retries, "
             f"{teacher.get('cache_hits', 0)} cache hits, {teacher.get('prompt_tokens', 0)}+"
             f"{teacher.get('completion_tokens', 0)} tokens, ${teacher.get('cost_usd', 0.0):.4f}"
@@ -56,43 +53,30 @@ def print_summary(manifest: dict, log_file: str | None = None) -> None:
         ("manifest", _manifest_uri(manifest)),
         ("log", log_file),
     ]
-    for label, value in rows:
-        if value:
-            print(f"  {label + ':':<10}{value}")
+    return lines + [f"  {label + ':':<10}{value}" for label, value in rows if value]
 
 
-def resume_command(args: argparse.Namespace, *command: str) -> str:
-    """The command line that resumes this run (the same command: `recycle run` unless given)."""
-    words = ["recycle", *(command or ("run",)), *args.settings]
-    for option in ("input", "output"):
-        if getattr(args, option, None):
-            words += [f"--{option}", getattr(args, option)]
-    return shlex.join(words)
+def print_summary(manifest: dict, log_file: str | None = None) -> None:
+    """Print `summary_lines` (notebooks that ran the library themselves)."""
+    print("\n".join(summary_lines(manifest, log_file)))
 
 
-def left_for_rerun(manifest: dict, command: str) -> int:
-    """Say what a rerun would retry; the exit code: INCOMPLETE when samples were left, else OK."""
-    retry = manifest["counts"].get("retry") or {}
-    if not retry:
-        return exit_codes.OK
-    hint = " (raise teacher.max_cost_usd first for 'budget')" if "budget" in retry else ""
-    print(
-        f"{sum(retry.values())} samples were left for a rerun {retry}; run the same command again "
-        f"to retry only those{hint}:\n  {command}",
-        file=sys.stderr,
-    )
-    return exit_codes.INCOMPLETE
+def run_summary(request: Request, manifest: dict, log_file: str | None) -> list[str]:
+    """A face's summary: the run's block."""
+    return summary_lines(manifest, log_file)
 
 
-def run(args: argparse.Namespace) -> int:
-    cfg = checked_config(args, needs.RUN)
+def _run(request: Request) -> dict[str, Any]:
     from recycle.commands.pipeline import run_pipeline
 
-    try:
-        with run_log(cfg.output.dir) as log_file:
-            manifest = run_pipeline(cfg, preflight=False)
-    except TeacherOutageError as err:
-        print(f"error: {err}\n  {resume_command(args)}", file=sys.stderr)
-        return exit_codes.TEACHER_UNREACHABLE
-    print_summary(manifest, log_file)
-    return left_for_rerun(manifest, resume_command(args))
+    return run_pipeline(request.cfg, preflight=request.preflight)
+
+
+FACE = Face(
+    name="run",
+    help="the whole selective recycling pipeline from a config; rerun to resume",
+    arguments=add_config_arguments,
+    checks=lambda request: needs.RUN,
+    run=_run,
+    summary=run_summary,
+)

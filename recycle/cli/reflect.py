@@ -1,16 +1,16 @@
-"""`recycle reflect instruction|response`: teacher reflection of a dataset into a run directory."""
+"""`recycle reflect instruction|response`: teacher reflection of a dataset into a run directory.
+
+Exit codes as `recycle run`'s: 0 done, 3 samples left for a rerun, 4 the teacher did not answer
+for teacher.max_outage_s (recycle.commands.entry).
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
+from typing import Any
 
-from recycle import exit_codes
-from recycle.cli.common import add_config_arguments, checked_config
-from recycle.cli.pipeline import left_for_rerun, resume_command
 from recycle.commands import needs
-from recycle.logs import run_log
-from recycle.teacher.errors import TeacherOutageError
+from recycle.commands.entry import Face, Request, add_config_arguments
 
 KINDS = {
     "instruction": "reflect on each instruction: a new, harder instruction and its answer per sample",
@@ -24,31 +24,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         add_config_arguments(kinds.add_parser(kind, help=help_line, description=help_line))
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the reflection, print what happened and what it cost; the exit code as `recycle run`'s.
-
-    0 done, 3 samples left for a rerun, 4 the teacher did not answer for teacher.max_outage_s;
-    other errors reach main() as RecycleError."""
-    cfg = checked_config(args, needs.REFLECT)
+def _run(request: Request) -> dict[str, Any]:
     from recycle.commands.reflect import run_reflect
 
-    command = resume_command(args, "reflect", args.kind)
-    try:
-        with run_log(cfg.output.dir):
-            manifest = run_reflect(cfg, args.kind, preflight=False)
-    except TeacherOutageError as err:
-        print(f"error: {err}\n  {command}", file=sys.stderr)
-        return exit_codes.TEACHER_UNREACHABLE
+    return run_reflect(request.cfg, request.args.kind, preflight=request.preflight)
+
+
+def _summary(request: Request, manifest: dict, log_file: str | None) -> list[str]:
     t = manifest["teacher"]
-    print(
-        f"reflect {args.kind}: {manifest['counts']['input']} rows in; {t['reflected']} reflected, "
-        f"{t['not_reflected']} kept unreflected, {t['rejected']} rejected by the teacher stage "
-        f"{t['status']}"
-    )
-    print(
+    return [
+        f"reflect {request.args.kind}: {manifest['counts']['input']} rows in; {t['reflected']} "
+        f"reflected, {t['not_reflected']} kept unreflected, {t['rejected']} rejected by the "
+        f"teacher stage {t['status']}",
         f"teacher: {t['requests']} requests ({t['retries']} retries), {t['cache_hits']} cache hits, "
         f"{t['prompt_tokens']}+{t['completion_tokens']} tokens, ${t['cost_usd']:.4f}"
-        + ("" if t["priced"] else " (model not in teacher.prices)")
-    )
-    print(f"run directory: {cfg.output.dir}")
-    return left_for_rerun(manifest, command)  # 3 when samples were left for a rerun, as `run`
+        + ("" if t["priced"] else " (model not in teacher.prices)"),
+        f"run directory: {request.cfg.output.dir}",
+    ]
+
+
+FACE = Face(
+    name="reflect",
+    help="teacher reflection on instructions or responses; write reflected rows, rejects and a manifest",
+    arguments=add_arguments,
+    checks=lambda request: needs.REFLECT,
+    run=_run,
+    summary=_summary,
+    words=lambda args: ("reflect", args.kind),
+)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from recycle.commands.entry import Face, Request, always_ok
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -11,8 +13,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def _run(request: Request) -> str:
     from recycle.report import write_report
 
-    print(f"report: {write_report(args.run_dir)}")
-    return 0
+    return write_report(request.args.run_dir)
+
+
+FACE = Face(
+    name="report",
+    help="write the HTML/markdown report of a run directory",
+    arguments=add_arguments,
+    run=_run,
+    summary=lambda request, path, log_file: [f"report: {path}"],
+    exit=always_ok,
+    config=lambda args, settings: None,
+    log_dir=lambda request: None,
+)

@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
-import argparse
+from typing import Any
 
-from recycle.cli.common import add_config_arguments, checked_config
 from recycle.commands import needs
-from recycle.logs import run_log
+from recycle.commands.entry import Face, Request, add_config_arguments
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser)
-
-
-def run(args: argparse.Namespace) -> int:
-    cfg = checked_config(args, needs.SCORE)
+def _run(request: Request) -> dict[str, Any]:
     from recycle.commands.score import run_score
 
-    with run_log(cfg.output.dir):
-        manifest = run_score(cfg, preflight=False)
+    return run_score(request.cfg, preflight=request.preflight)
+
+
+def _summary(request: Request, manifest: dict, log_file: str | None) -> list[str]:
     counts, scores = manifest["counts"], manifest["scores"]
-    print(
-        f"scored {scores.get('rows', 0) - scores.get('unscored_rows', 0)} of {counts['input']} rows "
-        f"(rejected {sum(counts['rejected'].values())}, unscored {scores.get('unscored_rows', 0)} "
-        f"{scores.get('unscored_reasons') or ''})".rstrip()
-    )
-    print(
-        f"mean IFD {scores.get('mean_ifd', float('nan')):.4f}, mean r-IFD {scores.get('mean_rifd', float('nan')):.4f}"
-    )
-    print(f"run directory: {cfg.output.dir}")
-    return 0
+    unscored = scores.get("unscored_rows", 0)
+    return [
+        f"scored {scores.get('rows', 0) - unscored} of {counts['input']} rows "
+        f"(rejected {sum(counts['rejected'].values())}, unscored {unscored} "
+        f"{scores.get('unscored_reasons') or ''})".rstrip(),
+        f"mean IFD {scores.get('mean_ifd', float('nan')):.4f}, "
+        f"mean r-IFD {scores.get('mean_rifd', float('nan')):.4f}",
+        f"run directory: {request.cfg.output.dir}",
+    ]
+
+
+FACE = Face(
+    name="score",
+    help="student IFD and r-IFD scores of a dataset, written to a run directory",
+    arguments=add_config_arguments,
+    checks=lambda request: needs.SCORE,
+    run=_run,
+    summary=_summary,
+)

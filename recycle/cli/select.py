@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
+from typing import Any
 
-from recycle.cli.common import add_config_arguments, checked_config
-from recycle.cli.pipeline import print_summary
+from recycle.cli.pipeline import run_summary
 from recycle.commands import needs
-from recycle.logs import run_log
+from recycle.commands.entry import Face, Request, add_config_arguments
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser)
-
-
-def run(args: argparse.Namespace) -> int:
-    cfg = checked_config(args, needs.SELECT)
+def _run(request: Request) -> dict[str, Any]:
     from recycle.commands.select import run_select
 
-    with run_log(cfg.output.dir) as log_file:
-        manifest = run_select(cfg, preflight=False)
-    print_summary(manifest, log_file)
-    return 0
+    return run_select(request.cfg, preflight=request.preflight)
+
+
+FACE = Face(
+    name="select",
+    help="apply a selection mode to the rows of an earlier run, without teacher or student",
+    arguments=add_config_arguments,
+    checks=lambda request: needs.SELECT,
+    run=_run,
+    summary=run_summary,
+)

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
-import argparse
+from typing import Any
 
-from recycle.cli.common import add_config_arguments, checked_config
 from recycle.commands import needs
+from recycle.commands.entry import Face, Request, add_config_arguments, always_ok
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser)
-
-
-def run(args: argparse.Namespace) -> int:
-    cfg = checked_config(args, needs.TRAIN)
+def _run(request: Request) -> Any:
     from recycle.commands.train import run_finetune
 
-    result = run_finetune(cfg, preflight=False)
+    return run_finetune(request.cfg, preflight=request.preflight)
+
+
+def _summary(request: Request, result: Any, log_file: str | None) -> list[str]:
     data = result.data
-    print(
-        f"trained {sum(data['steps_per_epoch'])} steps on {data['samples']} samples from {data['source']} "
-        f"(left out: {data['left_out'] or 'none'}); final loss {result.metrics.get('loss', float('nan')):.4f}"
-    )
-    print(f"checkpoint: {result.checkpoint}")
-    if result.model_dir:
-        print(f"model: {result.model_dir}")
-    return 0
+    lines = [
+        f"trained {sum(data['steps_per_epoch'])} steps on {data['samples']} samples from "
+        f"{data['source']} (left out: {data['left_out'] or 'none'}); final loss "
+        f"{result.metrics.get('loss', float('nan')):.4f}",
+        f"checkpoint: {result.checkpoint}",
+    ]
+    return lines + ([f"model: {result.model_dir}"] if result.model_dir else [])
+
+
+FACE = Face(
+    name="train",
+    help="fine-tune the student with Ray Train + FSDP2; rerun the same command to resume",
+    arguments=add_config_arguments,
+    checks=lambda request: needs.TRAIN,
+    run=_run,
+    summary=_summary,
+    exit=always_ok,
+)

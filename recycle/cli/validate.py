@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
-import argparse
+from typing import Any
 
-from recycle.cli.common import add_config_arguments, checked_config
 from recycle.commands import needs
-from recycle.logs import run_log
+from recycle.commands.entry import Face, Request, add_config_arguments
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser)
-
-
-def run(args: argparse.Namespace) -> int:
-    cfg = checked_config(args, needs.VALIDATE)
+def _run(request: Request) -> dict[str, Any]:
     from recycle.commands.validate import run_validate
 
-    with run_log(cfg.output.dir):
-        manifest = run_validate(cfg, preflight=False)
+    return run_validate(request.cfg, preflight=request.preflight)
+
+
+def _summary(request: Request, manifest: dict, log_file: str | None) -> list[str]:
     counts = manifest["counts"]
-    print(
+    return [
         f"validated {counts['input']} rows: kept {counts['kept']}, "
-        f"rejected {sum(counts['rejected'].values())} {counts['rejected'] or ''}".rstrip()
-    )
-    print(f"run directory: {cfg.output.dir}")
-    return 0
+        f"rejected {sum(counts['rejected'].values())} {counts['rejected'] or ''}".rstrip(),
+        f"run directory: {request.cfg.output.dir}",
+    ]
+
+
+FACE = Face(
+    name="validate",
+    help="read and normalize a dataset; write kept rows, rejects with reasons and a manifest",
+    arguments=add_config_arguments,
+    checks=lambda request: needs.VALIDATE,
+    run=_run,
+    summary=_summary,
+)

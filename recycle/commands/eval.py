@@ -23,6 +23,7 @@ from recycle.config import RecycleConfig
 from recycle.errors import ConfigError
 from recycle.eval.lm_harness import results_markdown
 from recycle.eval.sides import SIDES, baseline_config, eval_config, generator_names
+from recycle.preflight import Preflight
 from recycle.storage import filesystem
 
 REPORT = "report.md"
@@ -58,9 +59,8 @@ def eval_command(cfg: RecycleConfig) -> Command:
     benchmark's own accounting checked too)."""
 
     def read(run: Run) -> Sides:
-        return Sides(
-            {s: getattr(run.cfg.eval, f"model_{s}") for s in SIDES}, generator_names(run.cfg)
-        )
+        models = {s: getattr(run.cfg.eval, f"model_{s}") for s in SIDES}
+        return Sides(models, generator_names(run.cfg), preflight=run.preflight)
 
     def write(run: Run, sides: Sides) -> None:
         sections: dict[str, dict[str, Any]] = {}
@@ -83,7 +83,7 @@ def eval_command(cfg: RecycleConfig) -> Command:
                    checked=tuple(b.name for b in wanted(cfg)), preflight=needs.EVAL)  # fmt: skip
 
 
-def run_eval(cfg: RecycleConfig, preflight: bool = True) -> dict[str, Any]:
+def run_eval(cfg: RecycleConfig, preflight: bool | Preflight = True) -> dict[str, Any]:
     """Run the benchmarks asked for on A and B; returns the evaluation manifest (verdict last).
 
     Raises:
@@ -125,8 +125,11 @@ def write_report(
         f.write(("\n".join(lines) + "\n").encode("utf-8"))
 
 
-def evaluate_finetuned(cfg: RecycleConfig, model_dir: str) -> dict[str, Any]:
-    """The end-to-end job's last stage: the fine-tuned student (A) against eval.baseline (B).
+def evaluate_finetuned(
+    cfg: RecycleConfig, model_dir: str, preflight: bool | Preflight = True
+) -> dict[str, Any]:
+    """The end-to-end job's last stage: the fine-tuned student (A) against eval.baseline (B),
+    under the end-to-end run's pre-flight policy.
 
     Returns:
         The evaluation manifest (written to OUTPUT/eval/manifest.json), verdict last.
@@ -134,7 +137,7 @@ def evaluate_finetuned(cfg: RecycleConfig, model_dir: str) -> dict[str, Any]:
     from recycle.commands.train import run_finetune
 
     if cfg.eval.baseline == "original":
-        baseline = run_finetune(baseline_config(cfg)).model_dir
+        baseline = run_finetune(baseline_config(cfg), preflight=preflight).model_dir
     else:
         baseline = cfg.student.model
-    return run_eval(eval_config(cfg, model_dir, baseline))
+    return run_eval(eval_config(cfg, model_dir, baseline), preflight)

@@ -16,17 +16,20 @@ from recycle.errors import ConfigError
 from recycle.eval import lm_harness as H
 from recycle.eval.run_generate import MODEL_OUTPUTS
 from recycle.eval.sides import SIDES, check_sides
+from recycle.preflight import Preflight
 from recycle.storage import filesystem
 
 
 @dataclass
 class Sides:
     """Models A and B as the benchmarks see them: model folders (None when only answers are
-    given), names, and the answers each generation produced (by benchmark)."""
+    given), names, the answers each generation produced (by benchmark), and the pre-flight
+    policy the generations and the judge inherit from the evaluation."""
 
     models: dict[str, str | None]
     names: dict[str, str]
     generation: dict[str, dict[str, Any]] = field(default_factory=dict)
+    preflight: Preflight = field(default_factory=Preflight)
 
 
 def section(ran: dict[str, Any], asked: int, answered: int, unanswered: dict[str, int]) -> dict:
@@ -67,7 +70,9 @@ def answers_for(cfg: RecycleConfig, side: str, sides: Sides) -> tuple[str, dict 
         return given, None
     out = posixpath.join(cfg.output.dir.rstrip("/"), f"answers_{side}")
     template = getattr(cfg.eval, f"template_{side}")
-    manifest = run_generate(cfg, sides.models[side], out, template, sides.names[side])
+    manifest = run_generate(
+        cfg, sides.models[side], out, template, sides.names[side], preflight=sides.preflight
+    )
     return posixpath.join(out, MODEL_OUTPUTS), manifest
 
 
@@ -80,7 +85,7 @@ def run_pairwise(cfg: RecycleConfig, sides: Sides, out_dir: str) -> dict[str, An
     answers, generated = {}, {}
     for side in SIDES:
         answers[side], generated[side] = answers_for(cfg, side, sides)
-    judged = run_judge(cfg, answers["a"], answers["b"], out_dir)
+    judged = run_judge(cfg, answers["a"], answers["b"], out_dir, preflight=sides.preflight)
     gen = next((g for g in generated.values() if g), None)
     unanswered = {
         f"generation/{k}": v for k, v in (gen or {}).get("counts", {}).get("rejected", {}).items()
@@ -199,9 +204,8 @@ def run_alpaca_eval(cfg: RecycleConfig, sides: Sides, out_dir: str) -> dict[str,
     for side in SIDES:
         folder = posixpath.join(out_dir, f"answers_{side}")
         template = getattr(cfg.eval, f"template_{side}")
-        generated[side] = run_generate(
-            gen_cfg, sides.models[side], folder, template, sides.names[side]
-        )
+        generated[side] = run_generate(gen_cfg, sides.models[side], folder, template,
+                                       sides.names[side], preflight=sides.preflight)  # fmt: skip
         answers[side] = posixpath.join(folder, MODEL_OUTPUTS)
     results = alpaca.evaluate(cfg, answers, sides.names, out_dir)
     return alpaca.section_of(cfg, sides, generated, results, out_dir, section)

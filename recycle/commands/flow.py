@@ -16,17 +16,18 @@ from recycle.commands import needs
 from recycle.commands.runner import check_invariants
 from recycle.config import RecycleConfig
 from recycle.errors import InputError
-from recycle.preflight import run_preflight
+from recycle.preflight import Preflight
 from recycle.rundir import read_manifest, write_manifest
 
 
 def run_end_to_end(
-    cfg: RecycleConfig, train: bool = True, preflight: bool = True
+    cfg: RecycleConfig, train: bool = True, preflight: bool | Preflight = True
 ) -> dict[str, Any]:
     """The pipeline, then (unless `train` is False) fine-tuning and the optional evaluation.
 
-    Pre-flight (recycle.commands.needs.END_TO_END) runs once, before the pipeline, unless
-    `preflight` is False (the CLI ran it); the stages then skip their own.
+    Pre-flight (recycle.commands.needs.END_TO_END) runs before the pipeline unless `preflight`
+    is False or an entry's policy that already ran it; each stage (the evaluation's generations
+    and judge included) inherits the policy: off stays off, a check already run is not run again.
 
     Returns:
         The run's manifest, with "train" and "verdict" sections when those stages ran.
@@ -37,21 +38,22 @@ def run_end_to_end(
     """
     from recycle.commands.pipeline import run_pipeline
 
-    if preflight:
-        run_preflight(cfg, needs.END_TO_END)
-    manifest = run_pipeline(cfg, preflight=False)
+    policy = Preflight.of(preflight).run(cfg, needs.END_TO_END)
+    manifest = run_pipeline(cfg, preflight=policy)
     if not train or manifest["counts"].get("retry"):
         return manifest  # samples left for a rerun: train once the data is whole
     if not manifest["counts"]["kept"]:
         raise InputError("the pipeline kept no samples, nothing to fine-tune on")
     from recycle.commands.train import run_finetune
 
-    result = run_finetune(cfg, preflight=False)
+    result = run_finetune(cfg, preflight=policy)
     manifest = record_training(cfg.output.dir, result)
     if cfg.eval.baseline and result.model_dir:
         from recycle.commands.eval import evaluate_finetuned
 
-        manifest = record_evaluation(cfg.output.dir, evaluate_finetuned(cfg, result.model_dir))
+        manifest = record_evaluation(
+            cfg.output.dir, evaluate_finetuned(cfg, result.model_dir, policy)
+        )
     return manifest
 
 

@@ -24,7 +24,7 @@ from recycle.eval.run_generate import (
     student_for,
     write_answers,
 )
-from recycle.preflight import Check, check_model_path, check_output
+from recycle.preflight import Preflight
 
 
 def generate_command(
@@ -51,14 +51,9 @@ def generate_command(
     def counts(run: Run) -> dict[str, Any]:
         return answer_counts(run.state["answered"], run.state["rejected"])
 
-    arguments: tuple[Check, ...] = (  # the model and the folder, given as arguments
-        lambda cfg: check_model_path(model, "model"),
-        lambda cfg: check_output(out_dir, "out_dir"),
-    )
-
     return Command(STAGE, read=read, write=write, counts=counts, unit="questions",
                    part_files=False, out_dir=out_dir, read_before_ray=True,
-                   timings=(None, "generate"), preflight=(*needs.GENERATE, *arguments))  # fmt: skip
+                   timings=(None, "generate"), preflight=needs.generate(model, out_dir))  # fmt: skip
 
 
 def run_generate(
@@ -67,7 +62,7 @@ def run_generate(
     out_dir: str,
     template: str | None = None,
     generator: str | None = None,
-    preflight: bool = True,
+    preflight: bool | Preflight = True,
 ) -> dict[str, Any]:
     """Answer the configured test sets with `model` into `out_dir`; returns the manifest.
 

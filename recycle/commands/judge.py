@@ -16,6 +16,7 @@ from recycle.eval.judge_stage import judge_config_as_teacher, judged_pairs, plan
 from recycle.eval.pairing import pair_answers
 from recycle.eval.questions import read_answers
 from recycle.eval.verdict import summarize
+from recycle.preflight import Preflight
 from recycle.teacher.serve import served_teacher
 
 
@@ -50,11 +51,15 @@ def judge_command(cfg: RecycleConfig, answers_a: str, answers_b: str, out_dir: s
     return Command("judge", read=read, write=write, check=check, unit="pairs",
                    counts=lambda run: judge_outputs.pair_counts(run.state["judged"]),
                    part_files=False, out_dir=out_dir, read_before_ray=True,
-                   timings=("read_and_pair", "judge"), preflight=needs.JUDGE)  # fmt: skip
+                   timings=("read_and_pair", "judge"), preflight=needs.judge(answers_a, answers_b, out_dir))  # fmt: skip
 
 
 def run_judge(
-    cfg: RecycleConfig, answers_a: str, answers_b: str, out_dir: str, preflight: bool = True
+    cfg: RecycleConfig,
+    answers_a: str,
+    answers_b: str,
+    out_dir: str,
+    preflight: bool | Preflight = True,
 ) -> dict[str, Any]:
     """Judge A's answers against B's into `out_dir`; returns the manifest (verdict included).
 

@@ -1,17 +1,21 @@
 """What each command needs before it starts: one declaration per command, nothing else imported.
 
-Each is a tuple of recycle.preflight checks. The runner runs a command's declaration (its
-`Command.preflight`) wherever the command is started from (the CLI, jobs, notebooks, the library
-entry points); the CLI runs the same declaration itself before it opens the run's log, then tells
-the entry point not to run it again. This module imports only recycle.preflight, so the CLI can
-read it before Ray, torch or a client is imported.
+Each is a tuple of recycle.preflight checks (or, for a command given a model, files or a folder
+as arguments, a function of them). A command's `Command.preflight` is its declaration here; the
+one entry (recycle.commands.entry) runs the same declaration before it opens the run's log, and
+hands the runner a `Preflight` policy that marks them done, so each check runs once. This module
+imports only recycle.preflight, so an entry can read it before Ray, torch or a client is imported.
 """
 
 from __future__ import annotations
 
 from recycle.preflight import (
     Check,
+    ExistingFile,
+    ModelFolder,
+    WritableFolder,
     eval_judge_endpoint,
+    eval_sides,
     generation_backend,
     input_readable,
     judge_endpoint,
@@ -35,9 +39,16 @@ STATS: tuple[Check, ...] = (input_readable, student_model)
 SELECT: tuple[Check, ...] = (output_writable,)
 RUN: tuple[Check, ...] = (input_readable, output_writable, mode_needs)
 END_TO_END: tuple[Check, ...] = (*RUN, student_model, train_storage_writable)  # then training
-GENERATE: tuple[Check, ...] = (
-    generation_backend,
-)  # plus its model and output folder, given as arguments
-JUDGE: tuple[Check, ...] = (judge_endpoint,)
 TRAIN: tuple[Check, ...] = (student_model, train_storage_writable)
-EVAL: tuple[Check, ...] = (output_writable, eval_judge_endpoint, generation_backend)
+EVAL: tuple[Check, ...] = (output_writable, eval_sides, eval_judge_endpoint, generation_backend)
+
+
+def generate(model: str | None, out_dir: str) -> tuple[Check, ...]:
+    """`recycle generate`: the backend, the model and the output folder given as arguments."""
+    return generation_backend, ModelFolder(model, "--model"), WritableFolder(out_dir, "--output")
+
+
+def judge(answers_a: str, answers_b: str, out_dir: str) -> tuple[Check, ...]:
+    """`recycle judge`: the judge's endpoint, then the answer files and output folder given."""
+    files = (ExistingFile(answers_a, "--answers-a"), ExistingFile(answers_b, "--answers-b"))
+    return judge_endpoint, WritableFolder(out_dir, "--output"), *files

@@ -18,6 +18,7 @@ from recycle.pipeline.progress import stage_done
 from recycle.pipeline.resources import fit_to_cluster
 from recycle.pipeline.resume import FINISHED, STOPPED
 from recycle.pipeline.stats import run_plan
+from recycle.preflight import Preflight
 from recycle.teacher.errors import TeacherOutageError
 
 
@@ -74,7 +75,7 @@ RUN = Command(
 )  # fmt: skip
 
 
-def run_pipeline(cfg: RecycleConfig, preflight: bool = True) -> dict[str, Any]:
+def run_pipeline(cfg: RecycleConfig, preflight: bool | Preflight = True) -> dict[str, Any]:
     """Run (or resume) the configured pipeline into cfg.output.dir; returns the manifest.
 
     `preflight=False` skips the start-up checks of input, output, student and teacher.

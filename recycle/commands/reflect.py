@@ -12,6 +12,7 @@ from recycle.commands import needs
 from recycle.commands.runner import Command, Run, execute
 from recycle.config import RecycleConfig
 from recycle.errors import ConfigError
+from recycle.preflight import Preflight
 from recycle.teacher.reflect_dataset import KINDS, reflect_into, teacher_stats
 from recycle.teacher.session import teacher_session
 
@@ -39,7 +40,9 @@ def reflect_command(kind: str) -> Command:
                    checked=("teacher",), preflight=needs.REFLECT)  # fmt: skip
 
 
-def run_reflect(cfg: RecycleConfig, kind: str, preflight: bool = True) -> dict[str, Any]:
+def run_reflect(
+    cfg: RecycleConfig, kind: str, preflight: bool | Preflight = True
+) -> dict[str, Any]:
     """Reflect `cfg.data.input` on its instructions or responses into `cfg.output.dir`.
 
     Returns:

@@ -25,7 +25,7 @@ from typing import Any
 
 from recycle.config import RecycleConfig, redacted
 from recycle.errors import InputError
-from recycle.preflight import Check, run_preflight
+from recycle.preflight import Check, Preflight
 from recycle.ray_utils import check_shared_output, init_ray
 from recycle.rundir import (
     build_manifest,
@@ -57,6 +57,7 @@ class Run:
     lost: str = "rows"  # what the manifest counts, for the error when it does not add up
     manifest_path: str | None = None  # None: out_dir/manifest.json; "": checked, not written
     manifest: dict[str, Any] = field(default_factory=dict)  # the manifest, once closed
+    preflight: Preflight = field(default_factory=Preflight)  # the policy nested runs inherit
 
     def __post_init__(self) -> None:
         self.out_dir = self.out_dir or self.cfg.output.dir
@@ -131,13 +132,16 @@ class Command:
     manifest_path: str | None = None
 
 
-def execute(command: Command, cfg: RecycleConfig, preflight: bool = True) -> dict[str, Any]:
+def execute(
+    command: Command, cfg: RecycleConfig, preflight: bool | Preflight = True
+) -> dict[str, Any]:
     """Run a command into its output; returns the manifest it wrote.
 
     Args:
         command: the command's declaration.
         cfg: the resolved config.
-        preflight: run the command's pre-flight checks first (the CLI's --no-preflight: False).
+        preflight: run the command's pre-flight checks first (the CLI's --no-preflight: False),
+            or the policy of the entry or parent run (its checks already run are not run again).
 
     Raises:
         PreflightError, ConfigError: before anything starts.
@@ -147,13 +151,13 @@ def execute(command: Command, cfg: RecycleConfig, preflight: bool = True) -> dic
     return execute_run(command, cfg, preflight).manifest
 
 
-def execute_run(command: Command, cfg: RecycleConfig, preflight: bool = True) -> Run:
+def execute_run(command: Command, cfg: RecycleConfig, preflight: bool | Preflight = True) -> Run:
     """`execute`, returning the whole Run: its manifest and what the steps left in `state`."""
-    if preflight:
-        run_preflight(cfg, command.preflight)
+    policy = Preflight.of(preflight).run(cfg, command.preflight)
     if command.check is not None:
         command.check(cfg)
     run = new_run(command, cfg)
+    run.preflight = policy
     if not command.read_before_ray:
         _start(command, run)
     if command.resume_keys is not None:

@@ -12,6 +12,7 @@ from typing import Any
 from recycle.commands import needs
 from recycle.commands.runner import Command, Run, execute
 from recycle.config import RecycleConfig
+from recycle.preflight import Preflight
 from recycle.student.model import check_student
 from recycle.student.score_summary import STAGE, score_summary, scored_dataset
 
@@ -35,7 +36,7 @@ SCORE = Command(
 )
 
 
-def run_score(cfg: RecycleConfig, preflight: bool = True) -> dict[str, Any]:
+def run_score(cfg: RecycleConfig, preflight: bool | Preflight = True) -> dict[str, Any]:
     """Score `cfg.data.input` with `cfg.student` into the run directory `cfg.output.dir`.
 
     Returns:

@@ -17,6 +17,7 @@ from recycle.config import RecycleConfig
 from recycle.errors import ConfigError
 from recycle.pipeline.export import write_alpaca_json
 from recycle.pipeline.reselect import load_scored, reselect
+from recycle.preflight import Preflight
 from recycle.rundir import write_outcomes
 from recycle.select.plan import plan_selection
 
@@ -47,7 +48,7 @@ SELECT = Command(name="select", check=check, read=_read, write=_write, sections=
                  read_before_ray=True, timings=(None, "select"), preflight=needs.SELECT)  # fmt: skip
 
 
-def run_select(cfg: RecycleConfig, preflight: bool = True) -> dict[str, Any]:
+def run_select(cfg: RecycleConfig, preflight: bool | Preflight = True) -> dict[str, Any]:
     """Re-select data.input (a run directory) into output.dir; returns the new manifest.
 
     Raises:

@@ -15,6 +15,7 @@ from typing import Any
 from recycle.commands import needs
 from recycle.commands.runner import Command, Run, execute_run
 from recycle.config import RecycleConfig
+from recycle.preflight import Preflight
 from recycle.student.coherence import load_embedder
 from recycle.student.model import check_student
 from recycle.student.stats import dataset_stats
@@ -61,7 +62,7 @@ def manifest_path(output: str | None) -> str:
 
 
 def run_stats(
-    cfg: RecycleConfig, output: str | None = None, preflight: bool = True
+    cfg: RecycleConfig, output: str | None = None, preflight: bool | Preflight = True
 ) -> dict[str, Any]:
     """Table 6 row of `cfg.data.input` under `cfg.student`; written as JSON to `output` when given.
 

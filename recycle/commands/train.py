@@ -13,6 +13,7 @@ from typing import Any
 from recycle.commands import needs
 from recycle.commands.runner import Command, Run, execute_run
 from recycle.config import RecycleConfig
+from recycle.preflight import Preflight
 from recycle.train.attempts import TRAIN_DIR
 from recycle.train.dataset import TrainData, prepare
 from recycle.train.finetune import FinetuneResult, check_config, finetune, warn_missing_gpus
@@ -42,7 +43,7 @@ def train_command(cfg: RecycleConfig, fault_after_step: int | None = None) -> Co
 
 
 def run_finetune(
-    cfg: RecycleConfig, fault_after_step: int | None = None, preflight: bool = True
+    cfg: RecycleConfig, fault_after_step: int | None = None, preflight: bool | Preflight = True
 ) -> FinetuneResult:
     """Fine-tune the student on the run's data and write the training manifest.
 

@@ -7,11 +7,12 @@ from typing import Any
 from recycle.commands import needs
 from recycle.commands.runner import Command, execute
 from recycle.config import RecycleConfig
+from recycle.preflight import Preflight
 
 VALIDATE = Command(name="validate", timings=("read", "write"), preflight=needs.VALIDATE)
 
 
-def run_validate(cfg: RecycleConfig, preflight: bool = True) -> dict[str, Any]:
+def run_validate(cfg: RecycleConfig, preflight: bool | Preflight = True) -> dict[str, Any]:
     """Validate `cfg.data.input` into the run directory `cfg.output.dir`; returns the manifest.
 
     Raises:

@@ -12,7 +12,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from recycle.config import load_config
+from recycle.config import RecycleConfig, load_config
+from recycle.preflight import Preflight
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE / "alpaca_sample.json"
@@ -38,28 +39,33 @@ def build_student(out: Path, seconds: float) -> Path:
     return train_model(out, base, rows, steps=400, seconds=seconds, max_length=512)
 
 
+def demo_config(output: str | None = None, overrides: list[str] | None = None) -> RecycleConfig:
+    """The demo's config (recycle/demo/demo.yaml on the bundled sample), then `overrides`."""
+    given = [f"data.input='{SAMPLE}'", *([f"output.dir='{output}'"] if output else [])]
+    return load_config(CONFIG, [*given, *(overrides or ())])
+
+
 def run_demo(
-    output: str | None = None, overrides: list[str] | None = None, train_seconds: float = 30.0
+    cfg: RecycleConfig, train_seconds: float = 30.0, preflight: bool | Preflight = True
 ) -> dict[str, Any]:
-    """Run the offline demo; returns the run's manifest."""
+    """Run the offline demo of `cfg` (`demo_config`); returns the run's manifest.
+
+    The tiny student (unless student.model is set) and the teacher's address go into a copy of
+    `cfg`; the pipeline runs under the `preflight` policy of the entry that started the demo.
+    """
     from recycle.commands.pipeline import run_pipeline
     from recycle.testing.local_server import LocalTeacherServer
 
     print(BANNER.format(n=len(json.loads(SAMPLE.read_text()))), flush=True)
-    cfg = load_config(
-        CONFIG,
-        [
-            f"data.input='{SAMPLE}'",
-            *([f"output.dir='{output}'"] if output else []),
-            *(overrides or []),
-        ],
-    )
-    student_dir = Path(cfg.output.dir) / "demo_student"
-    if not cfg.student.model:
+    student = cfg.student
+    if not student.model:
+        student_dir = Path(cfg.output.dir) / "demo_student"
         print(f"building and training the tiny student in {student_dir} ...", flush=True)
-        cfg.student.model = str(build_student(student_dir, train_seconds))
+        model = str(build_student(student_dir, train_seconds))
+        student = student.model_copy(update={"model": model})
     with LocalTeacherServer(faults=DEMO_FAULTS, seed=0, retry_after_s=0.1) as server:
-        cfg.teacher.base_url = server.base_url
-        manifest = run_pipeline(cfg)
+        teacher = cfg.teacher.model_copy(update={"base_url": server.base_url})
+        demo = cfg.model_copy(update={"student": student, "teacher": teacher})
+        manifest = run_pipeline(demo, preflight=preflight)
         manifest["demo_teacher_requests"] = server.stats.requests
     return manifest

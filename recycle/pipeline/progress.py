@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import pyarrow.parquet as pq
 
 from recycle import columns as C
-from recycle.logs import PROGRESS_LOGGER, is_quiet
+from recycle.logs import PROGRESS_LOGGER
 from recycle.rundir import outcome_files
 from recycle.storage import filesystem
 from recycle.teacher.gate import gate_totals
@@ -167,12 +167,13 @@ def logged_progress(
     every_s: float = 30.0,
     total: int | None = None,
     stage: str = "reflect+score",
+    quiet: bool = False,
 ) -> Iterator[None]:
-    """Report progress while the body runs: a bar on a terminal, else a line every `every_s`
-    seconds; always a last line when it ends."""
+    """Report progress while the body runs: a bar on a quiet console's terminal (ray.quiet), else
+    a line every `every_s` seconds; always a last line when it ends."""
     stop = threading.Event()
     tracker = _Tracker(run_dir, gate_name, total, stage)
-    use_bar = is_quiet() and sys.stderr.isatty() and bool(total)
+    use_bar = quiet and sys.stderr.isatty() and bool(total)
     thread = threading.Thread(
         target=_bar_loop if use_bar else _line_loop,
         args=(stop, tracker, every_s),

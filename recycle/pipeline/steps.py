@@ -137,7 +137,7 @@ def reflect_and_score(
     try:
         with (
             teacher_session(cfg, prior_cost_usd(history)) as teacher,
-            logged_progress(cfg.output.dir, teacher.gate_name, total=total),
+            logged_progress(cfg.output.dir, teacher.gate_name, total=total, quiet=cfg.ray.quiet),
         ):
             graph = reflection_graph(todo, cfg, teacher, plan)
             write_outcomes(graph, cfg.output.dir, STREAM_PARTS)

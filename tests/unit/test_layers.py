@@ -1,6 +1,8 @@
-"""The package map of recycle/__init__.py holds: no module imports a higher layer, no import cycle
-(between modules, or between packages), production code never imports recycle.testing, and no test
-reaches a private name of the library. There is no exception list.
+"""The package map of recycle/__init__.py (`recycle.LAYERS`, read here, never copied) holds: no
+module imports a higher layer, no import cycle (between modules, or between packages), production
+code never imports recycle.testing, the jobs (jobs/*.py, above every layer) import only modules
+that exist in the table, and no test or job reaches a private name of the library. There is no
+exception list.
 
 Imports are read with `ast` (nothing is imported): module-level, lazy ones inside functions, and
 module paths named in strings (the lazy export tables, `importlib.import_module`).
@@ -16,19 +18,9 @@ import recycle
 
 ROOT = Path(recycle.__file__).resolve().parent
 TESTS = Path(__file__).resolve().parents[1]
+JOBS = ROOT.parent / "jobs"
 
-# Must match the table in recycle/__init__.py. A new top-level module or package gets a row there.
-LAYERS = {
-    0: ("recycle", "errors", "exit_codes", "columns", "storage", "logs", "prompts", "config",
-        "ray_utils"),
-    1: ("data", "rundir"),
-    2: ("teacher", "student", "select"),
-    3: ("pipeline", "train", "eval", "report", "preflight", "testing"),
-    4: ("commands",),
-    5: ("cli", "demo", "bench", "__main__"),
-}  # fmt: skip
-LAYER = {package: rank for rank, packages in LAYERS.items() for package in packages}
-MAY_IMPORT_TESTING = {"testing", "demo", "bench"}
+LAYER = {package: rank for rank, packages in recycle.LAYERS.items() for package in packages}
 MODULE_PATH = re.compile(r"recycle(\.[a-z_][a-z0-9_]*)+")
 
 
@@ -80,7 +72,7 @@ def test_no_module_imports_a_higher_layer():
             rising = low in LAYER and high in LAYER and LAYER[high] > LAYER[low]
             if rising:
                 upward.append(f"{source} (layer {LAYER[low]}) imports {target} ({LAYER[high]})")
-            if high == "testing" and low not in MAY_IMPORT_TESTING:
+            if high == "testing" and low not in recycle.MAY_IMPORT_TESTING:
                 testing.append(f"{source} imports {target}")
     assert not unknown, f"packages missing from the layer table (recycle/__init__.py): {unknown}"
     assert not upward, "upward imports:\n" + "\n".join(upward)
@@ -195,3 +187,24 @@ def test_no_test_reaches_a_private_name_of_the_library():
     assert not found, "tests using private names (give the library a public seam):\n" + "\n".join(
         found
     )
+
+
+def test_the_table_has_every_package_once():
+    listed = [p for packages in recycle.LAYERS.values() for p in packages]
+    on_disk = {package(module_name(p)) for p in ROOT.rglob("*.py")}
+    assert len(listed) == len(set(listed)), "a package in two layers"
+    assert set(listed) == on_disk, set(listed) ^ on_disk
+    assert max(recycle.LAYERS) < recycle.JOBS_LAYER
+
+
+def test_jobs_import_only_modules_of_the_table_and_no_private_name():
+    unknown, private = [], []
+    for path in sorted(JOBS.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        targets = imported(tree)
+        unknown += [f"{path.name} imports {t}" for t in targets
+                    if not exists(t) or package(t) not in LAYER]  # fmt: skip
+        private += [f"{path.name}: {use}" for use in private_uses(tree)]
+    assert JOBS.is_dir() and any(JOBS.glob("*.py"))
+    assert not unknown, "jobs importing what the layer table does not hold:\n" + "\n".join(unknown)
+    assert not private, "jobs using private names of the library:\n" + "\n".join(private)

@@ -33,7 +33,7 @@ def test_quiet_console_shows_progress_and_warnings_only(quiet, capsys):
 
 
 def test_run_log_takes_log_lines_and_native_stderr(quiet, tmp_path, capfd):
-    with logs.run_log(str(tmp_path)) as path:
+    with logs.run_log(str(tmp_path), quiet=True) as path:
         logging.getLogger("ray.data").info("Starting execution of Dataset")
         os.write(2, b"[E core_worker.cc] from native code\n")
         logging.getLogger("recycle.progress").info("validate: 3 rows read")

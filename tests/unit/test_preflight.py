@@ -22,6 +22,8 @@ from recycle.demo.offline import SAMPLE
 from recycle.preflight import mode_needs, run_preflight
 from recycle.testing.local_server import LocalTeacherServer
 
+pytestmark = pytest.mark.integration  # every test here talks to the local teacher server
+
 REPO = Path(__file__).resolve().parents[2]
 # The command line, then proof that nothing heavy was imported before the failure.
 SCRIPT = (
@@ -161,14 +163,14 @@ def test_evaluation_commands_fail_fast_too(setup, argv, expected):
 
 
 def test_evaluation_preflight_passes_a_good_judge_setup(setup):
-    from recycle.cli.common import checked_config, preflight_options
     from recycle.cli.main import build_parser
+    from recycle.commands.entry import config_from_args
 
     fill = {"tmp": setup["tmp"], "teacher": setup["teacher"]}
     argv = ["judge", *ANSWERS, "--output", "{tmp}/j", *JUDGE_OK]
     args = build_parser().parse_args([a.format(**fill) for a in argv])
-    cfg = checked_config(args, needs.JUDGE)  # the local server lists local-teacher
-    preflight_options(args, output=args.output, files={"--answers-a": args.answers_a})
+    cfg = config_from_args(args)
+    run_preflight(cfg, needs.judge(args.answers_a, args.answers_b, args.output))  # raises if not
     assert cfg.judge.model == "local-teacher" and not (Path(setup["tmp"]) / "j").exists()
 
 
@@ -190,9 +192,15 @@ def test_modes_check_only_what_they_use(setup):
     run_preflight(cfg, (mode_needs,))  # ifd_topk: no teacher, the student is fine
 
 
-def test_no_preflight_skips_the_checks(setup):
-    from recycle.cli.common import checked_config
-    from recycle.cli.main import build_parser
+def test_no_preflight_skips_the_checks_and_reaches_the_library(setup, monkeypatch):
+    from recycle.cli.main import main
 
-    args = build_parser().parse_args(["run", setup["cfg"], "teacher.model=x", "--no-preflight"])
-    assert checked_config(args, needs.RUN).teacher.model == "x"
+    seen = {}
+
+    def run_pipeline(cfg, preflight=True):
+        seen.update(model=cfg.teacher.model, policy=preflight, quiet=cfg.ray.quiet)
+        return {"counts": {"input": 0, "kept": 0, "dropped": {}, "rejected": {}}}
+
+    monkeypatch.setattr("recycle.commands.pipeline.run_pipeline", run_pipeline)
+    assert main(["run", setup["cfg"], "teacher.model=x", "--no-preflight"]) == 0  # not served
+    assert seen["model"] == "x" and seen["policy"].enabled is False and seen["quiet"] is True

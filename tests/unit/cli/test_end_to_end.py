@@ -51,6 +51,6 @@ def test_samples_left_for_a_rerun_exit_3_and_skip_training(monkeypatch, data, tm
         "recycle.commands.pipeline.run_pipeline", lambda cfg, preflight=True: manifest
     )
     monkeypatch.setattr("recycle.commands.train.run_finetune", lambda cfg: pytest.fail("trained on a partial run"))  # fmt: skip
-    monkeypatch.setattr("recycle.cli.end_to_end.print_summary", lambda m, log=None: None)
+    monkeypatch.setattr("recycle.cli.end_to_end.summary_lines", lambda m, log=None: [])
     code = main(["end-to-end", "--no-preflight", f"data.input={data}", f"output.dir={tmp_path}"])
     assert code == 3 and "recycle end-to-end" in capsys.readouterr().err

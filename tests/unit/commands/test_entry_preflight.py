@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import socket
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -100,3 +101,52 @@ def test_the_jobs_refuse_a_bad_config_before_ray(tmp_path, capsys):
     bad_input = [f"data.input='{tmp_path / 'nope.json'}'", f"output.dir='{tmp_path / 'o'}'"]
     assert job("recycle_data").main(bad_input) == 2
     assert "nope.json' does not exist" in capsys.readouterr().err
+
+
+def test_a_check_runs_once_per_config_and_never_when_disabled():
+    from recycle.preflight import Preflight
+
+    ran = []
+
+    def check(cfg):
+        ran.append(cfg.output.dir)
+
+    a, b = load_config(None, ["output.dir=a"]), load_config(None, ["output.dir=b"])
+    policy = Preflight().run(a, (check, check))
+    policy = policy.run(load_config(None, ["output.dir=a"]), (check,))  # an equal config: done
+    policy.run(b, (check,))  # another config (a nested run's): checked
+    assert ran == ["a", "b"]
+    assert Preflight.of(False).run(a, (check,)).done == () and ran == ["a", "b"]
+    assert Preflight.of(policy) is policy and Preflight.of(True) == Preflight()
+
+
+def test_a_nested_run_inherits_no_preflight(tmp_path, monkeypatch):
+    """end-to-end's training and evaluation, and the evaluation's generations: --no-preflight
+    reaches them (the policy each receives is the entry's, disabled)."""
+    from recycle.commands import flow
+    from recycle.commands.flow import run_end_to_end
+
+    seen = {}
+    manifest = {"counts": {"input": 1, "kept": 1, "dropped": {}, "rejected": {}}}
+
+    def pipeline(cfg, preflight=True):
+        seen["pipeline"] = preflight
+        return manifest
+
+    def finetune(cfg, preflight=True):
+        seen["train"] = preflight
+        return SimpleNamespace(model_dir=str(tmp_path / "m"))
+
+    def evaluate(cfg, model_dir, preflight=True):
+        seen["eval"] = preflight
+        return {"verdict": {}}
+
+    monkeypatch.setattr("recycle.commands.pipeline.run_pipeline", pipeline)
+    monkeypatch.setattr("recycle.commands.train.run_finetune", finetune)
+    monkeypatch.setattr("recycle.commands.eval.evaluate_finetuned", evaluate)
+    monkeypatch.setattr(flow, "record_training", lambda run_dir, result: manifest)
+    monkeypatch.setattr(flow, "record_evaluation", lambda run_dir, evaluation: manifest)
+    cfg = load_config(None, [f"output.dir='{tmp_path}'", "eval.baseline=original"])
+    run_end_to_end(cfg, preflight=False)
+    assert {k: p.enabled for k, p in seen.items()} == {"pipeline": False, "train": False,
+                                                        "eval": False}  # fmt: skip
