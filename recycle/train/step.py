@@ -81,6 +81,19 @@ def _full(t: torch.Tensor) -> torch.Tensor:
     return t.full_tensor() if hasattr(t, "full_tensor") else t
 
 
+def set_gradient_sync(model: nn.Module, sync: bool) -> None:
+    """Whether FSDP2 reduces gradients after the next backward (no-op on an unsharded model).
+
+    Off, each worker accumulates its unsharded gradients (in the reduce dtype) and nothing is
+    sent; the next backward with sync on reduces the sum once. Reduction is linear, so the
+    reduced gradient is the same as reducing every micro-batch.
+    """
+    from torch.distributed.fsdp import FSDPModule
+
+    if isinstance(model, FSDPModule):
+        model.set_requires_gradient_sync(sync)
+
+
 def train_step(
     model: nn.Module,
     micro_batches: Sequence[dict[str, torch.Tensor]],
@@ -88,6 +101,7 @@ def train_step(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     grad_clip: float | None,
     world_size: int,
+    sync_last_micro_batch_only: bool = False,
 ) -> StepResult:
     """Forward/backward every micro-batch of this worker, then one clipped optimizer step.
 
@@ -97,6 +111,8 @@ def train_step(
         optimizer, scheduler: from `build_optimizer`.
         grad_clip: max global gradient norm; None only measures it.
         world_size: number of data-parallel workers (FSDP averages their gradients).
+        sync_last_micro_batch_only: reduce gradients after the last micro-batch only
+            (train.grad_sync=last_micro_batch); else after every one.
     """
     device = micro_batches[0][INPUT_IDS].device
     local_targets = sum(int(count_targets(mb)) for mb in micro_batches)
@@ -104,7 +120,9 @@ def train_step(
     n_targets, n_tokens = all_sum([local_targets, local_tokens], device)
     lr = scheduler.get_last_lr()[0]
     nll_sum = torch.zeros((), dtype=torch.float32, device=device)
-    for mb in micro_batches:
+    last = len(micro_batches) - 1
+    for i, mb in enumerate(micro_batches):
+        set_gradient_sync(model, i == last or not sync_last_micro_batch_only)
         nll, _ = model(mb[INPUT_IDS], mb[POSITION_IDS], mb[ATTENTION_MASK], mb[LABELS])
         (nll * (world_size / n_targets)).backward()
         nll_sum += nll.detach()
