@@ -85,7 +85,7 @@ def pipeline_tokens(
     """(forward tokens, projected positions) of the plan's phase 1 + phase 2, batch by batch as
     the actors see them."""
     plan = plan or default_plan()
-    phase1, phase2 = phase_variants(plan.phase1), phase_variants(plan.phase2)
+    phase1, phase2 = phase_variants(plan.spec.phase1), phase_variants(plan.spec.phase2)
     tokens = projected = 0
     n = len(cols[C.OUTPUT])
     for start in range(0, n, cfg.batch_size):
@@ -190,9 +190,9 @@ def run_token_lines(
     cols = run_columns(run_dir)
     n = len(cols[C.OUTPUT])
     phases = (
-        ("phase 1", phase_variants(plan.phase1)),
-        ("phase 1 + Table 6", phase_variants(plan.with_table6().phase1)),
-        ("phase 2", phase_variants(plan.phase2)),
+        ("phase 1", phase_variants(plan.spec.phase1)),
+        ("phase 1 + Table 6", phase_variants(plan.with_table6().spec.phase1)),
+        ("phase 2", phase_variants(plan.spec.phase2)),
     )
     got = phase_tokens(model, tokenizer, cols, cfg, phases)
     total = got["phase 1 + Table 6"] + got["phase 2"]

@@ -96,7 +96,7 @@ def phase_variants(phase: Phase) -> list[Variant]:
 
 def phase1_variants(mode: str) -> list[Variant]:
     """Step 2 compares the original and the instruction-reflected pair."""
-    return phase_variants(plan_selection(SelectionConfig(mode=mode)).phase1)
+    return phase_variants(plan_selection(SelectionConfig(mode=mode)).spec.phase1)
 
 
 def phase2_variants(mode: str) -> list[Variant]:
@@ -104,7 +104,7 @@ def phase2_variants(mode: str) -> list[Variant]:
 
     Scores of (x1, y1) that phase 1 computed for both candidates are carried over by the choice.
     """
-    return phase_variants(plan_selection(SelectionConfig(mode=mode)).phase2)
+    return phase_variants(plan_selection(SelectionConfig(mode=mode)).spec.phase2)
 
 
 def coherence_graph(
@@ -159,7 +159,7 @@ def reflection_graph(
     ds = stream_blocks(ds, cfg)
     if plan.spec.reflect_instruction:
         ds = reflect_instruction(ds, teacher.config, teacher.gate_name, teacher.cache_dir)
-    ds = score_phase(ds, cfg, plan.phase1)
+    ds = score_phase(ds, cfg, plan.spec.phase1)
 
     def reflect_and_score_response(ds: ray.data.Dataset) -> ray.data.Dataset:
         if plan.spec.reflect_response:
@@ -167,7 +167,9 @@ def reflection_graph(
                 ds, teacher.config, teacher.gate_name, teacher.cache_dir,
                 instruction_column=C.INSTRUCTION_1, input_column=C.INPUT_1, output_column=C.OUTPUT_1,
             )  # fmt: skip
-        return score_phase(ds, cfg, plan.phase2)  # (x1, y1)'s coherence was carried by the choice
+        return score_phase(
+            ds, cfg, plan.spec.phase2
+        )  # (x1, y1)'s coherence was carried by the choice
 
     # step 2 runs inside the response-reflection actors when there are some (same CPU reservation)
     step2_cpus = teacher.config.actor_num_cpus if plan.spec.reflect_response else LIGHT_CPUS
@@ -181,7 +183,7 @@ def reflection_graph(
 
 def ifd_graph(ds: ray.data.Dataset, cfg: RecycleConfig, plan: SelectionPlan) -> ray.data.Dataset:
     """IFD of the original samples only (the global top-k modes: no teacher)."""
-    return table6_coherence(score_phase(stream_blocks(ds, cfg), cfg, plan.phase1), cfg, plan)
+    return table6_coherence(score_phase(stream_blocks(ds, cfg), cfg, plan.spec.phase1), cfg, plan)
 
 
 def table6_coherence(

@@ -84,7 +84,7 @@ def choose_response(df: pd.DataFrame, win: np.ndarray) -> pd.DataFrame:
 
 def step2_win(df: pd.DataFrame, plan: SelectionPlan) -> np.ndarray:
     """Where the reflected instruction replaces the original, under the plan's step-2 rule."""
-    rule = plan.step2
+    rule = plan.spec.step2
     if rule is never:
         return np.zeros(len(df), dtype=bool)
     seed = plan.config.seed
@@ -93,7 +93,7 @@ def step2_win(df: pd.DataFrame, plan: SelectionPlan) -> np.ndarray:
 
 def step4_win(df: pd.DataFrame, plan: SelectionPlan) -> np.ndarray:
     """Where the reflected response replaces y1, under the plan's step-4 rule."""
-    rule = plan.step4
+    rule = plan.spec.step4
     if rule is never:
         return np.zeros(len(df), dtype=bool)
     seed = plan.config.seed
@@ -142,7 +142,7 @@ def select_instruction(df: pd.DataFrame, plan: SelectionPlan) -> pd.DataFrame:
 def select_response(df: pd.DataFrame, plan: SelectionPlan) -> pd.DataFrame:
     """The second half: step 4 picks y2, then the final filter when the plan has one."""
     df = choose_response(df, step4_win(df, plan) & live(df))
-    return final_filter(df, plan.config) if plan.final_filter else df
+    return final_filter(df, plan.config) if plan.spec.final_filter else df
 
 
 def _on_frame(plan: SelectionPlan) -> Callable[[pd.DataFrame, Half], pd.DataFrame]:

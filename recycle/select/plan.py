@@ -7,7 +7,8 @@ the benchmarks. Nothing else looks a mode up by its name, so no two parts of a r
 mode differently, and no batch rebuilds it.
 
     plan = plan_selection(cfg.selection)      # the mode's declaration, checked
-    plan.phase1, plan.step2, plan.phase2, plan.step4, plan.final_filter, plan.global_topk
+    plan.spec.phase1, plan.spec.step2, plan.spec.phase2, plan.spec.step4, plan.spec.final_filter
+    plan.global_topk                          # the global top-k by IFD instead of the two steps
     plan.with_table6()                        # phase 1 widened for the Table 6 statistics
 
 A plan pickles with its rules by name (rules.py), so the copy a Ray worker is handed holds the
@@ -21,8 +22,7 @@ from dataclasses import dataclass, replace
 from recycle.config import RecycleConfig
 from recycle.config.selection import SelectionConfig
 from recycle.select.checks import check_mode
-from recycle.select.declarations import ModeSpec, Phase, mode_spec, with_table6
-from recycle.select.rules import Rule
+from recycle.select.declarations import ModeSpec, mode_spec, with_table6
 
 
 @dataclass(frozen=True)
@@ -44,31 +44,6 @@ class SelectionPlan:
     @property
     def mode(self) -> str:
         return self.spec.name
-
-    @property
-    def phase1(self) -> Phase:
-        """The scores computed after instruction reflection (pairs orig_, ins_)."""
-        return self.spec.phase1
-
-    @property
-    def phase2(self) -> Phase:
-        """The scores computed after response reflection (pairs pair1_, res_)."""
-        return self.spec.phase2
-
-    @property
-    def step2(self) -> Rule:
-        """The rule choosing (x_ins, y_ins) over (x0, y0)."""
-        return self.spec.step2
-
-    @property
-    def step4(self) -> Rule:
-        """The rule choosing (x1, y_res) over (x1, y1)."""
-        return self.spec.step4
-
-    @property
-    def final_filter(self) -> bool:
-        """Whether the authors' filter (switched by `config`) ends the selection."""
-        return self.spec.final_filter
 
     @property
     def global_topk(self) -> bool:

@@ -52,9 +52,9 @@ def test_every_mode_is_planned():
 def test_each_modes_plan_has_the_phases_and_rules_its_declaration_says(mode):
     plan = plan_selection(SelectionConfig(mode=mode, seed=7))
     step2, step4, final_filter, topk, phase1, phase2 = EXPECTED[mode]
-    assert (plan.mode, plan.step2.name, plan.step4.name) == (mode, step2, step4)
-    assert (plan.final_filter, plan.global_topk, plan.table6) == (final_filter, topk, False)
-    assert dict(plan.phase1.scores) == phase1 and dict(plan.phase2.scores) == phase2
+    assert (plan.mode, plan.spec.step2.name, plan.spec.step4.name) == (mode, step2, step4)
+    assert (plan.spec.final_filter, plan.global_topk, plan.table6) == (final_filter, topk, False)
+    assert dict(plan.spec.phase1.scores) == phase1 and dict(plan.spec.phase2.scores) == phase2
     assert plan.config.seed == 7
 
 
@@ -84,8 +84,8 @@ def test_a_broken_declaration_is_refused_when_planned(monkeypatch):
 
 def test_table6_widens_phase_1_only_where_the_mode_has_a_student():
     selective = plan_selection(SelectionConfig()).with_table6()
-    assert selective.table6 and selective.phase1.scores[ORIG] == (IFD, RIFD)
-    assert selective.phase1.scores[INS] == (IFD,) and selective.step2.name == "higher_ifd"
+    assert selective.table6 and selective.spec.phase1.scores[ORIG] == (IFD, RIFD)
+    assert selective.spec.phase1.scores[INS] == (IFD,) and selective.spec.step2.name == "higher_ifd"
     recycle = plan_selection(SelectionConfig(mode="recycle"))
     assert recycle.with_table6() is recycle and not recycle.table6  # statistics after the run
 
@@ -94,7 +94,7 @@ def test_table6_widens_phase_1_only_where_the_mode_has_a_student():
 def test_a_pickled_plan_holds_the_tables_own_rules(dumps):
     plan = plan_selection(SelectionConfig(mode="recycle_response", seed=3))
     copy = pickle.loads(dumps(plan))
-    assert copy == plan and copy.step2 is never and copy.step4 is D.MODES["recycle"].step4
+    assert copy == plan and copy.spec.step2 is never and copy.spec.step4 is D.MODES["recycle"].step4
     assert copy.config.seed == 3
 
 
