@@ -10,7 +10,7 @@ from recycle.config.base import Section
 from recycle.config.student import TemplateName
 from recycle.config.teacher import TeacherConfig
 
-BackendName = Literal["hf", "vllm"]
+BackendName = Literal["auto", "hf", "vllm"]
 BaselineName = Literal["base", "original"]
 JudgeQuestion = Literal["instruction", "instruction_and_input"]
 DEFAULT_SETS = ("vicuna", "koala", "wizardlm", "sinstruct", "lima")
@@ -109,8 +109,8 @@ class EvalConfig(Section):
         description="Longer prompts are left unanswered with a reason; None: the model's max_position_embeddings - max_new_tokens.",
     )
     backend: BackendName = Field(
-        default="hf",
-        description="'hf': transformers generate in a Ray Data actor pool; 'vllm': vLLM through Ray Data LLM (needs the vllm extra).",
+        default="auto",
+        description="'auto': vllm where vllm is installed and the generation actors get GPUs, else hf (said on the console); 'hf': transformers generate in a Ray Data actor pool; 'vllm': vLLM through Ray Data LLM (needs the vllm extra).",
     )
     vllm_engine_kwargs: dict[str, Any] = Field(
         default_factory=dict,

@@ -3,7 +3,8 @@
 The questions go through a Ray Data actor pool: `GenerateAnswers` (eval.backend=hf: the model
 loaded once per actor, one GPU each when the cluster has GPUs, CPU otherwise), or Ray Data LLM's
 vLLM engine processor (eval.backend=vllm, recycle.eval.generate_vllm), with the same prompts, the
-same greedy rule and the same too-long rejects. Writes:
+same greedy rule and the same too-long rejects. eval.backend=auto (the default) is vLLM where it
+is installed and the actors get GPUs, HF otherwise (`choose_backend`, said on the console). Writes:
 
 DIR/model_outputs.json   AlpacaEval format (instruction, input, output, generator, dataset), set order
 DIR/rejects.json         questions left unanswered, with the reason (prompt longer than allowed)
@@ -27,9 +28,12 @@ from recycle.errors import ConfigError
 from recycle.eval import columns as E
 from recycle.eval.generate import generate_answers
 from recycle.eval.questions import write_model_outputs
+from recycle.logs import PROGRESS_LOGGER
 from recycle.storage import filesystem, local_folder
+from recycle.teacher.serve_checks import generation_backend_problem
 
 log = logging.getLogger(__name__)
+console = logging.getLogger(f"{PROGRESS_LOGGER}.generate")  # shown on a quiet console too
 
 MODEL_OUTPUTS = "model_outputs.json"
 REJECTS = "rejects.json"
@@ -96,6 +100,30 @@ def student_for(cfg: RecycleConfig, model: str, template: str | None) -> Student
     return StudentConfig.model_validate({**cfg.student.model_dump(), **update})
 
 
+def choose_backend(requested: str, gpus_per_actor: float, vllm_ready: bool) -> str:
+    """The generation backend to run: `requested`, or for 'auto' vLLM where it can run, else HF.
+
+    'auto' is vLLM (Ray Data LLM) when vllm and Ray Data LLM are installed and the generation
+    actors get GPUs (the cluster has some, or eval.num_gpus_per_actor says so), HF otherwise;
+    the choice and its reason are said on the console.
+    """
+    if requested != "auto":
+        return requested
+    if vllm_ready and gpus_per_actor > 0:
+        console.info(
+            "eval.backend=auto: vllm (vLLM is installed and each actor gets %g GPU)", gpus_per_actor
+        )
+        return "vllm"
+    why = "no GPU for the generation actors" if vllm_ready else "vllm is not installed"
+    console.info("eval.backend=auto: hf (%s)", why)
+    return "hf"
+
+
+def vllm_installed() -> bool:
+    """Whether eval.backend=vllm can run here (vllm installed: pre-flight's check of it)."""
+    return generation_backend_problem("vllm") is None
+
+
 def generate_rows(
     cfg: RecycleConfig, student: StudentConfig, questions: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -105,7 +133,8 @@ def generate_rows(
     from recycle.student.model import check_student
     from recycle.student.scoring_actor import resolve_num_gpus
 
-    if cfg.eval.backend == "vllm":
+    gpus = resolve_num_gpus(student)
+    if choose_backend(cfg.eval.backend, gpus, vllm_installed()) == "vllm":
         return vllm_rows(cfg, student, questions)
     check_student(student)
     ds = ray.data.from_items(questions).map_batches(
@@ -119,7 +148,7 @@ def generate_rows(
         batch_size=cfg.eval.rows_per_call,
         batch_format="pandas",
         compute=ray.data.ActorPoolStrategy(size=cfg.eval.num_actors),
-        num_gpus=resolve_num_gpus(student),
+        num_gpus=gpus,
         num_cpus=student.num_cpus_per_actor,
         udf_modifying_row_count=False,
     )
