@@ -5,12 +5,18 @@
    excludes the metric report and checkpoint; the first two steps are warm-up.
 2. GPU, when CUDA is visible: a 1B-class Llama (TinyLlama-1.1B shape, random init) on one GPU,
    bf16, packing, max length 2048: tokens/s and MFU.
+3. What the efficiency settings save, computed without training: padding tokens per step with
+   and without length-sorted micro-batches (the Alpaca rows, the tiny tokenizer, the 7B preset's
+   layout), and gradient bytes each worker sends per step with reduction after every
+   micro-batch, after the last only (train.grad_sync) and in bf16 (train.reduce_dtype), from the
+   parameter counts of Llama-2-7B/13B and their presets' accumulation.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 from recycle.bench.data import alpaca_path, alpaca_rows
@@ -56,9 +62,11 @@ def run_mode(model: Path, out: Path, overrides: list[str]) -> dict[str, float]:
     return out_metrics
 
 
-def cpu_bench(args: argparse.Namespace, root: Path) -> dict[str, dict[str, float]]:
-    """The tiny model on CPU, without and with packing."""
-    model = tiny_student.build_tiny_model(root, alpaca_tokenizer_dir(root))
+def cpu_bench(
+    args: argparse.Namespace, root: Path, tokenizer_dir: Path
+) -> dict[str, dict[str, float]]:
+    """The tiny model on CPU, without and with packing (rows sorted by length in each step)."""
+    model = tiny_student.build_tiny_model(root, tokenizer_dir)
     common = [
         f"data.limit={args.rows}",
         f"train.num_workers={args.workers}",
@@ -146,3 +154,126 @@ def cpu_table(cpu: dict[str, dict[str, float]]) -> list[str]:
             f"{m['final_loss']:>9.4f}"
         )
     return lines
+
+
+@dataclass(frozen=True)
+class Preset:
+    """The shape of a shipped fine-tuning preset (jobs/configs/llama2_*_finetune.yaml)."""
+
+    name: str
+    hidden: int
+    intermediate: int
+    layers: int
+    vocab: int
+    workers: int
+    micro_batch: int
+    global_batch: int = 128
+
+    @property
+    def params(self) -> int:
+        """Parameters of the Llama (untied embeddings and head, RMSNorm weights)."""
+        h, i = self.hidden, self.intermediate
+        per_layer = 4 * h * h + 3 * h * i + 2 * h
+        return 2 * self.vocab * h + self.layers * per_layer + h
+
+    @property
+    def accum(self) -> int:
+        return self.global_batch // (self.workers * self.micro_batch)
+
+
+LLAMA2_7B = Preset("7B", 4096, 11008, 32, 32000, workers=8, micro_batch=4)
+LLAMA2_13B = Preset("13B", 5120, 13824, 40, 32000, workers=8, micro_batch=2)
+DTYPE_BYTES = {"fp32": 4, "bf16": 2}
+
+
+def reduce_bytes_per_step(preset: Preset, reduce_dtype: str, every_micro_batch: bool) -> float:
+    """Bytes one worker sends per optimizer step reducing gradients (ring reduce-scatter over a
+    flat mesh: (W - 1) / W of the gradient per reduction)."""
+    reductions = preset.accum if every_micro_batch else 1
+    share = (preset.workers - 1) / preset.workers
+    return reductions * share * preset.params * DTYPE_BYTES[reduce_dtype]
+
+
+def reduce_lines(presets: tuple[Preset, ...] = (LLAMA2_7B, LLAMA2_13B)) -> list[str]:
+    """Gradient bytes per step and worker: every micro-batch fp32 (before), last only, + bf16."""
+    lines = []
+    for p in presets:
+        before = reduce_bytes_per_step(p, "fp32", True)
+        last = reduce_bytes_per_step(p, "fp32", False)
+        bf16 = reduce_bytes_per_step(p, "bf16", False)
+        lines.append(
+            f"grad reduce {p.name} ({p.params / 1e9:.2f}B params, {p.workers} workers, accum {p.accum}): "
+            f"every micro-batch fp32 {before / 1e9:.1f} GB/step/worker, last micro-batch only "
+            f"{last / 1e9:.1f} GB ({before / last:.0f}x less), + reduce_dtype=bf16 {bf16 / 1e9:.1f} GB "
+            f"({before / bf16:.0f}x less); last-only holds an unsharded fp32 gradient of "
+            f"{p.params * DTYPE_BYTES['fp32'] / 1e9:.0f} GB per worker between micro-batches"
+        )
+    return lines
+
+
+def padding_per_step(
+    tokenizer_dir: Path, preset: Preset = LLAMA2_7B, max_length: int = 2048
+) -> dict[str, float]:
+    """Padding tokens per step of the Alpaca rows laid out like the preset, unsorted and sorted."""
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    from recycle.train.samples import tokenize_samples
+    from recycle.train.schedule import Layout, build_schedule
+
+    rows = alpaca_rows()
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    ids, starts, errors = tokenize_samples(
+        tok,
+        *([r[k] for r in rows] for k in ("instruction", "input", "output")),
+        "vicuna",
+        max_length,
+    )
+    keep = [i for i, e in enumerate(errors) if not e]
+    ids = [np.asarray(ids[i], dtype=np.int32) for i in keep]
+    starts = [starts[i] for i in keep]
+    layout = Layout(preset.global_batch, preset.workers, preset.micro_batch)
+    out: dict[str, float] = {"samples": len(ids)}
+    for sort in (False, True):
+        s = build_schedule(
+            [str(i) for i in range(len(ids))],
+            ids,
+            starts,
+            layout,
+            1,
+            0,
+            False,
+            max_length,
+            sort_by_length=sort,
+        )
+        key = "sorted" if sort else "unsorted"
+        out[key] = s.stats["padding_tokens"] / s.total_steps
+        out["tokens"] = s.stats["tokens"] / s.total_steps
+        out["steps"] = s.total_steps
+    return out
+
+
+def padding_line(pad: dict[str, float]) -> str:
+    """Padding per step, unsorted vs sorted, as a share of the tokens computed."""
+
+    def share(n: float) -> str:
+        return f"{n / (n + pad['tokens']):.0%}"
+
+    return (
+        f"padding 7B layout (Alpaca {pad['samples']:.0f} rows, 128 rows/step, 8 workers x micro 4, "
+        f"{pad['steps']:.0f} steps): real tokens {pad['tokens']:,.0f}/step; padding unsorted "
+        f"{pad['unsorted']:,.0f} ({share(pad['unsorted'])} of computed), sorted {pad['sorted']:,.0f} "
+        f"({share(pad['sorted'])}): {pad['unsorted'] / pad['sorted']:.1f}x less"
+    )
+
+
+def headline(pad: dict[str, float], preset: Preset = LLAMA2_7B) -> str:
+    """The last line: what sorting and deferred bf16 reduction save at the 7B preset."""
+    before = reduce_bytes_per_step(preset, "fp32", True)
+    after = reduce_bytes_per_step(preset, "bf16", False)
+    computed = (pad["tokens"] + pad["unsorted"]) / (pad["tokens"] + pad["sorted"])
+    return (
+        f"headline 7B: padding {pad['unsorted'] / pad['sorted']:.1f}x less (tokens computed "
+        f"{computed:.2f}x fewer), gradient bytes {before / after:.0f}x less "
+        f"({before / 1e9:.1f} -> {after / 1e9:.1f} GB/step/worker)"
+    )

@@ -57,3 +57,33 @@ def test_bad_train_values_name_the_key():
         match=r"unknown config key 'train.micro_batch'.*did you mean 'train.micro_batch_size'",
     ):
         load_config(None, ["train.micro_batch=2"])
+
+
+def test_explicit_flash_attention_with_fp32_training_is_refused_naming_both_keys():
+    with pytest.raises(
+        ConfigError,
+        match=r"train.attn_implementation=flash_attention_2 with train.mixed_precision=fp32.*set train.mixed_precision=bf16",
+    ):
+        load_config(
+            None, ["train.attn_implementation=flash_attention_2", "train.mixed_precision=fp32"]
+        )
+    ok = load_config(
+        None, ["train.attn_implementation=flash_attention_2", "train.mixed_precision=bf16"]
+    )
+    assert ok.train.attn_implementation == "flash_attention_2"
+
+
+def test_efficiency_defaults_and_the_13b_preset_s_memory_choice():
+    t = RecycleConfig().train
+    assert (t.sort_by_length, t.grad_sync, t.reduce_dtype, t.mesh, t.async_checkpoint) == (
+        True,
+        "last_micro_batch",
+        "fp32",
+        "auto",
+        True,
+    )
+    assert load_config(CONFIGS / "llama2_7b_finetune.yaml").train.grad_sync == "last_micro_batch"
+    # deferring the reduction would hold a ~52 GB unsharded fp32 gradient per GPU at 13B
+    assert load_config(CONFIGS / "llama2_13b_finetune.yaml").train.grad_sync == "every_micro_batch"
+    with pytest.raises(ConfigError, match=r"'train.reduce_dtype'"):
+        load_config(None, ["train.reduce_dtype=fp16"])
