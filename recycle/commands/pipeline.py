@@ -14,8 +14,8 @@ from recycle.commands import needs
 from recycle.commands.runner import Command, Run, execute, stop
 from recycle.config import RecycleConfig
 from recycle.pipeline import steps
+from recycle.pipeline.plan import plan_run
 from recycle.pipeline.progress import stage_done
-from recycle.pipeline.resources import fit_to_cluster
 from recycle.pipeline.resume import FINISHED, STOPPED
 from recycle.pipeline.stats import run_plan
 from recycle.preflight import Preflight
@@ -69,7 +69,7 @@ def _report(run: Run, manifest: dict[str, Any]) -> None:
 
 
 RUN = Command(
-    name="run", check=steps.check_config, fit=fit_to_cluster, read=_read, write=_write,
+    name="run", check=steps.check_config, plan=plan_run, read=_read, write=_write,
     sections=_sections, after=_report, resume_keys=steps.resume_keys, timings=(None, None),
     retry=lambda cfg: cfg.output.retry_rejected, preflight=needs.RUN,
 )  # fmt: skip

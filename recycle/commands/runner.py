@@ -25,6 +25,8 @@ from typing import Any
 
 from recycle.config import RecycleConfig, redacted
 from recycle.errors import InputError
+from recycle.pipeline.nodes import Cluster, read_cluster
+from recycle.pipeline.plan import Plan
 from recycle.preflight import Check, Preflight
 from recycle.ray_utils import check_shared_output, init_ray
 from recycle.rundir import (
@@ -93,6 +95,9 @@ class Command:
         write: runs the command's graph over what `read` returned and writes the part files.
         check: start-up checks on the config, before Ray starts (a wrong model costs nothing).
         fit: the config adjusted once Ray is up (e.g. actor pools fitted to the cluster).
+        plan: the command's placement on the nodes once Ray is up (recycle.pipeline.plan): its
+            fitted config is the run's, it is printed and kept in the manifest's "plan", and a
+            plan that cannot run raises ConfigError before any work.
         sections: manifest sections and outputs from the written rows and their counts.
         after: what is made from the manifest once written (the report); it is written again.
         resume_keys: a resumable command's result-shaping settings: the run directory is kept
@@ -117,6 +122,7 @@ class Command:
     write: Callable[[Run, Any], None] = write_rows
     check: Callable[[RecycleConfig], None] | None = None
     fit: Callable[[RecycleConfig, dict[str, float]], RecycleConfig] | None = None
+    plan: Callable[[RecycleConfig, Cluster], Plan] | None = None
     sections: Callable[[Run, dict[str, Any]], None] | None = None
     after: Callable[[Run, dict[str, Any]], None] | None = None
     resume_keys: Callable[[RecycleConfig], dict[str, Any]] | None = None
@@ -201,6 +207,10 @@ def _start(command: Command, run: Run) -> None:
     check_shared_output(run.out_dir)  # several nodes: a local output must be a shared mount
     if command.fit is not None:
         run.cfg = command.fit(run.cfg, cluster_resources())
+    if command.plan is not None:
+        plan = command.plan(run.cfg, read_cluster())
+        plan.show()
+        run.cfg, run.extra["plan"] = plan.config, plan.record()
 
 
 def finish(command: Command, run: Run) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 from recycle.commands import needs
 from recycle.commands.runner import Command, Run, execute_run
 from recycle.config import RecycleConfig
+from recycle.pipeline.plan import plan_train
 from recycle.preflight import Preflight
 from recycle.train.attempts import TRAIN_DIR
 from recycle.train.dataset import TrainData, prepare
@@ -36,7 +37,7 @@ def train_command(cfg: RecycleConfig, fault_after_step: int | None = None) -> Co
                               **result.restarts}  # fmt: skip
         run.outputs.update(checkpoint=result.checkpoint or "", model=result.model_dir or "")
 
-    return Command("train", read=read, write=write, check=check_config, unit="samples",
+    return Command("train", read=read, write=write, check=check_config, plan=plan_train, unit="samples",
                    counts=lambda run: counts(run.state["data"]), part_files=False,
                    out_dir=posixpath.join(cfg.output.dir.rstrip("/"), TRAIN_DIR),
                    timings=(None, "train"), preflight=needs.TRAIN)  # fmt: skip

@@ -197,3 +197,16 @@ def test_the_replica_bundles_are_ray_serve_llms():
         config = llm.LLMConfig(**llm_config_kwargs(teacher))
         asked = llm.LLMServer.get_deployment_options(config)["placement_group_bundles"]
         assert [{k: v for k, v in b.items() if v} for b in asked] == replica_bundles(teacher.serve)
+
+
+def test_config_show_prints_the_plans_on_a_cluster_shape(capsys):
+    from recycle.cli.main import main
+
+    tp4 = ["config", "show", str(SERVED), "teacher.serve.tensor_parallel_size=4"]
+    assert main([*tp4, "--cluster", "1x8:H100"]) == 0
+    out = capsys.readouterr().out
+    assert "# plan of recycle run on 1 node(s): 1 x (8 GPU H100, 96 CPU)\n" in out
+    assert "#   student pool, phase 2: 8 x (0.25 GPU, 1 CPU) on node1: 8\n" in out
+    assert "#   training workers: 8 x (1 GPU, 8 CPU) on node1: 8\n" in out
+    assert main(["config", "show", str(SERVED), "--cluster", "1x8:H100"]) == 2
+    assert "recycle run on --cluster 1x8:H100: teacher.serve holds 8" in capsys.readouterr().err
