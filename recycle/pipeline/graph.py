@@ -167,9 +167,8 @@ def reflection_graph(
                 ds, teacher.config, teacher.gate_name, teacher.cache_dir,
                 instruction_column=C.INSTRUCTION_1, input_column=C.INPUT_1, output_column=C.OUTPUT_1,
             )  # fmt: skip
-        return score_phase(
-            ds, cfg, plan.spec.phase2
-        )  # (x1, y1)'s coherence was carried by the choice
+        # the coherence of (x1, y1) was carried over by the choice
+        return score_phase(ds, cfg, plan.spec.phase2)
 
     # step 2 runs inside the response-reflection actors when there are some (same CPU reservation)
     step2_cpus = teacher.config.actor_num_cpus if plan.spec.reflect_response else LIGHT_CPUS

@@ -1,8 +1,9 @@
 """Selection modes as one table: what each mode reflects, scores, chooses and filters.
 
-Each mode is one `ModeSpec` in `MODES`. The pipeline graph, the start-up checks, the resource
-fitting, `recycle select` and the choose adapters all read it; nothing else branches on a mode's
-name. Adding a mode is one declaration here (plus its rule in rules.py if new) and a test.
+Each mode is one `ModeSpec` in `MODES`, looked up by name in one place: the constructor of a
+run's selection plan (plan.py), which the pipeline graph, the choose adapters, `recycle select`,
+the statistics, pre-flight and the benchmarks are handed; nothing else branches on a mode's name.
+Adding a mode is one declaration here (plus its rule in rules.py if new) and a test.
 
 A declaration is checked before any request (`check_mode`): a rule or the final filter that
 reads a score no phase computes is refused with the score and the phase named.
