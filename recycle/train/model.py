@@ -1,8 +1,9 @@
 """The student as a training module: built on the meta device, sharded with FSDP2, loaded once.
 
 Every worker builds the model skeleton on the meta device (no memory, no weights), applies
-activation checkpointing, `fully_shard`s each decoder layer and then the root over a 1-D device
-mesh, and materializes only its own shards. Rank 0 alone reads the pretrained weights and they
+activation checkpointing, `fully_shard`s each decoder layer and then the root over the device
+mesh (1-D, or 2-D HSDP when the workers span nodes: `build_mesh`), and materializes only its
+own shards. Rank 0 alone reads the pretrained weights and they
 are broadcast into the shards, so a 13B model is read once per job, not once per worker.
 
 The root module, `CausalLMLoss`, returns the summed NLL of the target tokens: only hidden
