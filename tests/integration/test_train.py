@@ -266,3 +266,19 @@ def test_bf16_packed_run_on_one_gpu(ray_local, tiny_model_dir, alpaca_path, tmp_
     from transformers import AutoModelForCausalLM
 
     assert AutoModelForCausalLM.from_pretrained(result.model_dir).dtype == torch.bfloat16
+
+
+def test_checkpoints_are_written_in_place_under_the_storage_path_in_the_background(runs):
+    """train.async_checkpoint (the default): workers write each checkpoint straight into
+    storage_path/name/step_* while training goes on; the final one is reported with its step."""
+    cfg, result = runs["cfg"], runs["result"]
+    assert cfg.train.async_checkpoint and cfg.train.storage_path is None
+    run_dir = Path(storage_path(cfg)) / cfg.train.name
+    assert result.checkpoint == str(run_dir / "step_00000024")
+    assert result.metrics["step"] == STEPS
+    folder = Path(result.checkpoint)
+    assert {"trainer_state.json", ".metadata", "__0_0.distcp", "__1_0.distcp"} <= {
+        p.name for p in folder.iterdir()
+    }
+    kept = sorted(p.name for p in run_dir.iterdir() if p.name.startswith("step_"))
+    assert kept[-1] == "step_00000024" and len(kept) <= 3  # keep_checkpoints=2 (+ one in flight)
