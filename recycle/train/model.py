@@ -229,6 +229,14 @@ def build_mesh(device_type: str, node_rank: int, kind: str = "auto") -> Any:
     dist.all_gather_object(nodes, node_rank)
     shape = mesh_shape([int(n) for n in nodes], kind)
     names = ("replicate", "shard") if len(shape) == 2 else ("shard",)
+    if kind == "auto" and len(shape) == 1 and len(set(nodes)) > 1 and dist.get_rank() == 0:
+        log.warning(
+            "the workers span %d nodes (node of each rank: %s) but not as HSDP needs (the same "
+            "number, >1, of workers on every node, contiguous ranks): sharding over all of them, "
+            "so every all-gather crosses nodes",
+            len(set(nodes)),
+            nodes,
+        )
     if dist.get_rank() == 0:
         log.info(
             "device mesh %s %s",
