@@ -1,11 +1,12 @@
 """The GPU benchmark: batched IFD / r-IFD scoring vs the authors' loop, one FSDP2 training step,
 flash-attn vs SDPA, on a random-init Llama-2-7B shape (see recycle/bench/gpu.py).
 
-Runs on a bare GPU machine with PyTorch and transformers (no Ray, no vLLM), from the repo root:
+Runs on a bare GPU machine with PyTorch and transformers (no Ray, no vLLM), from the repo root;
+`jobs/gpu_check.py` runs it too, after its correctness checks:
 
-    pip download -d wheels pydantic          # here, once: the config models need pydantic
-    pip install --no-index -f wheels pydantic && PYTHONPATH=. python jobs/bench_gpu.py   # there
-    PYTHONPATH=. python jobs/bench_gpu.py --dry-run      # anywhere: tiny shapes on the CPU (CI)
+    python jobs/prepare_gpu_check.py       # here, once: gpu_check_bundle/ (wheels for Python 3.12)
+    pip install --no-index --no-deps gpu_check_bundle/wheels/*.whl && python jobs/bench_gpu.py
+    python jobs/bench_gpu.py --dry-run     # anywhere: tiny shapes on the CPU (CI)
 
 Whole run under ~8 minutes on one H100; the figures are the last lines.
 """
@@ -13,8 +14,14 @@ Whole run under ~8 minutes on one H100; the figures are the last lines.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
 
-from recycle.bench.gpu import make_plan, run
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is built locally: never ask the hub
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `recycle` from this checkout
+
+from recycle.bench.gpu import make_plan, run  # noqa: E402
 
 
 def main() -> None:

@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-from recycle.bench.gpu_check import compare, first_difference
+from recycle.bench.gpu_check import compare, first_difference, make_check_plan
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -54,9 +55,10 @@ def dry_run(tmp_path_factory):
 
 
 def test_dry_run_passes_every_check_without_ray(dry_run):
-    assert dry_run.returncode == 0, (dry_run.stdout[-3000:], dry_run.stderr[-3000:])
     summary = json.loads(dry_run.stdout.strip().splitlines()[-1])
     checks = summary["checks"]
+    failed = {k: c for k, c in checks.items() if not c["passed"]}
+    assert dry_run.returncode == 0 and not failed, (failed, dry_run.stderr[-3000:])
     assert set(checks) == {"setup", "scoring", "training", "checkpoint", "export", "generation",
                            "bench_gpu", "wall"}  # fmt: skip
     assert all(c["passed"] for c in checks.values()) and summary["passed"]
@@ -109,3 +111,9 @@ def test_first_difference_of_greedy_answers():
     assert first_difference([5, 6, 7], [5, 9, 7]) == 1
     assert first_difference([5, 6], [5, 6, 7]) == 2  # the shorter ended at eos
     assert first_difference([], [3]) == 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without a GPU")
+def test_without_a_gpu_the_real_check_refuses_at_once(tmp_path):
+    with pytest.raises(SystemExit, match="no CUDA device"):
+        make_check_plan(False, str(tmp_path))
