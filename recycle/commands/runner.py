@@ -204,13 +204,13 @@ def cluster_resources() -> dict[str, float]:
 
 def _start(command: Command, run: Run) -> None:
     init_ray(run.cfg.ray)
-    check_shared_output(run.out_dir)  # several nodes: a local output must be a shared mount
-    if command.fit is not None:
-        run.cfg = command.fit(run.cfg, cluster_resources())
-    if command.plan is not None:
+    if command.plan is not None:  # first: a refusal costs no task on the nodes
         plan = command.plan(run.cfg, read_cluster())
         plan.show()
         run.cfg, run.extra["plan"] = plan.config, plan.record()
+    check_shared_output(run.out_dir)  # several nodes: a local output must be a shared mount
+    if command.fit is not None:
+        run.cfg = command.fit(run.cfg, cluster_resources())
 
 
 def finish(command: Command, run: Run) -> dict[str, Any]:
