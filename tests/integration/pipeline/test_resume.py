@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from recycle import api
 from recycle import columns as C
 from recycle.rundir import outcome_files, read_manifest, read_outcome
 from recycle.testing.local_server import LocalTeacherServer
@@ -75,7 +76,13 @@ def made_files(out: Path) -> list[Path]:
     return [out / "recycled_alpaca.json", out / "report" / "report.html"]
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path, small_dataset, tiny_model_dir):
+def overrides(cmd: list[str]) -> list[str]:
+    """The config overrides of a `python -m recycle run ...` command line."""
+    assert cmd[1:4] == ["-m", "recycle", "run"], cmd
+    return cmd[4:]
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path, small_dataset, tiny_model_dir, ray_local):
     teacher = RecordingTeacher()
     with LocalTeacherServer(answer=teacher, latency_s=0.15) as server:
         resumed, straight = tmp_path / "resumed", tmp_path / "straight"
@@ -87,15 +94,10 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, small_dataset, tiny_mod
         )
         paid_resumed = Counter(teacher.answered)
         teacher.answered.clear()
+        # the uninterrupted reference: the same command through the same entry (recycle.api, as
+        # `recycle run` goes), on this test run's Ray instead of a Ray of its own
+        api.run(None, overrides(command(small_dataset, straight, tiny_model_dir, server.base_url)))
         env = {**os.environ, "RAY_ADDRESS": "", "PYTHONPATH": str(REPO)}
-        subprocess.run(
-            command(small_dataset, straight, tiny_model_dir, server.base_url),
-            cwd=REPO,
-            env=env,
-            check=True,
-            timeout=400,
-            stdout=subprocess.DEVNULL,
-        )
         exported = (straight / "recycled_alpaca.json").read_text()
         teacher.answered.clear()
         sent = server.stats.requests
