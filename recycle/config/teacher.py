@@ -64,7 +64,7 @@ class TeacherServeConfig(Section):
     )
     accelerator_type: str | None = Field(
         default=None,
-        description="Ray accelerator type to place replicas on (e.g. A100, H100, L4); None: any GPU. Not with device cpu.",
+        description="Ray accelerator type to place replicas on (e.g. A100, H100, L4); None (the default, and the shipped configs'): any GPU. Ray Serve LLM asks it of every bundle, so a named type must be on some node: the plan refuses one no node has. Not with device cpu.",
     )
     engine_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Extra vLLM engine arguments, passed through unchanged."
