@@ -87,3 +87,20 @@ def test_scores_of_a_model_loaded_on_its_device_equal_the_host_loaded_model(
         direct.state_dict().items(), moved.state_dict().items(), strict=True
     ):
         assert torch.equal(p, q), name
+
+
+def test_load_student_asks_from_pretrained_to_place_the_weights(tiny_model_dir, monkeypatch):
+    """The weights go straight to the device: from_pretrained gets the device, no .to() after."""
+    from transformers import AutoModelForCausalLM
+
+    seen: dict = {}
+    real = AutoModelForCausalLM.from_pretrained
+
+    def from_pretrained(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", from_pretrained)
+    monkeypatch.setattr(student_model, "placement_kwargs", lambda device: {"device_map": device})
+    student_model.load_student(StudentConfig(model=str(tiny_model_dir)))
+    assert seen["device_map"] == "cpu"
