@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from recycle import api
 from recycle import columns as C
 from recycle.rundir import outcome_files, read_manifest
 from recycle.storage import filesystem
@@ -81,7 +82,7 @@ def ok(cmd: list[str]) -> str:
 
 
 def test_a_run_on_s3_killed_and_resumed_writes_the_local_run_s_rows(
-    s3_env, clean_rows, tiny_model_dir, tmp_path, monkeypatch
+    s3_env, clean_rows, tiny_model_dir, tmp_path, monkeypatch, ray_local
 ):
     teacher = RecordingTeacher()
     monkeypatch.setenv("RECYCLE_MODEL_CACHE", str(tmp_path / "models"))  # the commands inherit it
@@ -93,8 +94,12 @@ def test_a_run_on_s3_killed_and_resumed_writes_the_local_run_s_rows(
         )
         ok(run_args(clean_rows, RUN, server.base_url, CACHE))
         paid_s3 = Counter(teacher.answered)
+        # the uninterrupted reference on a local disk: the same command through the same entry
+        # (recycle.api, as `recycle run` goes), on this test run's Ray (no S3 in it)
         local = tmp_path / "local"
-        ok(run_args(clean_rows, str(local), server.base_url, str(tmp_path / "cache")))
+        reference = run_args(clean_rows, str(local), server.base_url, str(tmp_path / "cache"))
+        assert reference[1:4] == ["-m", "recycle", "run"], reference
+        api.run(None, reference[4:])
     # in flight at the kill: at most 2 teacher stages x 1 actor x 2 concurrent requests
     # (recycle mode: instruction, then response reflection)
     assert len(paid_s3) == 2 * ROWS and sum(n - 1 for n in paid_s3.values()) <= 4
