@@ -29,6 +29,7 @@ from recycle.teacher import backend as teacher_backend
 from recycle.teacher import errors, ledger
 from recycle.teacher.cache import AnswerCache, CachedAnswer, cache_key
 from recycle.teacher.circuit import Admission
+from recycle.teacher.drain import InFlight
 from recycle.teacher.endpoint import DUMMY_KEY, endpoint_name, is_openai, resolve_api_key
 from recycle.teacher.gate import Gate
 from recycle.teacher.limits import backoff_delay
@@ -95,6 +96,11 @@ class TeacherClient:
         self.cfg = cfg
         self.gate = gate
         self.cache = cache
+        # sent, not cached yet: what a graceful stop waits for (the Batch API's journal already
+        # lets a rerun collect what its batches answer, so only online requests are followed)
+        self.in_flight = InFlight()
+        if cfg.backend == "online":
+            gate.follow(self.in_flight)
         self.backend = backend or teacher_backend.make_backend(
             cfg, journal_dir(cache), client, gate
         )
@@ -123,13 +129,15 @@ class TeacherClient:
                 )
         try:
             answer = await self._request(key, prompt.messages, sampling, parse_retry=attempt > 0)
+            await self._store(key, answer, meta)
         except errors.SampleRejected as rej:
             if (
                 rej.reason == errors.BAD_REQUEST
             ):  # the endpoint refuses this very request: remember it
                 await self._store(key, CachedAnswer("", None, 0, 0, rejected=rej.detail), meta)
             raise
-        await self._store(key, answer, meta)
+        finally:
+            self.in_flight.landed(key)
         return Completion(
             answer.text, answer.finish_reason, answer.prompt_tokens, answer.completion_tokens, False
         )
@@ -158,10 +166,13 @@ class TeacherClient:
                 ledger.PARSE_RETRIES: int(parse_retry and sent == 0),
             }
             async with self._slots:
+                await self.gate.hold()  # a graceful stop sends nothing new (teacher.drain)
                 reserved = await self._admit(est_prompt, sampling["max_tokens"])
+                self.in_flight.sent(key)
                 try:
                     reply = await self.backend.send(key, body)
                 except teacher_backend.SendFailure as err:
+                    self.in_flight.landed(key)  # nothing to cache; a retry is sent again
                     failure = err
                     if probe and _server_error(err) and await self.backend.reachable():
                         # the probe got a 5xx but the server answers otherwise: no outage, this

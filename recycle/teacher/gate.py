@@ -23,6 +23,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from recycle.config.teacher import ModelPrice, TeacherConfig
 from recycle.teacher.circuit import GO, Admission, Circuit, CircuitSettings
+from recycle.teacher.drain import HEARTBEAT_S, DrainBoard, InFlight
 from recycle.teacher.ledger import Ledger
 from recycle.teacher.limits import RateLimiter
 
@@ -134,6 +135,12 @@ class Gate(Protocol):
     def batch_event(self, batch_id: str, opened_at: float | None) -> None:
         """A batch opened (submitted, or picked up again by a rerun) or closed (None)."""
 
+    def follow(self, in_flight: InFlight) -> None:
+        """Report what this client has in flight, so a graceful stop can wait for it to land."""
+
+    async def hold(self) -> None:
+        """Return once a request may leave: at once, unless the job is stopping (then never)."""
+
 
 # Each call of the interface, and whether callers await it.
 GATE_CALLS = {
@@ -159,6 +166,7 @@ class GateCore:
         self.circuit = Circuit(settings.circuit, clock)
         self.first_fatal: tuple[str, str] | None = None
         self.batches = BatchBoard()
+        self.stop = DrainBoard(clock)
 
     def reserve(self, tokens: float, cost: float) -> float | None:
         if not self.ledger.reserve(cost):
@@ -192,9 +200,28 @@ class GateCore:
     def batch_event(self, batch_id: str, opened_at: float | None) -> None:
         self.batches.event(batch_id, opened_at)
 
+    def follow(self, in_flight: InFlight) -> None:
+        return None  # in one process there is nothing to drain from elsewhere
+
+    def hold(self) -> None:
+        return None
+
     def fatal(self) -> tuple[str, str] | None:
         """The first error that stopped the job (kind, message), for the driver."""
         return self.first_fatal
+
+    # --- a graceful stop (recycle.teacher.drain): the driver and the actors' heartbeats ---
+    def drain(self) -> None:
+        """Hold every new request from now on (the driver was interrupted)."""
+        self.stop.drain()
+
+    def heartbeat(self, actor: str, in_flight: int) -> bool:
+        """An actor's requests in flight; whether it must hold new ones."""
+        return self.stop.heartbeat(actor, in_flight)
+
+    def unlanded(self) -> int:
+        """Requests sent before the stop whose answers are not cached yet (0 once drained)."""
+        return self.stop.unlanded()
 
 
 class LocalGate:
@@ -260,6 +287,30 @@ class RayGate:
         self._failed_since = False  # a failure reported since the last answer reported
         self._wait_until = 0.0  # a wait the gate asked for, shared by this actor's requests
         self._health_lock = asyncio.Lock()
+        self._in_flight = InFlight()
+        self._holding = False  # the job is stopping: send nothing new
+        self._heartbeat: asyncio.Task | None = None
+
+    def follow(self, in_flight: InFlight) -> None:
+        self._in_flight = in_flight
+
+    async def hold(self) -> None:
+        if self._heartbeat is None:  # the first request learns whether the job is stopping
+            self._holding = await self._report()
+            self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+        while self._holding:
+            await asyncio.sleep(HEARTBEAT_S)
+
+    async def _report(self) -> bool:
+        """Tell the gate what this actor has in flight; whether the job is stopping."""
+        me = ray.get_runtime_context().get_actor_id() or f"pid-{id(self)}"
+        return await self.handle.heartbeat.remote(me, len(self._in_flight))
+
+    async def _beat(self) -> None:
+        """Report every HEARTBEAT_S, so a graceful stop knows when the answers have landed."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            self._holding = await self._report()
 
     async def reserve(self, tokens: float, cost: float) -> float | None:
         return await self.handle.reserve.remote(tokens, cost)

@@ -20,6 +20,7 @@ from recycle.config import RecycleConfig
 from recycle.config.teacher import TeacherConfig
 from recycle.teacher.client import endpoint_name, resolve_api_key
 from recycle.teacher.context import fit_context
+from recycle.teacher.drain import drain_on_interrupt
 from recycle.teacher.errors import fatal_from_record, find_fatal
 from recycle.teacher.gate import GateSettings, job_gate_actor
 from recycle.teacher.serve import serving
@@ -63,6 +64,8 @@ def gate_session(
 ) -> Iterator[TeacherSession]:
     """Hold the job's gate actor; on failure re-raise the first fatal teacher error as raised.
 
+    Meanwhile a Ctrl-C first lets the answers in flight land in the cache (recycle.teacher.drain).
+
     `prior_cost_usd` (what earlier invocations of a resumed run spent) counts to the budget.
 
     Raises:
@@ -72,7 +75,8 @@ def gate_session(
     gate = job_gate_actor(name, GateSettings.from_config(teacher, prior_cost_usd))
     session = TeacherSession(teacher, name, teacher_cache_dir(cfg))
     try:
-        yield session
+        with drain_on_interrupt(gate, teacher.timeout_s):
+            yield session
     except Exception as err:
         fatal = fatal_from_record(ray.get(gate.fatal.remote())) or find_fatal(err)
         if fatal is not None:
