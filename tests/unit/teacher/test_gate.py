@@ -16,12 +16,13 @@ def params(fn) -> list[str]:
     return [p for p in inspect.signature(fn).parameters if p not in ("self", "_ray_trace_ctx")]
 
 
-def test_the_interface_has_its_nine_calls():
+def test_the_interface_has_its_eleven_calls():
     assert set(GATE_CALLS) == {
         "reserve", "settle", "flush", "totals", "record_fatal",
-        "admit", "failed", "succeeded", "batch_event",
+        "admit", "failed", "succeeded", "batch_event", "follow", "hold",
     }  # fmt: skip
     assert GATE_CALLS["reserve"] and not GATE_CALLS["settle"] and not GATE_CALLS["batch_event"]
+    assert GATE_CALLS["hold"] and not GATE_CALLS["follow"]
 
 
 @pytest.mark.parametrize("name", sorted(GATE_CALLS))
