@@ -18,8 +18,9 @@ started from: the CLI, a job, a notebook):
   the endpoint answers `GET /models` listing the configured model (an unset judge is not checked)
 - `generation_backend`: eval.backend is installed (vllm)
 - `eval_sides`: each side of `recycle eval` has its answers file or a model folder
-- `ModelFolder`, `WritableFolder`, `ExistingFile`: a model, folder or file given as an argument
-  (`recycle generate --model`, `--output`, `recycle judge --answers-a`), named by its option
+- `Given(check_model_path | check_output | check_file, value, option)`: a model, folder or
+  file given as an argument (`recycle generate --model`, `--output`, `recycle judge
+  --answers-a`), named by its option
 
 A `Preflight` policy is what an entry hands down: whether checks run at all (--no-preflight) and
 which already ran, so a nested run (the evaluation's generations, end-to-end's training) inherits
@@ -103,36 +104,17 @@ class Preflight:
 
 
 @dataclass(frozen=True)
-class ModelFolder:
-    """The check of a model given as an argument (`recycle generate --model`), by its option."""
+class Given:
+    """The check of a value given as an argument rather than a config key (`recycle generate
+    --model`, `--output`, `recycle judge --answers-a`): `check(value, option)`, the message naming
+    the option. Equal when the check, the value and the option are, so it runs once per entry."""
 
-    model: str | None
-    key: str
-
-    def __call__(self, cfg: RecycleConfig) -> None:
-        check_model_path(self.model, self.key)
-
-
-@dataclass(frozen=True)
-class WritableFolder:
-    """The check of an output folder given as an argument (`--output`), by its option."""
-
-    folder: str
-    key: str
+    check: Callable[[Any, str], None]
+    value: Any
+    option: str
 
     def __call__(self, cfg: RecycleConfig) -> None:
-        check_output(self.folder, self.key)
-
-
-@dataclass(frozen=True)
-class ExistingFile:
-    """The check of an input file given as an argument (`--answers-a`), by its option."""
-
-    path: str
-    key: str
-
-    def __call__(self, cfg: RecycleConfig) -> None:
-        check_file(self.path, self.key)
+        self.check(self.value, self.option)
 
 
 def input_readable(cfg: RecycleConfig) -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from recycle.commands import needs
-from recycle.commands.entry import Face, Request, add_config_arguments
-
-
-def _run(request: Request) -> dict[str, Any]:
-    from recycle.commands.eval import run_eval
-
-    return run_eval(request.cfg, preflight=request.preflight)
+from recycle.commands.entry import (
+    Face,
+    Request,
+    add_config_arguments,
+    library,
+    unanswered_for_rerun,
+)
 
 
 def _summary(request: Request, manifest: dict, log_file: str | None) -> list[str]:
@@ -31,6 +29,7 @@ FACE = Face(
     help="generate for models A and B (or take their answers), then judge",
     arguments=add_config_arguments,
     checks=lambda request: needs.EVAL,
-    run=_run,
+    run=library("recycle.commands.eval", "run_eval"),
     summary=_summary,
+    exit=lambda manifest, command: unanswered_for_rerun(manifest, command, "questions"),
 )

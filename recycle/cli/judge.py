@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from recycle.commands import needs
-from recycle.commands.entry import Face, Request, add_config_arguments
+from recycle.commands.entry import Face, Request, add_config_arguments, unanswered_for_rerun
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,5 +71,6 @@ FACE = Face(
     checks=lambda r: needs.judge(r.args.answers_a, r.args.answers_b, r.args.output),
     run=_run,
     summary=_summary,
+    exit=unanswered_for_rerun,  # 3: pairs the judge's budget or endpoint left, asked again
     log_dir=lambda request: request.args.output,
 )

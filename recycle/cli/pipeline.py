@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from recycle.commands import needs
-from recycle.commands.entry import (  # noqa: F401 (tests/unit/pipeline)
+from recycle.commands.entry import (
     Face,
     Request,
     add_config_arguments,
     left_for_rerun,
+    library,
     resume_command,
 )
+
+# left_for_rerun and resume_command: the entry's, read from here by tests/unit/pipeline/test_resume.py
+__all__ = [
+    "FACE",
+    "left_for_rerun",
+    "print_summary",
+    "resume_command",
+    "run_summary",
+    "summary_lines",
+]
 
 
 def _reasons(by_reason: dict[str, int] | None) -> str:
@@ -66,17 +75,11 @@ def run_summary(request: Request, manifest: dict, log_file: str | None) -> list[
     return summary_lines(manifest, log_file)
 
 
-def _run(request: Request) -> dict[str, Any]:
-    from recycle.commands.pipeline import run_pipeline
-
-    return run_pipeline(request.cfg, preflight=request.preflight)
-
-
 FACE = Face(
     name="run",
     help="the whole selective recycling pipeline from a config; rerun to resume",
     arguments=add_config_arguments,
     checks=lambda request: needs.RUN,
-    run=_run,
+    run=library("recycle.commands.pipeline", "run_pipeline"),
     summary=run_summary,
 )

@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from recycle.commands import needs
-from recycle.commands.entry import Face, Request, add_config_arguments
-
-
-def _run(request: Request) -> dict[str, Any]:
-    from recycle.commands.score import run_score
-
-    return run_score(request.cfg, preflight=request.preflight)
+from recycle.commands.entry import Face, Request, add_config_arguments, library
 
 
 def _summary(request: Request, manifest: dict, log_file: str | None) -> list[str]:
@@ -32,6 +24,6 @@ FACE = Face(
     help="student IFD and r-IFD scores of a dataset, written to a run directory",
     arguments=add_config_arguments,
     checks=lambda request: needs.SCORE,
-    run=_run,
+    run=library("recycle.commands.score", "run_score"),
     summary=_summary,
 )

@@ -5,13 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from recycle.commands import needs
-from recycle.commands.entry import Face, Request, add_config_arguments, always_ok
-
-
-def _run(request: Request) -> Any:
-    from recycle.commands.train import run_finetune
-
-    return run_finetune(request.cfg, preflight=request.preflight)
+from recycle.commands.entry import Face, Request, add_config_arguments, always_ok, library
 
 
 def _summary(request: Request, result: Any, log_file: str | None) -> list[str]:
@@ -30,7 +24,7 @@ FACE = Face(
     help="fine-tune the student with Ray Train + FSDP2; rerun the same command to resume",
     arguments=add_config_arguments,
     checks=lambda request: needs.TRAIN,
-    run=_run,
+    run=library("recycle.commands.train", "run_finetune"),
     summary=_summary,
     exit=always_ok,
 )

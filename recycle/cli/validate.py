@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from recycle.commands import needs
-from recycle.commands.entry import Face, Request, add_config_arguments
-
-
-def _run(request: Request) -> dict[str, Any]:
-    from recycle.commands.validate import run_validate
-
-    return run_validate(request.cfg, preflight=request.preflight)
+from recycle.commands.entry import Face, Request, add_config_arguments, library
 
 
 def _summary(request: Request, manifest: dict, log_file: str | None) -> list[str]:
@@ -28,6 +20,6 @@ FACE = Face(
     help="read and normalize a dataset; write kept rows, rejects with reasons and a manifest",
     arguments=add_config_arguments,
     checks=lambda request: needs.VALIDATE,
-    run=_run,
+    run=library("recycle.commands.validate", "run_validate"),
     summary=_summary,
 )

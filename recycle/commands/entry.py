@@ -20,6 +20,7 @@ generations and judge) inherit the policy, so --no-preflight reaches them.
 from __future__ import annotations
 
 import argparse
+import importlib
 import shlex
 import sys
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from recycle import exit_codes
+from recycle.columns import TRANSIENT_REASONS
 from recycle.config import RecycleConfig, load_config
 from recycle.errors import ConfigError, RecycleError
 from recycle.logs import run_log
@@ -137,16 +139,42 @@ def resume_command(args: argparse.Namespace, *command: str) -> str:
 
 def left_for_rerun(manifest: dict, command: str) -> int:
     """Say what a rerun would retry; the exit code: INCOMPLETE when samples were left, else OK."""
-    retry = manifest["counts"].get("retry") or {}
-    if not retry:
+    return rerun_code(manifest["counts"].get("retry") or {}, command)
+
+
+def unanswered_for_rerun(manifest: dict, command: str, unit: str = "pairs") -> int:
+    """`left_for_rerun` of a judge or an evaluation: its pairs or questions not answered for a
+    transient reason (the judge's budget, an endpoint that kept failing), which a rerun asks
+    again (the judge's cache answers the rest)."""
+    rejected = manifest["counts"]["rejected"]
+    left = {k: n for k, n in rejected.items() if k.rsplit("/", 1)[-1] in TRANSIENT_REASONS}
+    return rerun_code(left, command, unit, "judge.max_cost_usd")
+
+
+def rerun_code(
+    left: dict[str, int], command: str, unit: str = "samples", budget: str = "teacher.max_cost_usd"
+) -> int:
+    """INCOMPLETE, saying how to rerun, when `left` (reason -> count) holds any; else OK."""
+    if not left:
         return exit_codes.OK
-    hint = " (raise teacher.max_cost_usd first for 'budget')" if "budget" in retry else ""
+    hint = f" (raise {budget} first for 'budget')" if any("budget" in k for k in left) else ""
     print(
-        f"{sum(retry.values())} samples were left for a rerun {retry}; run the same command again "
+        f"{sum(left.values())} {unit} were left for a rerun {left}; run the same command again "
         f"to retry only those{hint}:\n  {command}",
         file=sys.stderr,
     )
     return exit_codes.INCOMPLETE
+
+
+def library(module: str, function: str) -> Callable[[Request], Any]:
+    """A face's `run` that calls `module.function(cfg, preflight=policy)`, imported only when
+    called (after pre-flight, so a refused config never imports Ray or torch)."""
+
+    def run(request: Request) -> Any:
+        call = getattr(importlib.import_module(module), function)
+        return call(request.cfg, preflight=request.preflight)
+
+    return run
 
 
 def no_checks(request: Request) -> tuple[Check, ...]:
@@ -174,8 +202,8 @@ class Face:
         checks: its pre-flight declaration (recycle.commands.needs), run before the run log
             opens and before Ray, torch or a client is imported.
         summary: the lines printed at the end (given the result and the run log's path).
-        exit: the exit status of a finished call (default: 3 when the manifest has samples left
-            for a rerun, else 0).
+        exit: the exit status of a finished call, given its resume command (default:
+            `left_for_rerun`, 3 when the manifest has samples left for a rerun, else 0).
         log_dir: where OUTPUT/logs/recycle.log goes (None: no run log).
         config: the config from the arguments and settings (None for a command without one).
         words: the command's words in the resume hint, from its arguments (default: `name`).
@@ -187,7 +215,7 @@ class Face:
     run: Callable[[Request], Any]
     checks: Callable[[Request], tuple[Check, ...]] = no_checks
     summary: Callable[[Request, Any, str | None], list[str]] = no_lines
-    exit: Callable[[Request, Any], int] | None = None
+    exit: Callable[[Any, str], int] = left_for_rerun
     log_dir: Callable[[Request], str | None] = output_dir
     config: Callable[[argparse.Namespace, Settings], RecycleConfig | None] = console_config
     words: Callable[[argparse.Namespace], tuple[str, ...]] | None = None
@@ -198,9 +226,7 @@ class Face:
 
     def exit_code(self, request: Request, result: Any) -> int:
         """The exit status of a call that returned `result`."""
-        if self.exit is not None:
-            return self.exit(request, result)
-        return left_for_rerun(result, self.resume(request.args))
+        return self.exit(result, self.resume(request.args))
 
 
 def call(
@@ -243,6 +269,6 @@ def enter(face: Face, args: argparse.Namespace, settings: Settings) -> int:
         return exit_codes.INTERRUPTED
 
 
-def always_ok(request: Request, result: Any) -> int:
+def always_ok(result: Any, command: str) -> int:
     """The exit policy of a command that leaves nothing for a rerun."""
     return exit_codes.OK

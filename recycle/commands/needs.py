@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from recycle.preflight import (
     Check,
-    ExistingFile,
-    ModelFolder,
-    WritableFolder,
+    Given,
+    check_file,
+    check_model_path,
+    check_output,
     eval_judge_endpoint,
     eval_sides,
     generation_backend,
@@ -45,10 +46,17 @@ EVAL: tuple[Check, ...] = (output_writable, eval_sides, eval_judge_endpoint, gen
 
 def generate(model: str | None, out_dir: str) -> tuple[Check, ...]:
     """`recycle generate`: the backend, the model and the output folder given as arguments."""
-    return generation_backend, ModelFolder(model, "--model"), WritableFolder(out_dir, "--output")
+    return (
+        generation_backend,
+        Given(check_model_path, model, "--model"),
+        Given(check_output, out_dir, "--output"),
+    )
 
 
 def judge(answers_a: str, answers_b: str, out_dir: str) -> tuple[Check, ...]:
     """`recycle judge`: the judge's endpoint, then the answer files and output folder given."""
-    files = (ExistingFile(answers_a, "--answers-a"), ExistingFile(answers_b, "--answers-b"))
-    return judge_endpoint, WritableFolder(out_dir, "--output"), *files
+    files = (
+        Given(check_file, answers_a, "--answers-a"),
+        Given(check_file, answers_b, "--answers-b"),
+    )
+    return judge_endpoint, Given(check_output, out_dir, "--output"), *files

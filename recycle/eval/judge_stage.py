@@ -135,7 +135,7 @@ class JudgeReviews:
     async def __call__(self, batch: pa.Table) -> pa.Table:
         try:
             return await self.judge.review_table(batch)
-        except (TE.TeacherAuthError, TE.TeacherEndpointError) as err:
+        except TE.JOB_STOPPING as err:  # an outage past judge.max_outage_s too: exit 4
             await self.client.gate.record_fatal(type(err).__name__, str(err))
             raise
         finally:
