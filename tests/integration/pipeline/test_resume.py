@@ -97,13 +97,13 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, small_dataset, tiny_mod
         # the uninterrupted reference: the same command through the same entry (recycle.api, as
         # `recycle run` goes), on this test run's Ray instead of a Ray of its own
         api.run(None, overrides(command(small_dataset, straight, tiny_model_dir, server.base_url)))
-        env = {**os.environ, "RAY_ADDRESS": "", "PYTHONPATH": str(REPO)}
         exported = (straight / "recycled_alpaca.json").read_text()
         teacher.answered.clear()
         sent = server.stats.requests
         written = {p: p.stat().st_mtime_ns for p in made_files(straight)}
-        # the same command on a finished run: nothing left, so no endpoint, gate or actor pool,
-        # and its export and report stand as they are
+        # the same command on a finished run, from the command line: nothing left, so no
+        # endpoint, gate or actor pool, and its export and report stand as they are
+        env = {**os.environ, "RAY_ADDRESS": "", "PYTHONPATH": str(REPO)}
         rerun = subprocess.run(
             command(small_dataset, straight, tiny_model_dir, server.base_url),
             cwd=REPO, env=env, check=True, timeout=400, capture_output=True, text=True,
