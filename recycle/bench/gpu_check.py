@@ -415,13 +415,14 @@ CHECKS: list[tuple[str, Callable[[CheckPlan, Setup], dict[str, Any]], str | None
 
 def run_one(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """One check, timed; an exception fails it with its message (the traceback goes to stderr)."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         result = fn()
     except Exception as err:  # a check that raises has failed; say why and go on to the others
         traceback.print_exc()
         result = {"passed": False, "error": f"{type(err).__name__}: {err}"[:2000]}
     result["seconds"] = round(time.perf_counter() - started, 2)
+    result["cpu_s"] = round(time.process_time() - cpu, 2)  # this process's CPU time, all threads
     print(f"[gpu_check] {name}: {'passed' if result['passed'] else 'FAILED'} "
           f"({result['seconds']:.1f} s)", flush=True)  # fmt: skip
     return result

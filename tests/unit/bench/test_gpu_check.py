@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from recycle.bench.gpu_check import compare, first_difference, make_check_plan
+from recycle.bench.gpu_check import (
+    build_student,
+    check_scoring,
+    compare,
+    first_difference,
+    make_check_plan,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -117,3 +123,22 @@ def test_first_difference_of_greedy_answers():
 def test_without_a_gpu_the_real_check_refuses_at_once(tmp_path):
     with pytest.raises(SystemExit, match="no CUDA device"):
         make_check_plan(False, str(tmp_path))
+
+
+def test_scoring_check_fails_a_scorer_off_by_a_hundredth(tmp_path, monkeypatch):
+    from recycle.student import scoring
+    from recycle.student.planning import IFD_KIND
+
+    plan = make_check_plan(True, str(tmp_path), bench=False)
+    setup = build_student(plan)
+    real, uncond = scoring.score_columns, scoring.KIND_COLUMNS[IFD_KIND][1]
+
+    def off(*args, **kwargs):
+        out, stats = real(*args, **kwargs)
+        out[uncond] = [v + 0.01 for v in out[uncond]]  # loss_y a hundredth of a nat too high
+        return out, stats
+
+    monkeypatch.setattr(scoring, "score_columns", off)
+    result = check_scoring(plan, setup)
+    assert not result["passed"] and not result["losses"]["passed"]
+    assert result["losses"]["max_abs_diff"] == pytest.approx(0.01, abs=1e-4)
