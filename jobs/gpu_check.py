@@ -8,7 +8,8 @@ root, after `python jobs/prepare_gpu_check.py` here (writes gpu_check_bundle/, g
 
     python jobs/gpu_check.py --dry-run      # anywhere: tiny fp32 model on the CPU (CI)
 
-Under 8 minutes on one H100. The last line is one JSON summary; exit 0 when every check passed.
+Meant to finish within 8 minutes on one H100 (its `wall` check says whether it did; not yet run
+on a GPU). The last line is one JSON summary; exit 0 when every check passed.
 """
 
 from __future__ import annotations
