@@ -27,6 +27,7 @@ from recycle.commands.validate import VALIDATE
 from recycle.config import load_config
 from recycle.errors import InputError
 from recycle.eval import columns as E
+from recycle.pipeline.nodes import Cluster, Node
 from recycle.rundir import write_outcome_batch
 
 N = 4  # items every stand-in reads
@@ -36,6 +37,8 @@ N = 4  # items every stand-in reads
 def no_ray(monkeypatch):
     monkeypatch.setattr(runner, "init_ray", lambda cfg: None)
     monkeypatch.setattr(runner, "cluster_resources", lambda: {"CPU": 2.0})
+    one_node = Cluster((Node("local", {"CPU": 2.0, "memory": 8e9}, {"CPU": 2.0, "memory": 8e9}),))
+    monkeypatch.setattr(runner, "read_cluster", lambda: one_node)  # what the plan places on
 
 
 def rows_written(run, n):
