@@ -1,9 +1,9 @@
 """The training model builds and checkpoints activations with every transformers version accepted.
 
 transformers >= 5.23 names it `activation_checkpointing_enable`; older ones (the project's floor
-among them) only have `gradient_checkpointing_enable`. `from_config` takes `dtype=` from 4.56 on
-and `torch_dtype=` before. These tests run the real code on the installed transformers (the
-lowest-versions CI step runs them on the floor) and, with stand-ins, on the other API.
+among them) only have `gradient_checkpointing_enable`. These tests run the real code on the
+installed transformers (the lowest-versions CI step runs them on the floor, 4.56, which is also the
+first to take `dtype=`) and, with stand-ins, on the other API.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from recycle.errors import ConfigError
-from recycle.student.model import dtype_kwarg
 from recycle.train.model import enable_activation_checkpointing, meta_model
 
 
@@ -58,17 +57,6 @@ def test_a_model_without_checkpointing_support_is_a_config_error() -> None:
         enable_activation_checkpointing(lm)
 
 
-def test_dtype_keyword_follows_the_installed_transformers(monkeypatch: pytest.MonkeyPatch) -> None:
-    import transformers
-
-    monkeypatch.setattr(transformers, "__version__", "4.55.4")
-    assert dtype_kwarg(torch.bfloat16) == {"torch_dtype": torch.bfloat16}
-    monkeypatch.setattr(transformers, "__version__", "4.56.0")
-    assert dtype_kwarg(torch.bfloat16) == {"dtype": torch.bfloat16}
-    monkeypatch.setattr(transformers, "__version__", "5.25.0.dev0")
-    assert dtype_kwarg("auto") == {"dtype": "auto"}
-
-
 def test_meta_model_checkpoints_every_decoder_layer(tiny_model_dir: Path) -> None:
     lm = meta_model(str(tiny_model_dir), "sdpa", activation_checkpointing=True)
     layers = lm.get_decoder().layers
@@ -92,7 +80,7 @@ def test_checkpointed_gradient_equals_plain(tiny_model_dir: Path) -> None:
     ids = torch.tensor([[1, 5, 9, 13, 17, 21]])  # (B=1, T=6)
     grads = []
     for checkpointing in (False, True):
-        lm = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), **dtype_kwarg(torch.float32))
+        lm = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
         lm.train()
         if checkpointing:
             enable_activation_checkpointing(lm)
