@@ -44,6 +44,21 @@ def resolve_dtype(cfg: StudentConfig, device: str) -> Any:
     return getattr(torch, DTYPES[cfg.dtype])
 
 
+def dtype_kwarg(dtype: Any) -> dict[str, Any]:
+    """The keyword naming the weights' dtype in `from_pretrained`/`from_config`.
+
+    transformers 4.56 renamed `torch_dtype` to `dtype`; older versions reject `dtype` (TypeError
+    from the model's __init__), newer ones warn on `torch_dtype`. 4.56 is this project's floor,
+    but the GPU check (recycle.bench.gpu_check) runs on whatever transformers a GPU image has.
+    """
+    import transformers
+    from packaging.version import Version
+
+    if Version(transformers.__version__).release >= (4, 56):
+        return {"dtype": dtype}
+    return {"torch_dtype": dtype}
+
+
 # CPU: a micro-batch that fits the cache (README, "Measured defaults")
 BATCH_TOKENS = {"cuda": 16384, "cpu": 2048}
 
@@ -149,9 +164,9 @@ def load_student(cfg: StudentConfig) -> tuple[Any, Any]:
     placement = placement_kwargs(device)
     model = AutoModelForCausalLM.from_pretrained(
         cfg.model,
-        dtype=dtype,
         attn_implementation=attn,
         trust_remote_code=cfg.trust_remote_code,
+        **dtype_kwarg(dtype),
         **placement,
     )
     if not placement:

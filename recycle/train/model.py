@@ -23,6 +23,7 @@ from torch import nn
 
 from recycle.config.student import FLASH
 from recycle.errors import ConfigError
+from recycle.student.model import dtype_kwarg
 from recycle.train.batches import (
     ATTENTION_MASK,
     IGNORE_INDEX,
@@ -150,7 +151,9 @@ def meta_model(model_path: str, attn: str, activation_checkpointing: bool) -> nn
     config = AutoConfig.from_pretrained(model_path)
     config.use_cache = False
     with torch.device("meta"):
-        lm = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation=attn)
+        lm = AutoModelForCausalLM.from_config(
+            config, attn_implementation=attn, **dtype_kwarg(torch.float32)
+        )
     if activation_checkpointing:
         enable_activation_checkpointing(lm)
     return lm

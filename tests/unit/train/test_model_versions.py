@@ -2,8 +2,9 @@
 
 transformers >= 5.23 names it `activation_checkpointing_enable`; older ones (the project's floor
 among them) only have `gradient_checkpointing_enable`. These tests run the real code on the
-installed transformers (the lowest-versions CI step runs them on the floor, 4.56, which is also the
-first to take `dtype=`) and, with stand-ins, on the other API.
+installed transformers (the lowest-versions CI step runs them on the floor, 4.56, the first to take
+`dtype=`) and, with stand-ins, on the other API. `dtype_kwarg` keeps `torch_dtype=` for older
+transformers, which the GPU check meets on GPU images below the floor.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from recycle.errors import ConfigError
+from recycle.student.model import dtype_kwarg
 from recycle.train.model import enable_activation_checkpointing, meta_model
 
 
@@ -55,6 +57,17 @@ def test_a_model_without_checkpointing_support_is_a_config_error() -> None:
     lm.supports_gradient_checkpointing = False
     with pytest.raises(ConfigError, match="train.activation_checkpointing=false"):
         enable_activation_checkpointing(lm)
+
+
+def test_dtype_keyword_follows_the_installed_transformers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import transformers
+
+    monkeypatch.setattr(transformers, "__version__", "4.55.4")
+    assert dtype_kwarg(torch.bfloat16) == {"torch_dtype": torch.bfloat16}
+    monkeypatch.setattr(transformers, "__version__", "4.56.0")
+    assert dtype_kwarg(torch.bfloat16) == {"dtype": torch.bfloat16}
+    monkeypatch.setattr(transformers, "__version__", "5.25.0.dev0")
+    assert dtype_kwarg("auto") == {"dtype": "auto"}
 
 
 def test_meta_model_checkpoints_every_decoder_layer(tiny_model_dir: Path) -> None:
