@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import posixpath
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from recycle.commands import needs
@@ -54,6 +55,13 @@ def eval_counts(sections: dict[str, dict[str, Any]]) -> tuple[int, dict[str, Any
                    "rejected": rejected}  # fmt: skip
 
 
+@dataclass
+class Evaluated:
+    """What the benchmarks hand the manifest: the counts over all of them."""
+
+    counts: dict[str, Any] = field(default_factory=dict)
+
+
 def eval_command(cfg: RecycleConfig) -> Command:
     """The command running the benchmarks `cfg` asks for on A and B (counted in questions; each
     benchmark's own accounting checked too)."""
@@ -70,7 +78,7 @@ def eval_command(cfg: RecycleConfig) -> Command:
             sections[b.name] = b.run(run.cfg, sides, folder)
             run.timings[b.name] = time.perf_counter() - t0
         verdict = {name: s.pop("verdict") for name, s in sections.items()}
-        run.n_input, run.state["counts"] = eval_counts(sections)
+        run.n_input, run.state.counts = eval_counts(sections)
         run.extra = compat_sections(sections, sides) | sections
         run.extra["verdict"] = {**verdict.get("pairwise", {}), **verdict}
         run.outputs = {"report": REPORT}
@@ -79,7 +87,7 @@ def eval_command(cfg: RecycleConfig) -> Command:
         write_report(run.cfg.output.dir, run.extra["verdict"], sides.names, sections)
 
     return Command("eval", read=read, write=write, check=check_eval, unit="questions",
-                   counts=lambda run: run.state["counts"], part_files=False, timings=(None, None),
+                   counts=lambda run: run.state.counts, state=Evaluated, part_files=False, timings=(None, None),
                    checked=tuple(b.name for b in wanted(cfg)), preflight=needs.EVAL)  # fmt: skip
 
 

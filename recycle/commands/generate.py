@@ -8,6 +8,7 @@ DIR/manifest.json        questions = answered + rejected, tokens generated, timi
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass, field
 from typing import Any
 
 from recycle.commands import needs
@@ -27,6 +28,15 @@ from recycle.eval.run_generate import (
 from recycle.preflight import Preflight
 
 
+@dataclass
+class Generated:
+    """What `recycle generate`'s steps hand each other: the student, then the answers."""
+
+    student: Any = None
+    answered: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
 def generate_command(
     model: str, out_dir: str, template: str | None = None, generator: str | None = None
 ) -> Command:
@@ -35,23 +45,23 @@ def generate_command(
 
     def read(run: Run) -> list[dict[str, Any]]:
         questions = load_questions(run.cfg.eval.sets, run.cfg.eval.limit_per_set)
-        run.state["student"] = student_for(run.cfg, model, template)  # before Ray: fails fast
+        run.state.student = student_for(run.cfg, model, template)  # before Ray: fails fast
         run.n_input = len(questions)
         return questions
 
     def write(run: Run, questions: list[dict[str, Any]]) -> None:
-        student = run.state["student"]
+        student = run.state.student
         rows = generate_rows(run.cfg, student, questions)
-        run.state["answered"], run.state["rejected"] = write_answers(run.out_dir, name, rows)
+        run.state.answered, run.state.rejected = write_answers(run.out_dir, name, rows)
         run.outputs.update(answers=MODEL_OUTPUTS, rejects=REJECTS)
         run.extra["generation"] = generation_section(
-            run.cfg, student, name, questions, run.state["answered"]
+            run.cfg, student, name, questions, run.state.answered
         )
 
     def counts(run: Run) -> dict[str, Any]:
-        return answer_counts(run.state["answered"], run.state["rejected"])
+        return answer_counts(run.state.answered, run.state.rejected)
 
-    return Command(STAGE, read=read, write=write, counts=counts, unit="questions",
+    return Command(STAGE, read=read, write=write, counts=counts, unit="questions", state=Generated,
                    part_files=False, out_dir=out_dir, read_before_ray=True,
                    timings=(None, "generate"), preflight=needs.generate(model, out_dir))  # fmt: skip
 

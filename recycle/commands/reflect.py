@@ -6,6 +6,7 @@ and what became of each sample, with its own invariant, checked like the manifes
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from recycle.commands import needs
@@ -15,6 +16,13 @@ from recycle.errors import ConfigError
 from recycle.preflight import Preflight
 from recycle.teacher.reflect_dataset import KINDS, reflect_into, teacher_stats
 from recycle.teacher.session import teacher_session
+
+
+@dataclass
+class Reflected:
+    """What a reflection's writing hands its manifest section: the teacher session's totals."""
+
+    summary: dict[str, Any] = field(default_factory=dict)
 
 
 def reflect_command(kind: str) -> Command:
@@ -29,14 +37,14 @@ def reflect_command(kind: str) -> Command:
     def write(run: Run, samples: Any) -> None:
         with teacher_session(run.cfg) as session:
             reflect_into(samples, run.cfg, session, kind)
-        run.state["summary"] = session.summary
+        run.state.summary = session.summary
 
     def sections(run: Run, counts: dict[str, Any]) -> None:
-        run.extra["teacher"] = teacher_stats(run.out_dir, kind, run.state["summary"])
+        run.extra["teacher"] = teacher_stats(run.out_dir, kind, run.state.summary)
 
     # Normalizing ends in a shuffle (duplicates): it is finished before the teacher pool takes CPUs.
     timings = ("read_and_normalize", f"reflect_{kind}_and_write")
-    return Command(f"reflect {kind}", write=write, sections=sections, timings=timings,
+    return Command(f"reflect {kind}", write=write, sections=sections, timings=timings, state=Reflected,
                    checked=("teacher",), preflight=needs.REFLECT)  # fmt: skip
 
 

@@ -53,7 +53,8 @@ class Run:
     outputs: dict[str, str] = field(default_factory=dict)  # added to the manifest's "outputs"
     pending: int | None = None  # samples a stopped run, or the source of a selection, never reached
     started: float = 0.0  # wall clock when the run directory was ready (time.time())
-    state: dict[str, Any] = field(default_factory=dict)  # what a command's steps hand each other
+    state: Any = None  # what the command's steps hand each other: its own typed state
+    retry: bool = True  # the counts keep the rejects to retry apart (Command.retry)
     out_dir: str = ""  # where the manifest goes: output.dir unless the command says
     part_files: bool = True  # False: the command writes its own files, the only "outputs" listed
     lost: str = "rows"  # what the manifest counts, for the error when it does not add up
@@ -80,7 +81,7 @@ def write_rows(run: Run, ds: Any) -> None:
 
 def count_rows(run: Run) -> dict[str, Any]:
     """The default count: the outcome rows of the run directory's part files."""
-    return count_outcomes(run.out_dir, retry=run.state.get("retry", True))
+    return count_outcomes(run.out_dir, retry=run.retry)
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ class Command:
         timings: manifest timing keys of the read and of the write; a read without its own key
             counts with the write; None on both: the command's steps time themselves.
         retry: whether the counts keep the rejects to retry apart (under "retry").
+        state: makes the command's state, the typed object its steps hand each other
+            (`run.state`; a dataclass per command, never string keys).
         checked: the manifest sections whose own "invariant" must hold too.
         counts: the command's accounting (kept, dropped and rejected per reason) once written;
             default: the run directory's part files.
@@ -129,6 +132,7 @@ class Command:
     read_before_ray: bool = False
     timings: tuple[str | None, str | None] = ("read", "write")
     retry: Callable[[RecycleConfig], bool] = lambda cfg: True
+    state: Callable[[], Any] = lambda: None
     checked: tuple[str, ...] = ()
     preflight: tuple[Check, ...] = ()
     counts: Callable[[Run], dict[str, Any]] = count_rows
@@ -158,7 +162,7 @@ def execute(
 
 
 def execute_run(command: Command, cfg: RecycleConfig, preflight: bool | Preflight = True) -> Run:
-    """`execute`, returning the whole Run: its manifest and what the steps left in `state`."""
+    """`execute`, returning the whole Run: its manifest and what the steps left in its `state`."""
     policy = Preflight.of(preflight).run(cfg, command.preflight)
     if command.check is not None:
         command.check(cfg)
@@ -191,7 +195,7 @@ def new_run(command: Command, cfg: RecycleConfig) -> Run:
     """The Run of one execution of `command`, with the command's output and accounting unit."""
     run = Run(cfg, out_dir=command.out_dir or "", part_files=command.part_files, lost=command.unit,
               manifest_path=command.manifest_path)  # fmt: skip
-    run.state["retry"] = command.retry(cfg)
+    run.state, run.retry = command.state(), command.retry(cfg)
     return run
 
 
@@ -215,7 +219,7 @@ def _start(command: Command, run: Run) -> None:
 
 def finish(command: Command, run: Run) -> dict[str, Any]:
     """Count what the run directory holds, add the command's sections, write and check the manifest."""
-    run.state["retry"] = command.retry(run.cfg)
+    run.retry = command.retry(run.cfg)
     counts = command.counts(run)
     if run.pending is not None:
         counts["pending"] = run.pending

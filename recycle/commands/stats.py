@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,19 @@ def check(cfg: RecycleConfig) -> None:
     load_embedder(cfg.student.coherence_model)
 
 
+@dataclass
+class Row:
+    """What the stats command's reading hands the rest: the Table 6 row with its counts."""
+
+    result: dict[str, Any] = field(default_factory=dict)
+
+
 def stats_command(output: str | None = None) -> Command:
-    """The command computing the Table 6 row (counted in rows); the row in `state["result"]`."""
+    """The command computing the Table 6 row (counted in rows); the row in `state.result`."""
 
     def read(run: Run) -> dict[str, Any]:
         result = dataset_stats(run.cfg)
-        run.state["result"], run.n_input = result, result["counts"]["input"]
+        run.state.result, run.n_input = result, result["counts"]["input"]
         run.timings["stats"] = result["seconds"]
         return result
 
@@ -45,7 +53,7 @@ def stats_command(output: str | None = None) -> Command:
             path.write_text(json.dumps(result, indent=2))
             run.outputs["stats"] = path.name
 
-    return Command("stats", read=read, write=write, check=check, counts=stats_counts,
+    return Command("stats", read=read, write=write, check=check, counts=stats_counts, state=Row,
                    part_files=False, out_dir=str(Path(output).parent) if output else ".",
                    manifest_path=manifest_path(output), timings=(None, None),
                    preflight=needs.STATS)  # fmt: skip
@@ -53,7 +61,7 @@ def stats_command(output: str | None = None) -> Command:
 
 def stats_counts(run: Run) -> dict[str, Any]:
     """The manifest's counts of a stats row: kept (scored), dropped and rejected per reason."""
-    return {k: v for k, v in run.state["result"]["counts"].items() if k != "input"}
+    return {k: v for k, v in run.state.result["counts"].items() if k != "input"}
 
 
 def manifest_path(output: str | None) -> str:
@@ -73,4 +81,4 @@ def run_stats(
     run = execute_run(stats_command(output), cfg, preflight)
     if output:
         log.info("stats: %s (manifest %s)", output, manifest_path(output))
-    return run.state["result"]
+    return run.state.result

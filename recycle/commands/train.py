@@ -8,6 +8,7 @@ same train.name resumes from the latest checkpoint.
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass
 from typing import Any
 
 from recycle.commands import needs
@@ -20,8 +21,16 @@ from recycle.train.dataset import TrainData, prepare
 from recycle.train.finetune import FinetuneResult, check_config, finetune, warn_missing_gpus
 
 
+@dataclass
+class Trained:
+    """What training hands its manifest: the trainer's result and the data it trained on."""
+
+    result: FinetuneResult | None = None
+    data: TrainData | None = None
+
+
 def train_command(cfg: RecycleConfig, fault_after_step: int | None = None) -> Command:
-    """The command fine-tuning the student (counted in samples); its result in `state["result"]`."""
+    """The command fine-tuning the student (counted in samples); its result in `state.result`."""
 
     def read(run: Run) -> TrainData:
         warn_missing_gpus(run.cfg)
@@ -31,14 +40,14 @@ def train_command(cfg: RecycleConfig, fault_after_step: int | None = None) -> Co
 
     def write(run: Run, data: TrainData) -> None:
         result = finetune(run.cfg, data, fault_after_step)
-        run.state["result"], run.state["data"] = result, data
+        run.state.result, run.state.data = result, data
         run.extra["train"] = {"source": data.source, "metrics": result.metrics,
                               "steps_per_epoch": data.schedule.steps_per_epoch,
                               **result.restarts}  # fmt: skip
         run.outputs.update(checkpoint=result.checkpoint or "", model=result.model_dir or "")
 
     return Command("train", read=read, write=write, check=check_config, plan=plan_train, unit="samples",
-                   counts=lambda run: counts(run.state["data"]), part_files=False,
+                   counts=lambda run: counts(run.state.data), state=Trained, part_files=False,
                    out_dir=posixpath.join(cfg.output.dir.rstrip("/"), TRAIN_DIR),
                    timings=(None, "train"), preflight=needs.TRAIN)  # fmt: skip
 
@@ -53,7 +62,7 @@ def run_finetune(
         TrainingError: the workers failed more than train.max_failures times.
         InputError: samples were lost between reading and training (the invariant).
     """
-    return execute_run(train_command(cfg, fault_after_step), cfg, preflight).state["result"]
+    return execute_run(train_command(cfg, fault_after_step), cfg, preflight).state.result
 
 
 def counts(data: TrainData) -> dict[str, Any]:

@@ -50,20 +50,20 @@ def rows_written(run, n):
 
 
 def answers(run, n):
-    run.state["answered"], run.state["rejected"] = [{}] * n, []
+    run.state.answered, run.state.rejected = [{}] * n, []
 
 
 def pairs(run, n):
-    run.state["judged"] = [{E.OUTCOME: "win", E.JUDGE_ERROR: ""}] * n
+    run.state.judged = [{E.OUTCOME: "win", E.JUDGE_ERROR: ""}] * n
 
 
 def samples(run, n):
     schedule = SimpleNamespace(stats={"samples": n})
-    run.state["data"] = SimpleNamespace(left_out={}, schedule=schedule)
+    run.state.data = SimpleNamespace(left_out={}, schedule=schedule)
 
 
 def stats_rows(run, n):
-    run.state["result"] = {"counts": {"input": N, "kept": n, "dropped": {}, "rejected": {}}}
+    run.state.result = {"counts": {"input": N, "kept": n, "dropped": {}, "rejected": {}}}
 
 
 def commands(tmp_path):
