@@ -100,12 +100,17 @@ def install() -> None:
     global _tripwire
     import ray
 
-    from recycle.testing import local_server, multinode, server_process
+    from recycle.testing import local_server, server_process
 
     _wrap(ray, "init", "Ray (ray.init)")
     _wrap(local_server.LocalTeacherServer, "start", "the local teacher server")
     _wrap(server_process.ServerProcess, "start", "the local teacher server (in a child process)")
-    _wrap(multinode.LocalCluster, "__enter__", "a local multi-node Ray cluster")
+    try:  # it needs psutil, which only the dev extra brings (not the lowest-versions environment)
+        from recycle.testing import multinode
+    except ImportError:
+        pass
+    else:
+        _wrap(multinode.LocalCluster, "__enter__", "a local multi-node Ray cluster")
 
     execute_child = subprocess.Popen._execute_child  # type: ignore[attr-defined]
 
