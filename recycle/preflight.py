@@ -294,12 +294,7 @@ def check_endpoint(name: str, section: Any) -> None:
         return raise_if(serve_problem(name, section.serve))
     if getattr(section, "backend", "online") == "batch":
         return  # the Batch API answers later; its upload checks the key
-    key = os.environ.get(section.api_key_env)
-    if not key and is_openai(section.base_url):
-        raise PreflightError(
-            f"the {name} is OpenAI but the environment variable {section.api_key_env} is not set: "
-            f"export {section.api_key_env}=... (or name another variable with {name}.api_key_env)"
-        )
+    key = check_key(name, section)
     url = (section.base_url or OPENAI_URL).rstrip("/")
     served = list_models(name, url, key)
     if section.model not in served:
@@ -308,6 +303,22 @@ def check_endpoint(name: str, section: Any) -> None:
             f"{name}.model {section.model!r} is not served by {url} (it lists: {shown or 'nothing'}); "
             f"set {name}.model to one of them {NO_PREFLIGHT_HINT}"
         )
+
+
+def check_key(name: str, section: Any) -> str | None:
+    """The one API-key check (teacher and judge, at pre-flight and at a command's start-up): the
+    key `section.api_key_env` names, None for a keyless server.
+
+    Raises:
+        PreflightError: the endpoint is OpenAI and the variable is not set.
+    """
+    key = os.environ.get(section.api_key_env)
+    if not key and is_openai(section.base_url):
+        raise PreflightError(
+            f"the {name} is OpenAI but the environment variable {section.api_key_env} is not set: "
+            f"export {section.api_key_env}=... (or name another variable with {name}.api_key_env)"
+        )
+    return key
 
 
 def list_models(name: str, url: str, key: str | None) -> list[str]:

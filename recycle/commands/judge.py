@@ -17,7 +17,7 @@ from recycle.eval.judge_stage import judge_config_as_teacher, judged_pairs, plan
 from recycle.eval.pairing import pair_answers
 from recycle.eval.questions import read_answers
 from recycle.eval.verdict import summarize
-from recycle.preflight import Preflight
+from recycle.preflight import Preflight, check_key
 from recycle.teacher.serve import served_teacher
 
 
@@ -58,7 +58,7 @@ def judge_command(cfg: RecycleConfig, answers_a: str, answers_b: str, out_dir: s
 
     def check(_: RecycleConfig) -> None:
         if judge.serve is None:  # a judge served by the run itself has no key to check
-            judge_outputs.check_judge_key(judge)
+            check_key("judge", judge)
 
     return Command("judge", read=read, write=write, check=check, unit="pairs", state=Judging,
                    counts=lambda run: judge_outputs.pair_counts(run.state.judged),

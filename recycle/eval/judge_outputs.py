@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import posixpath
 from collections import Counter
 from typing import Any
@@ -34,8 +33,6 @@ from recycle.eval.report import (
     summary_markdown,
 )
 from recycle.storage import filesystem
-from recycle.teacher.client import is_openai
-from recycle.teacher.errors import TeacherAuthError
 from recycle.teacher.session import TeacherSession, gate_session
 
 log = logging.getLogger(__name__)
@@ -50,20 +47,6 @@ def judge_cache_dir(cfg: RecycleConfig, out_dir: str) -> str | None:
     if not cfg.judge.cache:
         return None
     return cfg.judge.cache_dir or posixpath.join(out_dir.rstrip("/"), "judge_cache")
-
-
-def check_judge_key(judge: TeacherConfig) -> None:
-    """Fail before anything runs when the judge is OpenAI and its key variable is not set.
-
-    Raises:
-        TeacherAuthError: naming judge.api_key_env.
-    """
-    if is_openai(judge.base_url) and not os.environ.get(judge.api_key_env):
-        raise TeacherAuthError(
-            f"the judge is OpenAI ({judge.model}) but the environment variable {judge.api_key_env} is "
-            "not set; export it, or point judge.base_url at another server (judge.api_key_env names "
-            "another variable)"
-        )
 
 
 def generator_name(rows: list[dict[str, Any]], fallback: str) -> str:

@@ -150,3 +150,15 @@ def test_a_nested_run_inherits_no_preflight(tmp_path, monkeypatch):
     run_end_to_end(cfg, preflight=False)
     assert {k: p.enabled for k, p in seen.items()} == {"pipeline": False, "train": False,
                                                         "eval": False}  # fmt: skip
+
+
+def test_the_judge_checks_its_key_at_start_up_with_pre_flight_off(tmp_path, monkeypatch):
+    """One API-key check (recycle.preflight.check_key): pre-flight's, and the judge's start-up."""
+    from recycle.commands.judge import run_judge
+
+    cfg = load_config(None, ["judge.api_key_env=RECYCLE_NO_SUCH_KEY"])  # the judge: OpenAI
+    monkeypatch.delenv("RECYCLE_NO_SUCH_KEY", raising=False)
+    answers = tmp_path / "a.json"
+    answers.write_text("[]")
+    with pytest.raises(RecycleError, match="judge is OpenAI but .* RECYCLE_NO_SUCH_KEY is not set"):
+        run_judge(cfg, str(answers), str(answers), str(tmp_path / "j"), preflight=False)
