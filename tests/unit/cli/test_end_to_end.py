@@ -54,3 +54,22 @@ def test_samples_left_for_a_rerun_exit_3_and_skip_training(monkeypatch, data, tm
     monkeypatch.setattr("recycle.cli.end_to_end.summary_lines", lambda m, log=None: [])
     code = main(["end-to-end", "--no-preflight", f"data.input={data}", f"output.dir={tmp_path}"])
     assert code == 3 and "recycle end-to-end" in capsys.readouterr().err
+
+
+def test_the_evaluation_job_prints_a_verdict_without_a_pairwise_judge(
+    monkeypatch, tmp_path, capsys
+):
+    """jobs/evaluate.py with lm-eval only: no manifest["judge_dir"] (it used to raise KeyError)."""
+    tasks = {
+        s: {"tasks": {"arc_challenge": v}, "average": None} for s, v in (("a", 0.5), ("b", 0.25))
+    }
+    lm_eval = {**tasks, "difference": {"arc_challenge": 0.25, "average": None}}
+    manifest = {"counts": {"input": 2, "kept": 2, "dropped": {}, "rejected": {}},
+                "verdict": {"lm_eval": lm_eval}}  # fmt: skip
+    monkeypatch.setattr("recycle.commands.eval.run_eval", lambda cfg, preflight=True: manifest)
+    spec = importlib.util.spec_from_file_location("evaluate", REPO / "jobs" / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    argv = ["--no-preflight", f"output.dir='{tmp_path}'", "eval.model_a=a", "eval.model_b=b"]
+    assert module.main(argv) == 0
+    assert "lm-eval arc_challenge: A 50.00, B 25.00, A - B +25.00" in capsys.readouterr().out
