@@ -73,3 +73,20 @@ def test_the_evaluation_job_prints_a_verdict_without_a_pairwise_judge(
     argv = ["--no-preflight", f"output.dir='{tmp_path}'", "eval.model_a=a", "eval.model_b=b"]
     assert module.main(argv) == 0
     assert "lm-eval arc_challenge: A 50.00, B 25.00, A - B +25.00" in capsys.readouterr().out
+
+
+def test_the_demo_exits_3_when_samples_are_left_for_a_rerun(monkeypatch, tmp_path, capsys):
+    """`recycle demo` exits as `recycle run` does (it used to exit 0 whatever happened)."""
+    from recycle.cli.main import main
+
+    manifest = {"counts": {"input": 3, "kept": 1, "dropped": {}, "rejected": {}, "retry": {"budget": 2}}}  # fmt: skip
+    seen = {}
+
+    def run_demo(cfg, train_seconds=30.0, preflight=True):
+        seen.update(out=cfg.output.dir, seconds=train_seconds, quiet=cfg.ray.quiet)
+        return manifest
+
+    monkeypatch.setattr("recycle.demo.offline.run_demo", run_demo)
+    assert main(["demo", "--output", str(tmp_path), "--train-seconds", "1"]) == 3
+    assert seen == {"out": str(tmp_path), "seconds": 1.0, "quiet": True}
+    assert "recycle demo --output" in capsys.readouterr().err  # how to run it again
