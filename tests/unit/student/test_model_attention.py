@@ -93,6 +93,9 @@ def test_load_student_asks_from_pretrained_to_place_the_weights(tiny_model_dir, 
     """The weights go straight to the device: from_pretrained gets the device, no .to() after."""
     from transformers import AutoModelForCausalLM
 
+    if not placement_kwargs("cpu"):
+        pytest.skip("transformers 4.x without accelerate cannot place weights while loading")
+
     seen: dict = {}
     real = AutoModelForCausalLM.from_pretrained
 
@@ -101,6 +104,5 @@ def test_load_student_asks_from_pretrained_to_place_the_weights(tiny_model_dir, 
         return real(*args, **kwargs)
 
     monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", from_pretrained)
-    monkeypatch.setattr(student_model, "placement_kwargs", lambda device: {"device_map": device})
     student_model.load_student(StudentConfig(model=str(tiny_model_dir)))
     assert seen["device_map"] == "cpu"
