@@ -35,6 +35,30 @@ def tiny_train_config(model_dir: Path, data: Path, out: Path, *overrides: str) -
     return load_config(None, [*base, *overrides])
 
 
+def tokenized_alpaca(
+    model_dir: Path, n: int, max_length: int
+) -> tuple[Any, list[dict], list, list]:
+    """(tokenizer, rows, token ids, target starts) of the first `n` real Alpaca rows (vicuna)."""
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    from recycle.train.samples import tokenize_samples
+    from tests.support import tiny_model
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    rows = tiny_model.alpaca_rows(n)
+    ids, starts, errors = tokenize_samples(
+        tok,
+        [r["instruction"] for r in rows],
+        [r["input"] for r in rows],
+        [r["output"] for r in rows],
+        "vicuna",
+        max_length,
+    )
+    assert errors == [""] * n
+    return tok, rows, [np.asarray(i, dtype=np.int32) for i in ids], starts
+
+
 def step_micro_batches(
     tables: list[pa.Table], step: int, micro_batch_size: int, pad_id: int
 ) -> list[dict[str, torch.Tensor]]:

@@ -1,20 +1,17 @@
 """The training loss on the tiny Llama: shared sequences, packing and accumulation change nothing."""
 
-import numpy as np
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM
 
 from recycle import columns as C
 from recycle.config.train import TrainConfig
 from recycle.student.sequences import build_sequence, prompt_prefix
 from recycle.train.batches import collate_rows, flatten_varlen
 from recycle.train.model import CausalLMLoss
-from recycle.train.samples import tokenize_samples
 from recycle.train.schedule import Layout, build_schedule, pack_best_fit
 from recycle.train.step import build_optimizer, cosine_with_warmup, train_step
-from tests.support import tiny_model
-from tests.support.train_support import rows_of
+from tests.support.train_support import rows_of, tokenized_alpaca
 
 N = 8
 
@@ -22,18 +19,7 @@ N = 8
 @pytest.fixture(scope="module")
 def samples(tiny_model_dir):
     """Token ids and target starts of 8 real Alpaca rows (max_length 160, some cut)."""
-    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    rows = tiny_model.alpaca_rows(N)
-    ids, starts, errors = tokenize_samples(
-        tok,
-        [r["instruction"] for r in rows],
-        [r["input"] for r in rows],
-        [r["output"] for r in rows],
-        "vicuna",
-        160,
-    )
-    assert errors == [""] * N
-    return tok, rows, [np.asarray(i, dtype=np.int32) for i in ids], starts
+    return tokenized_alpaca(tiny_model_dir, N, 160)
 
 
 def _model(path, attn="sdpa"):

@@ -1,17 +1,14 @@
 """Length-sorted micro-batches: the same rows per step, less padding, the same loss and gradient."""
 
-import numpy as np
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM
 
 from recycle import columns as C
 from recycle.train.batches import collate_rows
 from recycle.train.model import CausalLMLoss
-from recycle.train.samples import tokenize_samples
 from recycle.train.schedule import Layout, build_schedule, padding_tokens, sort_step_rows
-from tests.support import tiny_model
-from tests.support.train_support import step_micro_batches
+from tests.support.train_support import step_micro_batches, tokenized_alpaca
 
 N = 16
 LAYOUT = Layout(global_rows=8, num_workers=2, micro_batch_size=2)  # 2 micro-batches per worker
@@ -20,18 +17,8 @@ LAYOUT = Layout(global_rows=8, num_workers=2, micro_batch_size=2)  # 2 micro-bat
 @pytest.fixture(scope="module")
 def samples(tiny_model_dir):
     """Token ids and target starts of 16 real Alpaca rows."""
-    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    rows = tiny_model.alpaca_rows(N)
-    ids, starts, errors = tokenize_samples(
-        tok,
-        [r["instruction"] for r in rows],
-        [r["input"] for r in rows],
-        [r["output"] for r in rows],
-        "vicuna",
-        1024,
-    )
-    assert errors == [""] * N
-    return [np.asarray(i, dtype=np.int32) for i in ids], starts
+    _, _, ids, starts = tokenized_alpaca(tiny_model_dir, N, 1024)
+    return ids, starts
 
 
 def _schedule(ids, starts, sort):
