@@ -58,11 +58,11 @@ def test_no_benchmark_asked_for_is_a_config_error(tmp_path):
         None, [f"output.dir={tmp_path}", "eval.sets=[]", "eval.model_a=/a", "eval.model_b=/b"]
     )
     with pytest.raises(ConfigError, match="no benchmark"):
-        EV.run_eval(cfg)
+        EV.run_eval(cfg, preflight=False)  # the config check, not the model folders
 
 
 def test_lm_eval_needs_model_folders(tmp_path):
     cfg = load_config(None, [f"output.dir={tmp_path}", "eval.sets=[]", "eval.benchmarks=[open_llm_v1]",
                              "eval.model_a=/a", "eval.answers_b=/b.json"])  # fmt: skip
     with pytest.raises(ConfigError, match="eval.model_b must be set"):
-        EV.run_eval(cfg)
+        EV.run_eval(cfg, preflight=False)  # the config check, not the model folders
