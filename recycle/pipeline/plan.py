@@ -24,7 +24,7 @@ from recycle.errors import ConfigError
 from recycle.logs import PROGRESS_LOGGER
 from recycle.pipeline.nodes import ACCELERATOR_PREFIX, Cluster, Node, parse_shape
 from recycle.pipeline.resources import fit_to_cluster, scale_cpus
-from recycle.select.declarations import mode_spec
+from recycle.select.plan import plan_selection
 from recycle.teacher.serve import INGRESS_CPUS, replica_bundles
 
 log = logging.getLogger(f"{PROGRESS_LOGGER}.plan")  # shown on a quiet console too
@@ -147,7 +147,7 @@ def run_asks(cfg: RecycleConfig) -> list[Ask]:
             "give the cluster a free CPU beside the teacher's bundles (ray.num_cpus on a private Ray)",
             ({"CPU": INGRESS_CPUS},),
         ))  # fmt: skip
-    spec, s, t = mode_spec(cfg.selection.mode), cfg.student, cfg.teacher
+    spec, s, t = plan_selection(cfg.selection).spec, cfg.student, cfg.teacher
     student: Bundle = {"CPU": s.num_cpus_per_actor, "GPU": s.num_gpus_per_actor or 0.0}
     for i, _ in enumerate(spec.student_phases, start=1):
         asks.append(Ask(

@@ -20,7 +20,7 @@ from collections import Counter
 from recycle.config import RecycleConfig
 from recycle.config.teacher import TeacherServeConfig
 from recycle.errors import ConfigError
-from recycle.select.declarations import mode_spec
+from recycle.select.plan import plan_selection
 from recycle.teacher.serve import INGRESS_CPUS, replica_bundles
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def pool_counts(cfg: RecycleConfig) -> tuple[int, int]:
 
     One teacher pool per reflection the mode makes, one student pool per phase that scores.
     """
-    spec = mode_spec(cfg.selection.mode)
+    spec = plan_selection(cfg.selection).spec
     teacher = spec.teacher_calls * cfg.teacher.num_actors
     student = len(spec.student_phases) * cfg.student.num_actors
     return teacher, student
