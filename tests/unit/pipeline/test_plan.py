@@ -186,6 +186,7 @@ def test_no_gpu_cluster_scores_on_cpu_as_before():
     assert [a.what for a in run_asks(plan.config)][:2] == ["student pool, phase 1", "student pool, phase 2"]  # fmt: skip
 
 
+@pytest.mark.integration  # Ray Serve LLM starts Ray to build the deployment's options
 def test_the_replica_bundles_are_ray_serve_llms():
     """The bundles planned are the ones Ray Serve LLM asks for (needs ray[serve,llm])."""
     llm = pytest.importorskip("ray.serve.llm", exc_type=ImportError)
