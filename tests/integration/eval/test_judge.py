@@ -127,7 +127,7 @@ def test_outage_429s_and_unparseable_reviews_lose_no_pair(ray_local, tmp_path):
                     "judge.max_retries=8",  # 3 was once too few: a question the judge answers met a fault on all 4 tries
                 ]
             )
-            == 0
+            == 3  # the pair the judge never answered is left for a rerun, as `recycle run` says
         )
     pairs = {p["instruction"]: p for p in pq.read_table(out / "pairs.parquet").to_pylist()}
     m = read_manifest(str(out))
