@@ -192,10 +192,12 @@ def test_a_node_lost_mid_training_restarts_from_the_latest_checkpoint(
     manifest = read_manifest(str(out / "train"))
     train = manifest["train"]
     assert manifest["invariant"]["ok"] and manifest["counts"]["kept"] == TRAIN_ROWS
-    # Ray Train restarted the group from the latest checkpoint: at most EVERY steps done twice
+    # Ray Train restarted the group from the latest checkpoint every worker finished writing.
+    # Checkpoints are written in the background (train.async_checkpoint): one still being written
+    # when the node died does not count, so a restart redoes at most 2 x EVERY steps.
     assert train["restarts"] >= 1 and train["attempts"] == train["restarts"] + 1, train
     assert train["resumed_from"][0] == 0 and all(s % EVERY == 0 for s in train["resumed_from"])
-    assert 0 <= train["steps_redone"] <= EVERY * train["restarts"], train
+    assert 0 <= train["steps_redone"] <= 2 * EVERY * train["restarts"], train
     assert "training restarted" in console
     assert [m["step"] for m in read_metrics(str(out))] == list(range(1, TRAIN_STEPS + 1))
     model = AutoModelForCausalLM.from_pretrained(out / "model")  # the final export loads
