@@ -13,13 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyarrow.compute as pc
 import torch
 
-from recycle import columns as C
 from recycle.config.train import TrainConfig
-from recycle.train.batches import collate_rows
 from recycle.train.schedule import Layout, build_schedule
 
 BATCHES = "batches.pt"
@@ -31,41 +27,15 @@ CFG = TrainConfig(
 
 def write_batches(model_dir: Path, workdir: Path, layout: Layout, n_samples: int = 16) -> None:
     """Every rank's collated micro-batches of steps 1 and 2, for `layout`."""
-    from transformers import AutoTokenizer
+    from tests.support.train_support import step_micro_batches, tokenized_alpaca
 
-    from recycle.train.samples import tokenize_samples
-    from tests.support import tiny_model
-
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    rows = tiny_model.alpaca_rows(n_samples)
-    ids, starts, _ = tokenize_samples(
-        tok,
-        [r["instruction"] for r in rows],
-        [r["input"] for r in rows],
-        [r["output"] for r in rows],
-        "vicuna",
-        256,
-    )
-    ids = [np.asarray(i, dtype=np.int32) for i in ids]
+    _, _, ids, starts = tokenized_alpaca(model_dir, n_samples, 256)
     sids = [f"s{i:02d}" for i in range(n_samples)]
     s = build_schedule(sids, ids, starts, layout, 1, 0, False, 256, sort_by_length=True)
-    ranks = []
-    for table in s.rank_tables:
-        steps = []
-        for step in (1, 2):
-            rows_ = table.filter(pc.equal(table[C.STEP], step))
-            steps.append(
-                [
-                    collate_rows(
-                        {k: part[k].to_numpy(zero_copy_only=False) for k in part.column_names}, 0
-                    )
-                    for part in (
-                        rows_.slice(i, layout.micro_batch_size)
-                        for i in range(0, rows_.num_rows, layout.micro_batch_size)
-                    )
-                ]
-            )
-        ranks.append(steps)
+    ranks = [
+        [step_micro_batches([table], step, layout.micro_batch_size, 0) for step in (1, 2)]
+        for table in s.rank_tables
+    ]
     workdir.mkdir(parents=True, exist_ok=True)
     torch.save({"model": str(model_dir), "ranks": ranks}, workdir / BATCHES)
 
