@@ -290,12 +290,14 @@ class RayGate:
         self._in_flight = InFlight()
         self._holding = False  # the job is stopping: send nothing new
         self._heartbeat: asyncio.Task | None = None
+        self._me = ""  # this client's name in the gate's heartbeats, set with the first
 
     def follow(self, in_flight: InFlight) -> None:
         self._in_flight = in_flight
 
     async def hold(self) -> None:
         if self._heartbeat is None:  # the first request learns whether the job is stopping
+            self._me = ray.get_runtime_context().get_actor_id() or f"client-{id(self)}"
             self._holding = await self._report()
             self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
         while self._holding:
@@ -303,8 +305,7 @@ class RayGate:
 
     async def _report(self) -> bool:
         """Tell the gate what this actor has in flight; whether the job is stopping."""
-        me = ray.get_runtime_context().get_actor_id() or f"pid-{id(self)}"
-        return await self.handle.heartbeat.remote(me, len(self._in_flight))
+        return await self.handle.heartbeat.remote(self._me, len(self._in_flight))
 
     async def _beat(self) -> None:
         """Report every HEARTBEAT_S, so a graceful stop knows when the answers have landed."""
