@@ -41,9 +41,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from recycle.config import RecycleConfig
+from recycle.config.teacher import is_openai
 from recycle.errors import RecycleError
 from recycle.storage import check_object_store
 from recycle.teacher.serve_checks import generation_backend_problem, serve_problem
@@ -281,11 +281,6 @@ def check_file(path: str, key: str) -> None:
         raise PreflightError(
             f"{key} {path!r} does not exist or is not a file; give the path of the file"
         )
-
-
-def is_openai(base_url: str | None) -> bool:
-    """True when requests go to OpenAI itself (which needs a key)."""
-    return base_url is None or (urlparse(base_url).hostname or "").endswith("openai.com")
 
 
 def check_endpoint(name: str, section: Any) -> None:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
 from recycle.config.base import Section
+
+
+def is_openai(base_url: str | None) -> bool:
+    """True when requests go to OpenAI itself (which needs a key)."""
+    return base_url is None or (urlparse(base_url).hostname or "").endswith("openai.com")
 
 
 class ModelPrice(Section):

@@ -7,15 +7,10 @@ from urllib.parse import urlparse
 
 import openai
 
-from recycle.config.teacher import TeacherConfig
+from recycle.config.teacher import TeacherConfig, is_openai
 from recycle.teacher import errors
 
 DUMMY_KEY = "EMPTY"  # what keyless OpenAI-compatible servers (vLLM, Ollama, tests) accept
-
-
-def is_openai(base_url: str | None) -> bool:
-    """True when requests go to OpenAI itself (which needs a key)."""
-    return base_url is None or (urlparse(base_url).hostname or "").endswith("openai.com")
 
 
 def resolve_api_key(cfg: TeacherConfig) -> str:
