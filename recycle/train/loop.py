@@ -14,6 +14,7 @@ import bisect
 import logging
 import os
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -238,9 +239,12 @@ class Worker:
     def _die(self) -> None:
         """Testing hook: exit like a preempted node, leaving the metrics of the lost steps
         behind (rank 0) so that a test can compare them with the resumed run's. A checkpoint
-        still being written is finished and reported first, so the test knows where the rerun
-        resumes."""
+        still being written is finished and reported first, and the worker exits only once Ray
+        Train's controller has taken the report (it polls workers for them: a report still queued
+        in a dead worker is lost, and the rerun would resume from an older checkpoint), so the
+        test knows where the rerun resumes."""
         self.checkpoints.wait()
+        _wait_until_reports_are_taken()
         if self.rank == 0:
             self.metrics_log.flush()
         os._exit(1)
@@ -287,3 +291,18 @@ class Worker:
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Ray Train entry point: `config` is a `LoopSpec` as a dict."""
     Worker(LoopSpec(**config)).run()
+
+
+def _wait_until_reports_are_taken(timeout_s: float = 30.0) -> None:
+    """Block until Ray Train's controller has polled this worker's queued reports (at most
+    `timeout_s`). Reaches into Ray Train's internal context: used by the testing hook only."""
+    try:
+        from ray.train.v2._internal.execution.context import get_train_context
+
+        queued = get_train_context().get_result_queue()
+    except (ImportError, AttributeError, RuntimeError):
+        time.sleep(2.0)  # another Ray Train: a few of the controller's polls
+        return
+    deadline = time.monotonic() + timeout_s
+    while queued.unfinished_tasks and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -80,7 +80,10 @@ def test_an_outage_past_the_limit_stops_and_the_rerun_finishes_the_rest(
     assert [i["status"] for i in manifest["invocations"]] == ["stopped", "finished"]
     first, second = (i["teacher"]["requests"] for i in manifest["invocations"])
     assert manifest["teacher"]["requests"] == first + second  # refused ones never reach the server
-    assert server.stats.requests <= first + second
+    # The stopped run's manifest is written when the job stops; a request its actors had already
+    # admitted can still reach the server after that (the CI run saw one: 88 arrivals for 32 + 55
+    # counted), at most the teacher stages' concurrency.
+    assert server.stats.requests <= first + second + 2 * CONCURRENCY
 
     # Counted at the server: every sample's two prompts answered, none twice except the few in
     # flight when the server went down (at most the teacher stages' concurrency, 2 x 8).
