@@ -16,6 +16,10 @@ from recycle.errors import ConfigError
 AUTHORS_TEMPLATES = ("vicuna", "alpaca", "wizardlm")
 JOINED_TEMPLATES = tuple(f"{t}_joined" for t in AUTHORS_TEMPLATES)
 TEMPLATES = AUTHORS_TEMPLATES + JOINED_TEMPLATES
+# Superfiltering's (arXiv 2402.00530) plain form for a small scorer that was never instruction-tuned
+# (GPT-2 class): no preamble, no response marker, `{instruction}\n` or `{instruction}\n{input}\n`.
+PLAIN_TEMPLATE = "none"
+STUDENT_TEMPLATES = TEMPLATES + (PLAIN_TEMPLATE,)
 TEACHER_PROMPTS = (
     "reflect_instruction",
     "reflect_response",
@@ -88,8 +92,8 @@ def render_template(template: str, query: str, input_: str = "") -> str:
     `query` is the instruction (or any other query, e.g. the reverse query); a non-empty `input_`
     selects the template's with-input form.
     """
-    if template not in TEMPLATES:
+    if template not in STUDENT_TEMPLATES:
         raise ConfigError(
-            f"unknown student template {template!r}; use one of {', '.join(TEMPLATES)} or 'chat'"
+            f"unknown student template {template!r}; use one of {', '.join(STUDENT_TEMPLATES)} or 'chat'"
         )
     return _env().get_template(f"templates/{template}.j2").render(instruction=query, input=input_)

@@ -9,7 +9,14 @@ from pydantic import Field, model_validator
 from recycle.config.base import Section
 
 TemplateName = Literal[
-    "vicuna", "alpaca", "wizardlm", "vicuna_joined", "alpaca_joined", "wizardlm_joined", "chat"
+    "vicuna",
+    "alpaca",
+    "wizardlm",
+    "vicuna_joined",
+    "alpaca_joined",
+    "wizardlm_joined",
+    "none",
+    "chat",
 ]
 DeviceName = Literal["auto", "cpu", "cuda"]
 DtypeName = Literal["auto", "float32", "bfloat16", "float16"]
@@ -32,7 +39,7 @@ class StudentConfig(Section):
     )
     template: TemplateName = Field(
         default="vicuna",
-        description="Prompt template; 'chat' uses the tokenizer's chat template; the *_joined ones put a sample's input after the instruction in the no-input form (recycle 0.1.0). Scoring and training use the same one.",
+        description="Prompt template; 'chat' uses the tokenizer's chat template; the *_joined ones put a sample's input after the instruction in the no-input form (recycle 0.1.0); 'none' is Superfiltering's plain '{instruction}\\n[{input}\\n]' for a small scorer that was never instruction-tuned (GPT-2 class). Scoring and training use the same one.",
     )
     max_length: int = Field(
         default=2048,

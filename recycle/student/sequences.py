@@ -15,6 +15,10 @@ alpaca's "paired with an input" preamble and `### Input:` block, wizardlm `{inst
 r-IFD's target x joins instruction and input with nothing between them, as the authors'
 `data_analysis.py` does (`instruct_i_ori + input_i`). The `*_joined` templates and `chat` keep
 the earlier behaviour: the input on a new line after the instruction, in prefix and target alike.
+`none` is Superfiltering's plain form for a small scorer (GPT-2 class) that never saw a chat
+format: `{instruction}\n`, or `{instruction}\n{input}\n` with an input, and the response right
+after; its r-IFD target is the design's x, instruction and input joined with nothing (Superfiltering
+computes no r-IFD to copy).
 
 Truncation: when prefix + target exceed `max_length`, the target's end is cut to fit, and the
 unconditional sequence of a pair scores that same cut target. A sequence that cannot keep a
@@ -30,7 +34,13 @@ from typing import Any
 
 from recycle.data.normalize import query_text
 from recycle.errors import ConfigError
-from recycle.prompts import AUTHORS_TEMPLATES, TEMPLATES, render_template, render_text
+from recycle.prompts import (
+    AUTHORS_TEMPLATES,
+    PLAIN_TEMPLATE,
+    STUDENT_TEMPLATES,
+    render_template,
+    render_text,
+)
 
 CHAT_TEMPLATE = "chat"
 
@@ -96,7 +106,7 @@ def prompt_prefix(template: str, query: str, tokenizer: Any = None, input_: str 
 
     Args:
         template: a name of prompts/templates/ ("vicuna", "alpaca", "wizardlm", their `_joined`
-            variants) or "chat".
+            variants, "none": Superfiltering's plain `{instruction}\n[{input}\n]`) or "chat".
         query: the instruction (or any query, e.g. the reverse query of y).
         tokenizer: needed for "chat": its `apply_chat_template` renders the user turn plus the
             generation prompt. A leading bos text is removed, since sequences add the start token.
@@ -107,9 +117,9 @@ def prompt_prefix(template: str, query: str, tokenizer: Any = None, input_: str 
         ConfigError: unknown template, or "chat" with a tokenizer that has no chat template.
     """
     if template != CHAT_TEMPLATE:
-        if template not in TEMPLATES:
+        if template not in STUDENT_TEMPLATES:
             raise ConfigError(
-                f"unknown student template {template!r}; use one of {', '.join(TEMPLATES)} or 'chat'"
+                f"unknown student template {template!r}; use one of {', '.join(STUDENT_TEMPLATES)} or 'chat'"
             )
         return render_template(template, query, input_)
     if tokenizer is None or not getattr(tokenizer, "chat_template", None):
@@ -128,12 +138,13 @@ def prompt_prefix(template: str, query: str, tokenizer: Any = None, input_: str 
 def rifd_target(template: str, instruction: str, input_: str = "") -> str:
     """x as the target of r-IFD (loss_x_given_y, loss_x): instruction and input joined.
 
-    The authors' templates join them with nothing between (their `instruct_i_ori + input_i`);
-    the `_joined` templates and "chat" with a newline, as their prefix does.
+    The authors' templates and "none" join them with nothing between (their
+    `instruct_i_ori + input_i`); the `_joined` templates and "chat" with a newline, as their
+    prefix does.
     """
-    return (
-        instruction + input_ if template in AUTHORS_TEMPLATES else query_text(instruction, input_)
-    )
+    if template in AUTHORS_TEMPLATES or template == PLAIN_TEMPLATE:
+        return instruction + input_
+    return query_text(instruction, input_)
 
 
 def reverse_query(response: str) -> str:
