@@ -81,6 +81,12 @@ def stats(
     return command("stats", None, overrides, dataset=dataset, stats_output=output, **kw)
 
 
+def agree(run_a: str, run_b: str, top: Sequence[float] | None = None, **kw: Any) -> dict[str, Any]:
+    """`recycle agree RUN_A RUN_B`: Spearman's rho of IFD and r-IFD, and the overlaps of the top
+    k% (default 5, 10, 15) and kept sets of two scored runs on the rows they share."""
+    return command("agree", run_a=run_a, run_b=run_b, top=top, **kw).as_dict()
+
+
 def select(config: Config = None, overrides: Sequence[str] = (), **kw: Any) -> dict[str, Any]:
     """`recycle select`: the manifest of the re-selected run directory."""
     return command("select", config, overrides, **kw)

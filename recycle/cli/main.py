@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "reflect": "reflect",
     "score": "score",
     "stats": "stats",
+    "agree": "agree",
     "select": "select",
     "run": "pipeline",
     "end-to-end": "end_to_end",
