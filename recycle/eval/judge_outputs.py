@@ -29,6 +29,7 @@ from recycle.eval.report import (
     LENGTH_FIGURE,
     SUMMARY_MD,
     length_plot,
+    length_warning_lines,
     stacked_bars,
     summary_markdown,
 )
@@ -94,6 +95,8 @@ VERDICT_KEYS = (
     "win_rate_ci95",
     "win_rate_lc",
     "win_rate_lc_ci95",
+    "share_a_not_longer",
+    "length_warnings",
 )
 
 
@@ -125,6 +128,8 @@ def write_outputs(
     table = pa.Table.from_pylist(judged, schema=_pairs_schema())
     with fs.open_output_stream(posixpath.join(path, PAIRS)) as f:
         pq.write_table(table, f)
+    for name, warning in length_warning_lines(summary):
+        log.warning("length-controlled win rate (%s): %s", name, warning)
     md = summary_markdown(summary, judge, *names)
     _write(fs, posixpath.join(path, REPORT_DIR, SUMMARY_MD), md.encode("utf-8"))
     _write(fs, posixpath.join(path, REPORT_DIR, FIGURE), stacked_bars(summary, *names))

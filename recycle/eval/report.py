@@ -13,7 +13,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from recycle.eval.length_control import PREFERENCE, fit_logistic, length_feature  # noqa: E402
+from recycle.eval.length_control import (  # noqa: E402
+    PREFERENCE,
+    fit_logistic,
+    length_feature,
+    length_scale,
+)
 
 FIGURE = "win_tie_lose.png"
 LENGTH_FIGURE = "outcome_vs_length.png"
@@ -56,10 +61,11 @@ def length_plot(
     fig, ax = plt.subplots(figsize=(7, 4))
     jitter = np.random.default_rng(0).uniform(-0.03, 0.03, len(y))
     ax.scatter(diff, y + jitter, s=10, alpha=0.5, label="items")
-    if len(y) and diff.std() > 0:
+    sd = length_scale(len_a, len_b)
+    if len(y) and sd > 0:
         b0, b1 = fit_logistic(length_feature(len_a, len_b), y)
         grid = np.linspace(diff.min(), diff.max(), 200)  # (G,)
-        curve = 1 / (1 + np.exp(-(b0 + b1 * np.tanh(grid / diff.std()))))
+        curve = 1 / (1 + np.exp(-(b0 + b1 * np.tanh(grid / sd))))
         ax.plot(grid, curve, color="C3", label="length model")
         ax.scatter([0], [1 / (1 + np.exp(-b0))], color="C3", zorder=3, label="at equal length")
     ax.axhline(0.5, color="grey", lw=0.8, ls=":")
@@ -86,17 +92,20 @@ def summary_markdown(
         f"(95% bootstrap interval {_ci(total['win_rate_ci95'])}; 1 = no difference).",
         f"Length-controlled win rate (the judge's preference at equal answer length, x2): "
         f"**{_f(total['win_rate_lc'])}** (95% bootstrap interval {_ci(total['win_rate_lc_ci95'])});"
-        f" length slope {_f(total['length_slope'])} (0 = the judge ignores length).",
+        f" length slope {_f(total['length_slope'])} (0 = the judge ignores length);"
+        f" {name_a} not longer than {name_b} in {_pct(total['share_a_not_longer'])} of the items.",
+        *[f"\n> **Warning ({name})**: {w}" for name, w in length_warning_lines(summary)],
         "",
         "| set | win | tie | lose | n | win rate | 95% CI | LC win rate | LC 95% CI "
-        "| orders disagree | mean words A / B |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| A not longer | orders disagree | mean words A / B |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, s in {**summary["sets"], "total": total}.items():
         agree, length = s["order_agreement"], s["mean_length"]
         lines.append(
             f"| {name} | {s['win']} | {s['tie']} | {s['lose']} | {s['n']} | {_f(s['win_rate'])} "
             f"| {_ci(s['win_rate_ci95'])} | {_f(s['win_rate_lc'])} | {_ci(s['win_rate_lc_ci95'])} "
+            f"| {_pct(s['share_a_not_longer'])} "
             f"| {_f(agree['disagree_rate'])} "
             f"| {length['a_words']} / {length['b_words']} |"
         )
@@ -116,6 +125,16 @@ def summary_markdown(
         "",
     ]
     return "\n".join(lines)
+
+
+def length_warning_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """(set or "total", warning) of every length-control warning, the total's first."""
+    blocks = {"total": summary["total"], **summary["sets"]}
+    return [(name, w) for name, block in blocks.items() for w in block["length_warnings"]]
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
 
 
 def _f(value: float | None) -> str:

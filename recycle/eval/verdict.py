@@ -1,6 +1,7 @@
 """The win/tie/lose table of judged pairs, per set and in total, with what no anchor reports:
 a bootstrap interval of the win rate, a length-controlled win rate (recycle.eval.length_control)
-with its own interval, how often the two orders disagree, and answer lengths.
+with its own interval, the share of items where A is not longer than B and the length-control
+warnings (extrapolation, extreme change), how often the two orders disagree, and answer lengths.
 
 Pure: takes the pair rows (`recycle.eval.columns.PAIR_COLUMNS`), returns plain data.
 """
@@ -99,7 +100,8 @@ def summarize(
 def length_controlled_block(
     pairs: Sequence[dict[str, Any]], samples: int, seed: int
 ) -> dict[str, Any]:
-    """win_rate_lc, its interval and the length slope of the judged pairs (lengths in characters)."""
+    """win_rate_lc, its interval, the length slope, share_a_not_longer and length_warnings of the
+    judged pairs (lengths in characters)."""
     judged = [p for p in pairs if p[E.OUTCOME] is not None]
     return length_controlled(
         [p[E.OUTCOME] for p in judged],

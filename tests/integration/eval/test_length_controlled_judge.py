@@ -1,5 +1,7 @@
 """`recycle judge` with a judge that loves length, on two models that differ only in padding:
-the raw win rate moves far from parity, the length-controlled one stays at parity."""
+the raw win rate moves far from parity, the length-controlled one stays at parity; A is longer in
+all but 4 of the 240 items, so the rate is an extrapolation and moves by more than AlpacaEval's
+extreme-change rule, and both warnings reach the console, the manifest and the report."""
 
 from __future__ import annotations
 
@@ -51,9 +53,19 @@ def test_length_controlled_win_rate_stays_at_parity(ray_local, tmp_path, capsys)
         assert summary["sets"][name]["win_rate_lc"] is not None
     verdict = read_manifest(str(out))["verdict"]
     assert verdict["win_rate_lc"] == total["win_rate_lc"]
-    assert "length-controlled" in capsys.readouterr().out
+    assert verdict["share_a_not_longer"] == round(4 / 240, 4)  # the unpadded items 0, 61, 122, 183
+    warnings = verdict["length_warnings"]
+    assert [w.split(":")[0] for w in warnings] == ["extrapolation", "extreme change"]
+    assert warnings == total["length_warnings"]
+    console = capsys.readouterr()
+    assert "length-controlled" in console.out
+    for warning in warnings:
+        assert f"warning: length-controlled win rate (total): {warning}" in console.err
     print(f"raw {total['win_rate']} {total['win_rate_ci95']}, "
           f"LC {total['win_rate_lc']} {total['win_rate_lc_ci95']}")  # fmt: skip
     report = (out / "report" / "summary.md").read_text()
     assert f"**{total['win_rate_lc']:.3f}**" in report
+    assert "not longer than plain in 1.7% of the items" in report
+    for warning in warnings:
+        assert f"> **Warning (total)**: {warning}" in report
     assert (out / "report" / "outcome_vs_length.png").stat().st_size > 10_000
