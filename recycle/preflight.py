@@ -18,6 +18,8 @@ started from: the CLI, a job, a notebook):
   the endpoint answers `GET /models` listing the configured model (an unset judge is not checked)
 - `generation_backend`: eval.backend is installed (vllm)
 - `eval_sides`: each side of `recycle eval` has its answers file or a model folder
+- `eval_benchmarks`: each task of eval.benchmarks is in the installed lm-eval's registry (or
+  eval.benchmark_include_path), with the metric and filter asked for (imports lm-eval, no torch)
 - `Given(check_model_path | check_output | check_file, value, option)`: a model, folder or
   file given as an argument (`recycle generate --model`, `--output`, `recycle judge
   --answers-a`), named by its option
@@ -169,6 +171,14 @@ def eval_sides(cfg: RecycleConfig) -> None:
             check_file(answers, f"eval.answers_{side}")
         else:
             check_model_path(getattr(cfg.eval, f"model_{side}"), f"eval.model_{side}")
+
+
+def eval_benchmarks(cfg: RecycleConfig) -> None:
+    """eval.benchmarks names tasks the installed lm-eval has, with their metrics and filters."""
+    if cfg.eval.benchmarks:
+        from recycle.eval.lm_tasks import task_problem
+
+        raise_if(task_problem(cfg.eval.benchmarks, cfg.eval.benchmark_include_path))
 
 
 def generation_backend(cfg: RecycleConfig) -> None:

@@ -142,7 +142,8 @@ def run_lm_eval(cfg: RecycleConfig, sides: Sides, out_dir: str) -> dict[str, Any
         cfg.student.model_copy(update={"num_gpus_per_actor": cfg.eval.num_gpus_per_actor})
     )
     settings = H.lm_eval_settings(cfg.eval.benchmark_include_path, cfg.eval.benchmark_limit,
-                                  cfg.eval.benchmark_batch_size, gpus)  # fmt: skip
+                                  cfg.eval.benchmark_batch_size, gpus, lm_eval_backend(cfg),
+                                  cfg.eval.vllm_engine_kwargs, cfg.eval.vllm_env_vars)  # fmt: skip
     models = {s: str(sides.models[s]) for s in SIDES}
     scores = H.evaluate_in_ray(models, specs, settings, gpus, cfg.eval.num_cpus_per_actor)
     results = H.results_table(models, scores, specs)
@@ -151,14 +152,21 @@ def run_lm_eval(cfg: RecycleConfig, sides: Sides, out_dir: str) -> dict[str, Any
     asked = sum(t["samples"] for s in SIDES for t in scores[s].values())
     answered = sum(t["answered"] for s in SIDES for t in scores[s].values())
     ran = {"tasks": results["tasks"], "preset": results["preset"], "models": models,
-           "limit": cfg.eval.benchmark_limit}  # fmt: skip
+           "limit": cfg.eval.benchmark_limit, "backend": settings["backend"]}  # fmt: skip
     verdict = {s: {"tasks": {k: t["value"] for k, t in scores[s].items()},
                    "average": results[s]["average"]} for s in SIDES}  # fmt: skip
+    verdict["preset"] = results["preset"]
     out = section(
         ran, asked, answered, {"missing_samples": asked - answered} if asked > answered else {}
     )
     return {**out, "verdict": {**verdict, "difference": results["difference"]},
             "outputs": {"results": path}}  # fmt: skip
+
+
+def lm_eval_backend(cfg: RecycleConfig) -> str:
+    """lm-eval's backend: vllm where eval.backend says vllm, else hf (the Leaderboard's; 'auto'
+    keeps lm-eval on it, whose log-likelihoods vLLM's batching can move slightly)."""
+    return "vllm" if cfg.eval.backend == "vllm" else "hf"
 
 
 def lm_eval_lines(verdict: dict[str, Any], names: dict[str, str]) -> list[str]:
@@ -171,8 +179,9 @@ def lm_eval_lines(verdict: dict[str, Any], names: dict[str, str]) -> list[str]:
         if task != "average"
     ]
     if v["difference"]["average"] is not None:
+        label = H.PRESETS[v["preset"]].label if v.get("preset") else "average"
         lines.append(
-            f"Open LLM Leaderboard v1 average: A {100 * v['a']['average']:.2f}, "
+            f"{label}: A {100 * v['a']['average']:.2f}, "
             f"B {100 * v['b']['average']:.2f}, A - B {100 * v['difference']['average']:+.2f}"
         )
     return lines

@@ -15,6 +15,7 @@ from recycle.preflight import (
     check_file,
     check_model_path,
     check_output,
+    eval_benchmarks,
     eval_judge_endpoint,
     eval_sides,
     generation_backend,
@@ -41,7 +42,13 @@ SELECT: tuple[Check, ...] = (output_writable,)
 RUN: tuple[Check, ...] = (input_readable, output_writable, mode_needs)
 END_TO_END: tuple[Check, ...] = (*RUN, student_model, train_storage_writable)  # then training
 TRAIN: tuple[Check, ...] = (student_model, train_storage_writable)
-EVAL: tuple[Check, ...] = (output_writable, eval_sides, eval_judge_endpoint, generation_backend)
+EVAL: tuple[Check, ...] = (
+    output_writable,
+    eval_sides,
+    eval_judge_endpoint,
+    generation_backend,
+    eval_benchmarks,
+)
 
 
 def generate(model: str | None, out_dir: str) -> tuple[Check, ...]:

@@ -110,7 +110,7 @@ class EvalConfig(Section):
     )
     backend: BackendName = Field(
         default="auto",
-        description="'auto': vllm where vllm is installed and the generation actors get GPUs, else hf (said on the console); 'hf': transformers generate in a Ray Data actor pool; 'vllm': vLLM through Ray Data LLM (needs the vllm extra).",
+        description="'auto': vllm where vllm is installed and the generation actors get GPUs, else hf (said on the console); 'hf': transformers generate in a Ray Data actor pool; 'vllm': vLLM through Ray Data LLM (needs the vllm extra), and lm-eval's vllm model for eval.benchmarks (which 'auto' and 'hf' run on lm-eval's hf model, the Leaderboard's).",
     )
     vllm_engine_kwargs: dict[str, Any] = Field(
         default_factory=dict,
@@ -145,7 +145,7 @@ class EvalConfig(Section):
     seed: int = Field(default=0, description="Seed of the bootstrap.")
     benchmarks: list[str] = Field(
         default_factory=list,
-        description="lm-evaluation-harness tasks run on both models (names, or the preset 'open_llm_v1': ARC-challenge 25-shot, HellaSwag 10-shot, MMLU 5-shot, TruthfulQA mc2 0-shot); empty: none.",
+        description="lm-evaluation-harness tasks run on both models: names (checked against the installed harness at pre-flight), or the presets 'open_llm_v1' (the papers' four: ARC-challenge 25-shot acc_norm, HellaSwag 10-shot acc_norm, MMLU 5-shot acc as the mean of its 57 subjects, TruthfulQA mc2 0-shot) and 'open_llm_v1_6' (adds Winogrande 5-shot acc, GSM8K 5-shot exact_match strict-match); empty: none.",
     )
     benchmark_include_path: str | None = Field(
         default=None,
@@ -157,7 +157,9 @@ class EvalConfig(Section):
         description="Only the first N samples of each lm-eval task (quick checks).",
     )
     benchmark_batch_size: int = Field(
-        default=8, ge=1, description="lm-eval batch size (HF backend)."
+        default=8,
+        ge=1,
+        description="lm-eval batch size (HF backend; vLLM batches as it schedules).",
     )
     alpaca_eval: AlpacaEvalConfig | None = Field(
         default=None,

@@ -1,80 +1,41 @@
-"""Open LLM Leaderboard (v1) and other lm-evaluation-harness tasks on both models, through its API.
+"""lm-evaluation-harness tasks on both models, through its API, read the Open LLM Leaderboard's way.
 
-The tasks are lm-eval's own (`lm_eval.simple_evaluate`); nothing here re-implements one. The
-preset `open_llm_v1` is the Leaderboard v1 the papers report (average of four figures):
-
-    task             shots  metric
-    arc_challenge    25     acc_norm
-    hellaswag        10     acc_norm
-    mmlu             5      acc       (lm-eval's group: the mean over its 57 subjects)
-    truthfulqa_mc2   0      acc       (lm-eval's name for mc2)
+The tasks are lm-eval's own (`lm_eval.simple_evaluate`); nothing here re-implements one. Which
+tasks, shots and metrics (the presets `open_llm_v1` and `open_llm_v1_6`) and their check against
+the installed harness live in recycle.eval.lm_tasks; this module runs them and reads the figures.
 
 Tasks are grouped by shot count, one `simple_evaluate` call per group; each model is evaluated in
-its own Ray task holding the GPUs it needs (HF backend). A task named without the preset runs
-with its own default shots and reports acc_norm when it has one, else acc.
+its own Ray task holding the GPUs it needs, on lm-eval's HF backend, or its vLLM backend where
+eval.backend resolves to vllm. A figure is read with its filter (`exact_match,strict-match`). A
+group is read as the Leaderboard read MMLU: the unweighted mean of its tasks' figures (57
+subjects), not lm-eval's group figure, which weights each subject by its number of questions.
 
 OUTPUT/benchmarks/results.json:
-    {"preset", "tasks": {task: {"shots", "metric"}},
-     "a" / "b": {"model", "tasks": {task: {"metric", "value", "stderr", "samples"}}, "average"},
+    {"preset", "tasks": {task: {"shots", "metric", "filter"}},
+     "a" / "b": {"model", "tasks": {task: {"metric", "filter", "value", "stderr", "subtasks",
+                                           "samples", "answered"}}, "average"},
      "difference": {task: A - B, "average": A - B}}
 """
 
 from __future__ import annotations
 
+import math
 import posixpath
-from dataclasses import dataclass
 from typing import Any
 
-from recycle.errors import ConfigError
+from recycle.eval.lm_tasks import (
+    PREFERRED_METRICS,
+    PRESETS,
+    UNFILTERED,
+    TaskSpec,
+    by_shots,
+    preset_of,
+    task_specs,
+)
 from recycle.storage import local_folder
 
-PRESET = "open_llm_v1"
 RESULTS = "results.json"
-PREFERRED_METRICS = ("acc_norm", "acc")
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """One lm-eval task as the evaluation runs it: shots (None: the task's default) and metric
-    (None: acc_norm when the task has it, else acc)."""
-
-    name: str
-    shots: int | None = None
-    metric: str | None = None
-
-
-OPEN_LLM_V1 = (
-    TaskSpec("arc_challenge", 25, "acc_norm"),
-    TaskSpec("hellaswag", 10, "acc_norm"),
-    TaskSpec("mmlu", 5, "acc"),
-    TaskSpec("truthfulqa_mc2", 0, "acc"),
-)
-
-
-def task_specs(names: list[str]) -> list[TaskSpec]:
-    """The tasks `eval.benchmarks` names, the preset expanded; each task once.
-
-    Raises:
-        ConfigError: a name is empty or listed twice.
-    """
-    specs: list[TaskSpec] = []
-    for name in names:
-        if not name.strip():
-            raise ConfigError("eval.benchmarks holds an empty name; list lm-eval task names")
-        specs += OPEN_LLM_V1 if name == PRESET else [TaskSpec(name)]
-    seen = [s.name for s in specs]
-    twice = sorted({n for n in seen if seen.count(n) > 1})
-    if twice:
-        raise ConfigError(f"eval.benchmarks lists {twice} twice (the preset {PRESET} includes it?)")
-    return specs
-
-
-def by_shots(specs: list[TaskSpec]) -> dict[int | None, list[TaskSpec]]:
-    """The tasks grouped by shot count: one simple_evaluate call per group."""
-    groups: dict[int | None, list[TaskSpec]] = {}
-    for spec in specs:
-        groups.setdefault(spec.shots, []).append(spec)
-    return groups
+__all__ = ["TaskSpec", "by_shots", "task_specs"]
 
 
 def task_manager(names: list[str], include_path: str | None) -> Any:
@@ -89,52 +50,99 @@ def task_manager(names: list[str], include_path: str | None) -> Any:
     return TaskManager(include_path=include_path)
 
 
-def pick(result: dict[str, Any], spec: TaskSpec) -> dict[str, Any]:
-    """{"metric", "value", "stderr"} of one task's lm-eval result (keys like "acc_norm,none").
+def metric_key(result: dict[str, Any], spec: TaskSpec) -> tuple[str, str]:
+    """(metric, filter) of one task's lm-eval result (keys "metric,filter") that `spec` asks for:
+    its own, else acc_norm, acc or the first metric reported; "none" where reported, else the
+    first filter.
 
     Raises:
-        KeyError: the task reported none of the metrics asked for.
+        KeyError: the task reported none of the metrics (or not the filter) asked for.
     """
-    wanted = (spec.metric,) if spec.metric else PREFERRED_METRICS
+    reported = [tuple(k.split(",", 1)) for k in result if "," in k and "_stderr," not in k]
+    metrics = list(dict.fromkeys(m for m, _ in reported))
+    wanted = (spec.metric,) if spec.metric else (*PREFERRED_METRICS, *metrics[:1])
     for metric in wanted:
-        key = f"{metric},none"
-        if key in result:
-            stderr = result.get(f"{metric}_stderr,none")
-            return {
-                "metric": metric,
-                "value": float(result[key]),
-                "stderr": float(stderr) if isinstance(stderr, (int, float)) else None,
-            }
-    raise KeyError(f"lm-eval task {spec.name} reported none of {list(wanted)}: {sorted(result)}")
+        filters = [f for m, f in reported if m == metric]
+        if spec.filter:
+            filters = [f for f in filters if f == spec.filter]
+        elif UNFILTERED in filters:
+            filters = [UNFILTERED]
+        if filters:
+            return metric, filters[0]
+    asked = f"{list(wanted)}" + (f" with filter {spec.filter!r}" if spec.filter else "")
+    raise KeyError(f"lm-eval task {spec.name} reported none of {asked}: {sorted(result)}")
+
+
+def pick(result: dict[str, Any], spec: TaskSpec) -> dict[str, Any]:
+    """{"metric", "filter", "value", "stderr"} of one task's lm-eval result.
+
+    Raises:
+        KeyError: as `metric_key`.
+    """
+    metric, filt = metric_key(result, spec)
+    stderr = result.get(f"{metric}_stderr,{filt}")
+    return {
+        "metric": metric,
+        "filter": filt,
+        "value": float(result[f"{metric},{filt}"]),
+        "stderr": float(stderr) if isinstance(stderr, (int, float)) else None,
+    }
+
+
+def read_task(res: dict[str, Any], spec: TaskSpec) -> dict[str, Any]:
+    """One task's figure from simple_evaluate's output: a task's own, or for a group the
+    unweighted mean of its tasks' figures (stderr: the mean's, subjects independent).
+
+    Raises:
+        KeyError: a task (or one of the group's) lacks the metric asked for.
+    """
+    leaves = _leaf_tasks(res.get("group_subtasks", {}), spec.name)
+    if leaves == [spec.name]:
+        return {**pick(res["results"][spec.name], spec), "subtasks": 1}
+    first = res["results"][leaves[0]]
+    metric, filt = metric_key(first, spec)
+    each = [pick(res["results"][t], TaskSpec(t, metric=metric, filter=filt)) for t in leaves]
+    errors = [p["stderr"] for p in each]
+    stderr = None if None in errors else math.sqrt(sum(e * e for e in errors)) / len(each)
+    value = sum(p["value"] for p in each) / len(each)
+    return {"metric": metric, "filter": filt, "value": value, "stderr": stderr,
+            "subtasks": len(each)}  # fmt: skip
 
 
 def evaluate_model(
     model: str, specs: list[TaskSpec], settings: dict[str, Any]
 ) -> dict[str, dict[str, Any]]:
-    """Each task's metric, stderr and sample counts for one model (HF backend), one
-    simple_evaluate call per shot count. `settings`: include_path, limit, batch_size, device."""
+    """Each task's figure, stderr and sample counts for one model, one simple_evaluate call per
+    shot count. `settings`: as `lm_eval_settings` builds them."""
     import lm_eval
 
     manager = task_manager([s.name for s in specs], settings["include_path"])
     out: dict[str, dict[str, Any]] = {}
     for shots, group in by_shots(specs).items():
         res = lm_eval.simple_evaluate(
-            model="hf",
-            model_args={"pretrained": local_folder(model)},
+            **model_arguments(model, settings),
             tasks=[s.name for s in group],
             num_fewshot=shots,
             limit=settings["limit"],
-            batch_size=settings["batch_size"],
-            device=settings["device"],
             task_manager=manager,
             log_samples=True,
         )
         for spec in group:
-            out[spec.name] = {
-                **pick(res["results"][spec.name], spec),
-                **sample_counts(res, spec.name),
-            }
+            out[spec.name] = {**read_task(res, spec), **sample_counts(res, spec.name)}
     return out
+
+
+def model_arguments(model: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """simple_evaluate's model, model_args, batch_size and device for lm-eval's backend: "hf"
+    (transformers, the Leaderboard's), or "vllm" (one engine over the task's GPUs, eval's
+    vllm_engine_kwargs passed to it, batches as vLLM schedules them)."""
+    folder = local_folder(model)
+    if settings["backend"] != "vllm":
+        return {"model": "hf", "model_args": {"pretrained": folder},
+                "batch_size": settings["batch_size"], "device": settings["device"]}  # fmt: skip
+    engine = {"pretrained": folder, "tensor_parallel_size": max(1, int(settings["gpus"])),
+              **settings["engine_kwargs"]}  # fmt: skip
+    return {"model": "vllm", "model_args": engine, "batch_size": "auto", "device": None}
 
 
 def sample_counts(res: dict[str, Any], task: str) -> dict[str, int]:
@@ -153,13 +161,26 @@ def _leaf_tasks(groups: dict[str, list[str]], task: str) -> list[str]:
     return [leaf for sub in groups[task] for leaf in _leaf_tasks(groups, sub)]
 
 
-def lm_eval_settings(include_path: str | None, limit: int | None, batch_size: int, gpus: float):
-    """What evaluate_model needs besides the model and its tasks."""
+def lm_eval_settings(
+    include_path: str | None,
+    limit: int | None,
+    batch_size: int,
+    gpus: float,
+    backend: str = "hf",
+    engine_kwargs: dict[str, Any] | None = None,
+    env_vars: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """What evaluate_model needs besides the model and its tasks (`backend`: "hf" or "vllm";
+    `engine_kwargs` and `env_vars`: vLLM's, from eval.vllm_engine_kwargs and eval.vllm_env_vars)."""
     return {
         "include_path": include_path,
         "limit": limit,
         "batch_size": batch_size,
         "device": "cuda" if gpus > 0 else "cpu",
+        "backend": backend,
+        "gpus": gpus,
+        "engine_kwargs": dict(engine_kwargs or {}),
+        "env_vars": dict(env_vars or {}),
     }
 
 
@@ -173,17 +194,18 @@ def evaluate_in_ray(
     """evaluate_model of each side in its own Ray task (holding `gpus` GPUs), side by side."""
     import ray
 
-    remote = ray.remote(num_gpus=gpus, num_cpus=cpus, max_retries=0)(evaluate_model)
+    env = {"runtime_env": {"env_vars": settings["env_vars"]}} if settings["env_vars"] else {}
+    remote = ray.remote(num_gpus=gpus, num_cpus=cpus, max_retries=0, **env)(evaluate_model)
     refs = {side: remote.remote(model, specs, settings) for side, model in models.items()}
     return {side: ray.get(ref) for side, ref in refs.items()}
 
 
 def average(tasks: dict[str, dict[str, Any]], specs: list[TaskSpec]) -> float | None:
-    """The Leaderboard v1 average (mean of the preset's four figures) when the preset ran."""
-    names = [s.name for s in OPEN_LLM_V1]
-    if not all(s in specs for s in OPEN_LLM_V1):
+    """The Leaderboard's average (mean of the preset's figures) when a preset ran, else None."""
+    preset = preset_of(specs)
+    if preset is None:
         return None
-    return sum(tasks[n]["value"] for n in names) / len(names)
+    return sum(tasks[t.name]["value"] for t in preset.tasks) / len(preset.tasks)
 
 
 def results_table(
@@ -203,9 +225,12 @@ def results_table(
     }
     avg_a, avg_b = sides["a"]["average"], sides["b"]["average"]
     diff["average"] = None if avg_a is None else avg_a - avg_b
+    preset = preset_of(specs)
     return {
-        "preset": PRESET if all(s in specs for s in OPEN_LLM_V1) else None,
-        "tasks": {s.name: {"shots": s.shots, "metric": s.metric} for s in specs},
+        "preset": preset.name if preset else None,
+        "tasks": {
+            s.name: {"shots": s.shots, "metric": s.metric, "filter": s.filter} for s in specs
+        },  # fmt: skip
         **sides,
         "difference": diff,
     }
@@ -221,15 +246,26 @@ def results_markdown(results: dict[str, Any], names: dict[str, str]) -> list[str
         a, b = results["a"]["tasks"][task], results["b"]["tasks"][task]
         lines.append(
             f"| {task} | {spec['shots'] if spec['shots'] is not None else 'default'} "
-            f"| {a['metric']} | {_pct(a)} | {_pct(b)} | {100 * results['difference'][task]:+.2f} |"
+            f"| {metric_label(a)} | {_pct(a)} | {_pct(b)} "
+            f"| {100 * results['difference'][task]:+.2f} |"
         )
     if results["difference"]["average"] is not None:
         avg_a, avg_b = results["a"]["average"], results["b"]["average"]
         lines.append(
-            f"| **Open LLM v1 average** | | | {100 * avg_a:.2f} | {100 * avg_b:.2f} "
+            f"| **{PRESETS[results['preset']].label}** | | | {100 * avg_a:.2f} | {100 * avg_b:.2f} "
             f"| {100 * results['difference']['average']:+.2f} |"
         )
     return lines
+
+
+def metric_label(task: dict[str, Any]) -> str:
+    """ "acc", "exact_match (strict-match)", "acc (mean of 57 tasks)": what a figure is."""
+    label = task["metric"]
+    if task.get("filter", UNFILTERED) != UNFILTERED:
+        label += f" ({task['filter']})"
+    if task.get("subtasks", 1) > 1:
+        label += f" (mean of {task['subtasks']} tasks)"
+    return label
 
 
 def _pct(task: dict[str, Any]) -> str:

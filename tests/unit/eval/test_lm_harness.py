@@ -1,4 +1,5 @@
-"""lm-eval task lists: the Open LLM v1 preset, grouping by shots, picking metrics, the average."""
+"""lm-eval task lists: the Open LLM v1 preset, grouping by shots, picking metrics, the average
+(the Leaderboard's arithmetic: test_lm_harness_leaderboard.py; pre-flight: test_lm_harness_preflight.py)."""
 
 from __future__ import annotations
 
@@ -29,10 +30,16 @@ def test_pick_takes_the_asked_metric_else_acc_norm_else_acc():
     }
     assert H.pick(result, H.TaskSpec("t", metric="acc")) == {
         "metric": "acc",
+        "filter": "none",
         "value": 0.5,
         "stderr": 0.1,
     }
-    assert H.pick(result, H.TaskSpec("t")) == {"metric": "acc_norm", "value": 0.6, "stderr": None}
+    assert H.pick(result, H.TaskSpec("t")) == {
+        "metric": "acc_norm",
+        "filter": "none",
+        "value": 0.6,
+        "stderr": None,
+    }
     with pytest.raises(KeyError, match="mc2"):
         H.pick({"acc,none": 1.0}, H.TaskSpec("mc2", metric="mc2"))
 
@@ -53,7 +60,7 @@ def test_results_average_the_four_leaderboard_figures_and_take_a_minus_b():
     assert r["difference"]["average"] == pytest.approx(0.0375)
     assert r["difference"]["truthfulqa_mc2"] == pytest.approx(-0.05)
     table = "\n".join(H.results_markdown(r, {"a": "A", "b": "B"}))
-    assert "| **Open LLM v1 average** | | | 51.25 | 47.50 | +3.75 |" in table
+    assert "| **Open LLM Leaderboard v1 average (4 tasks)** | | | 51.25 | 47.50 | +3.75 |" in table
 
 
 def test_a_group_counts_the_samples_of_its_leaves():
