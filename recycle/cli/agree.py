@@ -55,7 +55,8 @@ def _number(value: float | None, digits: int) -> str:
 
 def agreement_lines(result: Agreement) -> list[str]:
     """The agreement as two small markdown tables and a line saying what the numbers are."""
-    lines = [
+    lines = [f"{side}: {run}" for side, run in zip("AB", result.runs, strict=False)]
+    lines += [
         f"{result.shared_rows} shared rows (only in A: {result.only_a}, only in B: {result.only_b})",
         "| statistic | rows | Spearman's rho |",
         "|---|---|---|",

@@ -12,6 +12,7 @@ selection mode. Nothing is written and Ray is not started.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pandas as pd
 
@@ -88,4 +89,15 @@ def run_agree(run_a: str, run_b: str, percents: Sequence[float] | None = None) -
     Raises:
         InputError: a run is not a scored run directory, or the runs share no scored rows.
     """
-    return agreement(scored_rows(run_a), scored_rows(run_b), percents or TOP_PERCENTS)
+    result = agreement(scored_rows(run_a), scored_rows(run_b), percents or TOP_PERCENTS)
+    return replace(result, runs=(scorer(run_a), scorer(run_b)))
+
+
+def scorer(run_dir: str) -> str:
+    """`RUN_DIR (recycle score: student M, template T)`, from the run's manifest."""
+    manifest = _manifest(run_dir)
+    student = manifest.get("config", {}).get("student", {})
+    return (
+        f"{run_dir} (recycle {manifest.get('command', '?')}: student {student.get('model')}, "
+        f"template {student.get('template')})"
+    )

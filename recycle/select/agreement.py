@@ -68,13 +68,14 @@ class Overlap:
 
 @dataclass(frozen=True)
 class Agreement:
-    """The agreement of run A and run B on the rows they share."""
+    """The agreement of run A and run B on the rows they share (`runs`: what A and B are)."""
 
     shared_rows: int
     only_a: int
     only_b: int
     correlations: tuple[Correlation, ...]
     overlaps: tuple[Overlap, ...]
+    runs: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         """Plain values (overlaps with their ratio), for JSON and notebooks."""
