@@ -42,9 +42,9 @@ def test_the_logistic_fit_recovers_its_coefficients():
 
 
 def test_length_feature_is_tanh_of_the_standardized_difference():
-    # differences 2, 0, 1, 4: sd (ddof 1, as pandas) = sqrt(10/3)
+    # differences 2, 0, 1, 4: mean 1.75, sd (ddof 1, as pandas) = sqrt(8.75 / 3)
     x = length_feature([3, 1, 2, 5], [1, 1, 1, 1])
-    assert x == pytest.approx(np.tanh(np.array([2, 0, 1, 4]) / np.sqrt(10 / 3)))
+    assert x == pytest.approx(np.tanh(np.array([2, 0, 1, 4]) / np.sqrt(8.75 / 3)))
     assert length_feature([5, 5], [1, 1]).tolist() == [0.0, 0.0]
     assert length_feature([5], [1]).tolist() == [0.0]  # one item: no spread
 
