@@ -14,6 +14,7 @@ from recycle.commands.judge import run_judge
 from recycle.config import RecycleConfig
 from recycle.errors import ConfigError
 from recycle.eval import lm_harness as H
+from recycle.eval import lm_tasks as T
 from recycle.eval.run_generate import MODEL_OUTPUTS
 from recycle.eval.sides import SIDES, check_sides
 from recycle.preflight import Preflight
@@ -124,7 +125,7 @@ def check_lm_eval(cfg: RecycleConfig) -> None:
         ConfigError: a missing model, a bad task list, or lm-eval not installed.
     """
     require_models(cfg, "eval.benchmarks")
-    H.task_specs(cfg.eval.benchmarks)
+    T.task_specs(cfg.eval.benchmarks)
     try:
         import lm_eval  # noqa: F401
     except ImportError as err:
@@ -137,7 +138,7 @@ def run_lm_eval(cfg: RecycleConfig, sides: Sides, out_dir: str) -> dict[str, Any
     """Both models on the tasks (a Ray task each), results.json; samples asked = answered."""
     from recycle.student.scoring_actor import resolve_num_gpus
 
-    specs = H.task_specs(cfg.eval.benchmarks)
+    specs = T.task_specs(cfg.eval.benchmarks)
     gpus = resolve_num_gpus(
         cfg.student.model_copy(update={"num_gpus_per_actor": cfg.eval.num_gpus_per_actor})
     )
@@ -179,7 +180,7 @@ def lm_eval_lines(verdict: dict[str, Any], names: dict[str, str]) -> list[str]:
         if task != "average"
     ]
     if v["difference"]["average"] is not None:
-        label = H.PRESETS[v["preset"]].label if v.get("preset") else "average"
+        label = T.PRESETS[v["preset"]].label if v.get("preset") else "average"
         lines.append(
             f"{label}: A {100 * v['a']['average']:.2f}, "
             f"B {100 * v['b']['average']:.2f}, A - B {100 * v['difference']['average']:+.2f}"

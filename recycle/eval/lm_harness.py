@@ -30,12 +30,10 @@ from recycle.eval.lm_tasks import (
     TaskSpec,
     by_shots,
     preset_of,
-    task_specs,
 )
 from recycle.storage import local_folder
 
 RESULTS = "results.json"
-__all__ = ["TaskSpec", "by_shots", "task_specs"]
 
 
 def task_manager(names: list[str], include_path: str | None) -> Any:

@@ -16,14 +16,15 @@ one, else acc, else its first metric; unfiltered ("none") where it reports that,
 filter. A group (mmlu) is read as the unweighted mean of its tasks (recycle.eval.lm_harness).
 
 `task_problem` checks every name against the installed harness's registry (and
-eval.benchmark_include_path) before any model loads: pre-flight's `eval_benchmarks`.
+eval.benchmark_include_path) before any model loads: pre-flight's `eval_benchmarks`. It reads
+lm-eval's task files with lm-eval's own loader, but only those that mention a name asked for.
 """
 
 from __future__ import annotations
 
 import difflib
-import functools
 import importlib.util
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,31 +113,48 @@ def by_shots(specs: list[TaskSpec]) -> dict[int | None, list[TaskSpec]]:
 # -- the installed harness's registry --------------------------------------------------------
 
 
-@functools.cache
-def installed_registry() -> dict[str, Any]:
-    """lm-eval's own tasks, groups and tags (name -> its index entry). Indexing its thousands of
-    YAML files takes seconds, and they do not change while a process runs: indexed once."""
-    from lm_eval.tasks import TaskManager
-
-    return dict(TaskManager(include_defaults=True).task_index)
-
-
-def local_registry(include_path: str | None) -> dict[str, Any]:
-    """The tasks of eval.benchmark_include_path (read afresh: a small folder a user edits)."""
-    if not include_path:
-        return {}
-    from lm_eval.tasks import TaskManager
-
-    return dict(TaskManager(include_path=include_path, include_defaults=False).task_index)
-
-
 def registry(names: list[str], include_path: str | None) -> dict[str, Any]:
-    """The entries `names` can be found among: the local folder's, and lm-eval's own unless the
-    local folder holds every name (as lm-eval does, the local folder wins a name both hold)."""
-    local = local_registry(include_path)
-    if all(n in local for n in names):
-        return local
-    return installed_registry() | local
+    """lm-eval's registry entries (name -> its index entry: kind, config, tags) of `names`, from
+    lm-eval's own tasks and eval.benchmark_include_path (which wins a name both hold, as in lm-eval).
+
+    Built by lm-eval's own loader and indexer, but over only the YAML files whose text holds one
+    of the names: indexing all of its 14,000 files (TaskManager) takes seconds to tens of
+    seconds, reading them for the names a fraction of that. A file lm-eval cannot read is no
+    task here either (its index skips it too).
+    """
+    from lm_eval.tasks._index import TaskIndex
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    named = re.compile(r"(?<![\w.\-])(?:" + "|".join(map(re.escape, names)) + r")(?![\w.\-])")
+    index: dict[str, Any] = {}
+    for root in task_roots(include_path):
+        found: dict[str, Any] = {}
+        for path in yaml_files(root):
+            if not named.search(path.read_text(errors="replace")):
+                continue
+            try:
+                cfg = load_yaml(path, resolve_func=False, recursive=True)
+                TaskIndex.process_cfg(cfg, path, found)
+            except Exception:  # noqa: BLE001 - as lm-eval's TaskIndex.build: not a task file
+                continue
+        index |= found
+    return index
+
+
+def task_roots(include_path: str | None) -> list[Path]:
+    """lm-eval's task folder, then the local one (later folders win, as in lm-eval)."""
+    import lm_eval
+
+    own = Path(lm_eval.__file__).parent / "tasks"
+    return [own, *([Path(include_path)] if include_path else [])]
+
+
+def yaml_files(root: Path) -> list[Path]:
+    """The YAML files under `root` in lm-eval's order (sorted; caches left out)."""
+    skip = {"__pycache__", ".ipynb_checkpoints"}
+    return sorted(
+        (p for p in root.glob("**/*.yaml") if not skip & set(p.parts)), key=lambda p: p.as_posix()
+    )
 
 
 def task_problem(names: list[str], include_path: str | None) -> str | None:
@@ -151,17 +169,19 @@ def task_problem(names: list[str], include_path: str | None) -> str | None:
         return "eval.benchmarks needs lm-evaluation-harness: pip install 'recycle[eval]'"
     index = registry([s.name for s in specs], include_path)
     for spec in specs:
-        problem = spec_problem(spec, index)
+        problem = spec_problem(spec, index, include_path)
         if problem:
             return f"eval.benchmarks: {problem}"
     return None
 
 
-def spec_problem(spec: TaskSpec, index: dict[str, Any]) -> str | None:
+def spec_problem(
+    spec: TaskSpec, index: dict[str, Any], include_path: str | None = None
+) -> str | None:
     """Why one task cannot run as `spec` asks, among the registry entries `index`; or None."""
     entry = index.get(spec.name)
     if entry is None:
-        return _unknown(spec.name, index)
+        return _unknown(spec.name, include_path)
     kind = entry.kind.name
     if kind == "TAG":
         some = ", ".join(sorted(entry.tags)[:4])
@@ -177,15 +197,24 @@ def spec_problem(spec: TaskSpec, index: dict[str, Any]) -> str | None:
     return None  # a Python task: its metrics are known only once it is built
 
 
-def _unknown(name: str, index: dict[str, Any]) -> str:
+def _unknown(name: str, include_path: str | None) -> str:
     import lm_eval
 
-    close = difflib.get_close_matches(name, list(index), n=3)
+    close = difflib.get_close_matches(name, declared_names(include_path), n=3)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     return (
         f"lm-eval {lm_eval.__version__} has no task, group or tag {name!r}{hint}; "
         "`lm-eval ls tasks` lists them, eval.benchmark_include_path adds a local folder"
     )
+
+
+def declared_names(include_path: str | None) -> list[str]:
+    """Every name a `task:`, `group:` or `tag:` line declares (for "did you mean")."""
+    line = re.compile(r"^(?:task|group|tag):[ \t]*[\"']?([\w.\-]+)", re.MULTILINE)
+    return sorted(
+        {n for root in task_roots(include_path) for p in yaml_files(root)
+         for n in line.findall(p.read_text(errors="replace"))}
+    )  # fmt: skip
 
 
 def _metric_problem(spec: TaskSpec, metrics: list[str], filters: list[str]) -> str | None:

@@ -7,18 +7,19 @@ import pytest
 
 from recycle.errors import ConfigError
 from recycle.eval import lm_harness as H
+from recycle.eval import lm_tasks as T
 
 
 def test_the_preset_is_the_leaderboard_v1_and_groups_by_shots():
-    specs = H.task_specs(["open_llm_v1", "winogrande"])
+    specs = T.task_specs(["open_llm_v1", "winogrande"])
     assert [(s.name, s.shots, s.metric) for s in specs] == [
         ("arc_challenge", 25, "acc_norm"), ("hellaswag", 10, "acc_norm"), ("mmlu", 5, "acc"),
         ("truthfulqa_mc2", 0, "acc"), ("winogrande", None, None),
     ]  # fmt: skip
-    groups = H.by_shots(specs)
+    groups = T.by_shots(specs)
     assert list(groups) == [25, 10, 5, 0, None] and all(len(g) == 1 for g in groups.values())
     with pytest.raises(ConfigError, match="twice"):
-        H.task_specs(["open_llm_v1", "mmlu"])
+        T.task_specs(["open_llm_v1", "mmlu"])
 
 
 def test_pick_takes_the_asked_metric_else_acc_norm_else_acc():
@@ -28,24 +29,24 @@ def test_pick_takes_the_asked_metric_else_acc_norm_else_acc():
         "acc_norm,none": 0.6,
         "acc_norm_stderr,none": "N/A",
     }
-    assert H.pick(result, H.TaskSpec("t", metric="acc")) == {
+    assert H.pick(result, T.TaskSpec("t", metric="acc")) == {
         "metric": "acc",
         "filter": "none",
         "value": 0.5,
         "stderr": 0.1,
     }
-    assert H.pick(result, H.TaskSpec("t")) == {
+    assert H.pick(result, T.TaskSpec("t")) == {
         "metric": "acc_norm",
         "filter": "none",
         "value": 0.6,
         "stderr": None,
     }
     with pytest.raises(KeyError, match="mc2"):
-        H.pick({"acc,none": 1.0}, H.TaskSpec("mc2", metric="mc2"))
+        H.pick({"acc,none": 1.0}, T.TaskSpec("mc2", metric="mc2"))
 
 
 def test_results_average_the_four_leaderboard_figures_and_take_a_minus_b():
-    specs = H.task_specs(["open_llm_v1"])
+    specs = T.task_specs(["open_llm_v1"])
     values = {"a": [0.5, 0.7, 0.4, 0.45], "b": [0.4, 0.6, 0.4, 0.5]}
     scores = {
         side: {

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from recycle.eval import lm_harness as H
+from recycle.eval import lm_tasks as T
 
 SUBJECTS = {  # subject: (category, questions, accuracy)
     "mmlu_anatomy": ("mmlu_stem", 10, 0.9),
@@ -71,7 +72,7 @@ def recorded(monkeypatch):
 
 def test_mmlu_is_the_unweighted_mean_of_its_57_subjects_not_lm_evals_weighted_figure(recorded):
     recorded["output"] = _mmlu_output()
-    got = H.evaluate_model("/m", H.task_specs(["mmlu"]), H.lm_eval_settings(None, None, 8, 0))
+    got = H.evaluate_model("/m", T.task_specs(["mmlu"]), H.lm_eval_settings(None, None, 8, 0))
     mmlu = got["mmlu"]
     assert _weighted(list(SUBJECTS)) == pytest.approx(0.36)  # what lm-eval's group reports
     assert mmlu["value"] == pytest.approx((0.9 + 0.5 + 0.2) / 3)  # the Leaderboard's: 0.5333
@@ -86,25 +87,25 @@ def test_gsm8k_is_read_with_its_filter_strict_match_unless_another_is_asked(reco
         "n-samples": {"gsm8k": {"original": 1319, "effective": 4}},
         "samples": {"gsm8k": [{}] * 4},
     }
-    got = H.evaluate_model("/m", H.task_specs(["gsm8k"]), H.lm_eval_settings(None, None, 8, 0))
+    got = H.evaluate_model("/m", T.task_specs(["gsm8k"]), H.lm_eval_settings(None, None, 8, 0))
     assert got["gsm8k"] == {
         "metric": "exact_match", "filter": "strict-match", "value": 0.25, "stderr": 0.05,
         "subtasks": 1, "samples": 4, "answered": 4,
     }  # fmt: skip
-    flexible = H.pick(GSM8K, H.TaskSpec("gsm8k", metric="exact_match", filter="flexible-extract"))
+    flexible = H.pick(GSM8K, T.TaskSpec("gsm8k", metric="exact_match", filter="flexible-extract"))
     assert (flexible["value"], flexible["stderr"]) == (0.3, 0.06)
     with pytest.raises(KeyError, match="filter 'strict'"):
-        H.pick(GSM8K, H.TaskSpec("gsm8k", metric="exact_match", filter="strict"))
+        H.pick(GSM8K, T.TaskSpec("gsm8k", metric="exact_match", filter="strict"))
 
 
 def test_open_llm_v1_6_is_the_final_leaderboard_and_averages_its_six_figures():
-    specs = H.task_specs(["open_llm_v1_6"])
+    specs = T.task_specs(["open_llm_v1_6"])
     assert [(s.name, s.shots, s.metric, s.filter) for s in specs] == [
         ("arc_challenge", 25, "acc_norm", "none"), ("hellaswag", 10, "acc_norm", "none"),
         ("mmlu", 5, "acc", "none"), ("truthfulqa_mc2", 0, "acc", "none"),
         ("winogrande", 5, "acc", "none"), ("gsm8k", 5, "exact_match", "strict-match"),
     ]  # fmt: skip
-    assert [s.name for s in H.task_specs(["open_llm_v1"])] == [s.name for s in specs[:4]]
+    assert [s.name for s in T.task_specs(["open_llm_v1"])] == [s.name for s in specs[:4]]
     values = {"a": [0.5, 0.7, 0.4, 0.45, 0.6, 0.15], "b": [0.4, 0.6, 0.4, 0.5, 0.6, 0.1]}
     scores = {
         side: {s.name: {"value": v, "metric": s.metric, "filter": s.filter, "stderr": None}
