@@ -121,9 +121,9 @@ def _band_percent(p: float) -> tuple[float, float]:
 
 def extreme_change_band(raw: float) -> tuple[float, float]:
     """(lowest, highest) length-controlled rate AlpacaEval's rule accepts for a raw rate, both on
-    the papers' scale."""
+    the papers' scale and within it (0 to 2)."""
     low, high = _band_percent(PERCENT_PER_RATE * raw)
-    return low / PERCENT_PER_RATE, high / PERCENT_PER_RATE
+    return max(low / PERCENT_PER_RATE, 0.0), min(high / PERCENT_PER_RATE, 2.0)
 
 
 def is_extreme_change(raw: float, lc: float) -> bool:

@@ -128,9 +128,15 @@ def summary_markdown(
 
 
 def length_warning_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
-    """(set or "total", warning) of every length-control warning, the total's first."""
-    blocks = {"total": summary["total"], **summary["sets"]}
-    return [(name, w) for name, block in blocks.items() for w in block["length_warnings"]]
+    """(where, warning) of the length-control warnings: the total's in full, then one line naming
+    each set that warns and of what ("set0: extrapolation, extreme change; set1: ...")."""
+    lines = [("total", w) for w in summary["total"]["length_warnings"]]
+    flagged = [
+        f"{name}: {', '.join(w.split(':')[0] for w in block['length_warnings'])}"
+        for name, block in summary["sets"].items()
+        if block["length_warnings"]
+    ]
+    return lines + ([("sets", "; ".join(flagged))] if flagged else [])
 
 
 def _pct(value: float | None) -> str:

@@ -107,6 +107,8 @@ def test_extreme_change_band_at_alpaca_eval_thresholds():
     # raw 50%: a quarter of the way to 0 or 100 (37.5%, 62.5%) is wider than 10 points
     assert extreme_change_band(1.0) == pytest.approx((0.75, 1.25))
     assert is_extreme_change(1.0, 0.74) and not is_extreme_change(1.0, 1.24)
+    # raw 90%: 10 points above is 100%, beyond the scale: the band stops at 2
+    assert extreme_change_band(1.8) == pytest.approx((1.35, 2.0))
 
 
 def test_warnings_name_the_rule_and_the_numbers():
