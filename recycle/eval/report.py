@@ -1,6 +1,7 @@
 """The judge's report: the papers' stacked win/tie/lose bars per set, the outcome against the
 answers' length difference, and a markdown summary with what the papers leave out (bootstrap
-interval, length-controlled win rate, order disagreement, answer lengths, unjudged pairs)."""
+interval, length-controlled win rate with the share of items where A is not longer and its
+warnings, order disagreement, answer lengths, unjudged pairs)."""
 
 from __future__ import annotations
 
