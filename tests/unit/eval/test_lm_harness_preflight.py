@@ -4,6 +4,8 @@ questions tested; each one line and exit 2, before Ray starts or a model loads."
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,6 +15,17 @@ import yaml
 from recycle.cli.main import main
 from recycle.eval import lm_tasks as T
 from recycle.testing.local_tasks import TASK, write_tiny_mc_task
+
+REPO = Path(__file__).resolve().parents[3]
+# The command line, then proof that nothing heavy was imported before it ended.
+SCRIPT = (
+    "import sys\n"
+    "from recycle.cli.main import main\n"
+    "rc = main(sys.argv[1:])\n"
+    "heavy = sorted({'torch', 'ray', 'transformers', 'openai'} & set(sys.modules))\n"
+    "assert not heavy, f'imported before pre-flight ended: {heavy}'\n"
+    "sys.exit(rc)\n"
+)
 
 
 @pytest.fixture
@@ -44,16 +57,18 @@ def _eval(models: dict[str, str], out: Path, *settings: str) -> list[str]:
             f"eval.model_b={models['b']}", "eval.sets=[]", *settings]  # fmt: skip
 
 
-def test_an_unknown_task_stops_recycle_eval_at_preflight_with_exit_2(
-    models, no_ray, tmp_path, capsys
-):
+def test_an_unknown_task_stops_recycle_eval_at_preflight_with_exit_2(models, tmp_path):
+    """The command line in a fresh interpreter (a user's shell): one line, exit 2, and neither
+    Ray nor torch imported before it ended."""
+    argv = _eval(models, tmp_path / "out", "eval.benchmarks=[a_task_that_does_not_exist]")
     t0 = time.perf_counter()
-    rc = main(_eval(models, tmp_path / "out", "eval.benchmarks=[a_task_that_does_not_exist]"))
+    done = subprocess.run([sys.executable, "-c", SCRIPT, *argv], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)  # fmt: skip
     seconds = time.perf_counter() - t0
-    err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1, err
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(err) == 1, done.stderr
     assert "'a_task_that_does_not_exist'" in err[0] and "lm-eval 0.4.13 has no task" in err[0]
-    print(f"pre-flight refused the unknown task in {seconds:.1f} s")
+    print(f"pre-flight refused the unknown task in {seconds:.1f} s (interpreter start included)")
 
 
 def test_the_presets_match_the_installed_harness_and_their_mistakes_would_not():
