@@ -94,9 +94,13 @@ def run_agree(run_a: str, run_b: str, percents: Sequence[float] | None = None) -
 
 
 def scorer(run_dir: str) -> str:
-    """`RUN_DIR (recycle score: student M, template T)`, from the run's manifest."""
+    """`RUN_DIR (recycle score: student M, template T)`, from the run's manifest; a `recycle
+    select` run names the student of the run it selected from, which scored its rows."""
     manifest = _manifest(run_dir)
-    student = manifest.get("config", {}).get("student", {})
+    scored_by = manifest
+    if manifest.get("selected_from"):
+        scored_by = _manifest(manifest["selected_from"])
+    student = scored_by.get("config", {}).get("student", {})
     return (
         f"{run_dir} (recycle {manifest.get('command', '?')}: student {student.get('model')}, "
         f"template {student.get('template')})"
