@@ -49,28 +49,21 @@ def kept_scores(run_dir: str):
 def runs(
     ray_local, dataset, tiny_model_dir, tiny_artifacts, tiny_model_no_bos_dir, tmp_path_factory
 ):
-    """{"a": the student's scored run, "b": the small GPT-2's, "gpt2": the GPT-2's folder}."""
+    """Scored runs: "a" the student (vicuna), "b" the small GPT-2 (none), "joined" the student
+    again with vicuna_joined (the same prompt for rows without an input); "gpt2" its folder."""
     root = tmp_path_factory.mktemp("agree_runs")
     gpt2 = build_tiny_gpt2(tiny_artifacts, tiny_model_no_bos_dir)
     return {
         "a": score(dataset, root / "student", tiny_model_dir),
         "b": score(dataset, root / "gpt2", gpt2, "student.template=none"),
+        "joined": score(dataset, root / "joined", tiny_model_dir, "student.template=vicuna_joined"),
         "gpt2": str(gpt2),
     }
 
 
-def test_agree_of_the_student_and_a_small_gpt2_without_template(runs, tiny_model_dir, capsys):
-    run_a, run_b, gpt2 = runs["a"], runs["b"], runs["gpt2"]
-    assert read_manifest(run_b)["config"]["student"]["template"] == "none"
-    capsys.readouterr()
-
-    assert main(["agree", run_a, run_b]) == 0
-    out = capsys.readouterr().out
-    print(out)  # shown with -s: the numbers the notes quote
+def check_printed(out: str, run_a: str, run_b: str) -> dict[str, list[str]]:
+    """The printed rho and top-k rows equal scipy's and the written-out rule's on the runs' columns."""
     rows = printed_rows(out)
-    assert f"A: {run_a} (recycle score: student {tiny_model_dir}, template vicuna)" in out
-    assert f"B: {run_b} (recycle score: student {gpt2}, template none)" in out
-
     a, b = kept_scores(run_a), kept_scores(run_b)
     ids = sorted(a.index)
     assert sorted(b.index) == ids and len(ids) == ROWS  # the same rows, joined by sample_id
@@ -96,6 +89,31 @@ def test_agree_of_the_student_and_a_small_gpt2_without_template(runs, tiny_model
         larger = max(len(top_a), len(top_b))
         assert overlap == (f"{len(top_a & top_b) / larger:.4f}" if larger else "n/a")
     assert "kept" not in rows  # `recycle score` runs select nothing
+    return rows
+
+
+def test_agree_of_the_student_and_a_small_gpt2_without_template(runs, tiny_model_dir, capsys):
+    run_a, run_b, gpt2 = runs["a"], runs["b"], runs["gpt2"]
+    assert read_manifest(run_b)["config"]["student"]["template"] == "none"
+    capsys.readouterr()
+    assert main(["agree", run_a, run_b]) == 0
+    out = capsys.readouterr().out
+    print(out)  # shown with -rP: the numbers the notes quote
+    assert f"A: {run_a} (recycle score: student {tiny_model_dir}, template vicuna)" in out
+    assert f"B: {run_b} (recycle score: student {gpt2}, template none)" in out
+    check_printed(out, run_a, run_b)
+
+
+def test_agree_of_two_templates_that_differ_only_on_rows_with_an_input(runs, capsys):
+    """vicuna and vicuna_joined build the same tokens for a row without an input: high agreement,
+    top sets that share rows (the intersection counted end to end, not only zeros)."""
+    capsys.readouterr()
+    assert main(["agree", runs["a"], runs["joined"]]) == 0
+    out = capsys.readouterr().out
+    print(out)
+    rows = check_printed(out, runs["a"], runs["joined"])
+    assert float(rows["IFD"][1]) > 0.5
+    assert sum(int(rows[f"top {k}% by IFD"][2]) for k in (5, 10, 15)) > 0
 
 
 def test_kept_sets_of_ifd_topk_selections_are_the_top_sets(runs, tmp_path, capsys):
