@@ -26,33 +26,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-# The slowest modules (one to three minutes each: clusters, kills and reruns, many runs) are
-# collected first, so that CI's two pytest-xdist workers (`--dist loadfile`, each module on one
-# worker) finish together instead of one of them starting a long module last. Order only.
-SLOW_FIRST = (
-    "integration/cluster/test_object_store_run.py",
-    "integration/cluster/test_node_loss.py",
-    "integration/pipeline/test_resume.py",
-    "integration/pipeline/test_modes.py",
-    "integration/test_job_submit.py",
-    "integration/cluster/test_rehearsal.py",
-    "integration/pipeline/test_vllm_teacher.py",
-    "integration/test_job_exit_codes.py",
-    "integration/pipeline/test_interrupt.py",
-    "integration/test_notebooks.py",
-    "integration/pipeline/test_outage.py",
-    "integration/test_train.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        path = item.nodeid.split("::")[0]
-        return next((i for i, name in enumerate(SLOW_FIRST) if path.endswith(name)), len(SLOW_FIRST))
-
-    items.sort(key=rank)  # stable: the rest keep their order
-
-
 @pytest.fixture(scope="session")
 def ray_local():
     """A local Ray with 2 CPUs shared by every test that needs one."""
