@@ -57,7 +57,7 @@ GSM8K = {
 @pytest.fixture
 def recorded(monkeypatch):
     """simple_evaluate answers with the output set in `recorded["output"]`; its calls are kept."""
-    import lm_eval
+    lm_eval = pytest.importorskip("lm_eval", reason="needs the eval extra (lm-eval)")
 
     state: dict = {"calls": []}
 
@@ -139,6 +139,7 @@ def test_the_vllm_arguments_are_those_the_installed_lm_eval_vllm_model_takes():
     import ast
     import importlib.util
 
+    pytest.importorskip("lm_eval", reason="needs the eval extra (lm-eval)")
     from lm_eval.models import MODEL_MAPPING
 
     from recycle.commands.eval_steps import lm_eval_backend
