@@ -15,21 +15,13 @@ import yaml
 from recycle.cli.main import main
 from recycle.eval import lm_tasks as T
 from recycle.testing.local_tasks import TASK, write_tiny_mc_task
+from tests.unit.test_preflight import SCRIPT  # a command line, then no heavy import
 
 # every check here reads the installed harness's task files (the lowest-versions CI environment
 # has no eval extra)
 pytest.importorskip("lm_eval", reason="needs the eval extra (lm-eval)")
 
 REPO = Path(__file__).resolve().parents[3]
-# The command line, then proof that nothing heavy was imported before it ended.
-SCRIPT = (
-    "import sys\n"
-    "from recycle.cli.main import main\n"
-    "rc = main(sys.argv[1:])\n"
-    "heavy = sorted({'torch', 'ray', 'transformers', 'openai'} & set(sys.modules))\n"
-    "assert not heavy, f'imported before pre-flight ended: {heavy}'\n"
-    "sys.exit(rc)\n"
-)
 
 
 @pytest.fixture
