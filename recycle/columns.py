@@ -19,6 +19,10 @@ INPUT = "input"
 OUTPUT = "output"
 SOURCE = "source"  # where the raw row came from: "path:index"
 SAMPLE_COLUMNS = (SAMPLE_ID, INSTRUCTION, INPUT, OUTPUT, SOURCE)
+# A conversation (several exchanges, or one with a system prompt) as JSON text: a list of
+# {"role": "system" | "user" | "assistant", "content": str}; null on a single-turn row. Such a
+# row's instruction / output hold its last exchange (data/normalize.py).
+MESSAGES = "messages"
 
 # --- outcome of a row (every stage that can reject or drop sets these) ---
 OUTCOME = "outcome"  # one of OUTCOME_KEPT / OUTCOME_DROPPED / OUTCOME_REJECTED
@@ -72,6 +76,25 @@ MICRO = "micro"  # micro-batch index of a row within its worker's step
 Y_TOKENS = "y_tokens"  # response tokens scored by loss_y_given_x and loss_y (after any cut)
 X_TOKENS = "x_tokens"  # instruction tokens scored by loss_x_given_y and loss_x (after any cut)
 SCORE_TRUNCATED = "score_truncated"  # a scored target was cut at its end to fit student.max_length
+
+# --- conversation scores (student/turns.py): one list entry per assistant turn ---
+TURNS_LOSS_Y_GIVEN_X = "turns_loss_y_given_x"  # answer t given system + earlier turns + user t
+TURNS_LOSS_Y = "turns_loss_y"  # answer t alone
+TURNS_LOSS_X_GIVEN_Y = "turns_loss_x_given_y"  # user t given the reverse query of answer t
+TURNS_LOSS_X = "turns_loss_x"  # user t alone
+TURNS_IFD = "turns_ifd"
+TURNS_RIFD = "turns_rifd"
+TURNS_Y_TOKENS = "turns_y_tokens"  # answer tokens scored (after any cut)
+TURNS_X_TOKENS = "turns_x_tokens"  # user tokens scored (after any cut)
+TURNS_TRUNCATED = "turns_truncated"
+TURNS_SCORE_ERROR = "turns_score_error"  # "" where turn t was scored, else the reason
+# Aggregates over a conversation's scored turns: token-weighted mean (weights: y_tokens for IFD,
+# x_tokens for r-IFD) and max; NaN when no turn could be scored.
+IFD_MEAN = "ifd_mean"
+IFD_MAX = "ifd_max"
+RIFD_MEAN = "rifd_mean"
+RIFD_MAX = "rifd_max"
+N_TURNS = "n_turns"  # assistant turns of the conversation
 
 
 def kept_mask(outcomes: Any) -> np.ndarray:
