@@ -17,6 +17,8 @@ started from: the CLI, a job, a notebook):
 - `teacher_endpoint`, `judge_endpoint`: the key variable is set where the endpoint needs one, and
   the endpoint answers `GET /models` listing the configured model (an unset judge is not checked)
 - `generation_backend`: eval.backend is installed (vllm)
+- `eval_alpaca_files`: eval.alpaca_eval has local copies of what alpaca_eval downloads
+  (eval.alpaca_eval.files), or the hub answers (AlpacaEval 2.0 offline without them: exit 2)
 - `eval_sides`: each side of `recycle eval` has its answers file or a model folder
 - `eval_benchmarks`: each task of eval.benchmarks is in the installed lm-eval's registry (or
   eval.benchmark_include_path), with the metric and filter asked for (imports lm-eval, no torch)
@@ -179,6 +181,15 @@ def eval_benchmarks(cfg: RecycleConfig) -> None:
         from recycle.eval.lm_tasks import task_problem
 
         raise_if(task_problem(cfg.eval.benchmarks, cfg.eval.benchmark_include_path))
+
+
+def eval_alpaca_files(cfg: RecycleConfig) -> None:
+    """eval.alpaca_eval gets what the package downloads: from eval.alpaca_eval.files, or from
+    the hub when it can be reached (recycle.eval.alpaca_files)."""
+    if cfg.eval.alpaca_eval is not None:
+        from recycle.eval.alpaca_files import files_problem
+
+        raise_if(files_problem(cfg.eval.alpaca_eval))
 
 
 def generation_backend(cfg: RecycleConfig) -> None:

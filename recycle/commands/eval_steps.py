@@ -204,20 +204,32 @@ def check_alpaca_eval(cfg: RecycleConfig) -> None:
 
 
 def run_alpaca_eval(cfg: RecycleConfig, sides: Sides, out_dir: str) -> dict[str, Any]:
-    """Answers of both models on AlpacaEval's prompts (`recycle generate`), then the package."""
+    """Answers of both models on AlpacaEval's prompts (`recycle generate`), matched to the
+    prompts by instruction (an unanswered prompt: an explicit empty answer), then the package."""
     from recycle.eval import alpaca
 
-    prompts = alpaca.prompts_file(cfg.eval.alpaca_eval, out_dir)
+    acfg = cfg.eval.alpaca_eval
+    prompts = alpaca.prompts_file(acfg, out_dir)
+    rows = None
+    if acfg.version == "2.0":  # refused before any generation when a prompt has no row
+        rows = alpaca.rows_by_instruction(alpaca.version_reference(acfg, out_dir))
+        alpaca.check_known_prompts(prompts, rows)
     gen_cfg = cfg.model_copy(deep=True)
     gen_cfg.eval.sets, gen_cfg.eval.limit_per_set = [prompts], None
-    generated, answers = {}, {}
+    generated, answers, empty = {}, {}, {}
     for side in SIDES:
         folder = posixpath.join(out_dir, f"answers_{side}")
         template = getattr(cfg.eval, f"template_{side}")
         generated[side] = run_generate(gen_cfg, sides.models[side], folder, template,
                                        sides.names[side], preflight=sides.preflight)  # fmt: skip
-        answers[side] = posixpath.join(folder, MODEL_OUTPUTS)
-    results = alpaca.evaluate(cfg, answers, sides.names, out_dir)
+        answers[side], empty[side] = alpaca.package_answers(
+            prompts, posixpath.join(folder, MODEL_OUTPUTS), sides.names[side]
+        )
+        counts = generated[side]["counts"]
+        alpaca.say_empty_answers(
+            sides.names[side], empty[side], counts["input"], counts["rejected"]
+        )
+    results = alpaca.evaluate(cfg, answers, sides.names, out_dir, empty, rows)
     return alpaca.section_of(cfg, sides, generated, results, out_dir, section)
 
 

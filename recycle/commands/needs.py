@@ -15,6 +15,7 @@ from recycle.preflight import (
     check_file,
     check_model_path,
     check_output,
+    eval_alpaca_files,
     eval_benchmarks,
     eval_judge_endpoint,
     eval_sides,
@@ -48,6 +49,7 @@ EVAL: tuple[Check, ...] = (
     eval_judge_endpoint,
     generation_backend,
     eval_benchmarks,
+    eval_alpaca_files,
 )
 
 

@@ -66,6 +66,10 @@ class AlpacaEvalConfig(Section):
     limit: int | None = Field(
         default=None, ge=1, description="Only the first N prompts (quick checks)."
     )
+    files: str | None = Field(
+        default=None,
+        description="A folder of local copies of what alpaca_eval downloads from the hub dataset tatsu-lab/alpaca_eval: alpaca_eval.json (1.0's reference), alpaca_eval_gpt4_baseline.json (2.0's reference and its rows) and df_gamed.csv (2.0's length-controlled figure); with it nothing is downloaded. None: downloaded (pre-flight refuses the run when the hub cannot be reached).",
+    )
 
     @field_validator("version", mode="before")
     @classmethod
