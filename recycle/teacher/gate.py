@@ -5,7 +5,7 @@ buckets + ledger + circuit breaker, synchronous). `LocalGate` awaits the core in
 (notebooks, benchmarks, unit tests). On Ray the core is the job's named actor, `TeacherGateActor`,
 which the driver creates on its own node (as Ray Train places its controller), so losing a worker
 node never loses the job's budget, rate state or circuit; teacher actors reach it through
-`RayGate`, the one client with logic of its own (batched settlements, cheap health reports).
+`RayGate`, the one client with logic of its own (cache counters batched, cheap health reports).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from recycle.config.teacher import ModelPrice, TeacherConfig
 from recycle.teacher.circuit import GO, Admission, Circuit, CircuitSettings
 from recycle.teacher.drain import HEARTBEAT_S, DrainBoard, InFlight
-from recycle.teacher.ledger import Ledger
+from recycle.teacher.ledger import REQUESTS, Ledger
 from recycle.teacher.limits import RateLimiter
 
 NAMESPACE = "recycle"
@@ -139,7 +139,11 @@ class Gate(Protocol):
         """Report what this client has in flight, so a graceful stop can wait for it to land."""
 
     async def hold(self) -> None:
-        """Return once a request may leave: at once, unless the job is stopping (then never)."""
+        """Return once a request may leave: at once, unless the job is stopping (then never).
+
+        Called right before each request is sent (then `reserve`, when a rate limit or a budget
+        is set): the gate counts the request as sent here or there, before it leaves, so a
+        request whose settlement never comes is still counted (recycle.teacher.ledger)."""
 
 
 # Each call of the interface, and whether callers await it.
@@ -171,6 +175,7 @@ class GateCore:
     def reserve(self, tokens: float, cost: float) -> float | None:
         if not self.ledger.reserve(cost):
             return None
+        self.ledger.sent()  # the request leaves once its wait is over
         return self.limiter.reserve(tokens)
 
     def settle(self, counts: dict[str, float], reserved_cost: float, token_refund: float) -> None:
@@ -204,7 +209,8 @@ class GateCore:
         return None  # in one process there is nothing to drain from elsewhere
 
     def hold(self) -> None:
-        return None
+        if not self.settings.limits_requests:  # no reservation follows: the request leaves now
+            self.ledger.sent()
 
     def fatal(self) -> tuple[str, str] | None:
         """The first error that stopped the job (kind, message), for the driver."""
@@ -268,9 +274,10 @@ def find_gate(name: str) -> ray.actor.ActorHandle:
 class RayGate:
     """Client side of the gate actor.
 
-    Settlements that release a reservation (a rate limit or a budget is set) go out at once, so
-    the job-wide state stays current; plain counters are summed here and sent on `flush`, so an
-    unlimited job does not pay one actor call per request.
+    Each request costs two actor calls: one before it leaves (`hold` or `reserve`: the gate counts
+    it as sent), one when it is settled, sent at once. A request paid on a node that dies before
+    its settlement arrives is then still counted, as unsettled. Other counters (cache hits and
+    writes) are summed here and sent on `flush`.
 
     Endpoint health costs no actor call while all is well: failures are reported at once, an
     answer only when this actor saw a failure since its last report, and admission is asked of
@@ -302,6 +309,8 @@ class RayGate:
             self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
         while self._holding:
             await asyncio.sleep(HEARTBEAT_S)
+        if not self.settings.limits_requests:  # with one, `reserve` counts the request as sent
+            await self.handle.hold.remote()
 
     async def _report(self) -> bool:
         """Tell the gate what this actor has in flight; whether the job is stopping."""
@@ -317,7 +326,7 @@ class RayGate:
         return await self.handle.reserve.remote(tokens, cost)
 
     def settle(self, counts: dict[str, float], reserved_cost: float, token_refund: float) -> None:
-        if reserved_cost or token_refund:
+        if reserved_cost or token_refund or counts.get(REQUESTS):
             self._pending.append(self.handle.settle.remote(counts, reserved_cost, token_refund))
         else:
             self._counts.update(counts)

@@ -54,3 +54,58 @@ def test_a_local_gate_answers_every_call_as_awaited_or_not():
     assert gate.core.fatal() == ("TeacherAuthError", "bad key")
     with pytest.raises(AttributeError):
         gate.not_a_gate_call  # noqa: B018
+
+
+class FakeMethod:
+    """An actor method: `.remote(...)` records the call and returns an awaitable result."""
+
+    def __init__(self, calls: list, name: str, result=None):
+        self.calls, self.name, self.result = calls, name, result
+
+    def remote(self, *args):
+        self.calls.append((self.name, *args))
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(self.result)
+        return fut
+
+
+class FakeGateHandle:
+    def __init__(self):
+        self.calls: list = []
+        for name in ("hold", "settle", "reserve", "heartbeat"):
+            setattr(self, name, FakeMethod(self.calls, name, 0.0 if name == "reserve" else None))
+
+
+def ray_gate(settings: GateSettings) -> tuple[RayGate, FakeGateHandle]:
+    gate = RayGate.__new__(RayGate)
+    handle = FakeGateHandle()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("recycle.teacher.gate.find_gate", lambda name: handle)
+        RayGate.__init__(gate, "g", settings)
+    gate._heartbeat = object()  # as after the first request: no heartbeat task here
+    gate._holding = False
+    return gate, handle
+
+
+def test_the_ray_client_tells_the_gate_of_each_request_before_it_leaves_and_settles_it_at_once():
+    """Nothing a request paid waits in the actor: a node lost after the answer loses no count."""
+    gate, handle = ray_gate(GateSettings())  # no limits: no reservation call
+
+    async def one_request() -> None:
+        await gate.hold()
+        gate.settle({"requests": 1, "prompt_tokens": 5}, 0.0, 0.0)
+        gate.settle({"cache_writes": 1}, 0.0, 0.0)  # not paid: summed here until flush
+
+    asyncio.run(one_request())
+    assert handle.calls == [("hold",), ("settle", {"requests": 1, "prompt_tokens": 5}, 0.0, 0.0)]
+
+
+def test_with_a_budget_the_reservation_counts_the_request_and_hold_calls_nothing():
+    gate, handle = ray_gate(GateSettings(max_cost_usd=1.0))
+
+    async def one_request() -> None:
+        await gate.hold()
+        assert await gate.reserve(0.0, 0.1) == 0.0
+
+    asyncio.run(one_request())
+    assert handle.calls == [("reserve", 0.0, 0.1)]

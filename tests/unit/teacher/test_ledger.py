@@ -57,3 +57,38 @@ def test_gate_refuses_over_budget_and_paces_under_the_rate() -> None:
     assert gate.reserve(0, 0.3) is None
     gate.settle({teacher_ledger.REQUESTS: 3}, 0.9, 0.0)
     assert gate.totals()["requests"] == 3 and gate.totals()["budget_exhausted"]
+
+
+def test_a_request_sent_and_never_settled_is_counted_at_its_reservation() -> None:
+    """A node lost with an answer it received: the endpoint was paid, no settlement ever comes.
+    The totals count it as a request, unsettled, at the worst case reserved for it."""
+    gate = GateCore(GateSettings(price=PRICE, max_cost_usd=1.0))
+    assert gate.reserve(0, 0.3) == 0.0 and gate.reserve(0, 0.2) == 0.0  # two leave
+    gate.settle(
+        {teacher_ledger.REQUESTS: 1, teacher_ledger.PROMPT_TOKENS: 10_000}, 0.3, 0.0
+    )  # one comes back: $0.02; the other's actor died with its answer
+    t = gate.totals()
+    assert (t["requests"], t["unsettled"]) == (2, 1)
+    assert t["unsettled_cost_usd"] == pytest.approx(0.2)
+    assert t["cost_usd"] == pytest.approx(0.02 + 0.2)  # the spend is never under-reported
+
+
+def test_without_a_rate_limit_or_budget_a_request_is_counted_when_it_leaves() -> None:
+    gate = GateCore(GateSettings(price=PRICE))  # no reservation: `hold` counts the request
+    for _ in range(3):
+        gate.hold()
+    gate.settle({teacher_ledger.REQUESTS: 1, teacher_ledger.COMPLETION_TOKENS: 100}, 0.0, 0.0)
+    gate.settle({teacher_ledger.REQUESTS: 1, teacher_ledger.RETRIES: 1}, 0.0, 0.0)
+    t = gate.totals()
+    assert (t["requests"], t["unsettled"], t["retries"]) == (3, 1, 1)
+    assert t["cost_usd"] == pytest.approx(100 * 8 / 1e6)  # no reservation: priced as settled
+    gate.settle({teacher_ledger.REQUESTS: 1}, 0.0, 0.0)  # it came after all: counted once
+    assert (gate.totals()["requests"], gate.totals()["unsettled"]) == (3, 0)
+
+
+def test_a_budgeted_request_is_counted_by_its_reservation_not_by_hold() -> None:
+    gate = GateCore(GateSettings(price=PRICE, max_cost_usd=1.0))
+    gate.hold()  # with a budget, `reserve` follows and counts the request
+    assert gate.totals()["unsettled"] == 0
+    assert gate.reserve(0, 2.0) is None  # refused: never leaves, never counted
+    assert (gate.totals()["requests"], gate.totals()["unsettled"]) == (0, 0)
