@@ -214,25 +214,29 @@ def count_outcomes(run_dir: str, retry: bool = True) -> dict[str, Any]:
     """
     counts: dict[str, Any] = {"kept": 0, "dropped": {}, "rejected": {}}
     for outcome in C.OUTCOMES:
-        table = read_outcome(
-            run_dir, outcome, columns=[C.REASON], transient=False if retry else None
-        )
-        if table is None:
+        files = outcome_files(run_dir, outcome, transient=False if retry else None)
+        if not files:
             continue
         if outcome == C.OUTCOME_KEPT:
-            counts["kept"] = table.num_rows
+            counts["kept"] = sum(_by_reason(run_dir, files).values())
         else:
-            counts[outcome] = _by_reason(table)
-    retried = (
-        read_outcome(run_dir, C.OUTCOME_REJECTED, [C.REASON], transient=True) if retry else None
-    )
-    if retried is not None:
-        counts["retry"] = _by_reason(retried)
+            counts[outcome] = _by_reason(run_dir, files)
+    retried = outcome_files(run_dir, C.OUTCOME_REJECTED, transient=True) if retry else []
+    if retried:
+        counts["retry"] = _by_reason(run_dir, retried)
     return counts
 
 
-def _by_reason(table: pa.Table) -> dict[str, int]:
-    return dict(sorted(Counter(table[C.REASON].to_pylist()).items()))
+def _by_reason(run_dir: str, files: list[str]) -> dict[str, int]:
+    """Rows per reason in the part files, read one file's reason column at a time: what the
+    driver holds does not grow with the rows (a 10M-row run's reasons stay on disk)."""
+    fs, _ = filesystem(run_dir)
+    counts: Counter[str] = Counter()
+    for path in files:
+        column = pq.read_table(path, filesystem=fs, columns=[C.REASON])[C.REASON]
+        for entry in pc.value_counts(column).to_pylist():
+            counts[entry["values"]] += entry["counts"]
+    return dict(sorted(counts.items()))
 
 
 def package_versions() -> dict[str, str]:

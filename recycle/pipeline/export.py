@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import posixpath
+import tempfile
+from collections.abc import Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from recycle import columns as C
@@ -18,37 +23,97 @@ EXPORT_KEYS = ("instruction", "input", "output", "sample_id")
 
 
 EXPORT_CHUNK_ROWS = 2048  # rows turned into Python objects at a time while writing
+BUCKET_ROWS = 512  # rows per bucket of the export's sort: what the driver holds at once,
+MAX_BUCKETS = 256  # unless that makes more buckets than this (spill files open at once)
+
+
+def _text_columns(fs: pafs.FileSystem, files: list[str]) -> tuple[str, str, str]:
+    """The final pair's text columns (the original pair's in ifd_topk, which has no final_*)."""
+    has_final = C.FINAL_OUTPUT in pq.read_schema(files[0], filesystem=fs).names
+    if has_final:
+        return C.FINAL_INSTRUCTION, C.FINAL_INPUT, C.FINAL_OUTPUT
+    return C.INSTRUCTION, C.INPUT, C.OUTPUT
 
 
 def final_table(run_dir: str) -> pa.Table | None:
     """Kept rows as (instruction, input, output, sample_id) of the final pair (the original pair in
-    ifd_topk), sorted by sample_id; only these four columns are read."""
+    ifd_topk), sorted by sample_id; only these four columns are read. All in memory: for a
+    notebook or a test; the export itself streams them (`sorted_final_batches`)."""
     fs, _ = filesystem(run_dir)
     files = outcome_files(run_dir, C.OUTCOME_KEPT)
     if not files:
         return None
-    has_final = C.FINAL_OUTPUT in pq.read_schema(files[0], filesystem=fs).names
-    texts = (
-        (C.FINAL_INSTRUCTION, C.FINAL_INPUT, C.FINAL_OUTPUT)
-        if has_final
-        else (C.INSTRUCTION, C.INPUT, C.OUTPUT)
-    )
-    table = read_outcome(run_dir, C.OUTCOME_KEPT, columns=[*texts, C.SAMPLE_ID])
-    table = table.rename_columns([*EXPORT_KEYS[:3], C.SAMPLE_ID]).sort_by(C.SAMPLE_ID)
-    inputs = pc.fill_null(table[EXPORT_KEYS[1]], "")
-    return table.set_column(1, EXPORT_KEYS[1], inputs)
+    table = read_outcome(run_dir, C.OUTCOME_KEPT, columns=[*_text_columns(fs, files), C.SAMPLE_ID])
+    return _export_columns(table.sort_by(C.SAMPLE_ID))
+
+
+def _export_columns(table: pa.Table) -> pa.Table:
+    table = table.rename_columns([*EXPORT_KEYS[:3], C.SAMPLE_ID])
+    return table.set_column(1, EXPORT_KEYS[1], pc.fill_null(table[EXPORT_KEYS[1]], ""))
+
+
+def sorted_final_batches(run_dir: str) -> Iterator[pa.Table]:
+    """The kept rows of `final_table`, in the same order, a bucket of rows at a time.
+
+    What the driver holds does not grow with the texts: the sample ids are read first (a few
+    dozen bytes a row) to cut the sorted order into buckets of at least BUCKET_ROWS rows
+    (MAX_BUCKETS at most); each part file is then read once and its rows spilled to their
+    bucket's file on local disk, and each bucket is read back, sorted and handed out in turn.
+    """
+    fs, _ = filesystem(run_dir)
+    files = outcome_files(run_dir, C.OUTCOME_KEPT)
+    if not files:
+        return
+    columns = [*_text_columns(fs, files), C.SAMPLE_ID]
+    bounds = _bucket_bounds(fs, files)
+    if not bounds.size:  # one bucket: every kept row fits in one
+        yield final_table(run_dir)
+        return
+    with tempfile.TemporaryDirectory(prefix="recycle-export-") as tmp:
+        writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+        schema = pa.schema([(c, pa.string()) for c in columns])
+        for path in files:
+            table = pq.read_table(path, filesystem=fs, columns=columns).cast(schema)
+            ids = table[C.SAMPLE_ID].to_numpy(zero_copy_only=False)
+            bucket = np.searchsorted(bounds, ids, side="right")  # (rows,)
+            for b in np.unique(bucket):
+                if b not in writers:
+                    sink = pa.OSFile(posixpath.join(tmp, f"{b}.arrows"), "wb")
+                    writers[b] = pa.ipc.new_stream(sink, schema)
+                writers[b].write_table(table.filter(pa.array(bucket == b)))
+        for writer in writers.values():
+            writer.close()
+        for b in sorted(writers):
+            with pa.OSFile(posixpath.join(tmp, f"{b}.arrows"), "rb") as source:
+                part = pa.ipc.open_stream(source).read_all()
+            yield _export_columns(part.sort_by(C.SAMPLE_ID))
+
+
+def _bucket_bounds(fs: pafs.FileSystem, files: list[str]) -> np.ndarray:
+    """The first sample id of each bucket after the first, in sorted order (empty: one bucket)."""
+    ids = pa.concat_arrays(
+        [
+            pq.read_table(f, filesystem=fs, columns=[C.SAMPLE_ID])[C.SAMPLE_ID].combine_chunks()
+            for f in files
+        ]
+    ).cast(pa.string())
+    rows = max(BUCKET_ROWS, math.ceil(len(ids) / MAX_BUCKETS))
+    firsts = pc.sort_indices(ids)[rows::rows]
+    return ids.take(firsts).to_numpy(zero_copy_only=False)
 
 
 def write_alpaca_json(run_dir: str) -> str:
-    """Write OUTPUT/recycled_alpaca.json, a JSON array written a chunk of rows at a time; returns
-    its URI."""
+    """Write OUTPUT/recycled_alpaca.json, a JSON array in sample_id order, written a chunk of rows
+    at a time from `sorted_final_batches`; returns its URI."""
     fs, root = filesystem(run_dir)
-    table = final_table(run_dir)
+    first = True
     with fs.open_output_stream(posixpath.join(root, ALPACA_JSON)) as f:
         f.write(b"[\n")
-        for start in range(0, table.num_rows if table is not None else 0, EXPORT_CHUNK_ROWS):
-            chunk = table.slice(start, EXPORT_CHUNK_ROWS).to_pylist()
-            body = ",\n".join(json.dumps(r, ensure_ascii=False) for r in chunk)
-            f.write((",\n" if start else "").encode() + body.encode("utf-8"))
+        for block in sorted_final_batches(run_dir):
+            for start in range(0, block.num_rows, EXPORT_CHUNK_ROWS):
+                chunk = block.slice(start, EXPORT_CHUNK_ROWS).to_pylist()
+                body = ",\n".join(json.dumps(r, ensure_ascii=False) for r in chunk)
+                f.write((b"" if first else b",\n") + body.encode("utf-8"))
+                first = first and not chunk
         f.write(b"\n]\n")
     return posixpath.join(run_dir.rstrip("/"), ALPACA_JSON)
