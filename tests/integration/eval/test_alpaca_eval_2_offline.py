@@ -20,58 +20,32 @@ import pandas as pd
 import pytest
 
 from recycle.cli.main import main
+from recycle.config import load_config
+from recycle.eval import alpaca
 from recycle.rundir import read_manifest
 from recycle.testing import local_server
 from recycle.testing.local_server import LocalTeacherServer
 from recycle.testing.scripted_judges import alpaca_logprob_completion, model_preference
+from tests.support.alpaca_files import (
+    LONG,
+    ROWS,
+    gamed,
+    instruction,
+    length_controlled,
+    write_files,
+)
 
 pytestmark = pytest.mark.integration
 glm = pytest.importorskip("alpaca_eval.metrics.glm_winrate")
-sklearn = pytest.importorskip("sklearn")
+pytest.importorskip("sklearn")
 
-ROWS = 8  # AlpacaEval's 805, in small
-LONG = 2  # the row whose instruction is too long for eval.max_prompt_tokens
 PROMPTS = [6, LONG, 1, 4, 3]  # asked in this order: not a prefix, not the reference's order
-
-
-def _instruction(i: int) -> str:
-    return "Explain this: " + "word " * 300 if i == LONG else f"Describe item {i} briefly."
-
-
-def _gamed() -> pd.DataFrame:
-    """df_gamed.csv's columns: two gamed models x ROWS rows, distinct difficulties by index."""
-    rows = []
-    for model, sign in (("verbose", 1.0), ("concise", -1.0)):
-        for i in range(ROWS):
-            d = -1.5 + 3.0 * i / (ROWS - 1)
-            rows.append({"model": model, "index": i, "instruction_difficulty": d,
-                         "std_delta_len": sign, "not_gamed_baseline": False,
-                         "preference": 1 / (1 + np.exp(-(sign - d)))})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def _files(folder: Path) -> Path:
-    """The local copies: the 2.0 reference (ROWS rows) and df_gamed.csv, its rows shuffled."""
-    folder.mkdir()
-    reference = [{"instruction": _instruction(i), "output": "Ok." if i % 2 else "Long. " * 60,
-                  "generator": "gpt4_turbo", "dataset": "helpful_base"} for i in range(ROWS)]  # fmt: skip
-    (folder / "alpaca_eval_gpt4_baseline.json").write_text(json.dumps(reference))
-    _gamed().sample(frac=1.0, random_state=3).to_csv(folder / "df_gamed.csv", index=False)
-    return folder
 
 
 def _package_tree() -> dict[str, tuple[int, int]]:
     root = Path(glm.__file__).parents[1]
     return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")
             if p.is_file() and "__pycache__" not in p.parts}  # fmt: skip
-
-
-def _lc(annotations: pd.DataFrame, gamed: Path, monkeypatch) -> float:
-    """The package's length-controlled win rate of these annotations, their index as the rows."""
-    monkeypatch.setattr(glm, "hf_hub_download", lambda **kw: str(gamed))
-    with sklearn.config_context():  # the fit turns metadata routing on globally; undone here
-        out = glm.get_length_controlled_winrate(annotations, save_weights_dir=None)
-    return out["length_controlled_winrate"]
 
 
 def _argv(out: Path, model: Path, judge: LocalTeacherServer, *extra: str) -> list[str]:
@@ -81,15 +55,61 @@ def _argv(out: Path, model: Path, judge: LocalTeacherServer, *extra: str) -> lis
             "judge.api_key_env=RECYCLE_TEST_JUDGE_KEY", *extra]  # fmt: skip
 
 
+def _cfg(tmp_path: Path, *extra: str):
+    return load_config(None, [f"output.dir={tmp_path}", "judge.model=local-judge",
+                              "judge.api_key_env=MY_JUDGE_KEY", "eval.alpaca_eval.version=2.0",
+                              *extra])  # fmt: skip
+
+
+def test_one_model_through_the_2_0_package_offline(tmp_path, monkeypatch):
+    """The package's weighted annotator reads the scripted log-probabilities; its LC figure is
+    its own fit on the rows found by instruction (the answers cover rows 6, 1, 4, 3; row 2 is an
+    explicit empty answer)."""
+    monkeypatch.setenv("MY_JUDGE_KEY", "local-secret")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(local_server, "completion", alpaca_logprob_completion)
+    files = write_files(tmp_path / "files")
+    asked = [6, LONG, 1, 4, 3]
+    answers = tmp_path / "package_outputs.json"
+    answers.write_text(json.dumps([{"instruction": instruction(i), "generator": "tiny",
+                                    "output": "" if i == LONG else "An answer. " * i} for i in asked]))  # fmt: skip
+    with LocalTeacherServer(model="local-judge") as judge:
+        cfg = _cfg(tmp_path, f"eval.alpaca_eval.files={files}", f"judge.base_url={judge.base_url}")
+        reference = alpaca.reference_file(cfg.eval.alpaca_eval, str(tmp_path))
+        rows = alpaca.rows_by_instruction(
+            alpaca.version_reference(cfg.eval.alpaca_eval, str(tmp_path))
+        )
+        figures = alpaca.run_package(cfg, str(answers), reference, tmp_path / "a", rows)
+        assert judge.stats.requests == len(asked)
+    annotations = pd.DataFrame(json.loads((tmp_path / "a" / "annotations.json").read_text()))
+    p = [
+        model_preference(r, m)
+        for r, m in zip(annotations["output_1"], annotations["output_2"], strict=True)
+    ]
+    assert annotations["preference"].tolist() == pytest.approx([1 + x for x in p], abs=1e-9)
+    assert figures["win_rate"] == pytest.approx(100 * sum(p) / len(p))
+    assert figures["n_total"] == len(asked) and figures["annotated"] == len(asked)
+    ordered = tmp_path / "gamed_by_index.csv"
+    gamed().to_csv(ordered, index=False)
+    row_of = {instruction(i): i for i in range(ROWS)}
+    by_row = annotations.set_axis(annotations["instruction"].map(row_of).tolist())
+    lc = length_controlled(by_row, ordered, monkeypatch)
+    assert figures["length_controlled_winrate"] == pytest.approx(lc, abs=1e-6)
+    assert abs(length_controlled(annotations, ordered, monkeypatch) - lc) > 1e-3  # by position
+    assert list(
+        (tmp_path / "a" / "weights" / "length_controlled_v1").glob("baseline_gpt4_turbo.csv")
+    )
+
+
 def test_alpaca_eval_2_runs_offline_with_rows_matched_by_instruction(
     ray_local, tiny_model_dir, tmp_path, monkeypatch, capfd
 ):
     monkeypatch.setenv("RECYCLE_TEST_JUDGE_KEY", "local-secret")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(local_server, "completion", alpaca_logprob_completion)
-    files = _files(tmp_path / "alpaca_files")
+    files = write_files(tmp_path / "alpaca_files")
     prompts = tmp_path / "prompts.json"
-    prompts.write_text(json.dumps([{"instruction": _instruction(i)} for i in PROMPTS]))
+    prompts.write_text(json.dumps([{"instruction": instruction(i)} for i in PROMPTS]))
     out = tmp_path / "eval"
     before = _package_tree()
     with LocalTeacherServer(model="local-judge") as judge:
@@ -101,10 +121,10 @@ def test_alpaca_eval_2_runs_offline_with_rows_matched_by_instruction(
     assert "left 1 of 5 prompts unanswered (prompt_too_long: 1)" in capfd.readouterr().err
     assert requests == 2 * len(PROMPTS)
 
-    row_of = {_instruction(i): i for i in range(ROWS)}
+    row_of = {instruction(i): i for i in range(ROWS)}
     results = json.loads((out / "alpaca_eval" / "results.json").read_text())
     ordered = tmp_path / "gamed_by_index.csv"
-    _gamed().to_csv(ordered, index=False)
+    gamed().to_csv(ordered, index=False)
     for side in ("a", "b"):
         folder = out / "alpaca_eval" / side
         given = json.loads(
@@ -113,7 +133,7 @@ def test_alpaca_eval_2_runs_offline_with_rows_matched_by_instruction(
         generated = json.loads(
             (out / "alpaca_eval" / f"answers_{side}" / "model_outputs.json").read_text()
         )
-        assert [r["instruction"] for r in given] == [_instruction(i) for i in PROMPTS]
+        assert [r["instruction"] for r in given] == [instruction(i) for i in PROMPTS]
         assert given[1]["output"] == "" and len(generated) == len(PROMPTS) - 1
         by_instruction = {r["instruction"]: r["output"] for r in generated}
         assert all(r["output"] == by_instruction[r["instruction"]] for r in given if r["output"])
@@ -128,9 +148,9 @@ def test_alpaca_eval_2_runs_offline_with_rows_matched_by_instruction(
         assert figures["win_rate"] == pytest.approx(100 * np.mean(np.array(expected) - 1))
 
         by_row = annotations.set_axis(annotations["instruction"].map(row_of).tolist())
-        lc = _lc(by_row, ordered, monkeypatch)
+        lc = length_controlled(by_row, ordered, monkeypatch)
         assert figures["length_controlled_winrate"] == pytest.approx(lc, abs=1e-6)
-        by_position = _lc(annotations.reset_index(drop=True), ordered, monkeypatch)
+        by_position = length_controlled(annotations.reset_index(drop=True), ordered, monkeypatch)
         assert abs(by_position - lc) > 1e-3  # the positions are not the rows: alignment matters
         assert list((folder / "weights" / "length_controlled_v1").glob("baseline_*.csv"))
 
