@@ -137,10 +137,12 @@ def evaluate_finetuned(
     cfg: RecycleConfig, model_dir: str, preflight: bool | Preflight = True
 ) -> dict[str, Any]:
     """The end-to-end job's last stage: the fine-tuned student (A) against eval.baseline (B),
-    under the end-to-end run's pre-flight policy.
+    under the end-to-end run's pre-flight policy; then eval.controls beside it
+    (recycle.commands.eval_controls).
 
     Returns:
-        The evaluation manifest (written to OUTPUT/eval/manifest.json), verdict last.
+        The evaluation manifest (written to OUTPUT/eval/manifest.json), verdict last; with
+        controls, its "controls" section and the verdict's "controls" (table rows and one line).
     """
     from recycle.commands.train import run_finetune
 
@@ -148,4 +150,34 @@ def evaluate_finetuned(
         baseline = run_finetune(baseline_config(cfg), preflight=preflight).model_dir
     else:
         baseline = cfg.student.model
-    return run_eval(eval_config(cfg, model_dir, baseline), preflight)
+    evaluation = eval_config(cfg, model_dir, baseline)
+    manifest = run_eval(evaluation, preflight)
+    if not cfg.eval.controls:
+        return manifest
+    from recycle.commands.eval_controls import run_controls
+
+    section = run_controls(cfg, baseline, manifest, preflight)
+    return record_controls(evaluation.output.dir, section, generator_names(evaluation)["b"])
+
+
+def record_controls(eval_dir: str, section: dict[str, Any], baseline: str) -> dict[str, Any]:
+    """The controls in the evaluation's manifest (checked again), its report and the console."""
+    from recycle.commands.eval_controls import console, report_lines
+    from recycle.commands.flow import rewrite_checked
+    from recycle.rundir import read_manifest
+
+    manifest = read_manifest(eval_dir)
+    manifest["controls"] = section
+    verdict = manifest.pop("verdict")
+    keys = ("applies", "size", "usable", "rows", "figure", "outcomes", "beat_all", "line")
+    verdict["controls"] = {k: section[k] for k in keys if k in section}
+    manifest["verdict"] = verdict
+    lines = report_lines(section, baseline)
+    fs, path = filesystem(posixpath.join(eval_dir, REPORT))
+    with fs.open_input_stream(path) as f:
+        report = f.read().decode("utf-8")
+    with fs.open_output_stream(path) as f:
+        f.write((report + "\n## Controls\n\n" + "\n".join(lines) + "\n").encode("utf-8"))
+    for line in lines:
+        console.info("%s", line)
+    return rewrite_checked(eval_dir, manifest)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from recycle.config.base import Section
 from recycle.config.student import TemplateName
@@ -12,6 +12,7 @@ from recycle.config.teacher import TeacherConfig
 
 BackendName = Literal["auto", "hf", "vllm"]
 BaselineName = Literal["base", "original"]
+ControlName = Literal["random", "length"]
 JudgeQuestion = Literal["instruction", "instruction_and_input"]
 DEFAULT_SETS = ("vicuna", "koala", "wizardlm", "sinstruct", "lima")
 
@@ -143,6 +144,11 @@ class EvalConfig(Section):
         default=None,
         description="End-to-end job only: judge the fine-tuned student against 'base' (student.model) or 'original' (the same recipe fine-tuned on data.input, in the same job); None: no evaluation stage.",
     )
+    controls: list[ControlName] = Field(
+        default_factory=list,
+        description="End-to-end job only (with eval.baseline): the same recipe also fine-tuned, in the same job, on a subset of data.input of the kept size: 'random' (seeded by eval.control_seed) and 'length' (the longest responses); each judged against the same baseline with the same judge and benchmarks, beside the verdict. Not applied where the kept set is the whole input.",
+    )
+    control_seed: int = Field(default=0, description="Seed of the random control's subset.")
     bootstrap_samples: int = Field(
         default=1000, ge=0, description="Resamples of the win rate's bootstrap interval."
     )
@@ -169,3 +175,15 @@ class EvalConfig(Section):
         default=None,
         description="AlpacaEval through the alpaca_eval package (its 805 prompts, its annotator at judge.base_url); None: not run.",
     )
+
+    @model_validator(mode="after")
+    def _controls_need_a_baseline(self) -> EvalConfig:
+        """Controls are judged against eval.baseline, in the end-to-end job: fail at start-up."""
+        if self.controls and self.baseline is None:
+            raise ValueError(
+                "eval.controls needs eval.baseline (base or original): each control is judged "
+                "against it, in the end-to-end job"
+            )
+        if len(set(self.controls)) != len(self.controls):
+            raise ValueError(f"eval.controls names a control twice: {self.controls}")
+        return self
