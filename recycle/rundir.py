@@ -129,14 +129,31 @@ def _write_part(fs: pafs.FileSystem, part: pa.Table, folder_uri: str, part_prefi
     write_parquet_atomic(fs, part, folder, f"{part_prefix}-{digest}")
 
 
+def read_part(fs: pafs.FileSystem, path: str, columns: list[str] | None = None) -> pa.Table:
+    """One part file (or its named columns), read on this thread.
+
+    The driver reads a run's part files one after another (counts, export, report); through
+    the dataset machinery of `pq.read_table`, 400 small files left it ~9 MB larger, ~2 MB so.
+    """
+    with fs.open_input_file(path) as handle:
+        return pq.ParquetFile(handle).read(columns=columns, use_threads=False)
+
+
 def write_outcomes(ds: ray.data.Dataset, run_dir: str, part_prefix: str = "part") -> None:
-    """Stream a dataset with outcome columns into the run directory."""
-    ds.map_batches(
+    """Stream a dataset with outcome columns into the run directory.
+
+    The write tasks' small (outcome, reason, n) tables are consumed as they come, not kept: a
+    materialized result would hold every block's reference on the driver until the end, and with
+    them the lineage of every task of the stream, which grows with the rows.
+    """
+    written = ds.map_batches(
         write_outcome_batch,
         fn_kwargs={"run_dir": run_dir, "part_prefix": part_prefix},
         batch_format="pyarrow",
         num_cpus=LIGHT_CPUS,  # as the pandas step before it, so the two run as one task
-    ).materialize()
+    )
+    for _ in written.iter_batches(batch_size=None, batch_format="pyarrow"):
+        pass
 
 
 def outcome_files(
@@ -185,9 +202,7 @@ def written_ids(run_dir: str, part_prefix: str = "part", transient: bool = True)
     ids: set[str] = set()
     for outcome in C.OUTCOMES:
         for path in outcome_files(run_dir, outcome, part_prefix, None if transient else False):
-            ids.update(
-                pq.read_table(path, filesystem=fs, columns=[C.SAMPLE_ID])[C.SAMPLE_ID].to_pylist()
-            )
+            ids.update(read_part(fs, path, [C.SAMPLE_ID])[C.SAMPLE_ID].to_pylist())
     return ids
 
 
@@ -202,7 +217,7 @@ def read_outcome(
     files = outcome_files(run_dir, outcome, transient=transient)
     if not files:
         return None
-    tables = [pq.read_table(f, filesystem=fs, columns=columns) for f in files]
+    tables = [read_part(fs, f, columns) for f in files]
     return pa.concat_tables(tables, promote_options="permissive")
 
 
@@ -233,7 +248,7 @@ def _by_reason(run_dir: str, files: list[str]) -> dict[str, int]:
     fs, _ = filesystem(run_dir)
     counts: Counter[str] = Counter()
     for path in files:
-        column = pq.read_table(path, filesystem=fs, columns=[C.REASON])[C.REASON]
+        column = read_part(fs, path, [C.REASON])[C.REASON]
         for entry in pc.value_counts(column).to_pylist():
             counts[entry["values"]] += entry["counts"]
     return dict(sorted(counts.items()))

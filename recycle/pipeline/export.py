@@ -15,7 +15,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from recycle import columns as C
-from recycle.rundir import outcome_files, read_outcome
+from recycle.rundir import outcome_files, read_outcome, read_part
 from recycle.storage import filesystem
 
 ALPACA_JSON = "recycled_alpaca.json"
@@ -73,7 +73,7 @@ def sorted_final_batches(run_dir: str) -> Iterator[pa.Table]:
         writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
         schema = pa.schema([(c, pa.string()) for c in columns])
         for path in files:
-            table = pq.read_table(path, filesystem=fs, columns=columns).cast(schema)
+            table = read_part(fs, path, columns).cast(schema)
             ids = table[C.SAMPLE_ID].to_numpy(zero_copy_only=False)
             bucket = np.searchsorted(bounds, ids, side="right")  # (rows,)
             for b in np.unique(bucket):
@@ -92,10 +92,7 @@ def sorted_final_batches(run_dir: str) -> Iterator[pa.Table]:
 def _bucket_bounds(fs: pafs.FileSystem, files: list[str]) -> np.ndarray:
     """The first sample id of each bucket after the first, in sorted order (empty: one bucket)."""
     ids = pa.concat_arrays(
-        [
-            pq.read_table(f, filesystem=fs, columns=[C.SAMPLE_ID])[C.SAMPLE_ID].combine_chunks()
-            for f in files
-        ]
+        [read_part(fs, f, [C.SAMPLE_ID])[C.SAMPLE_ID].combine_chunks() for f in files]
     ).cast(pa.string())
     rows = max(BUCKET_ROWS, math.ceil(len(ids) / MAX_BUCKETS))
     firsts = pc.sort_indices(ids)[rows::rows]

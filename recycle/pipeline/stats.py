@@ -25,7 +25,7 @@ from recycle import columns as C
 from recycle.config import RecycleConfig
 from recycle.errors import ConfigError
 from recycle.pipeline.resume import STREAM_PARTS
-from recycle.rundir import outcome_files
+from recycle.rundir import outcome_files, read_part
 from recycle.select.declarations import COHERENCE, PAIR_TEXT, ModeSpec
 from recycle.select.modes import FINAL, PAIR_LENGTHS, PAIR_SCORES
 from recycle.select.plan import SelectionPlan, plan_selection
@@ -108,7 +108,7 @@ def _stream_frame(run_dir: str, outcomes: tuple[str, ...], prefix: str) -> pd.Da
     for outcome in outcomes:
         for path in outcome_files(run_dir, outcome, STREAM_PARTS):
             names = pq.read_schema(path, filesystem=fs).names
-            table = pq.read_table(path, filesystem=fs, columns=[c for c in wanted if c in names])
+            table = read_part(fs, path, [c for c in wanted if c in names])
             frames.append(table.to_pandas())
     if not frames:
         return None

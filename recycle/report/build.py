@@ -25,7 +25,7 @@ from recycle.report import figures
 from recycle.report import html as report_html
 from recycle.report.examples import CHANGE_COLUMNS, CHANGED, changed, example_ids, pick_examples
 from recycle.report.wording import reason_text
-from recycle.rundir import MANIFEST, outcome_files, read_manifest, read_outcome
+from recycle.rundir import MANIFEST, outcome_files, read_manifest, read_outcome, read_part
 from recycle.storage import file_exists, filesystem
 
 REPORT_DIR = "report"
@@ -53,7 +53,7 @@ LIGHT_COLUMNS = (
 def _light_file(fs: pafs.FileSystem, path: str) -> pd.DataFrame:
     names = pq.read_schema(path, filesystem=fs).names
     wanted = [c for c in (*LIGHT_COLUMNS, *CHANGE_COLUMNS) if c in names]
-    table = pq.read_table(path, filesystem=fs, columns=wanted)
+    table = read_part(fs, path, wanted)
     light = table.select([c for c in LIGHT_COLUMNS if c in names])
     return light.append_column(CHANGED, changed(table)).to_pandas()
 
@@ -84,10 +84,10 @@ def load_examples(run_dir: str, light: pd.DataFrame) -> list[dict[str, Any]]:
     frames = []
     for outcome in (*SCORED, C.OUTCOME_REJECTED):
         for path in outcome_files(run_dir, outcome):
-            here = pq.read_table(path, filesystem=fs, columns=[C.SAMPLE_ID])[C.SAMPLE_ID]
+            here = read_part(fs, path, [C.SAMPLE_ID])[C.SAMPLE_ID]
             if not pc.any(pc.is_in(here, ids)).as_py():
                 continue  # only the few files holding an example are read whole
-            table = pq.read_table(path, filesystem=fs)
+            table = read_part(fs, path)
             table = table.filter(pc.is_in(table[C.SAMPLE_ID], ids))
             frames.append(table.append_column(CHANGED, changed(table)).to_pandas())
     return pick_examples(frames)

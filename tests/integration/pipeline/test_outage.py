@@ -79,11 +79,16 @@ def test_an_outage_past_the_limit_stops_and_the_rerun_finishes_the_rest(
     assert counts["kept"] + sum(counts["dropped"].values()) == SAMPLES
     assert [i["status"] for i in manifest["invocations"]] == ["stopped", "finished"]
     first, second = (i["teacher"]["requests"] for i in manifest["invocations"])
-    assert manifest["teacher"]["requests"] == first + second  # refused ones never reach the server
-    # The stopped run's manifest is written when the job stops; a request its actors had already
-    # admitted can still reach the server after that (the CI run saw one: 88 arrivals for 32 + 55
-    # counted), at most the teacher stages' concurrency.
-    assert server.stats.requests <= first + second + 2 * CONCURRENCY
+    assert manifest["teacher"]["requests"] == first + second
+    # What was paid, counted: the gate counts each request before it leaves, so one the stopped
+    # run's actors sent after the job stopped is in its manifest too (as unsettled; before, the
+    # CI run once saw 88 arrivals for 32 + 55 counted): nothing reaches the server uncounted.
+    # Not equality: a connection error is counted as a request, and it may have reached the
+    # server (which went down with it in flight, answered and could not deliver: 8 here, the
+    # stage's concurrency) or not (refused while the server was down).
+    connection = sum(i["teacher"]["errors"].get("connection", 0) for i in manifest["invocations"])
+    arrived = server.stats.requests
+    assert first + second - connection <= arrived <= first + second, (arrived, connection)
 
     # Counted at the server: every sample's two prompts answered, none twice except the few in
     # flight when the server went down (at most the teacher stages' concurrency, 2 x 8).
