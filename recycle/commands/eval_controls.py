@@ -11,6 +11,7 @@ OUTPUT/eval_control_<name>/         its evaluation against the baseline, laid ou
 
 from __future__ import annotations
 
+import json
 import logging
 import posixpath
 from typing import Any
@@ -60,7 +61,8 @@ def write_rows(path: str, rows: list[dict[str, Any]]) -> str:
     fs, p = filesystem(path)
     fs.create_dir(posixpath.dirname(p), recursive=True)
     with fs.open_output_stream(p) as f:
-        f.write("".join(r["raw"].strip() + "\n" for r in rows).encode("utf-8"))
+        lines = (json.dumps(json.loads(r["raw"]), ensure_ascii=False) + "\n" for r in rows)
+        f.write("".join(lines).encode("utf-8"))
     return path
 
 

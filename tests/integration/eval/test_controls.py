@@ -1,0 +1,77 @@
+"""eval.controls end to end (issue 35, part 1): jobs/end_to_end.py selects half of 8 rows
+(ifd_topk: the kept size is known in advance), fine-tunes the tiny student on them, then on a
+seeded random subset and on the longest responses of the same 8 rows at that size, and judges all
+three against the base model; the verdict shows the three rows with intervals and one line."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from recycle.testing.local_server import LocalTeacherServer
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _end_to_end():
+    spec = importlib.util.spec_from_file_location("end_to_end", REPO / "jobs" / "end_to_end.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_controls_are_fine_tuned_and_judged_beside_the_verdict(ray_local, tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    with LocalTeacherServer() as server:  # scores as the judge
+        argv = [
+            "jobs/configs/small_local.yaml", f"output.dir={out}", f"student.model={tiny_model_dir}",
+            f"teacher.base_url={server.base_url}", "data.limit=8", "selection.mode=ifd_topk",
+            "selection.topk_percent=50", "train.cpus_per_worker=0.5", "train.name=controls",
+            "eval.baseline=base", "eval.controls=[random,length]", "eval.control_seed=5",
+            "eval.sets=[vicuna]", "eval.limit_per_set=2", "eval.max_new_tokens=4",
+            f"judge.base_url={server.base_url}", "judge.model=local-teacher", "judge.num_actors=1",
+        ]  # fmt: skip
+        assert _end_to_end().main(argv) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    kept = manifest["counts"]["kept"]
+    assert 0 < kept < 8
+    controls = manifest["verdict"]["controls"]
+    assert controls["applies"] and controls["size"] == kept and controls["usable"] == 8
+    assert list(controls["rows"]) == ["recycled", "random", "length"]
+    for row in controls["rows"].values():
+        lo, hi = row["win_rate"]["ci"]
+        assert lo <= row["win_rate"]["value"] <= hi
+    assert controls["rows"]["recycled"]["win_rate"]["value"] == manifest["verdict"]["win_rate"]
+    assert controls["line"].startswith("Recycling ") and controls["figure"] == "win_rate"
+
+    source = json.loads((REPO / "recycle" / "demo" / "alpaca_sample.json").read_text())[:8]
+    lengths = sorted((len(r["output"]) for r in source), reverse=True)
+    longest = _records(out / "control_length" / "data.jsonl")
+    assert sorted((len(r["output"]) for r in longest), reverse=True) == lengths[:kept]
+    random_rows = _records(out / "control_random" / "data.jsonl")
+    assert len(random_rows) == kept and all(r in source for r in random_rows)
+    for name in ("random", "length"):
+        train = json.loads((out / f"control_{name}" / "train" / "manifest.json").read_text())
+        assert train["counts"]["input"] == kept
+        assert train["config"]["train"]["dataset"] == str(out / f"control_{name}" / "data.jsonl")
+        judged = json.loads((out / f"eval_control_{name}" / "manifest.json").read_text())
+        assert judged["pairwise"]["ran"]["models"]["a"] == train["outputs"]["model"]
+        assert judged["pairwise"]["ran"]["answers"]["b"] == str(
+            out / "eval" / "answers_b" / "model_outputs.json"
+        )  # the baseline's answers, judged again
+        assert judged["verdict"]["win_rate"] == controls["rows"][name]["win_rate"]["value"]
+    report = (out / "eval" / "report.md").read_text()
+    assert "## Controls" in report and "control: longest responses" in report
+    assert controls["line"] in report
+    assert (
+        json.loads((out / "eval" / "manifest.json").read_text())["verdict"] == manifest["verdict"]
+    )
