@@ -97,3 +97,33 @@ def render_template(template: str, query: str, input_: str = "") -> str:
             f"unknown student template {template!r}; use one of {', '.join(STUDENT_TEMPLATES)} or 'chat'"
         )
     return _env().get_template(f"templates/{template}.j2").render(instruction=query, input=input_)
+
+
+# The multi-turn form of each template family (prompts/templates/turns/), as FastChat renders
+# several turns: the answer of turn t is followed by the eos token, then the next user turn.
+TURN_TEMPLATES = {
+    "vicuna": "vicuna",
+    "vicuna_joined": "vicuna",
+    "alpaca": "alpaca",
+    "alpaca_joined": "alpaca",
+    "wizardlm": "wizardlm",
+    "wizardlm_joined": "wizardlm",
+    PLAIN_TEMPLATE: PLAIN_TEMPLATE,
+}
+
+
+def render_turn(template: str, query: str, system: str = "", first: bool = False) -> str:
+    """The prompt of one user turn of a conversation (prompts/templates/turns/FAMILY.j2).
+
+    `first=True` renders the first turn with the conversation's own `system` prompt in place of
+    the template's preamble; later turns (`first=False`) come after the previous answer and its
+    eos. A first turn without a system prompt is `render_template(template, query)` itself.
+    """
+    if template not in TURN_TEMPLATES:
+        raise ConfigError(
+            f"unknown student template {template!r}; use one of {', '.join(TURN_TEMPLATES)} or 'chat'"
+        )
+    if first and not system:
+        return render_template(template, query)
+    name = f"templates/turns/{TURN_TEMPLATES[template]}.j2"
+    return _env().get_template(name).render(instruction=query, system=system, first=first)

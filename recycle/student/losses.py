@@ -123,6 +123,53 @@ def mean_target_nll(
     return (sums / counts).cpu()
 
 
+@torch.inference_mode()
+def span_mean_nll(
+    model: Any,
+    seqs: Sequence[TokenSequence],
+    spans: Sequence[Sequence[tuple[int, int]]],
+    pad_id: int,
+    chunk: int = 4096,
+) -> torch.Tensor:
+    """Mean NLL of each target span of each sequence, with one forward for the whole micro-batch.
+
+    A conversation's answers are several spans of one sequence: a causal model's loss on the
+    tokens of span k sees exactly the tokens before it, so one forward scores every turn.
+
+    Args:
+        model: a Hugging Face causal LM, as for `mean_target_nll`.
+        seqs: the sequences (only their `input_ids` are read).
+        spans: for each sequence, (start, end) token ranges of its targets, each with
+            1 <= start < end <= len(input_ids).
+        pad_id: id written on padded positions (masked out, never scored).
+        chunk: most target positions projected onto the vocabulary at once.
+
+    Returns:
+        (S,) float32 mean NLL of every span, sequence by sequence, in order; on the CPU.
+    """
+    device = model.device
+    ids, mask = pad_right(seqs, pad_id, device)  # (B, T), (B, T)
+    rows, pos, seg, counts = [], [], [], []
+    for b, row_spans in enumerate(spans):
+        for start, end in row_spans:
+            if not 1 <= start < end <= len(seqs[b].input_ids):
+                raise ValueError(f"sequence {b}: span ({start}, {end}) holds no scoreable target")
+            rows += [b] * (end - start)
+            pos += range(start - 1, end - 1)  # position p predicts token p + 1
+            seg += [len(counts)] * (end - start)
+            counts.append(end - start)
+    rows_t, pos_t = torch.tensor(rows, device=device), torch.tensor(pos, device=device)  # (N,)
+    out = model.base_model(input_ids=ids, attention_mask=mask, use_cache=False)
+    picked = out.last_hidden_state[rows_t, pos_t]  # (N, H)
+    targets = ids[rows_t, pos_t + 1]  # (N,)
+    softcap = getattr(model.config, "final_logit_softcapping", None)
+    nll = token_nll(model.get_output_embeddings(), picked, targets, chunk, softcap)  # (N,)
+    sums = torch.zeros(len(counts), dtype=torch.float32, device=device).index_add_(
+        0, torch.tensor(seg, device=device), nll
+    )  # (S,)
+    return (sums / torch.tensor(counts, dtype=torch.float32, device=device)).cpu()
+
+
 def ratio_score(conditional: float, unconditional: float) -> tuple[float, str]:
     """exp(conditional - unconditional): IFD from (loss_y_given_x, loss_y), r-IFD from (loss_x_given_y, loss_x).
 

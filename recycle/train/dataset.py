@@ -102,7 +102,7 @@ def normalize_raw(batch: pa.Table) -> pa.Table:
             strict=True,
         )
     ]
-    keep = (C.SAMPLE_ID, C.INSTRUCTION, C.INPUT, C.OUTPUT, C.OUTCOME, C.REASON)
+    keep = (C.SAMPLE_ID, C.INSTRUCTION, C.INPUT, C.OUTPUT, C.OUTCOME, C.REASON, C.MESSAGES)
     return pa.table({k: pa.array([r[k] for r in rows], type=pa.string()) for k in keep})
 
 
@@ -174,6 +174,12 @@ def schedule_samples(cfg: RecycleConfig, table: pa.Table) -> Schedule:
     t = cfg.train
     layout = Layout(t.global_batch_size, t.num_workers, t.micro_batch_size)
     ids = [np.asarray(x, dtype=np.int32) for x in table[C.INPUT_IDS].to_pylist()]
+    masks = None  # conversations: 1 on every assistant turn (train/samples.py)
+    if C.TARGET_MASK in table.column_names:
+        masks = [
+            np.asarray(m, dtype=np.int8) if m else None for m in table[C.TARGET_MASK].to_pylist()
+        ]
+        masks = masks if any(m is not None for m in masks) else None
     schedule = build_schedule(
         table[C.SAMPLE_ID].to_pylist(),
         ids,
@@ -185,6 +191,7 @@ def schedule_samples(cfg: RecycleConfig, table: pa.Table) -> Schedule:
         t.max_length,
         t.max_steps,
         t.sort_by_length,
+        target_masks=masks,
     )
     if not schedule.steps_per_epoch or 0 in schedule.steps_per_epoch:
         unit = "packed rows" if t.packing else "samples"

@@ -4,6 +4,12 @@ The sequence of a sample is exactly the one scoring builds for loss_y_given_x (I
 [start] + tok(T(x)) + tok(y) + [eos], cut at the end of the response to fit `max_length`. The
 eos is part of the target, so the model learns to stop. A sample that keeps no response token
 carries the builder's reason and is left out of training (counted, never silently).
+
+A conversation row (its `messages` set, data/normalize.py) is the sequence per-turn scoring
+builds (student/turn_sequences.py), with a target mask: 1 on every assistant turn's tokens and
+the end of each turn (the eos, or the chat template's end-of-turn text), 0 on the system prompt,
+the user turns and the template's own text: the model learns every answer and nothing else.
+Single-turn rows keep `target_start` alone (their mask column is empty), as before.
 """
 
 from __future__ import annotations
@@ -15,12 +21,14 @@ from typing import Any
 import pyarrow as pa
 
 from recycle import columns as C
+from recycle.data.conversation import parse
 from recycle.storage import local_folder
 from recycle.student.sequences import build_sequence, prompt_prefix
+from recycle.student.turn_sequences import conversation_pieces, training_sequence
 
 STAGE = "train_tokenize"
 READS = (C.SAMPLE_ID, C.INSTRUCTION, C.INPUT, C.OUTPUT)
-WRITES = (C.SAMPLE_ID, C.INPUT_IDS, C.TARGET_START, C.TRAIN_ERROR)
+WRITES = (C.SAMPLE_ID, C.INPUT_IDS, C.TARGET_START, C.TRAIN_ERROR, C.TARGET_MASK)
 
 
 def tokenize_samples(
@@ -47,6 +55,47 @@ def tokenize_samples(
     return ids, starts, errors
 
 
+def tokenize_conversations(
+    tokenizer: Any, messages: Sequence[str], template: str, max_length: int
+) -> tuple[list[list[int]], list[list[int]], list[str]]:
+    """Token ids, target mask (1 on assistant tokens) and error reason of each conversation.
+
+    Args:
+        messages: the `messages` cells (JSON text) of conversation rows.
+
+    Returns:
+        (input_ids, target_mask, error) lists, one entry per conversation.
+    """
+    pieces = conversation_pieces(tokenizer, template, [parse(m) for m in messages])
+    out = [training_sequence(p, max_length) for p in pieces]
+    return [o[0] for o in out], [o[1] for o in out], [o[2] for o in out]
+
+
+def _tokenized_rows(
+    tokenizer: Any, rows: pa.Table, template: str, max_length: int
+) -> list[tuple[list[int], int, str, list[int]]]:
+    """(input_ids, target_start, error, target_mask) of each kept row, in order; the mask is []
+    for a single-turn row."""
+    messages = (
+        rows[C.MESSAGES].to_pylist() if C.MESSAGES in rows.column_names else [None] * rows.num_rows
+    )
+    single = [i for i, m in enumerate(messages) if not m]
+    texts = [rows[c].to_pylist() for c in (C.INSTRUCTION, C.INPUT, C.OUTPUT)]
+    ids, starts, errors = tokenize_samples(
+        tokenizer, *([col[i] for i in single] for col in texts), template, max_length
+    )
+    out: list[Any] = [None] * rows.num_rows
+    for i, x, t, e in zip(single, ids, starts, errors, strict=True):
+        out[i] = (x, t, e, [])
+    chats = [i for i, m in enumerate(messages) if m]
+    cids, masks, cerrors = tokenize_conversations(
+        tokenizer, [messages[i] for i in chats], template, max_length
+    )
+    for i, x, m, e in zip(chats, cids, masks, cerrors, strict=True):
+        out[i] = (x, m.index(1) if e == "" else 0, e, m)
+    return out
+
+
 class TokenizeForTraining:
     """Ray Data adapter: loads the student tokenizer once, tokenizes pyarrow batches.
 
@@ -69,20 +118,12 @@ class TokenizeForTraining:
         C.require_columns(STAGE, batch.column_names, READS)
         kept = _kept_mask(batch)
         rows = batch.filter(pa.array(kept))
-        ids, starts, errors = tokenize_samples(
-            self.tokenizer,
-            rows[C.INSTRUCTION].to_pylist(),
-            rows[C.INPUT].to_pylist(),
-            rows[C.OUTPUT].to_pylist(),
-            self.template,
-            self.max_length,
-        )
-        it = iter(zip(ids, starts, errors, strict=True))
+        it = iter(_tokenized_rows(self.tokenizer, rows, self.template, self.max_length))
         reasons = (
             batch[C.REASON].to_pylist() if C.REASON in batch.column_names else [""] * batch.num_rows
         )
         out = [
-            next(it) if k else ([], 0, f"rejected_{r}: invalid row")
+            next(it) if k else ([], 0, f"rejected_{r}: invalid row", [])
             for k, r in zip(kept, reasons, strict=True)
         ]
         return pa.table(
@@ -91,6 +132,7 @@ class TokenizeForTraining:
                 C.INPUT_IDS: pa.array([o[0] for o in out], type=pa.list_(pa.int32())),
                 C.TARGET_START: pa.array([o[1] for o in out], type=pa.int32()),
                 C.TRAIN_ERROR: pa.array([o[2] for o in out], type=pa.string()),
+                C.TARGET_MASK: pa.array([o[3] for o in out], type=pa.list_(pa.int8())),
             }
         )
 

@@ -113,9 +113,13 @@ def epoch_rows(
 
 
 def _row_columns(
-    ids: Sequence[np.ndarray], starts: Sequence[int], members: list[int]
+    ids: Sequence[np.ndarray],
+    starts: Sequence[int],
+    members: list[int],
+    masks: Sequence[np.ndarray | None] | None = None,
 ) -> tuple[list[int], list[int], list[int]]:
-    """input_ids, position_ids and target_mask of one row made of the samples `members`."""
+    """input_ids, position_ids and target_mask of one row made of the samples `members`; a
+    sample with a mask of its own (a conversation) uses it instead of its target start."""
     tokens: list[int] = []
     positions: list[int] = []
     target: list[int] = []
@@ -123,7 +127,8 @@ def _row_columns(
         n, t0 = len(ids[i]), int(starts[i])
         tokens.extend(int(v) for v in ids[i])
         positions.extend(range(n))
-        target.extend([0] * t0 + [1] * (n - t0))
+        own = masks[i] if masks is not None else None
+        target.extend([0] * t0 + [1] * (n - t0) if own is None else (int(v) for v in own))
     return tokens, positions, target
 
 
@@ -203,6 +208,7 @@ def build_schedule(
     capacity: int,
     max_steps: int | None = None,
     sort_by_length: bool = False,
+    target_masks: Sequence[np.ndarray | None] | None = None,
 ) -> Schedule:
     """Lay out `epochs` passes over the samples into every worker's rows.
 
@@ -216,6 +222,8 @@ def build_schedule(
         sort_by_length: order each step's rows by length before cutting micro-batches (see
             `sort_step_rows`); the fingerprint is the same either way, so a run may resume
             with the other setting.
+        target_masks: per sample, None (targets from its start on) or its own 0/1 mask of
+            len(ids[i]) (a conversation: every assistant turn); None: no sample has one.
     """
     lengths = [len(x) for x in ids]
     ranks = [_RankColumns() for _ in range(layout.num_workers)]
@@ -246,7 +254,7 @@ def build_schedule(
             stats["padding_tokens"] += padding_tokens(step_rows, lengths, layout)
             for index, members in enumerate(step_rows):
                 _, rank, micro = place(index, layout)
-                columns = _row_columns(ids, starts, members)
+                columns = _row_columns(ids, starts, members, target_masks)
                 ranks[rank].add(columns, epoch, step0 + offset + 1, micro)
                 stats["tokens"] += len(columns[0])
                 stats["target_tokens"] += sum(columns[2])
