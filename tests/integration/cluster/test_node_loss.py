@@ -134,11 +134,15 @@ def test_a_node_lost_mid_stream_costs_no_sample_and_no_paid_prompt(
     assert lost_actors >= 1 and repaid <= 2 * lost_actors, (repaid, lost_actors)
     # What was paid, counted: the gate (on the driver's node) counts each request before it
     # leaves, so those answered on the lost node in the instant before it died, whose settlement
-    # never came, are in the manifest too (as unsettled, at their reserved worst case).
-    teacher_counts = manifest["invocations"][-1]["teacher"]
-    assert teacher_counts["requests"] == arrived == len(teacher.answered), (teacher_counts, arrived)
-    assert manifest["teacher"]["requests"] == arrived
-    assert 0 <= teacher_counts["unsettled"] <= 2 * lost_actors, teacher_counts
+    # never came, are in the manifest too (as unsettled, at their reserved worst case). Every
+    # settled request reached the server; an unsettled one may not have (its node died between
+    # the gate's count and the send: seen once, 82 counted for 81 arrivals), so
+    # the count is exact but for the unsettled, and never below what the server answered.
+    t = manifest["invocations"][-1]["teacher"]
+    assert arrived == len(teacher.answered)
+    assert t["requests"] - t["unsettled"] <= arrived <= t["requests"], (t, arrived)
+    assert t["unsettled"] <= 2 * lost_actors, t  # at most what was in flight there
+    assert manifest["teacher"]["requests"] == t["requests"]
 
 
 TRAIN_WORKER = "RayTrainWorker"  # Ray Train's worker actors, in their process titles
