@@ -7,6 +7,7 @@ rebuilt at any time, on any machine that can read the run directory. The words i
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import tempfile
 from pathlib import Path
@@ -27,6 +28,9 @@ from recycle.report.examples import CHANGE_COLUMNS, CHANGED, changed, example_id
 from recycle.report.wording import reason_text
 from recycle.rundir import MANIFEST, outcome_files, read_manifest, read_outcome, read_part
 from recycle.storage import file_exists, filesystem
+from recycle.student.drift import drift_warning
+
+log = logging.getLogger(__name__)
 
 REPORT_DIR = "report"
 SCORED = (C.OUTCOME_KEPT, C.OUTCOME_DROPPED)
@@ -158,6 +162,16 @@ def make_figures(rows: pd.DataFrame, out: Path) -> dict[str, str]:
     return {k: v for k, v in made.items() if v}
 
 
+def template_drift(manifest: dict[str, Any], rows: pd.DataFrame) -> str:
+    """The template-drift warning of a run (student/drift.py), "" when its IFD values look sane.
+
+    Reads the IFD of the original pairs (before any rewrite), else the final IFD.
+    """
+    column = C.scored(C.ORIG, C.IFD) if C.scored(C.ORIG, C.IFD) in rows else C.FINAL_IFD
+    student = (manifest.get("config") or {}).get("student") or {}
+    return drift_warning(_column(rows, column), student.get("template") or "vicuna")
+
+
 def report_title(manifest: dict[str, Any]) -> str:
     """`recycle run: NAME`, NAME being the run directory's last part."""
     run_dir = ((manifest.get("config") or {}).get("output") or {}).get("dir") or ""
@@ -166,9 +180,13 @@ def report_title(manifest: dict[str, Any]) -> str:
 
 
 def summary_markdown(manifest: dict[str, Any], rows: pd.DataFrame) -> str:
-    """The markdown summary: counts, rewrites, Table 6 statistics, teacher usage."""
+    """The markdown summary: warnings, counts, rewrites, Table 6 statistics, teacher usage."""
     counts = manifest.get("counts", {})
-    lines = [f"# {report_title(manifest)}", "", "## Counts", ""]
+    lines = [f"# {report_title(manifest)}", ""]
+    drift = template_drift(manifest, rows)
+    if drift:
+        lines += ["## Warnings", "", f"- {drift}", ""]
+    lines += ["## Counts", ""]
     lines += [f"- input: {counts.get('input', 0)}", f"- kept: {counts.get('kept', 0)}"]
     for kind in ("dropped", "rejected"):
         for reason, n in (counts.get(kind) or {}).items():
@@ -245,6 +263,9 @@ def render_page(
         ("What happened to each sample", report_html.glossary() + report_html.counts_table(manifest.get("counts", {}))
          + f"<p>Every input sample is counted once: {'the counts add up' if ok else 'THE COUNTS DO NOT ADD UP'}.</p>"),
     ]  # fmt: skip
+    drift = template_drift(manifest, rows)
+    if drift:
+        sections.insert(0, ("Warning: template drift", f"<p><b>{report_html.esc(drift)}</b></p>"))
     rewrites = rewrite_counts(rows)
     if rewrites:
         header = [
@@ -286,6 +307,9 @@ def write_report(run_dir: str) -> str:
     rows = load_light_rows(run_dir)
     rejects = load_light_rows(run_dir, (C.OUTCOME_REJECTED,))
     exs = load_examples(run_dir, pd.concat([rows, rejects]))
+    drift = template_drift(manifest, rows)
+    if drift:
+        log.warning("%s (report of %s)", drift, run_dir)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         figs = make_figures(rows, out) if len(rows) else {}

@@ -28,12 +28,12 @@ BAD_LINES = {
     "non_string_field": '{"instruction": "Count.", "output": 42}',
     "empty_instruction": '{"instruction": "   ", "output": "orphan answer"}',
     "empty_output": '{"instruction": "Say nothing.", "output": ""}',
-    "multi_turn": json.dumps(
+    "tool_call": json.dumps(  # several exchanges are accepted (issue 34); a tool turn is not
         {
             "conversations": [
                 {"from": "human", "value": "a"},
-                {"from": "gpt", "value": "b"},
-                {"from": "human", "value": "c"},
+                {"from": "function_call", "value": "b"},
+                {"from": "observation", "value": "c"},
                 {"from": "gpt", "value": "d"},
             ]
         }
