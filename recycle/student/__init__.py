@@ -7,6 +7,9 @@ Modules, from the bottom up:
 - `batching`: dedupe, sort by length, pack under `student.batch_tokens`, one forward each.
 - `variants`: `Variant`, which (x, y) columns to score and which statistics.
 - `planning`, `scoring`: the pure core, rows -> sequence pairs -> score columns (`score_columns`).
+- `turn_sequences`, `turns`: conversations, one sequence per conversation (a span per answer,
+  shared with training) -> IFD / r-IFD per assistant turn and aggregates (`score_turns`).
+- `drift`: the template-drift warning (most IFD values above 1).
 - `model`: load the student once; `check_student` fails fast in the driver.
 - `scoring_actor`: the thin Ray adapter over `scoring`: `StudentScorer` (Ray Data stage) and
   `score_dataset`.
@@ -24,6 +27,8 @@ from typing import Any
 _EXPORTS = {
     "Variant": "recycle.student.variants",
     "score_columns": "recycle.student.scoring",
+    "score_turns": "recycle.student.turns",
+    "score_conversation_column": "recycle.student.turns",
     "StudentScorer": "recycle.student.scoring_actor",
     "score_dataset": "recycle.student.scoring_actor",
     "load_student": "recycle.student.model",
