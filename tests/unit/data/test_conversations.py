@@ -146,3 +146,24 @@ def test_sharegpt_function_call_turn_is_a_tool_call():
     ]
     row = norm({"conversations": turns})
     assert row[C.REASON] == normalize.TOOL_CALL and "turn 1" in row[C.DETAIL]
+
+
+def test_parquet_of_messages_rows_reads_as_conversations(tmp_path):
+    """A Parquet (or saved HF dataset) `messages` column is a list of structs: the same rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from recycle.data.records import iter_records
+    from recycle.data.sources import InputFile
+
+    path = tmp_path / "chat.parquet"
+    pq.write_table(pa.Table.from_pylist([MESSAGES4, {"messages": NORMALIZED[1:3]}]), path)
+    rows = [
+        normalize.normalize_record(r["raw"], r["source"], r["parse_error"])
+        for r in iter_records(InputFile(str(path), "parquet"))
+    ]
+    assert json.loads(rows[0][C.MESSAGES]) == NORMALIZED
+    assert rows[0][C.SAMPLE_ID] == norm(MESSAGES4)[C.SAMPLE_ID]
+    assert rows[1][C.MESSAGES] is None and rows[1][C.SAMPLE_ID] == normalize.sample_id(
+        "Hi", "", "Hello!"
+    )
