@@ -19,7 +19,7 @@ from typing import Any
 from recycle.commands import needs
 from recycle.commands.benchmarks import verdict_lines, wanted
 from recycle.commands.eval_steps import Sides
-from recycle.commands.runner import Command, Run, execute
+from recycle.commands.runner import Command, Run, check_invariants, execute
 from recycle.config import RecycleConfig
 from recycle.errors import ConfigError
 from recycle.eval.lm_harness import results_markdown
@@ -156,15 +156,18 @@ def evaluate_finetuned(
         return manifest
     from recycle.commands.eval_controls import run_controls
 
-    section = run_controls(cfg, baseline, manifest, preflight)
+    section = run_controls(
+        cfg, baseline, manifest,
+        finetune=lambda c: run_finetune(c, preflight=preflight).model_dir,
+        evaluate=lambda c: run_eval(c, preflight),
+    )  # fmt: skip
     return record_controls(evaluation.output.dir, section, generator_names(evaluation)["b"])
 
 
 def record_controls(eval_dir: str, section: dict[str, Any], baseline: str) -> dict[str, Any]:
     """The controls in the evaluation's manifest (checked again), its report and the console."""
     from recycle.commands.eval_controls import console, report_lines
-    from recycle.commands.flow import rewrite_checked
-    from recycle.rundir import read_manifest
+    from recycle.rundir import read_manifest, write_manifest
 
     manifest = read_manifest(eval_dir)
     manifest["controls"] = section
@@ -180,4 +183,5 @@ def record_controls(eval_dir: str, section: dict[str, Any], baseline: str) -> di
         f.write((report + "\n## Controls\n\n" + "\n".join(lines) + "\n").encode("utf-8"))
     for line in lines:
         console.info("%s", line)
-    return rewrite_checked(eval_dir, manifest)
+    check_invariants(manifest, write_manifest(eval_dir, manifest))
+    return manifest

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
+from collections.abc import Callable
 from typing import Any
 
 from recycle import columns as C
@@ -22,7 +23,6 @@ from recycle.errors import InputError
 from recycle.eval import controls as K
 from recycle.eval.sides import eval_config
 from recycle.logs import PROGRESS_LOGGER
-from recycle.preflight import Preflight
 from recycle.rundir import read_manifest
 from recycle.storage import filesystem
 
@@ -77,13 +77,15 @@ def control_config(cfg: RecycleConfig, name: str, data: str) -> RecycleConfig:
 
 
 def run_controls(
-    cfg: RecycleConfig, baseline: str, recycled: dict[str, Any], preflight: bool | Preflight
+    cfg: RecycleConfig,
+    baseline: str,
+    recycled: dict[str, Any],
+    finetune: Callable[[RecycleConfig], str],
+    evaluate: Callable[[RecycleConfig], dict[str, Any]],
 ) -> dict[str, Any]:
-    """Fine-tune and judge each control of eval.controls; the section comparing them with the
-    recycled model's verdict (`recycled`, its evaluation manifest)."""
-    from recycle.commands.eval import run_eval
-    from recycle.commands.train import run_finetune
-
+    """Fine-tune (`finetune`: config -> model folder) and judge (`evaluate`: config -> evaluation
+    manifest) each control of eval.controls; the section comparing them with the recycled model's
+    verdict (`recycled`, its evaluation manifest)."""
     rows = usable_rows(cfg)
     size = kept_size(cfg.output.dir)
     section: dict[str, Any] = {"controls": list(cfg.eval.controls), "size": size,
@@ -99,8 +101,8 @@ def run_controls(
         chosen = [rows[i] for i in K.control_positions(name, lengths, size, cfg.eval.control_seed)]
         folder = posixpath.join(cfg.output.dir.rstrip("/"), f"control_{name}")
         data = write_rows(posixpath.join(folder, DATA), chosen)
-        model = run_finetune(control_config(cfg, name, data), preflight=preflight).model_dir
-        judged = run_eval(control_eval_config(cfg, name, model, baseline, recycled), preflight)
+        model = finetune(control_config(cfg, name, data))
+        judged = evaluate(control_eval_config(cfg, name, model, baseline, recycled))
         figures[name] = K.figures(judged["verdict"])
         runs[name] = {"data": data, "rows": len(chosen), "model": model,
                       "eval": judged_dir(cfg, name),

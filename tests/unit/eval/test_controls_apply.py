@@ -14,13 +14,12 @@ def test_controls_do_not_apply_when_everything_was_kept(tmp_path, monkeypatch):
     rows = [{"sample_id": f"s{i}", "raw": "{}", "length": i} for i in range(3)]
     monkeypatch.setattr(eval_controls, "usable_rows", lambda cfg: rows)
 
-    def no_training(*args, **kwargs):
-        raise AssertionError("nothing is fine-tuned when controls do not apply")
+    def nothing(cfg):
+        raise AssertionError("nothing is fine-tuned or judged when controls do not apply")
 
-    monkeypatch.setattr("recycle.commands.train.run_finetune", no_training)
     cfg = load_config(None, [f"output.dir={tmp_path}", "eval.baseline=base",
                              "eval.controls=[random,length]"])  # fmt: skip
-    section = eval_controls.run_controls(cfg, "base-model", {"verdict": {}}, preflight=False)
+    section = eval_controls.run_controls(cfg, "base-model", {"verdict": {}}, nothing, nothing)
     assert section["applies"] is False and section["size"] == section["usable"] == 3
     assert section["line"] == (
         "Controls do not apply: the kept set (3 rows) is the whole usable input (3 rows), "
