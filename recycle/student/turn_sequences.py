@@ -157,7 +157,7 @@ def conversation_pieces(
     texts = [
         t for (ctx, ends, _), c in zip(rendered, convs, strict=True) for t in (*ctx, *c.answers)
     ]
-    texts += [e for _, ends, _ in rendered for e in ends if e]
+    texts += [e for _, ends, _ in rendered for e in ends if e is not None]
     distinct = list(dict.fromkeys(texts))
     ids = dict(zip(distinct, (tuple(x) for x in tokenize(tokenizer, distinct)), strict=True))
     out = []
