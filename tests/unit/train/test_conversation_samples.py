@@ -130,3 +130,21 @@ def test_cut_at_max_length_keeps_the_earlier_turns(tiny_model_dir, tok):
     assert row[C.INPUT_IDS] == want_ids[:cut] and row[C.TARGET_MASK] == want_mask[:cut]
     tiny = TokenizeForTraining(str(tiny_model_dir), "vicuna", 8)(table(conversation_row()))
     assert tiny.to_pylist()[0][C.TRAIN_ERROR].startswith("no_room_for_target")
+
+
+def test_chat_template_without_end_of_turn_text(tok):
+    """A template that writes nothing after an answer: each answer is learned alone, the last one
+    with the eos."""
+    from recycle.data.conversation import parse
+    from recycle.student.turn_sequences import conversation_pieces, training_sequence
+
+    tok.chat_template = (
+        "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
+        "{% if add_generation_prompt %}<assistant>{% endif %}"
+    )
+    conv = parse(normalize_record(json.dumps(conversation_row()), "t:0")[C.MESSAGES])
+    seq, mask, error = training_sequence(conversation_pieces(tok, "chat", [conv])[0], 2048)
+    assert error == ""
+    learned = [i for i, m in zip(seq, mask, strict=True) if m]
+    assert tok.decode(learned) == "".join(a for _, a in TURNS) + "</s>"
+    assert tok.decode(seq[1:]).startswith(f"<system>{SYSTEM}<user>{TURNS[0][0]}<assistant>")
