@@ -194,16 +194,24 @@ def delete_transient(run_dir: str) -> int:
 
 
 def written_ids(run_dir: str, part_prefix: str = "part", transient: bool = True) -> set[str]:
-    """Sample ids already written by the streaming stages: what a resumed run skips.
+    """Sample ids already written by the streaming stages, as a Python set (`written_id_array`)."""
+    return set(written_id_array(run_dir, part_prefix, transient).to_pylist())
 
-    `transient=False` leaves out the rejects to retry, so a rerun does those samples again.
+
+def written_id_array(run_dir: str, part_prefix: str = "part", transient: bool = True) -> pa.Array:
+    """Sample ids already written by the streaming stages, each once: what a resumed run skips.
+
+    An Arrow array (a few dozen bytes an id), not Python strings: a rerun of a 10M-row run holds
+    them on the driver. `transient=False` leaves out the rejects to retry, so a rerun does those
+    samples again.
     """
     fs, _ = filesystem(run_dir)
-    ids: set[str] = set()
-    for outcome in C.OUTCOMES:
-        for path in outcome_files(run_dir, outcome, part_prefix, None if transient else False):
-            ids.update(read_part(fs, path, [C.SAMPLE_ID])[C.SAMPLE_ID].to_pylist())
-    return ids
+    chunks = [
+        read_part(fs, path, [C.SAMPLE_ID])[C.SAMPLE_ID].combine_chunks().cast(pa.string())
+        for outcome in C.OUTCOMES
+        for path in outcome_files(run_dir, outcome, part_prefix, None if transient else False)
+    ]
+    return pc.unique(pa.concat_arrays(chunks)) if chunks else pa.array([], pa.string())
 
 
 def read_outcome(

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import ray
 
 from recycle import columns as C
-from recycle.rundir import MANIFEST, delete_transient, read_manifest, written_ids
+from recycle.rundir import MANIFEST, delete_transient, read_manifest, written_id_array
 from recycle.storage import file_exists
 
 STREAM_PARTS = (
@@ -41,13 +41,12 @@ def remaining(
 
     The rejects to retry are deleted from the run directory: their samples are being done again.
     """
-    done = written_ids(run_dir, part_prefix, transient=not retry_rejected)
+    written = written_id_array(run_dir, part_prefix, transient=not retry_rejected)
     if retry_rejected and (n := delete_transient(run_dir)):
         log.info("retrying the samples of %d part file(s) of transient rejects", n)
-    if not done:
+    if not len(written):
         return ds
-    log.info("resuming: %d samples already written, skipping them", len(done))
-    written = pa.array(sorted(done), pa.string())
+    log.info("resuming: %d samples already written, skipping them", len(written))
     return ds.map_batches(
         _not_written, fn_kwargs={"written": written}, batch_format="pyarrow", batch_size=None
     ).materialize()
