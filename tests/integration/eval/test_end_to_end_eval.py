@@ -1,9 +1,10 @@
 """jobs/end_to_end.py with its evaluation stage, offline: pipeline, fine-tuning, then the fine-tuned
 tiny student judged against its base model; the run's manifest ends with the verdict. The same job
-runs both controls (issue 35, part 1): it selects half of 8 rows (ifd_topk: the kept size is known
-in advance), fine-tunes the tiny student on them, then on a seeded random subset and on the longest
-responses of the same 8 rows at that size, and judges all three against the base model; the
-verdict shows the three rows with intervals and one line. (One job for both: each fine-tunes and
+runs both controls (issue 35, part 1): a selective run keeps the rows whose final IFD is below 1
+(with the tiny random student, some of the 8 and not all: the run is deterministic), fine-tunes the
+tiny student on them, then on a seeded random subset and on the longest responses of the same 8
+rows at that size, and judges all three against the base model; the verdict shows the three rows
+with intervals and one line. (One job for both: each fine-tunes and
 judges, which is most of an integration run's time.)"""
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ def test_end_to_end_job_ends_with_the_verdict_and_its_controls(
     with LocalTeacherServer() as server:  # reflects as the teacher, scores as the judge
         argv = [
             "jobs/configs/small_local.yaml", f"output.dir={out}", f"student.model={tiny_model_dir}",
-            f"teacher.base_url={server.base_url}", "data.limit=8", "selection.mode=ifd_topk",
-            "selection.topk_percent=50", "train.cpus_per_worker=0.5", "train.name=e2e-eval",
+            f"teacher.base_url={server.base_url}", "data.limit=8", "selection.mode=selective",
+            "selection.require_response_reflected=false", "selection.require_rifd_below_one=false",
+            "train.cpus_per_worker=0.5", "train.name=e2e-eval",
             "eval.baseline=base", "eval.controls=[random,length]", "eval.control_seed=5",
             "eval.sets=[vicuna]", "eval.limit_per_set=3", "eval.max_new_tokens=4",
             f"judge.base_url={server.base_url}", "judge.model=local-teacher", "judge.num_actors=1",
