@@ -212,3 +212,48 @@ def test_synthetic_input_in_many_files_matches_the_whole_input_at_once(ray_local
                  key=lambda r: r[C.SOURCE])  # fmt: skip
     assert sum(r[C.REASON] == "duplicate" for r in expected) > 400
     assert got == expected
+
+
+def test_conversations_are_kept_with_their_turns_and_bad_ones_rejected(ray_local, tmp_path):
+    """Alpaca rows, 2- to 6-turn ShareGPT and `messages` conversations with system prompts, and
+    malformed ones: every row kept or rejected with a reason, the manifest adding up (issue 34)."""
+
+    def share(n, system):
+        turns = [{"from": "system", "value": system}] if system else []
+        for t in range(n):
+            turns += [
+                {"from": "human", "value": f"q{n}.{t}"},
+                {"from": "gpt", "value": f"a{n}.{t}"},
+            ]
+        return {"conversations": turns}
+
+    def messages(n):
+        msgs = [{"role": "system", "content": f"You are bot {n}."}]
+        for t in range(n):
+            msgs += [
+                {"role": "user", "content": f"u{n}.{t}"},
+                {"role": "assistant", "content": f"b{n}.{t}"},
+            ]
+        return {"messages": msgs}
+
+    good = [*GOOD, *(share(n, "Be brief." if n % 2 else "") for n in range(2, 7)),
+            *(messages(n) for n in range(2, 7))]  # fmt: skip
+    bad = {
+        "bad_conversation": messages(3) | {"messages": messages(3)["messages"][:-1]},
+        "empty_output": share(2, "") | {"conversations": share(2, "")["conversations"][:-1]
+                                        + [{"from": "gpt", "value": " "}]},
+        "tool_call": json.loads(BAD_LINES["tool_call"]),
+    }  # fmt: skip
+    data = tmp_path / "chat.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in [*good, *bad.values()]) + "\n")
+    out = tmp_path / "run"
+    assert main(["validate", "--input", str(data), "--output", str(out)]) == 0
+    m = read_manifest(str(out))
+    assert m["counts"]["kept"] == len(good) and m["invariant"]["ok"]
+    assert m["counts"]["rejected"] == {k: 1 for k in sorted(bad)}
+    kept = read_outcome(str(out), C.OUTCOME_KEPT).to_pylist()
+    chats = [r for r in kept if r[C.MESSAGES]]
+    assert len(chats) == 10 and all(not r[C.MESSAGES] for r in kept if r not in chats)
+    six = next(r for r in chats if r[C.INSTRUCTION] == "q6.5")
+    turns = json.loads(six[C.MESSAGES])
+    assert [t["role"] for t in turns] == ["user", "assistant"] * 6 and six[C.OUTPUT] == "a6.5"
