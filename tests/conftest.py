@@ -41,6 +41,7 @@ SLOW_FIRST = (
     "integration/cluster/test_object_store_run.py",
     "integration/cluster/test_node_loss.py",
     "integration/pipeline/test_resume.py",
+    "integration/eval/test_end_to_end_eval.py",
     "integration/pipeline/test_modes.py",
     "integration/test_job_submit.py",
     "integration/cluster/test_rehearsal.py",
@@ -50,6 +51,11 @@ SLOW_FIRST = (
     "integration/test_notebooks.py",
     "integration/pipeline/test_outage.py",
     "integration/test_train.py",
+    "integration/test_reflect_batch.py",
+    "integration/eval/test_alpaca_eval_2_offline.py",
+    "integration/pipeline/test_stats_in_stream.py",
+    "integration/test_demo.py",
+    "integration/eval/test_baseline_original.py",
 )
 
 
