@@ -40,18 +40,10 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def offline_model(workdir: Path, rows: list[dict[str, str]]) -> Path:
-    """jobs/bench_scoring.py's CPU model (the same folder): Llama, 4 layers, 256 wide, 32k BPE."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    texts = (r[k] for r in rows for k in ("instruction", "input", "output"))
-    tok = tiny_student.build_tokenizer(workdir, texts, vocab_size=32000)
-    return tiny_student.build_tiny_model(workdir, tok, layers=4, hidden=256, heads=4)
-
-
 def main() -> None:
     args = parse_args()
     rows = alpaca_rows(path=args.data)
-    path = args.model or str(offline_model(Path(args.workdir), rows))
+    path = args.model or str(tiny_student.reference_cpu_model(Path(args.workdir), rows))
     cfg = StudentConfig(
         model=path,
         template=args.template,

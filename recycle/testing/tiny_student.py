@@ -179,3 +179,13 @@ def _train_loop(
         loss.backward()
         opt.step()
     model.eval()
+
+
+def reference_cpu_model(root: Path, rows: Iterable[dict[str, str]]) -> Path:
+    """The benchmarks' CPU model (jobs/bench_scoring.py, bench_conversations.py; one folder for
+    both): Llama, 4 layers, 256 wide, a 32k BPE trained on the rows' text."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    texts = (r[k] for r in rows for k in ("instruction", "input", "output"))
+    tok = build_tokenizer(root, texts, vocab_size=32000)
+    return build_tiny_model(root, tok, layers=4, hidden=256, heads=4)
