@@ -82,9 +82,9 @@ class TeacherServeConfig(Section):
     http_port: int = Field(
         default=8000, ge=1, le=65535, description="Port of Serve's HTTP proxy on the head node."
     )
-    http_host: str = Field(
-        default="0.0.0.0",
-        description="Address Serve's HTTP proxy binds (0.0.0.0: reachable from the other nodes).",
+    http_host: str | None = Field(
+        default=None,
+        description="Address Serve's HTTP proxy binds, on the head node only. None (the default): the head's internal address, which the teacher actors on the other nodes reach and no other interface of the head serves (Ray Serve LLM's OpenAI ingress checks no key); 127.0.0.1 on one machine; 0.0.0.0 only behind a network rule (README, Security).",
     )
     env_vars: dict[str, str] = Field(
         default_factory=dict,

@@ -35,6 +35,8 @@ POLL_S = 1.0
 REPLICA_CPUS = 1.0  # Serve's default num_cpus of a replica actor (the LLMServer replica)
 INGRESS_CPUS = 1.0  # the OpenAI ingress replica's (Serve's default), outside the bundles
 ACCELERATOR_SLIVER = 0.001  # what Ray Serve LLM asks of `accelerator_type:X` per bundle
+HEAD_RESOURCE = "node:__internal_head__"  # the resource Ray puts on the head node only
+WILDCARDS = ("0.0.0.0", "::", "")
 
 
 class ServeStartError(RecycleError):
@@ -146,14 +148,35 @@ def served_config(cfg: TeacherConfig, base_url: str) -> TeacherConfig:
     return TeacherConfig.model_validate({**cfg.model_dump(), **update})
 
 
-def served_base_url(serve: TeacherServeConfig) -> str:
+def head_node_address() -> str:
+    """The head node's internal address, as Ray knows it (the one its workers joined)."""
+    import ray
+
+    for node in ray.nodes():
+        if node.get("Alive") and HEAD_RESOURCE in node.get("Resources", {}):
+            return node["NodeManagerAddress"]
+    return ray.util.get_node_ip_address()
+
+
+def http_options(serve: TeacherServeConfig, head_address: str) -> dict[str, Any]:
+    """Serve's HTTP options: the proxy on `http_host`, or by default on the head's internal address.
+
+    Ray Serve LLM 2.60's OpenAI ingress checks no API key (neither `LLMServingArgs` nor Serve's
+    `HTTPOptions` has one), so what keeps strangers out is where the proxy listens: the address
+    the cluster's nodes share, never a wildcard unless `http_host` asks for it.
+    """
+    host = serve.http_host if serve.http_host is not None else head_address
+    return {"host": host, "port": serve.http_port}
+
+
+def served_base_url(options: dict[str, Any]) -> str:
     """Where the teacher actors reach the proxy: the bound host, or this node's address."""
-    host = serve.http_host
-    if host in ("0.0.0.0", "::", ""):
+    host = options["host"]
+    if host in WILDCARDS:
         import ray
 
         host = ray.util.get_node_ip_address()
-    return f"http://{host}:{serve.http_port}/v1"
+    return f"http://{host}:{options['port']}/v1"
 
 
 def listed_models(base_url: str) -> list[str]:
@@ -209,11 +232,13 @@ def _start(cfg: TeacherConfig) -> str:
     serve_cfg = cfg.serve
     assert serve_cfg is not None
     app = build_serve_app(cfg)
-    serve.start(http_options={"host": serve_cfg.http_host, "port": serve_cfg.http_port})
+    options = http_options(serve_cfg, head_node_address())
+    # one proxy, on the head: a specific address cannot be bound on the other nodes
+    serve.start(proxy_location="HeadOnly", http_options=options)
     log.info("serving teacher %s from %s with Ray Serve LLM", cfg.model, serve_cfg.model_source)
     target = serve.RunTarget(app, name=serve_cfg.app_name, route_prefix="/")
     serve.run_many([target], wait_for_applications_running=False)  # bounded by our own wait
-    base_url = served_base_url(serve_cfg)
+    base_url = served_base_url(options)
     wait_until_serving(serve_cfg.app_name, base_url, cfg.model, serve_cfg.startup_timeout_s)
     return base_url
 

@@ -3,7 +3,9 @@
 A bind is a dashboard host (`--dashboard-host=`, `dashboard-host:`), a Serve proxy host (`host:`
 under `http_options`), or a served teacher's `http_host` (in a config, or the default of
 `teacher.serve.http_host`). A loopback bind needs no word; any other must appear in the Security
-table on the row that names its file (or the key, for the default).
+table on the row that names its file (or the key, for the default). The default is computed at run
+time (the head's internal address), so the test asks `http_options` what it binds for a stand-in
+head address: a default that became a wildcard, or any literal, must be on the key's row.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from pathlib import Path
 import yaml
 
 from recycle.config.teacher import TeacherServeConfig
+from recycle.teacher.serve import http_options
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted([*(REPO / "cluster").rglob("*.yaml"), *(REPO / "jobs" / "configs").glob("*.yaml")])
 DASHBOARD = re.compile(r"dashboard-host[=:]\s*\"?([0-9.:a-zA-Z]+)")
 LOOPBACK = ("127.", "localhost", "::1")
+HEAD = "10.0.0.5"  # a stand-in for the head node's internal address
+DEFAULT_KEY = "teacher.serve.http_host"
 
 
 def security_rows() -> list[str]:
@@ -61,10 +66,23 @@ def test_every_public_bind_of_a_shipped_config_is_explained() -> None:
         for address in binds(path):
             if not address.startswith(LOOPBACK) and not explained(rows, name, address):
                 unexplained.append(f"{name}: {address}")
-    default = TeacherServeConfig.model_fields["http_host"].default
-    if not default.startswith(LOOPBACK) and not explained(rows, "teacher.serve.http_host", default):
-        unexplained.append(f"teacher.serve.http_host default: {default}")
+    default = default_proxy_bind()
+    if default == HEAD:
+        if not any(DEFAULT_KEY in row and "internal address" in row for row in rows):
+            unexplained.append(f"{DEFAULT_KEY} default: the head's internal address")
+    elif not default.startswith(LOOPBACK) and not explained(rows, DEFAULT_KEY, default):
+        unexplained.append(f"{DEFAULT_KEY} default: {default}")
     assert not unexplained, f"binds the README's Security section does not explain: {unexplained}"
+
+
+def default_proxy_bind() -> str:
+    """What the served teacher's proxy binds when `teacher.serve.http_host` is left unset."""
+    return http_options(TeacherServeConfig(model_source="m"), head_address=HEAD)["host"]
+
+
+def test_the_served_teachers_default_bind_is_the_heads_internal_address() -> None:
+    # Ray Serve LLM's ingress checks no key: the default must not be a wildcard (issue 37, item 5)
+    assert default_proxy_bind() == HEAD
 
 
 def test_the_binds_are_found() -> None:

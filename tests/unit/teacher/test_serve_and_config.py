@@ -10,9 +10,15 @@ import sys
 import pytest
 
 from recycle.config import load_config
-from recycle.config.teacher import TeacherConfig
+from recycle.config.teacher import TeacherConfig, TeacherServeConfig
 from recycle.errors import ConfigError
-from recycle.teacher.serve import build_serve_app, llm_config_kwargs, served_config
+from recycle.teacher.serve import (
+    build_serve_app,
+    http_options,
+    llm_config_kwargs,
+    served_base_url,
+    served_config,
+)
 
 
 def test_defaults_are_the_papers_and_prices_extend_the_table() -> None:
@@ -123,3 +129,12 @@ def test_missing_vllm_extra_is_a_clear_error(monkeypatch) -> None:
 def test_serve_unset_means_nothing_to_serve() -> None:
     with pytest.raises(ConfigError, match="teacher.serve is not set"):
         llm_config_kwargs(TeacherConfig())
+
+
+def test_the_proxy_binds_the_heads_internal_address_unless_told_otherwise() -> None:
+    # Ray Serve LLM's ingress checks no key, so the default must not listen on every interface
+    default = TeacherServeConfig(model_source="m", http_port=8123)
+    assert http_options(default, head_address="10.1.2.3") == {"host": "10.1.2.3", "port": 8123}
+    local = TeacherServeConfig(model_source="m", http_host="127.0.0.1")
+    assert http_options(local, head_address="10.1.2.3") == {"host": "127.0.0.1", "port": 8000}
+    assert served_base_url(http_options(default, "10.1.2.3")) == "http://10.1.2.3:8123/v1"
