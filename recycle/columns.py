@@ -96,6 +96,16 @@ RIFD_MEAN = "rifd_mean"
 RIFD_MAX = "rifd_max"
 N_TURNS = "n_turns"  # assistant turns of the conversation
 
+# Turn rows of the reflection stream (pipeline/turns.py): a conversation exploded into one row per
+# reflected turn, instruction/output = (u_t, a_t); reassembled into one row before the export.
+CONVERSATION_ID = "conversation_id"  # sample_id of the conversation a turn row comes from
+TURN_INDEX = "turn_index"  # 0-based index t of the turn in its conversation
+TURN_COUNT = "turn_count"  # assistant turns of that conversation
+TURN_HISTORY = "turn_history"  # JSON messages before turn t: system + ORIGINAL earlier turns
+FINAL_MESSAGES = "final_messages"  # JSON messages of a reassembled conversation: final turns
+TURNS_REFLECTED = "turns_reflected"  # turns of a conversation that went through reflection
+TURNS_REWRITTEN = "turns_rewritten"  # of those, turns whose final text is a teacher rewrite
+
 
 def kept_mask(outcomes: Any) -> np.ndarray:
     """(N,) bool: True where a row's OUTCOME is kept, i.e. still in play (a pandas Series, an Arrow

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from recycle.config.base import Section
@@ -31,3 +33,9 @@ class SelectionConfig(Section):
     )
     topk_n: int | None = Field(default=None, ge=1, description="ifd_topk: keep the top N by IFD.")
     seed: int = Field(default=0, description="Seed of the random ablation.")
+    turns: Literal["all", "last"] = Field(
+        default="all",
+        description="Conversations: reflect every turn (all), each given the original earlier "
+        "turns as context, or only the last exchange (last: one teacher pair per conversation, "
+        "earlier turns kept as they are).",
+    )

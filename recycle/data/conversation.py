@@ -83,3 +83,13 @@ def from_messages(messages: list[dict[str, str]]) -> Conversation:
 def parse(text: str) -> Conversation:
     """The Conversation held in a `messages` cell (JSON text)."""
     return from_messages(json.loads(text))
+
+
+def with_turn(history: str, user: str, answer: str) -> Conversation:
+    """The Conversation of a turn row: its history (JSON messages, system + earlier exchanges, as
+    pipeline/turns.py writes it) followed by (user, answer)."""
+    messages = json.loads(history) + [
+        {"role": USER, "content": user},
+        {"role": ASSISTANT, "content": answer},
+    ]
+    return from_messages(messages)

@@ -70,7 +70,8 @@ class StudentScorer:
         """The batch with every variant's score columns added; row order and count unchanged."""
         C.require_columns(self.stage, batch.columns, (C.OUTCOME, *columns_read(self.variants)))
         kept = np.flatnonzero(C.kept_mask(batch[C.OUTCOME])).tolist()
-        names = columns_read(self.variants) + columns_carried(self.variants)
+        # a turn row's history, where the batch has one: its IFD pairs are scored after it
+        names = columns_read(self.variants) + columns_carried(self.variants) + (C.TURN_HISTORY,)
         columns = {c: batch[c].tolist() for c in names if c in batch.columns}
         out, stats = score_columns(
             self.model, self.tokenizer, columns, self.variants, self.cfg, kept

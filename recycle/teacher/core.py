@@ -93,7 +93,9 @@ class Reflector:
             self.task.stage, batch.column_names, (*self.task.reads(), *C.OUTCOME_COLUMNS)
         )
         todo = np.flatnonzero(C.kept_mask(batch.column(C.OUTCOME).to_pylist())).tolist()
-        rows = batch.select(list(self.task.reads())).take(todo).to_pylist() if todo else []
+        names = [*self.task.reads()]
+        names += [c for c in self.task.optional_reads() if c in batch.column_names]
+        rows = batch.select(names).take(todo).to_pylist() if todo else []
         results = await self.reflect_rows(rows)
         return apply_results(
             batch, todo, results, self.columns(), bool_columns=(self.task.truncated_column,)

@@ -7,6 +7,7 @@ context with `max_tokens` to spare has the sample's response cut at its end, and
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,37 @@ from recycle.teacher import parse as teacher_parse
 from recycle.teacher.client import estimate_tokens
 
 FIT_ROUNDS = 4  # re-renders allowed to cut a response until the prompt fits
+# The conversation forms of the two reflection prompts: the same texts with the earlier turns of a
+# turn row (columns.TURN_HISTORY) given as context (pipeline/turns.py). A row without a history,
+# or with an empty one, gets the single-turn prompt itself, byte for byte.
+TURN_PROMPTS = {
+    "reflect_instruction": "reflect_instruction_turn",
+    "reflect_response": "reflect_response_turn",
+}
+
+
+def history_variables(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The prompt variables of a turn row's history (`system`, `turns`: [{user, assistant}]), or
+    None when the row has none (a single sample, or the first turn without a system prompt)."""
+    text = row.get(C.TURN_HISTORY)
+    messages = json.loads(text) if isinstance(text, str) else []
+    if not messages:
+        return None
+    system = messages[0]["content"] if messages[0]["role"] == "system" else ""
+    rest = messages[1:] if system else messages
+    turns = [
+        {"user": u["content"], "assistant": a["content"]}
+        for u, a in zip(rest[0::2], rest[1::2], strict=True)
+    ]
+    return {"system": system, "turns": turns}
+
+
+def render_reflection(name: str, row: dict[str, Any], **variables: str) -> ChatPrompt:
+    """Prompt `name` for a row: its conversation form when the row has a history."""
+    history = history_variables(row)
+    if history is None:
+        return render_chat(name, **variables)
+    return render_chat(TURN_PROMPTS[name], **variables, **history)
 
 
 @dataclass(frozen=True)
@@ -72,6 +104,10 @@ class ReflectionTask:
         """Columns the task needs on entry."""
         raise NotImplementedError
 
+    def optional_reads(self) -> tuple[str, ...]:
+        """Columns the task reads where the batch has them: a turn row's history."""
+        return (C.TURN_HISTORY,)
+
     def writes(self) -> tuple[str, ...]:
         """Text columns the task adds, besides status, raw and truncated."""
         raise NotImplementedError
@@ -111,7 +147,7 @@ class InstructionTask(ReflectionTask):
     def request(self, row: dict[str, Any], cfg: TeacherConfig) -> Request:
         x = query_text(row[C.INSTRUCTION], row[C.INPUT] or "")
         return fit_prompt(
-            lambda y: render_chat("reflect_instruction", instruction=x, output=y),
+            lambda y: render_reflection("reflect_instruction", row, instruction=x, output=y),
             row[C.OUTPUT],
             cfg,
         )
@@ -155,7 +191,12 @@ class ResponseTask(ReflectionTask):
 
     def request(self, row: dict[str, Any], cfg: TeacherConfig) -> Request:
         instruction, input_ = row[self.instruction_column], row[self.input_column] or ""
-        if input_:
+        if history_variables(row) is not None:  # a turn row: its input is "" (pipeline/turns.py)
+            x = query_text(instruction, input_)
+
+            def render(y: str) -> ChatPrompt:
+                return render_reflection("reflect_response", row, instruction=x, output=y)
+        elif input_:
 
             def render(y: str) -> ChatPrompt:
                 return render_chat(
