@@ -18,6 +18,7 @@ import platform
 import posixpath
 import time
 from collections import Counter
+from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
@@ -34,6 +35,7 @@ from recycle.storage import filesystem, write_parquet_atomic
 MANIFEST = "manifest.json"
 OUTCOME_DIRS = {C.OUTCOME_KEPT: "kept", C.OUTCOME_DROPPED: "dropped", C.OUTCOME_REJECTED: "rejects"}
 RETRY_DIR = "retry"  # rejected rows a rerun retries (C.TRANSIENT_REASONS); outcome "rejected"
+TURNS_DIR = "turns"  # conversations' turn rows, a run directory of their own (pipeline/turns.py)
 PACKAGES = ("ray", "torch", "transformers", "openai", "pyarrow", "pydantic")
 
 LIGHT_CPUS = 0.1  # a pandas step or a Parquet write: never waits behind the student for a CPU
@@ -56,7 +58,7 @@ def _folders(run_dir: str, outcome: str, transient: bool | None) -> list[str]:
 def clear_outcomes(run_dir: str) -> None:
     """Delete the outcome folders and the manifest of a run directory (a fresh, non-resumed run)."""
     fs, path = filesystem(run_dir)
-    for sub in (*OUTCOME_DIRS.values(), RETRY_DIR):
+    for sub in (*OUTCOME_DIRS.values(), RETRY_DIR, TURNS_DIR):
         target = posixpath.join(path, sub)
         if fs.get_file_info(target).type == pafs.FileType.Directory:
             fs.delete_dir(target)
@@ -139,15 +141,21 @@ def read_part(fs: pafs.FileSystem, path: str, columns: list[str] | None = None) 
         return pq.ParquetFile(handle).read(columns=columns, use_threads=False)
 
 
-def write_outcomes(ds: ray.data.Dataset, run_dir: str, part_prefix: str = "part") -> None:
-    """Stream a dataset with outcome columns into the run directory.
+def write_outcomes(
+    ds: ray.data.Dataset,
+    run_dir: str,
+    part_prefix: str = "part",
+    write_batch: Callable[[pa.Table, str, str], pa.Table] = write_outcome_batch,
+) -> None:
+    """Stream a dataset with outcome columns into the run directory (through `write_batch`, e.g.
+    pipeline.turns.write_stream_batch, which puts conversations' turn rows apart).
 
     The write tasks' small (outcome, reason, n) tables are consumed as they come, not kept: a
     materialized result would hold every block's reference on the driver until the end, and with
     them the lineage of every task of the stream, which grows with the rows.
     """
     written = ds.map_batches(
-        write_outcome_batch,
+        write_batch,
         fn_kwargs={"run_dir": run_dir, "part_prefix": part_prefix},
         batch_format="pyarrow",
         num_cpus=LIGHT_CPUS,  # as the pandas step before it, so the two run as one task

@@ -25,6 +25,7 @@ from recycle.errors import ConfigError
 from recycle.pipeline.export import write_alpaca_json
 from recycle.pipeline.graph import ifd_graph, reflection_graph
 from recycle.pipeline.progress import logged_progress, stage_done
+from recycle.pipeline.reassemble import conversation_counts, reassemble
 from recycle.pipeline.resume import (
     FINISHED,
     STOPPED,
@@ -36,6 +37,7 @@ from recycle.pipeline.resume import (
     remaining,
 )
 from recycle.pipeline.stats import embedder_error, table6_stats
+from recycle.pipeline.turns import explode, write_stream_batch
 from recycle.rundir import MANIFEST, delete_parts, read_manifest, write_outcomes
 from recycle.select import select_ifd_topk
 from recycle.select.plan import SelectionPlan, plan_selection
@@ -126,12 +128,14 @@ def reflect_and_score(
     """
     history = previous_invocations(cfg.output.dir)
     todo = remaining(ds, cfg.output.dir, STREAM_PARTS, cfg.output.retry_rejected)
+    todo = explode(todo, cfg.output.dir, cfg.selection.turns, cfg.output.retry_rejected)
     total = todo.count()
     if total == 0:  # a rerun of a finished run: no endpoint, no gate, no actor pool started
         stage_done("reflect+score", "every sample was written before, nothing to do", 0.0)
         history.append(invocation(FINISHED, started, {}))
         summary = teacher_summary(cfg.teacher, {}, teacher_cache_dir(cfg))
         extra.update(teacher=add_up(summary, history), invocations=history)
+        reassemble_conversations(cfg, plan, extra)
         return 0
     teacher: TeacherSession | None = None
     try:
@@ -140,7 +144,7 @@ def reflect_and_score(
             logged_progress(cfg.output.dir, teacher.gate_name, total=total, quiet=cfg.ray.quiet),
         ):
             graph = reflection_graph(todo, cfg, teacher, plan)
-            write_outcomes(graph, cfg.output.dir, STREAM_PARTS)
+            write_outcomes(graph, cfg.output.dir, STREAM_PARTS, write_stream_batch)
     except TeacherOutageError:
         summary = teacher.summary if teacher is not None else {}
         history.append(invocation(STOPPED, started, summary))
@@ -148,7 +152,21 @@ def reflect_and_score(
         raise
     history.append(invocation(FINISHED, started, teacher.summary))
     extra.update(teacher=add_up(teacher.summary, history), invocations=history)
+    reassemble_conversations(cfg, plan, extra)
     return total
+
+
+def reassemble_conversations(
+    cfg: RecycleConfig, plan: SelectionPlan, extra: dict[str, Any]
+) -> None:
+    """Join the streamed turn rows into one row per conversation (pipeline/turns.py), and put the
+    conversation counts in the manifest's `extra` when the run has conversations."""
+    t0 = time.perf_counter()
+    n = reassemble(cfg.output.dir, cfg.selection, plan.spec.final_filter)
+    counts = conversation_counts(cfg.output.dir)
+    if counts:
+        extra["conversations"] = counts
+        stage_done("conversations", f"{n} reassembled from their turns", time.perf_counter() - t0)
 
 
 def unchanged_outputs(cfg: RecycleConfig, n_input: int, counts: dict[str, Any]) -> dict[str, Any]:
