@@ -128,8 +128,7 @@ class TeacherClient:
                     hit.text, hit.finish_reason, hit.prompt_tokens, hit.completion_tokens, True
                 )
         try:
-            answer = await self._request(key, prompt.messages, sampling, parse_retry=attempt > 0)
-            await self._store(key, answer, meta)
+            answer = await self._request(key, prompt.messages, sampling, attempt > 0, meta)
         except errors.SampleRejected as rej:
             if (
                 rej.reason == errors.BAD_REQUEST
@@ -148,9 +147,21 @@ class TeacherClient:
             self.gate.settle({ledger.CACHE_WRITES: 1}, 0.0, 0.0)
 
     async def _request(
-        self, key: str, messages: list[dict[str, str]], sampling: dict, parse_retry: bool
+        self,
+        key: str,
+        messages: list[dict[str, str]],
+        sampling: dict,
+        parse_retry: bool,
+        meta: dict,
     ) -> CachedAnswer:
-        """Send until an answer comes back; transient failures wait (backoff, Retry-After) and retry.
+        """Send until an answer comes back and is cached; transient failures wait (backoff,
+        Retry-After) and retry.
+
+        The answer is written to the cache before its slot is given back: a slot freed at the
+        answer let the next request go while the answer was still being written, so that on a
+        slow store (S3 under load) answers paid and not cached yet piled up past
+        `teacher.concurrency`, and a killed driver's rerun paid for all of them again (issue 37).
+        What one actor can lose at a kill is then at most its `teacher.concurrency` requests.
 
         Only failures while the endpoint is healthy count against `max_retries`; during an outage
         the request waits for the gate's circuit instead.
@@ -183,6 +194,7 @@ class TeacherClient:
                     self._check_final(err, counts, reserved)
                 else:
                     answer = self._succeeded(reply, counts, reserved, est_prompt)
+                    await self._store(key, answer, meta)  # in the slot: see the docstring
                     await self.gate.succeeded(probe)
                     return answer
             sent += 1

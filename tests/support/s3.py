@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,13 +21,49 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def slow_put_server(port: int, delay_s: float, prefix: str):
+    """moto's server whose PUTs of keys under `prefix` ("/bucket/folder") take `delay_s` more.
+
+    An object store under load, where a write takes far longer than the teacher's answer: what
+    made a killed run pay again for answers that had arrived but were not cached yet. (Wraps
+    moto's WSGI app the way `ThreadedMotoServer._server_entry` builds it, moto 5.)
+    """
+    from moto.moto_server.threaded_moto_server import MotoRequestHandler, make_server
+    from moto.server import DomainDispatcherApplication, ThreadedMotoServer, create_backend_app
+
+    class SlowPuts(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+
+            def slow(environ, start_response):
+                if environ["REQUEST_METHOD"] == "PUT" and environ["PATH_INFO"].startswith(prefix):
+                    time.sleep(delay_s)
+                return app(environ, start_response)
+
+            self._server = make_server(
+                self._ip_address, self._port, slow, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return SlowPuts(ip_address="127.0.0.1", port=port, verbose=False)
+
+
 @contextmanager
-def moto_s3(*buckets: str) -> Iterator[dict[str, str]]:
-    """Start moto's S3 on 127.0.0.1, create `buckets`; yields the environment reaching it."""
+def moto_s3(
+    *buckets: str, put_delay_s: float = 0.0, delayed_prefix: str = "/"
+) -> Iterator[dict[str, str]]:
+    """Start moto's S3 on 127.0.0.1, create `buckets`; yields the environment reaching it.
+
+    `put_delay_s` slows the PUTs of keys under `delayed_prefix` (see `slow_put_server`).
+    """
     from moto.server import ThreadedMotoServer
 
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    if put_delay_s:
+        server = slow_put_server(port, put_delay_s, delayed_prefix)
+    else:
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     env = {
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
