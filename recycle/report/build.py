@@ -24,7 +24,14 @@ from recycle import columns as C
 from recycle.errors import InputError
 from recycle.report import figures
 from recycle.report import html as report_html
-from recycle.report.examples import CHANGE_COLUMNS, CHANGED, changed, example_ids, pick_examples
+from recycle.report.examples import (
+    CHANGE_COLUMNS,
+    CHANGED,
+    changed,
+    conversation_example,
+    example_ids,
+    pick_examples,
+)
 from recycle.report.wording import reason_text
 from recycle.rundir import MANIFEST, outcome_files, read_manifest, read_outcome, read_part
 from recycle.storage import file_exists, filesystem
@@ -95,6 +102,21 @@ def load_examples(run_dir: str, light: pd.DataFrame) -> list[dict[str, Any]]:
             table = table.filter(pc.is_in(table[C.SAMPLE_ID], ids))
             frames.append(table.append_column(CHANGED, changed(table)).to_pandas())
     return pick_examples(frames)
+
+
+def load_conversation(run_dir: str) -> dict[str, Any] | None:
+    """The reflected conversation the report shows turn by turn: a kept one with the most turns
+    rewritten (else a dropped one), from the reassembled conversations' part files only."""
+    from recycle.pipeline.reassemble import PARTS
+
+    fs, _ = filesystem(run_dir)
+    for outcome in SCORED:
+        tables = [read_part(fs, p) for p in outcome_files(run_dir, outcome, PARTS)]
+        rows = [r for t in tables for r in t.to_pylist()]
+        if rows:
+            best = max(rows, key=lambda r: (r.get(C.TURNS_REWRITTEN) or 0, r[C.SAMPLE_ID]))
+            return conversation_example(best)
+    return None
 
 
 def outcome_counts(rows: pd.DataFrame) -> dict[str, int]:
@@ -244,7 +266,12 @@ def _stats_markdown(stats: dict[str, Any]) -> list[str]:
 
 
 def render_page(
-    manifest: dict[str, Any], rows: pd.DataFrame, figs: dict[str, str], out: Path, exs: list
+    manifest: dict[str, Any],
+    rows: pd.DataFrame,
+    figs: dict[str, str],
+    out: Path,
+    exs: list,
+    conversation: dict[str, Any] | None = None,
 ) -> str:
     """The HTML report: header, counts, rewrites, plots, Table 6, teacher, examples."""
     cfg = manifest.get("config") or {}
@@ -288,6 +315,13 @@ def render_page(
     if t:
         usage = [[label, t[k]] for k, label in TEACHER_KEYS if k in t]
         sections.append(("Teacher usage", report_html.table(["", "total"], usage)))
+    if manifest.get("conversations"):
+        counted = [[k.replace("_", " "), v] for k, v in manifest["conversations"].items()]
+        sections.append(("Conversations and turns", report_html.table(["", "n"], counted)))
+    if conversation is not None:
+        sections.append(
+            ("A reflected conversation, turn by turn", report_html.example(conversation))
+        )
     sections.append(
         (
             "Examples of every outcome",
@@ -314,7 +348,8 @@ def write_report(run_dir: str) -> str:
         out = Path(tmp)
         figs = make_figures(rows, out) if len(rows) else {}
         (out / "summary.md").write_text(summary_markdown(manifest, rows))
-        (out / "report.html").write_text(render_page(manifest, rows, figs, out, exs))
+        conversation = load_conversation(run_dir)
+        (out / "report.html").write_text(render_page(manifest, rows, figs, out, exs, conversation))
         return _upload(out, run_dir)
 
 

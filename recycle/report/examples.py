@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recycle import columns as C
+from recycle.data.conversation import parse
 
 PER_GROUP = 2
 FIELDS = (
@@ -107,3 +108,28 @@ def pick_examples(frames: list[pd.DataFrame], per_group: int = PER_GROUP) -> lis
                 }
             )
     return sorted(out, key=lambda e: OUTCOME_ORDER.get(e["outcome"], 3))
+
+
+def conversation_example(row: dict[str, Any]) -> dict[str, Any]:
+    """A reflected conversation as an example, turn by turn: each turn's user message and answer,
+    original (`messages`) against final (`final_messages`), in the shape `pick_examples` gives."""
+    before, after = parse(row[C.MESSAGES]), parse(row[C.FINAL_MESSAGES])
+    fields = [("system", before.system, after.system)] if before.system else []
+    for t in range(before.n_turns):
+        fields.append((f"turn {t + 1} user", before.users[t], after.users[t]))
+        fields.append((f"turn {t + 1} answer", before.answers[t], after.answers[t]))
+    scores = {
+        "turns": row.get(C.TURN_COUNT),
+        "turns reflected": row.get(C.TURNS_REFLECTED),
+        "turns rewritten": row.get(C.TURNS_REWRITTEN),
+        "IFD final (token-weighted mean over turns)": row.get(C.FINAL_IFD),
+        "r-IFD final (token-weighted mean over turns)": row.get(C.FINAL_RIFD),
+    }
+    return {
+        "sample_id": text(row.get(C.SAMPLE_ID)),
+        "outcome": text(row.get(C.OUTCOME)),
+        "reason": text(row.get(C.REASON)),
+        "detail": text(row.get(C.DETAIL)),
+        "fields": fields,
+        "scores": {k: v for k, v in scores.items() if text(v) != ""},
+    }
