@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -13,6 +14,7 @@ from recycle.teacher import errors as teacher_errors
 from recycle.teacher.cache import AnswerCache
 from recycle.teacher.client import TeacherClient
 from recycle.teacher.gate import GateSettings, LocalGate
+from recycle.testing.local_answers import default_answer
 from recycle.testing.local_server import (
     BAD_REQUEST,
     DROP,
@@ -148,6 +150,48 @@ def test_in_flight_requests_are_bounded(make_server) -> None:
     asyncio.run(go())
     assert server.stats.requests == 20
     assert server.stats.max_in_flight == 4
+
+
+class SlowCache(AnswerCache):
+    """A cache whose writes take `put_s` (an object store under load); counts answers paid and
+    not written yet, the most of them at any moment."""
+
+    def __init__(self, root: str, put_s: float):
+        super().__init__(root)
+        self.put_s, self.lock = put_s, threading.Lock()
+        self.unwritten = self.most_unwritten = 0
+
+    def answered(self, messages) -> str:  # the server's answer hook: paid from here on
+        with self.lock:
+            self.unwritten += 1
+            self.most_unwritten = max(self.most_unwritten, self.unwritten)
+        return default_answer(messages)
+
+    def put(self, key, answer, meta=None) -> None:
+        time.sleep(self.put_s)
+        super().put(key, answer, meta)
+        with self.lock:
+            self.unwritten -= 1
+
+
+@pytest.mark.integration  # the local teacher server
+def test_answers_paid_and_not_cached_never_exceed_the_concurrency(make_server, tmp_path) -> None:
+    # a slot given back at the answer, before its cache write, let these pile up past the
+    # concurrency on a slow cache; a killed driver's rerun paid for all of them again (issue 37)
+    cache = SlowCache(str(tmp_path), put_s=0.2)
+    server = make_server(answer=cache.answered, latency_s=0.02)
+    client = client_for(server, cache, concurrency=2)
+
+    async def go():
+        prompts = [
+            render_chat("reflect_response", instruction=f"Q{i}", output="A") for i in range(12)
+        ]
+        await asyncio.gather(*(client.complete(p, 64) for p in prompts))
+        await client.aclose()
+
+    asyncio.run(go())
+    assert server.stats.requests == 12 and cache.unwritten == 0
+    assert cache.most_unwritten == 2
 
 
 @pytest.mark.integration  # the local teacher server
