@@ -1,4 +1,9 @@
-"""The final dataset as Alpaca JSON, what training tools read, next to the Parquet with every column."""
+"""The final dataset as Alpaca JSON, what training tools read, next to the Parquet with every column.
+
+A conversation (issue 34) is exported as its final last exchange plus a `messages` key holding
+the whole final conversation (system prompt and every turn, the chosen rewrites in place), which
+`recycle train` and chat SFT tools read as a conversation; single samples keep the four keys.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from recycle.storage import filesystem
 
 ALPACA_JSON = "recycled_alpaca.json"
 EXPORT_KEYS = ("instruction", "input", "output", "sample_id")
+MESSAGES_KEY = "messages"  # a conversation's final turns (C.FINAL_MESSAGES), only where present
 
 
 EXPORT_CHUNK_ROWS = 2048  # rows turned into Python objects at a time while writing
@@ -35,21 +41,56 @@ def _text_columns(fs: pafs.FileSystem, files: list[str]) -> tuple[str, str, str]
     return C.INSTRUCTION, C.INPUT, C.OUTPUT
 
 
+def _columns(fs: pafs.FileSystem, files: list[str]) -> list[str]:
+    """The columns the export reads: the final pair's texts, the sample id, and the final
+    conversation when a kept file holds conversations."""
+    columns = [*_text_columns(fs, files), C.SAMPLE_ID]
+    if any(C.FINAL_MESSAGES in pq.read_schema(f, filesystem=fs).names for f in files):
+        columns.append(C.FINAL_MESSAGES)
+    return columns
+
+
+def _read_columns(fs: pafs.FileSystem, path: str, columns: list[str]) -> pa.Table:
+    """`columns` of a part file; one it does not have (a single sample's file has no final
+    conversation) reads as nulls."""
+    names = pq.read_schema(path, filesystem=fs).names
+    table = read_part(fs, path, [c for c in columns if c in names])
+    for name in columns:
+        if name not in names:
+            table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
+    return table.select(columns)
+
+
 def final_table(run_dir: str) -> pa.Table | None:
     """Kept rows as (instruction, input, output, sample_id) of the final pair (the original pair in
-    ifd_topk), sorted by sample_id; only these four columns are read. All in memory: for a
-    notebook or a test; the export itself streams them (`sorted_final_batches`)."""
+    ifd_topk), sorted by sample_id, plus `messages` when the run has conversations; only these
+    columns are read. All in memory: for a notebook or a test; the export itself streams them
+    (`sorted_final_batches`)."""
     fs, _ = filesystem(run_dir)
     files = outcome_files(run_dir, C.OUTCOME_KEPT)
     if not files:
         return None
-    table = read_outcome(run_dir, C.OUTCOME_KEPT, columns=[*_text_columns(fs, files), C.SAMPLE_ID])
+    columns = _columns(fs, files)
+    if C.FINAL_MESSAGES in columns:
+        tables = [_read_columns(fs, f, columns) for f in files]
+        table = pa.concat_tables(tables, promote_options="permissive")
+    else:
+        table = read_outcome(run_dir, C.OUTCOME_KEPT, columns=columns)
     return _export_columns(table.sort_by(C.SAMPLE_ID))
 
 
 def _export_columns(table: pa.Table) -> pa.Table:
-    table = table.rename_columns([*EXPORT_KEYS[:3], C.SAMPLE_ID])
+    names = [*EXPORT_KEYS[:3], C.SAMPLE_ID] + [MESSAGES_KEY] * (table.num_columns == 5)
+    table = table.rename_columns(names)
     return table.set_column(1, EXPORT_KEYS[1], pc.fill_null(table[EXPORT_KEYS[1]], ""))
+
+
+def _json_row(row: dict) -> str:
+    """One exported sample; a conversation's `messages` as a list of turns, absent otherwise."""
+    messages = row.pop(MESSAGES_KEY, None)
+    if messages:
+        row[MESSAGES_KEY] = json.loads(messages)
+    return json.dumps(row, ensure_ascii=False)
 
 
 def sorted_final_batches(run_dir: str) -> Iterator[pa.Table]:
@@ -64,7 +105,7 @@ def sorted_final_batches(run_dir: str) -> Iterator[pa.Table]:
     files = outcome_files(run_dir, C.OUTCOME_KEPT)
     if not files:
         return
-    columns = [*_text_columns(fs, files), C.SAMPLE_ID]
+    columns = _columns(fs, files)
     bounds = _bucket_bounds(fs, files)
     if not bounds.size:  # one bucket: every kept row fits in one
         yield final_table(run_dir)
@@ -73,7 +114,7 @@ def sorted_final_batches(run_dir: str) -> Iterator[pa.Table]:
         writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
         schema = pa.schema([(c, pa.string()) for c in columns])
         for path in files:
-            table = read_part(fs, path, columns).cast(schema)
+            table = _read_columns(fs, path, columns).cast(schema)
             ids = table[C.SAMPLE_ID].to_numpy(zero_copy_only=False)
             bucket = np.searchsorted(bounds, ids, side="right")  # (rows,)
             for b in np.unique(bucket):
@@ -109,7 +150,7 @@ def write_alpaca_json(run_dir: str) -> str:
         for block in sorted_final_batches(run_dir):
             for start in range(0, block.num_rows, EXPORT_CHUNK_ROWS):
                 chunk = block.slice(start, EXPORT_CHUNK_ROWS).to_pylist()
-                body = ",\n".join(json.dumps(r, ensure_ascii=False) for r in chunk)
+                body = ",\n".join(_json_row(r) for r in chunk)
                 f.write((b"" if first else b",\n") + body.encode("utf-8"))
                 first = first and not chunk
         f.write(b"\n]\n")

@@ -119,4 +119,11 @@ def test_conversations_reflected_turn_by_turn_in_selective_mode(
         # the filter left on: a conversation is kept when a turn's reflected response was taken
         assert (row[C.OUTCOME] == C.OUTCOME_KEPT) == reflected
     assert conv["kept"] >= 1 and conv["turn_rewrites_kept"] >= 1  # not vacuous
+    # the export: a kept conversation is its final turns, under `messages`
+    exported = json.loads((tmp_path / "run" / "recycled_alpaca.json").read_text())
+    kept = chats[chats[C.OUTCOME] == C.OUTCOME_KEPT]
+    by_id = {r["sample_id"]: r for r in exported}
+    assert len(exported) == counts["kept"] and set(kept.index) <= set(by_id)
+    for conv_id, r in kept.iterrows():
+        assert by_id[conv_id]["messages"] == json.loads(r[C.FINAL_MESSAGES])
     assert conv["turns_kept"] == sum(chats.loc[chats[C.OUTCOME] == C.OUTCOME_KEPT, C.TURN_COUNT])

@@ -194,3 +194,35 @@ def test_stream_write_reassemble_and_count(tmp_path):
 def test_no_conversation_no_counts(tmp_path):
     assert conversation_counts(str(tmp_path)) == {}
     assert reassemble(str(tmp_path), SelectionConfig(), True) == 0
+
+
+def test_the_export_carries_each_final_conversation(tmp_path):
+    """Alpaca JSON: single samples keep their four keys; a conversation has its final last
+    exchange and `messages`, the whole final conversation, which normalizes (what `recycle train`
+    reads) back to that conversation."""
+    from recycle.data.normalize import normalize_record
+    from recycle.pipeline.export import write_alpaca_json
+
+    run = str(tmp_path)
+    stream = finished(
+        explode_turns(pd.DataFrame([row(None, "a"), row(CONV)])),
+        final_output=["A", "a1", "a2 better", "a3"],
+        response_reflected=[False, False, True, False],
+    )
+    write_stream_batch(pa.Table.from_pandas(stream, preserve_index=False), run, "part")
+    reassemble(run, SelectionConfig(), True)
+    write_alpaca_json(run)
+    exported = {
+        r["sample_id"]: r for r in json.loads((tmp_path / "recycled_alpaca.json").read_text())
+    }
+    assert exported["single-a"] == {
+        "instruction": "a",
+        "input": "",
+        "output": "A",
+        "sample_id": "single-a",
+    }
+    chat = exported[row(CONV)[C.SAMPLE_ID]]
+    final = Conversation("Be brief.", ("u1", "u2", "u3"), ("a1", "a2 better", "a3"))
+    assert chat["messages"] == final.messages() and chat["output"] == "a3"
+    again = normalize_record(json.dumps(chat), "export:0", None)
+    assert again[C.OUTCOME] == C.OUTCOME_KEPT and parse(again[C.MESSAGES]) == final
