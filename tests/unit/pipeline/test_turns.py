@@ -226,3 +226,19 @@ def test_the_export_carries_each_final_conversation(tmp_path):
     assert chat["messages"] == final.messages() and chat["output"] == "a3"
     again = normalize_record(json.dumps(chat), "export:0", None)
     assert again[C.OUTCOME] == C.OUTCOME_KEPT and parse(again[C.MESSAGES]) == final
+
+
+def test_a_transient_turn_reject_leaves_the_conversation_to_retry(tmp_path):
+    """A turn the teacher could not answer (outage) rejects its conversation transiently: the
+    conversation goes to retry/, counted apart, and a rerun redoes it."""
+    run = str(tmp_path)
+    stream = finished(explode_turns(pd.DataFrame([row(CONV)])))
+    stream[C.OUTCOME] = [C.OUTCOME_KEPT, C.OUTCOME_REJECTED, C.OUTCOME_KEPT]
+    stream[C.REASON] = ["", C.REASON_TEACHER_UNAVAILABLE, ""]
+    write_stream_batch(pa.Table.from_pandas(stream, preserve_index=False), run, "part")
+    assert reassemble(run, SelectionConfig(), True) == 1
+    counts = count_outcomes(run)
+    assert counts["retry"] == {C.REASON_TEACHER_UNAVAILABLE: 1} and counts["kept"] == 0
+    assert read_outcome(run, C.OUTCOME_REJECTED, transient=True)[C.DETAIL].to_pylist() == [
+        "turn 2: "
+    ]
