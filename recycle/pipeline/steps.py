@@ -66,10 +66,16 @@ def check_config(cfg: RecycleConfig) -> None:
 
 
 def resume_keys(cfg: RecycleConfig) -> dict[str, Any]:
-    """The settings that shape a run's rows: a resumed run must use the same."""
+    """The settings that shape a run's rows: a resumed run must use the same.
+
+    `selection.turns` is a key of its own, present only when not the default: a run directory
+    made before the setting existed resumes under the default, and a change either way is refused.
+    """
+    turns = {} if cfg.selection.turns == "all" else {"selection.turns": cfg.selection.turns}
     return {
+        **turns,
         "data.input": cfg.data.input,
-        "selection": cfg.selection.model_dump(mode="json"),
+        "selection": cfg.selection.model_dump(mode="json", exclude={"turns"}),
         "student.model": cfg.student.model,
         "student.template": cfg.student.template,
         "student.max_length": cfg.student.max_length,

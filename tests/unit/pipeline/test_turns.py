@@ -242,3 +242,20 @@ def test_a_transient_turn_reject_leaves_the_conversation_to_retry(tmp_path):
     assert read_outcome(run, C.OUTCOME_REJECTED, transient=True)[C.DETAIL].to_pylist() == [
         "turn 2: "
     ]
+
+
+def test_resume_keys_hold_selection_turns_only_when_not_the_default(tmp_path):
+    """A run directory made before `selection.turns` existed resumes under the default; a
+    change of the setting either way is refused."""
+    from recycle.config import load_config
+    from recycle.errors import ConfigError
+    from recycle.pipeline.steps import resume_keys
+    from recycle.rundir import check_resume_keys
+
+    default = resume_keys(load_config(None, []))
+    last = resume_keys(load_config(None, ["selection.turns=last"]))
+    assert "turns" not in default["selection"] and "selection.turns" not in default
+    assert last["selection.turns"] == "last" and last["selection"] == default["selection"]
+    check_resume_keys(str(tmp_path), default)
+    with pytest.raises(ConfigError):
+        check_resume_keys(str(tmp_path), last)
