@@ -13,16 +13,19 @@ import json
 from collections import Counter
 
 import pandas as pd
+import pyarrow as pa
 import pytest
+import ray
 
 from recycle import api
 from recycle import columns as C
 from recycle.data.conversation import parse
-from recycle.pipeline.turns import read_turn_rows
+from recycle.pipeline.turns import explode, explode_turns, read_turn_rows, write_stream_batch
 from recycle.rundir import read_outcome
 from recycle.testing.local_answers import default_answer
 from recycle.testing.local_server import LocalTeacherServer
 from tests.support.tiny_model import alpaca_rows
+from tests.unit.pipeline.test_turns import CONV, TWO, finished, frame, row
 
 pytestmark = pytest.mark.integration
 CONTEXT = "[The Start of Conversation So Far]"
@@ -127,3 +130,18 @@ def test_conversations_reflected_turn_by_turn_in_selective_mode(
     for conv_id, r in kept.iterrows():
         assert by_id[conv_id]["messages"] == json.loads(r[C.FINAL_MESSAGES])
     assert conv["turns_kept"] == sum(chats.loc[chats[C.OUTCOME] == C.OUTCOME_KEPT, C.TURN_COUNT])
+
+
+def test_a_resumed_run_streams_only_the_turns_not_written(ray_local, tmp_path):
+    """Turn rows already written (OUTPUT/turns/) are skipped turn by turn; a turn left for a
+    rerun (transient reject) is streamed again; single rows are not affected."""
+    run = str(tmp_path)
+    done = finished(explode_turns(pd.DataFrame([row(CONV)])))
+    done[C.REASON] = ["", C.REASON_TEACHER_UNAVAILABLE, ""]
+    done[C.OUTCOME] = [C.OUTCOME_KEPT, C.OUTCOME_REJECTED, C.OUTCOME_KEPT]
+    write_stream_batch(pa.Table.from_pandas(done, preserve_index=False), run, "part")
+    todo = explode(ray.data.from_pandas(frame()), run, "all", retry=True).to_pandas()
+    conv, two = row(CONV)[C.SAMPLE_ID], row(TWO)[C.SAMPLE_ID]
+    assert sorted(todo[C.SAMPLE_ID]) == sorted(
+        ["single-a", "single-b", f"{conv}-t1", f"{two}-t0", f"{two}-t1"]
+    )
