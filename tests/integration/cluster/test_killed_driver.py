@@ -32,12 +32,12 @@ from tests.support.tiny_model import alpaca_rows
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
-ROWS = 16
+ROWS = 12
 STAGES = 2  # recycle mode: the instruction's reflection, then the response's
 ACTORS = 1  # teacher actors per stage
 CONCURRENCY = 2
 IN_FLIGHT = STAGES * ACTORS * CONCURRENCY  # the most that can be sent and not cached at a kill
-PUT_DELAY_S = 0.4  # a cache write; the teacher answers in LATENCY_S
+PUT_DELAY_S = 0.3  # a cache write; the teacher answers in LATENCY_S
 LATENCY_S = 0.05
 CACHE = "s3://runs/cache"
 
