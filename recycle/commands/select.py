@@ -16,7 +16,9 @@ from recycle.commands.runner import Command, Run, execute
 from recycle.config import RecycleConfig
 from recycle.errors import ConfigError
 from recycle.pipeline.export import write_alpaca_json
-from recycle.pipeline.reselect import load_scored, reselect
+from recycle.pipeline.reassemble import PARTS, conversation_counts
+from recycle.pipeline.reselect import load_scored, load_turns, reselect_conversations
+from recycle.pipeline.turns import turns_dir
 from recycle.preflight import Preflight
 from recycle.rundir import write_outcomes
 from recycle.select.plan import plan_selection
@@ -33,15 +35,25 @@ def _read(run: Run) -> Any:
     df, source = load_scored(run.cfg.data.input)
     run.n_input, run.pending = source["counts"]["input"], source["counts"].get("pending")
     run.extra.update(mode=run.cfg.selection.mode, selected_from=run.cfg.data.input)
-    return reselect(df, plan_selection(run.cfg.selection), source.get("mode"))
+    turns = load_turns(run.cfg.data.input)
+    plan = plan_selection(run.cfg.selection)
+    return reselect_conversations(df, turns, plan, source.get("mode"))
 
 
 def _write(run: Run, selected: Any) -> None:
-    write_outcomes(ray.data.from_pandas(selected), run.out_dir)
+    """Single rows as before; a run's conversations as `recycle run` writes them: turn rows in
+    OUTPUT/turns/, one reassembled row each in the run directory."""
+    singles, turns, conversations = selected
+    write_outcomes(ray.data.from_pandas(singles), run.out_dir)
+    if len(conversations):
+        write_outcomes(ray.data.from_pandas(turns), turns_dir(run.out_dir))
+        write_outcomes(ray.data.from_pandas(conversations), run.out_dir, PARTS)
 
 
 def _sections(run: Run, counts: dict[str, Any]) -> None:
     run.outputs["alpaca_json"] = write_alpaca_json(run.out_dir)
+    if conversations := conversation_counts(run.out_dir):
+        run.extra["conversations"] = conversations
 
 
 SELECT = Command(name="select", check=check, read=_read, write=_write, sections=_sections,

@@ -133,8 +133,11 @@ def sorted_final_batches(run_dir: str) -> Iterator[pa.Table]:
 def _bucket_bounds(fs: pafs.FileSystem, files: list[str]) -> np.ndarray:
     """The first sample id of each bucket after the first, in sorted order (empty: one bucket)."""
     ids = pa.concat_arrays(
-        [read_part(fs, f, [C.SAMPLE_ID])[C.SAMPLE_ID].combine_chunks() for f in files]
-    ).cast(pa.string())
+        [
+            read_part(fs, f, [C.SAMPLE_ID])[C.SAMPLE_ID].combine_chunks().cast(pa.string())
+            for f in files
+        ]
+    )
     rows = max(BUCKET_ROWS, math.ceil(len(ids) / MAX_BUCKETS))
     firsts = pc.sort_indices(ids)[rows::rows]
     return ids.take(firsts).to_numpy(zero_copy_only=False)

@@ -135,8 +135,18 @@ def reassemble(run_dir: str, selection: SelectionConfig, filtered: bool) -> int:
     df = conversation_rows(turn_rows, selection, filtered, done)
     for start in range(0, len(df), ROWS_PER_PART):
         part = pa.Table.from_pandas(df.iloc[start : start + ROWS_PER_PART], preserve_index=False)
-        write_outcome_batch(part, run_dir, PARTS)
+        write_outcome_batch(plain_strings(part), run_dir, PARTS)
     return len(df)
+
+
+def plain_strings(table: pa.Table) -> pa.Table:
+    """Large strings (what pandas' string columns become) as the stream's plain strings, so that
+    the run directory's part files agree on their types."""
+    schema = pa.schema(
+        pa.field(f.name, pa.string()) if pa.types.is_large_string(f.type) else f
+        for f in table.schema
+    )
+    return table.cast(schema)
 
 
 COUNT_COLUMNS = [C.OUTCOME, C.TURN_COUNT, C.TURNS_REFLECTED, C.TURNS_REWRITTEN]

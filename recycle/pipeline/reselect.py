@@ -19,6 +19,8 @@ import pandas as pd
 from recycle import columns as C
 from recycle.config import RecycleConfig
 from recycle.errors import ConfigError, InputError
+from recycle.pipeline.reassemble import conversation_rows
+from recycle.pipeline.turns import read_turn_rows
 from recycle.rundir import read_manifest, read_outcome
 from recycle.select import select_ifd_topk
 from recycle.select.checks import pair1_has
@@ -39,10 +41,42 @@ def load_scored(run_dir: str) -> tuple[pd.DataFrame, dict[str, Any]]:
             f"{run_dir!r} is not a run directory (no manifest.json); pass the output.dir of `recycle run` or `recycle score`"
         ) from None
     frames = [t.to_pandas() for o in C.OUTCOMES if (t := read_outcome(run_dir, o)) is not None]
-    df = pd.concat(frames, ignore_index=True)
+    return _selectable(pd.concat(frames, ignore_index=True)), manifest
+
+
+def _selectable(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows with the select drops reset to kept: what a new selection runs over."""
     again = (df[C.OUTCOME] == C.OUTCOME_DROPPED) & (df[C.STAGE] == SELECT_STAGE)
     df.loc[again, [C.OUTCOME, C.REASON, C.DETAIL, C.STAGE]] = [C.OUTCOME_KEPT, "", "", ""]
-    return df, manifest
+    return df
+
+
+def load_turns(run_dir: str) -> pd.DataFrame:
+    """The turn rows of a run's conversations (OUTPUT/turns/), select drops reset to kept."""
+    turns = read_turn_rows(run_dir)
+    return _selectable(turns) if len(turns) else turns
+
+
+def reselect_conversations(
+    rows: pd.DataFrame,
+    turns: pd.DataFrame,
+    plan: SelectionPlan | RecycleConfig,
+    source_mode: str | None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(single rows, turn rows, conversation rows) under the new mode: a run's conversations are
+    re-selected turn by turn from their turn rows and reassembled (pipeline/reassemble.py), as
+    `recycle run` would have; the global top-k modes select over the rows as they are.
+    """
+    plan = as_plan(plan)
+    if plan.global_topk or not len(turns) or C.TURNS_REFLECTED not in rows:
+        return reselect(rows, plan, source_mode), turns.iloc[:0], rows.iloc[:0]
+    is_conversation = rows[C.TURNS_REFLECTED].notna()
+    singles = rows[~is_conversation]
+    if len(singles):
+        singles = reselect(singles, plan, source_mode)
+    turns = reselect(turns, plan, source_mode)
+    conversations = conversation_rows(turns, plan.config, plan.spec.final_filter, set())
+    return singles, turns, conversations
 
 
 def _source_has(source: ModeSpec, prefix: str, phase: int, stat: str) -> bool:

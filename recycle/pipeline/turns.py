@@ -115,21 +115,26 @@ TURN_TYPES = {
 }
 
 
-def explode_batch(batch: pd.DataFrame, turns: str) -> pa.Table:
-    """`explode_turns` as a Ray Data batch function (the row count changes), the turn columns
-    typed even in a batch without a conversation, so every block has one schema."""
-    table = pa.Table.from_pandas(explode_turns(batch, turns), preserve_index=False)
-    for name, kind in TURN_TYPES.items():
-        i = table.schema.get_field_index(name)
-        table = table.set_column(i, name, table.column(i).cast(kind))
-    return table
+def explode_batch(batch: pa.Table, turns: str) -> pa.Table:
+    """`explode_turns` as a Ray Data batch function (the row count changes). Every column keeps
+    its type and the turn columns are typed, whatever the batch holds (no conversation, or no
+    row at all), so every block of the stream has one schema; a batch without a conversation
+    only gains the four null turn columns."""
+    schema = pa.schema([*batch.schema, *(pa.field(n, t) for n, t in TURN_TYPES.items())])
+    has_chat = C.MESSAGES in batch.column_names and pc.any(pc.is_valid(batch[C.MESSAGES])).as_py()
+    if not has_chat:
+        for name, kind in TURN_TYPES.items():
+            batch = batch.append_column(name, pa.nulls(batch.num_rows, kind))
+        return batch
+    exploded = explode_turns(batch.to_pandas(), turns)
+    return pa.Table.from_pandas(exploded, schema=schema, preserve_index=False)
 
 
 def explode(ds: ray.data.Dataset, run_dir: str, turns: str, retry: bool) -> ray.data.Dataset:
     """The stream's rows: conversations exploded into turn rows, less the turn rows an earlier
     invocation of this run wrote (the conversations already reassembled were left out before)."""
     rows = ds.map_batches(
-        explode_batch, fn_kwargs={"turns": turns}, batch_format="pandas", num_cpus=LIGHT_CPUS
+        explode_batch, fn_kwargs={"turns": turns}, batch_format="pyarrow", num_cpus=LIGHT_CPUS
     ).materialize()
     return remaining(rows, turns_dir(run_dir), STREAM_PARTS, retry)
 

@@ -131,6 +131,23 @@ def test_conversations_reflected_turn_by_turn_in_selective_mode(
         assert by_id[conv_id]["messages"] == json.loads(r[C.FINAL_MESSAGES])
     assert conv["turns_kept"] == sum(chats.loc[chats[C.OUTCOME] == C.OUTCOME_KEPT, C.TURN_COUNT])
 
+    # `recycle select` with the r-IFD filter on: re-selected turn by turn, reassembled; a
+    # conversation is kept iff a turn's reflected response was taken and the token-weighted
+    # mean final r-IFD of its turns (computed here from the turn rows) is below 1
+    again = api.select(None, [
+        f"data.input='{run}'", f"output.dir='{tmp_path / 'select'}'",
+        "selection.require_ifd_below_one=false",
+    ])  # fmt: skip
+    assert again["invariant"]["ok"] and again["counts"]["input"] == N_ALPACA + len(TURNS)
+    assert again["conversations"]["conversations"] == len(TURNS)
+    reselected = read_outcome(str(tmp_path / "select"), C.OUTCOME_KEPT).to_pandas()
+    kept_ids = set(reselected[C.SAMPLE_ID])
+    for conv_id, group in turns.groupby(C.CONVERSATION_ID):
+        w = group["final_x_tokens"].astype(float)
+        mean = (group[C.FINAL_RIFD].astype(float) * w).sum() / w.sum()
+        expect = bool(group[C.RESPONSE_REFLECTED].astype(bool).any()) and mean < 1
+        assert (conv_id in kept_ids) == expect, conv_id
+
 
 def test_a_resumed_run_streams_only_the_turns_not_written(ray_local, tmp_path):
     """Turn rows already written (OUTPUT/turns/) are skipped turn by turn; a turn left for a

@@ -73,10 +73,22 @@ def test_explode_last_turn_only_and_leave_rejected_rows():
     assert pd.isna(out.iloc[3][C.CONVERSATION_ID])  # the rejected conversation is not exploded
 
 
-def test_explode_batch_types_the_turn_columns_without_conversations():
-    table = explode_batch(pd.DataFrame([row(None, "a")]), "all")
-    assert table.schema.field(C.TURN_INDEX).type == pa.int64()
-    assert table.schema.field(C.TURN_HISTORY).type == pa.string()
+def test_explode_batch_keeps_every_type_and_types_the_turn_columns():
+    """A batch without conversations (or without rows) only gains four typed null columns; one
+    with conversations keeps the types of its columns."""
+    singles = pa.Table.from_pylist([row(None, "a")]).cast(
+        pa.schema([(c, pa.string()) for c in row(None, "a")])
+    )
+    for batch in (singles, singles.slice(0, 0)):
+        out = explode_batch(batch, "all")
+        assert out.schema.names == [*batch.schema.names, *TURN_COLUMNS]
+        assert out.select(batch.schema.names).equals(batch)
+        assert out.schema.field(C.TURN_INDEX).type == pa.int64()
+        assert out.schema.field(C.TURN_HISTORY).type == pa.string()
+    mixed = pa.Table.from_pylist([row(None, "a"), row(CONV)], schema=singles.schema)
+    out = explode_batch(mixed, "all")
+    assert out.num_rows == 4 and out.schema.field(C.INSTRUCTION).type == pa.string()
+    assert out[C.TURN_INDEX].to_pylist() == [None, 0, 1, 2]
 
 
 def finished(turns: pd.DataFrame, **per_turn) -> pd.DataFrame:
