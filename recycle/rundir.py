@@ -36,6 +36,9 @@ MANIFEST = "manifest.json"
 OUTCOME_DIRS = {C.OUTCOME_KEPT: "kept", C.OUTCOME_DROPPED: "dropped", C.OUTCOME_REJECTED: "rejects"}
 RETRY_DIR = "retry"  # rejected rows a rerun retries (C.TRANSIENT_REASONS); outcome "rejected"
 TURNS_DIR = "turns"  # conversations' turn rows, a run directory of their own (pipeline/turns.py)
+# part files of the conversations reassembled from their turns (pipeline/reassemble.py): named as
+# stream parts ("part-..."), so that a resumed run skips them like any streamed row
+CONVERSATION_PARTS = "part-conversations"
 PACKAGES = ("ray", "torch", "transformers", "openai", "pyarrow", "pydantic")
 
 LIGHT_CPUS = 0.1  # a pandas step or a Parquet write: never waits behind the student for a CPU

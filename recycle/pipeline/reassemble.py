@@ -20,17 +20,19 @@ from recycle.config.selection import SelectionConfig
 from recycle.data.conversation import Conversation, parse, to_json
 from recycle.data.normalize import query_text
 from recycle.pipeline.resume import STREAM_PARTS
-from recycle.pipeline.turns import (
+from recycle.pipeline.turns import read_turn_rows, reflected_turns
+from recycle.rundir import (
     CONVERSATION_PARTS,
-    read_turn_rows,
-    reflected_turns,
+    outcome_files,
+    read_part,
+    write_outcome_batch,
+    written_id_array,
 )
-from recycle.rundir import outcome_files, read_part, write_outcome_batch, written_id_array
 from recycle.select.modes import FINAL, final_filter
 from recycle.storage import filesystem
 from recycle.student.turns import weighted_mean_and_max
 
-PARTS = f"{STREAM_PARTS}-{CONVERSATION_PARTS}"  # a stream part to resume, told apart by name
+PARTS = CONVERSATION_PARTS  # a stream part to resume (STREAM_PARTS-...), told apart by name
 ROWS_PER_PART = 1024
 DROPPED_TURN_COLUMNS = (C.TURN_INDEX, C.TURN_HISTORY)
 

@@ -44,7 +44,6 @@ from recycle.data.conversation import Conversation, parse, to_json
 from recycle.pipeline.resume import STREAM_PARTS, remaining
 from recycle.rundir import LIGHT_CPUS, TURNS_DIR, read_outcome, write_outcome_batch
 
-CONVERSATION_PARTS = "conversations"  # part files of reassembled rows: PART-conversations-HASH
 TURN_COLUMNS = (C.CONVERSATION_ID, C.TURN_INDEX, C.TURN_COUNT, C.TURN_HISTORY)
 TURNS_ALL, TURNS_LAST = "all", "last"
 

@@ -33,7 +33,14 @@ from recycle.report.examples import (
     pick_examples,
 )
 from recycle.report.wording import reason_text
-from recycle.rundir import MANIFEST, outcome_files, read_manifest, read_outcome, read_part
+from recycle.rundir import (
+    CONVERSATION_PARTS,
+    MANIFEST,
+    outcome_files,
+    read_manifest,
+    read_outcome,
+    read_part,
+)
 from recycle.storage import file_exists, filesystem
 from recycle.student.drift import drift_warning
 
@@ -107,11 +114,9 @@ def load_examples(run_dir: str, light: pd.DataFrame) -> list[dict[str, Any]]:
 def load_conversation(run_dir: str) -> dict[str, Any] | None:
     """The reflected conversation the report shows turn by turn: a kept one with the most turns
     rewritten (else a dropped one), from the reassembled conversations' part files only."""
-    from recycle.pipeline.reassemble import PARTS
-
     fs, _ = filesystem(run_dir)
     for outcome in SCORED:
-        tables = [read_part(fs, p) for p in outcome_files(run_dir, outcome, PARTS)]
+        tables = [read_part(fs, p) for p in outcome_files(run_dir, outcome, CONVERSATION_PARTS)]
         rows = [r for t in tables for r in t.to_pylist()]
         if rows:
             best = max(rows, key=lambda r: (r.get(C.TURNS_REWRITTEN) or 0, r[C.SAMPLE_ID]))

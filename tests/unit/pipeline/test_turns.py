@@ -271,3 +271,10 @@ def test_resume_keys_hold_selection_turns_only_when_not_the_default(tmp_path):
     check_resume_keys(str(tmp_path), default)
     with pytest.raises(ConfigError):
         check_resume_keys(str(tmp_path), last)
+
+
+def test_conversation_parts_are_stream_parts_for_resume():
+    from recycle.pipeline.resume import STREAM_PARTS
+    from recycle.rundir import CONVERSATION_PARTS
+
+    assert CONVERSATION_PARTS.startswith(f"{STREAM_PARTS}-")
