@@ -36,6 +36,7 @@ Config = str | Path | RecycleConfig | None
 
 def command(
     name: str,
+    /,
     config: Config = None,
     overrides: Sequence[str] = (),
     preflight: bool = True,

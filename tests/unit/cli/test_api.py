@@ -39,3 +39,13 @@ def test_a_config_object_is_copied_and_the_result_returned(tmp_path, monkeypatch
     assert seen["cfg"].ray.quiet is True and cfg.ray.quiet is False  # a copy; the caller's as given
     assert seen["policy"].enabled is False  # and the policy nested runs inherit
     assert (tmp_path / "logs" / "recycle.log").is_file()  # the run log, as from the CLI
+
+
+def test_generate_and_judge_take_their_options_as_the_command_line_does(tmp_path, monkeypatch):
+    # `name` (the answers' name) is one of generate's options, beside the command's own name
+    missing = tmp_path / "no-model"
+    with pytest.raises(PreflightError, match="no-model"):
+        api.generate(str(missing), str(tmp_path / "answers"), name="mine")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # both reach their pre-flight checks
+    with pytest.raises(PreflightError, match="OPENAI_API_KEY is not set"):
+        api.judge(str(tmp_path / "no-answers"), str(tmp_path / "b"), str(tmp_path / "judged"))
