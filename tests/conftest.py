@@ -48,6 +48,7 @@ SLOW_FIRST = (
     "integration/pipeline/test_vllm_teacher.py",
     "integration/test_job_exit_codes.py",
     "integration/pipeline/test_interrupt.py",
+    "integration/cluster/test_killed_driver.py",
     "integration/test_notebooks.py",
     "integration/pipeline/test_outage.py",
     "integration/test_train.py",
