@@ -130,8 +130,23 @@ def _rejected(raw: str, source: str, reason: str, detail: str) -> dict[str, Any]
     }
 
 
+def _final_texts(obj: dict[str, Any]) -> dict[str, Any]:
+    """A row of a run directory (kept/, which `recycle train` and `end-to-end` fine-tune on, or the
+    input of a second round) is its FINAL sample: the pair the selection chose (x2, y2), or the
+    reassembled conversation, not the original texts kept beside them for the report."""
+    final_chat = obj.get(C.FINAL_MESSAGES)
+    if isinstance(final_chat, str) and final_chat:
+        return {**obj, "messages": final_chat}
+    if isinstance(obj.get(C.FINAL_INSTRUCTION), str) and isinstance(obj.get(C.FINAL_OUTPUT), str):
+        final_input = obj.get(C.FINAL_INPUT)
+        return {**obj, "instruction": obj[C.FINAL_INSTRUCTION], "output": obj[C.FINAL_OUTPUT],
+                "input": final_input if isinstance(final_input, str) else ""}  # fmt: skip
+    return obj
+
+
 def _fields(obj: dict[str, Any]) -> tuple[str, str, str, list[dict[str, str]] | None]:
     """(instruction, input, output, messages); messages is None for a single-turn sample."""
+    obj = _final_texts(obj)
     chat = obj.get("conversations", obj.get("messages"))
     if isinstance(chat, str) and "instruction" in obj:
         chat = _json_list(chat)  # a row this project wrote: `messages` is JSON text

@@ -157,31 +157,41 @@ def _mean_nll(lm, batch) -> float:
 def test_trains_on_the_pipeline_s_kept_parquet_rows(
     ray_local, tiny_model_dir, alpaca_path, tmp_path
 ):
-    """Without train.dataset, a run directory's kept/*.parquet (the pipeline's output) is the input."""
+    """Without train.dataset, a run directory's kept/*.parquet (the pipeline's output) is the input,
+    and its rows are their FINAL pairs (x2, y2), not the originals the rows also keep."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from recycle import columns as C
     from recycle.data.normalize import sample_id
-    from recycle.train.dataset import training_input
+    from recycle.train.dataset import tokenize_dataset, training_input
 
     rows = json.loads(alpaca_path.read_text())[:48]
     kept = tmp_path / "kept"
     kept.mkdir()
+    finals = []
     for part in (0, 1):
         chunk = rows[part * 24 : (part + 1) * 24]
+        # part 1's rows were rewritten by the teacher and chosen; part 0's kept as they were
+        final = [{**r, "output": r["output"] + " (recycled)"} if part else r for r in chunk]
+        finals += final
         table = pa.table(
             {
                 C.SAMPLE_ID: [sample_id(r["instruction"], r["input"], r["output"]) for r in chunk],
                 C.INSTRUCTION: [r["instruction"] for r in chunk],
                 C.INPUT: [r["input"] for r in chunk],
                 C.OUTPUT: [r["output"] for r in chunk],
+                C.FINAL_INSTRUCTION: [r["instruction"] for r in final],
+                C.FINAL_INPUT: [r["input"] for r in final],
+                C.FINAL_OUTPUT: [r["output"] for r in final],
                 C.IFD: [0.5] * len(chunk),
             }
         )
         pq.write_table(table, kept / f"part-{part}.parquet")
     cfg = tiny_train_config(tiny_model_dir, alpaca_path, tmp_path, "data.input=null")
     assert training_input(cfg) == str(kept)
+    trained_on = set(tokenize_dataset(cfg, str(kept))[C.SAMPLE_ID].to_pylist())
+    assert trained_on == {sample_id(r["instruction"], r["input"], r["output"]) for r in finals}
     data = prepare(cfg)
     assert data.stats["samples"] == 48 and data.schedule.steps_per_epoch == [6]
 

@@ -167,3 +167,16 @@ def test_parquet_of_messages_rows_reads_as_conversations(tmp_path):
     assert rows[1][C.MESSAGES] is None and rows[1][C.SAMPLE_ID] == normalize.sample_id(
         "Hi", "", "Hello!"
     )
+
+
+def test_a_kept_conversation_of_a_run_is_its_final_conversation():
+    """A reassembled conversation's row carries the original `messages` and the chosen turns in
+    `final_messages`: the final ones are the sample that training reads."""
+    first = norm(MESSAGES4)
+    final = json.loads(first[C.MESSAGES])
+    final[-1] = {**final[-1], "content": final[-1]["content"] + " (rewritten)"}
+    kept = {**first, C.FINAL_MESSAGES: json.dumps(final), C.FINAL_INSTRUCTION: first[C.INSTRUCTION],
+            C.FINAL_INPUT: "", C.FINAL_OUTPUT: final[-1]["content"]}  # fmt: skip
+    again = normalize.normalize_record(json.dumps(kept), "kept.parquet:0")
+    assert json.loads(again[C.MESSAGES]) == final and again[C.OUTPUT].endswith("(rewritten)")
+    assert again[C.SAMPLE_ID] != first[C.SAMPLE_ID]

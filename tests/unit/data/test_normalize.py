@@ -106,3 +106,28 @@ def test_sharegpt_and_messages_first_turn():
 )
 def test_bad_conversations(turns, reason):
     assert norm({"conversations": turns})[C.REASON] == reason
+
+
+def test_a_kept_row_of_a_run_is_its_final_pair_not_the_original():
+    """kept/ rows hold the original (x0, y0) beside the chosen (x2, y2); fine-tuning on a run
+    directory (recycle train, end-to-end) must read the final texts (before this, it trained on
+    the originals of the kept rows)."""
+    kept = {
+        C.SAMPLE_ID: "s1", "instruction": "Old question", "input": "", "output": "Old answer",
+        C.FINAL_INSTRUCTION: "Better question", C.FINAL_INPUT: "ctx", C.FINAL_OUTPUT: "Better answer",
+        C.MESSAGES: None, C.IFD: 0.5,
+    }  # fmt: skip
+    row = norm(kept, "kept/part-0.parquet:0")
+    assert (row[C.INSTRUCTION], row[C.INPUT], row[C.OUTPUT]) == (
+        "Better question", "ctx", "Better answer",
+    )  # fmt: skip
+    assert row[C.SAMPLE_ID] == normalize.sample_id("Better question", "ctx", "Better answer")
+    # a row kept unchanged (final = original) and one without final columns read as before
+    same = norm({**kept, C.FINAL_INSTRUCTION: "Old question", C.FINAL_INPUT: "",
+                 C.FINAL_OUTPUT: "Old answer"})  # fmt: skip
+    plain = norm({"instruction": "Old question", "output": "Old answer"})
+    assert (
+        same[C.SAMPLE_ID]
+        == plain[C.SAMPLE_ID]
+        == normalize.sample_id("Old question", "", "Old answer")
+    )
