@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from recycle import columns as C
 from recycle.cli.main import main
 from recycle.config.student import StudentConfig
 from recycle.rundir import read_manifest, read_outcome
+from recycle.student.drift import drift_warning
 from recycle.student.model import load_student
 from recycle.student.scoring import NOT_SCORED, score_columns
 from recycle.student.variants import Variant
@@ -151,3 +153,41 @@ def test_trained_student_finds_true_pairs_easier_than_shuffled(trained_student_d
         np.nanmean(ifd_true),
         np.nanmean(ifd_shuffled),
     )
+
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def test_template_drift_is_caught_on_a_student_scored_in_a_template_it_never_saw(
+    trained_student_dir, tmp_path
+):
+    """Cherry_LLM issue 22, reproduced: the student trained on vicuna-templated rows, scored in
+    its own template, gives IFD mostly below 1 (no warning); scored through a ChatML chat
+    template it never saw, most IFD values rise above 1 and the drift warning names the share and
+    the template (measured on these 100 unseen rows: 1% above 1 with vicuna, 75% with ChatML)."""
+    from transformers import AutoTokenizer
+
+    rows = alpaca_rows(100)  # unseen: training used rows 400 onwards
+    columns = {k: [r[k] for r in rows] for k in (C.INSTRUCTION, C.INPUT, C.OUTPUT)}
+    chatml = tmp_path / "chatml_student"
+    shutil.copytree(trained_student_dir, chatml)
+    tokenizer = AutoTokenizer.from_pretrained(chatml)
+    tokenizer.chat_template = CHATML
+    tokenizer.save_pretrained(chatml)
+
+    def ifd(model_dir, template: str) -> list[float]:
+        cfg = StudentConfig(
+            model=str(model_dir), max_length=256, batch_tokens=8192, template=template
+        )
+        model, tok = load_student(cfg)
+        return score_columns(model, tok, columns, [Variant()], cfg)[0][C.IFD]
+
+    matched, chat = ifd(trained_student_dir, "vicuna"), ifd(chatml, "chat")
+    assert drift_warning(matched, "vicuna") == ""
+    warning = drift_warning(chat, "chat")
+    assert "IFD values are above 1" in warning and "student.template='chat'" in warning, warning
+    above = sum(v > 1 for v in chat if math.isfinite(v)) / sum(math.isfinite(v) for v in chat)
+    assert f"{round(100 * above)}% of" in warning

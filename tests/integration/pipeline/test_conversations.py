@@ -1,5 +1,6 @@
-"""`recycle run` over a mixed input in selective mode: Alpaca rows and 2- to 4-turn ShareGPT and
-`messages` conversations with system prompts, reflected turn by turn (issue 34, part 3).
+"""`recycle run` over a mixed input in selective mode: Alpaca rows, 2- to 6-turn ShareGPT and
+`messages` conversations with system prompts, and malformed conversations, reflected turn by turn
+(issue 34, part 3).
 
 Each conversation is exploded into one sample per turn (the original earlier turns as context),
 reflected and chosen like a single sample, and reassembled into one row: every input row ends
@@ -29,7 +30,18 @@ from tests.unit.pipeline.test_turns import CONV, TWO, finished, frame, row
 
 pytestmark = pytest.mark.integration
 CONTEXT = "[The Start of Conversation So Far]"
-TURNS = (2, 3, 4, 2, 3, 2)  # six conversations, 16 turns
+TURNS = (2, 3, 4, 2, 5, 6)  # six conversations, 22 turns
+# malformed conversations: rejected before any request, each with its reason
+MALFORMED = {
+    "bad_conversation": {"conversations": [{"from": "human", "value": "Hi"},
+                                           {"from": "human", "value": "Hello?"}]},
+    "empty_output": {"messages": [{"role": "user", "content": "Hi"},
+                                  {"role": "assistant", "content": "  "}]},
+    "tool_call": {"messages": [{"role": "user", "content": "Weather?"},
+                               {"role": "assistant", "content": "", "tool_calls": [{"id": "1"}]},
+                               {"role": "tool", "content": "sunny"},
+                               {"role": "assistant", "content": "Sunny."}]},
+}  # fmt: skip
 N_ALPACA = 4
 
 
@@ -62,6 +74,7 @@ def mixed_input(path) -> list[dict]:
                 msgs += [{"role": "user", "content": p["instruction"]},
                          {"role": "assistant", "content": p["output"]}]  # fmt: skip
             lines.append({"messages": msgs})
+    lines += MALFORMED.values()
     path.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
     return lines
 
@@ -82,7 +95,8 @@ def test_conversations_reflected_turn_by_turn_in_selective_mode(
             "selection.require_rifd_below_one=false",
         ])  # fmt: skip
     counts = manifest["counts"]
-    assert manifest["invariant"]["ok"] and counts["input"] == N_ALPACA + len(TURNS)
+    assert manifest["invariant"]["ok"] and counts["input"] == N_ALPACA + len(TURNS) + len(MALFORMED)
+    assert counts["rejected"] == dict.fromkeys(MALFORMED, 1)
     assert counts["kept"] + sum(counts["dropped"].values()) == N_ALPACA + len(TURNS)
     conv = manifest["conversations"]
     assert conv["conversations"] == len(TURNS) and conv["turns"] == sum(TURNS)
@@ -100,7 +114,7 @@ def test_conversations_reflected_turn_by_turn_in_selective_mode(
     run = str(tmp_path / "run")
     rows = pd.concat([t.to_pandas() for o in C.OUTCOMES if (t := read_outcome(run, o)) is not None])
     chats = rows[rows[C.MESSAGES].notna()].set_index(C.SAMPLE_ID)
-    assert len(chats) == len(TURNS) and len(rows) == N_ALPACA + len(TURNS)
+    assert len(chats) == len(TURNS) and len(rows) == N_ALPACA + len(TURNS) + len(MALFORMED)
     assert sum(chats[C.TURNS_REWRITTEN]) == conv["turn_rewrites"]
     turns = read_turn_rows(run)
     assert len(turns) == sum(TURNS)
@@ -138,7 +152,8 @@ def test_conversations_reflected_turn_by_turn_in_selective_mode(
         f"data.input='{run}'", f"output.dir='{tmp_path / 'select'}'",
         "selection.require_ifd_below_one=false",
     ])  # fmt: skip
-    assert again["invariant"]["ok"] and again["counts"]["input"] == N_ALPACA + len(TURNS)
+    assert again["invariant"]["ok"]
+    assert again["counts"]["input"] == N_ALPACA + len(TURNS) + len(MALFORMED)
     assert again["conversations"]["conversations"] == len(TURNS)
     reselected = read_outcome(str(tmp_path / "select"), C.OUTCOME_KEPT).to_pandas()
     kept_ids = set(reselected[C.SAMPLE_ID])
