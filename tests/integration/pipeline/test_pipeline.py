@@ -22,12 +22,6 @@ def all_rows(run_dir) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def unique_rows(run_dir) -> pd.DataFrame:
-    """Rows by sample id, without the duplicate rejects (which share their original's id)."""
-    rows = all_rows(run_dir)
-    return rows[rows[C.REASON] != "duplicate"].set_index(C.SAMPLE_ID).sort_index()
-
-
 def test_selective_end_to_end(ray_local, tmp_path, small_dataset, tiny_model_dir, faulty_teacher):
     out = tmp_path / "run"
     cfg = pipeline_config(
@@ -70,25 +64,3 @@ def test_selective_end_to_end(ray_local, tmp_path, small_dataset, tiny_model_dir
         0 < stats["original"]["ppl_y"] < float("inf") and -1 <= stats["original"]["coherence"] <= 1
     )
     assert "Table 6" in (out / "report" / "summary.md").read_text()
-
-
-def test_second_run_pays_nothing_and_changes_nothing(
-    ray_local, tmp_path, small_dataset, tiny_model_dir, clean_teacher
-):
-    out = tmp_path / "run"
-    cfg = pipeline_config(small_dataset, out, tiny_model_dir, clean_teacher.base_url)
-    first = run_pipeline(cfg)
-    paid = clean_teacher.stats.requests
-    assert paid == 2 * 40  # two prompts per valid sample, no more
-    rows_first = unique_rows(out)
-    cfg2 = pipeline_config(
-        small_dataset, out, tiny_model_dir, clean_teacher.base_url, "output.overwrite=true"
-    )
-    second = run_pipeline(cfg2)
-    assert clean_teacher.stats.requests == paid  # everything came from the cache
-    rows_second = unique_rows(out)
-    assert first["counts"] == second["counts"]
-    pd.testing.assert_series_equal(rows_first[C.FINAL_OUTPUT], rows_second[C.FINAL_OUTPUT])
-    assert np.allclose(
-        rows_first["res_rifd"].astype(float), rows_second["res_rifd"].astype(float), equal_nan=True
-    )
