@@ -95,8 +95,13 @@ def test_batch_reflect_survives_sigint_and_sigkill(ray_local, alpaca_path, tmp_p
         assert first.wait(timeout=60) != 0
         created_first, paid_first = server.batch.created, sum(server.batch.paid.values())
 
-        second = driver(args, log)  # killed outright once it submitted batches of its own
-        wait_for(lambda: server.batch.created > created_first + 1, 120, "new batches", second)
+        # killed outright once it submitted batches of its own and a batch was paid (each takes
+        # batch_latency_s: on a loaded machine the kill could otherwise land before any was)
+        second = driver(args, log)
+        wait_for(
+            lambda: server.batch.created > created_first + 1 and sum(server.batch.paid.values()),
+            120, "new batches and a paid one", second,
+        )  # fmt: skip
         second.kill()
         second.wait(timeout=30)
         paid_second = sum(server.batch.paid.values())
