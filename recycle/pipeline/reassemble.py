@@ -26,7 +26,7 @@ from recycle.rundir import (
     outcome_files,
     read_part,
     write_outcome_batch,
-    written_id_array,
+    written_ids,
 )
 from recycle.select.modes import FINAL, final_filter
 from recycle.storage import filesystem
@@ -42,8 +42,10 @@ def _truthy(value: Any) -> bool:
 
 
 def _number(row: dict[str, Any], name: str, default: float = math.nan) -> float:
+    """The row's number, `default` where it has none (missing, None, or NaN: pandas' null of a
+    numeric column, e.g. the token count of a turn whose final pair was not scored)."""
     value = row.get(name)
-    return default if value is None else float(value)
+    return default if pd.isna(value) else float(value)
 
 
 def final_turn_texts(turn: dict[str, Any]) -> tuple[str, str]:
@@ -133,8 +135,7 @@ def reassemble(run_dir: str, selection: SelectionConfig, filtered: bool) -> int:
     turn_rows = read_turn_rows(run_dir)
     if turn_rows.empty:
         return 0
-    done = set(written_id_array(run_dir, STREAM_PARTS).to_pylist())
-    df = conversation_rows(turn_rows, selection, filtered, done)
+    df = conversation_rows(turn_rows, selection, filtered, written_ids(run_dir, STREAM_PARTS))
     for start in range(0, len(df), ROWS_PER_PART):
         part = pa.Table.from_pandas(df.iloc[start : start + ROWS_PER_PART], preserve_index=False)
         write_outcome_batch(plain_strings(part), run_dir, PARTS)

@@ -14,6 +14,7 @@ from recycle import columns as C
 from recycle.config.selection import SelectionConfig
 from recycle.data.conversation import Conversation, conversation_id, parse, to_json
 from recycle.pipeline.reassemble import (
+    aggregates,
     conversation_counts,
     conversation_row,
     conversation_rows,
@@ -27,6 +28,7 @@ from recycle.pipeline.turns import (
     write_stream_batch,
 )
 from recycle.rundir import count_outcomes, read_outcome
+from recycle.select.modes import FINAL
 
 CONV = Conversation("Be brief.", ("u1", "u2", "u3"), ("a1", "a2", "a3"))
 TWO = Conversation("", ("v1", "v2"), ("b1", "b2"))
@@ -160,6 +162,18 @@ def test_the_filter_reads_the_aggregates_and_any_reflected_response():
     assert by_id.loc["c3", C.REASON] == "response_not_reflected"
     unfiltered = conversation_rows(pd.concat([keep, drop_ifd, none]), sel, False, set())
     assert (unfiltered[C.OUTCOME] == C.OUTCOME_KEPT).all()
+
+
+def test_a_turn_without_scores_or_token_counts_is_left_out_of_the_means():
+    # pandas reads a numeric column's nulls as NaN: a NaN token count was int()-ed and raised
+    y, x = C.scored(FINAL, C.Y_TOKENS), C.scored(FINAL, C.X_TOKENS)
+    scored = {C.FINAL_IFD: 0.5, C.FINAL_RIFD: 0.7, y: 10, x: 5}
+    other = {C.FINAL_IFD: 0.8, C.FINAL_RIFD: 0.9, y: 30, x: 15}
+    unscored = {C.FINAL_IFD: math.nan, C.FINAL_RIFD: math.nan, y: math.nan, x: math.nan}
+    ifd, rifd = aggregates([scored, unscored, other])
+    assert ifd == pytest.approx((0.5 * 10 + 0.8 * 30) / 40)
+    assert rifd == pytest.approx((0.7 * 5 + 0.9 * 15) / 20)
+    assert all(math.isnan(v) for v in aggregates([unscored]))
 
 
 def test_an_incomplete_conversation_waits_and_a_written_one_is_skipped():
