@@ -53,10 +53,9 @@ def _columns(fs: pafs.FileSystem, files: list[str]) -> list[str]:
 def _read_columns(fs: pafs.FileSystem, path: str, columns: list[str]) -> pa.Table:
     """`columns` of a part file; one it does not have (a single sample's file has no final
     conversation) reads as nulls."""
-    names = pq.read_schema(path, filesystem=fs).names
-    table = read_part(fs, path, [c for c in columns if c in names])
+    table = read_part(fs, path, columns, missing_ok=True)
     for name in columns:
-        if name not in names:
+        if name not in table.column_names:
             table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
     return table.select(columns)
 

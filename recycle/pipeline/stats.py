@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from recycle import columns as C
 from recycle.config import RecycleConfig
@@ -107,8 +106,7 @@ def _stream_frame(run_dir: str, outcomes: tuple[str, ...], prefix: str) -> pd.Da
     frames = []
     for outcome in outcomes:
         for path in outcome_files(run_dir, outcome, STREAM_PARTS):
-            names = pq.read_schema(path, filesystem=fs).names
-            table = read_part(fs, path, [c for c in wanted if c in names])
+            table = read_part(fs, path, wanted, missing_ok=True)
             frames.append(table.to_pandas())
     if not frames:
         return None

@@ -18,7 +18,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
 from recycle import columns as C
 from recycle.errors import InputError
@@ -69,10 +68,8 @@ LIGHT_COLUMNS = (
 
 
 def _light_file(fs: pafs.FileSystem, path: str) -> pd.DataFrame:
-    names = pq.read_schema(path, filesystem=fs).names
-    wanted = [c for c in (*LIGHT_COLUMNS, *CHANGE_COLUMNS) if c in names]
-    table = read_part(fs, path, wanted)
-    light = table.select([c for c in LIGHT_COLUMNS if c in names])
+    table = read_part(fs, path, [*LIGHT_COLUMNS, *CHANGE_COLUMNS], missing_ok=True)
+    light = table.select([c for c in LIGHT_COLUMNS if c in table.column_names])
     return light.append_column(CHANGED, changed(table)).to_pandas()
 
 
