@@ -135,19 +135,24 @@ def test_second_ask_comes_from_the_cache(make_server, tmp_path) -> None:
     assert totals(again_client)["cache_hits"] == 1 and totals(again_client)["requests"] == 0
 
 
-@pytest.mark.integration  # the local teacher server
-def test_in_flight_requests_are_bounded(make_server) -> None:
-    server = make_server(latency_s=0.1)
-    client = client_for(server, concurrency=4)
+def complete_all(client, n: int) -> None:
+    """n distinct prompts sent through `client` at once, then the client closed."""
 
     async def go():
         prompts = [
-            render_chat("reflect_response", instruction=f"Q{i}", output="A") for i in range(20)
+            render_chat("reflect_response", instruction=f"Q{i}", output="A") for i in range(n)
         ]
         await asyncio.gather(*(client.complete(p, 64) for p in prompts))
         await client.aclose()
 
     asyncio.run(go())
+
+
+@pytest.mark.integration  # the local teacher server
+def test_in_flight_requests_are_bounded(make_server) -> None:
+    server = make_server(latency_s=0.1)
+    client = client_for(server, concurrency=4)
+    complete_all(client, 20)
     assert server.stats.requests == 20
     assert server.stats.max_in_flight == 4
 
@@ -181,15 +186,7 @@ def test_answers_paid_and_not_cached_never_exceed_the_concurrency(make_server, t
     cache = SlowCache(str(tmp_path), put_s=0.2)
     server = make_server(answer=cache.answered, latency_s=0.02)
     client = client_for(server, cache, concurrency=2)
-
-    async def go():
-        prompts = [
-            render_chat("reflect_response", instruction=f"Q{i}", output="A") for i in range(12)
-        ]
-        await asyncio.gather(*(client.complete(p, 64) for p in prompts))
-        await client.aclose()
-
-    asyncio.run(go())
+    complete_all(client, 12)
     assert server.stats.requests == 12 and cache.unwritten == 0
     assert cache.most_unwritten == 2
 
@@ -198,15 +195,7 @@ def test_answers_paid_and_not_cached_never_exceed_the_concurrency(make_server, t
 def test_rate_limit_paces_requests(make_server) -> None:
     server = make_server()
     client = client_for(server, requests_per_minute=600, rate_headroom=0.0, concurrency=16)  # 10/s
-
-    async def go():
-        prompts = [
-            render_chat("reflect_response", instruction=f"Q{i}", output="A") for i in range(11)
-        ]
-        await asyncio.gather(*(client.complete(p, 64) for p in prompts))
-        await client.aclose()
-
-    asyncio.run(go())
+    complete_all(client, 11)
     arrivals = sorted(server.stats.arrivals)
     # 11 requests at 10/s are sent over 1 s (a late first send on a busy machine shortens it a little).
     assert arrivals[-1] - arrivals[0] >= 0.9
