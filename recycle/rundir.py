@@ -8,6 +8,8 @@ OUTPUT/rejects/*.parquet   rows rejected for a final reason (bad input, a reques
                            refuses...), reason and raw row
 OUTPUT/retry/*.parquet     rows rejected for a transient reason (teacher_unavailable, budget): a
                            rerun of the same command retries them (output.retry_rejected)
+OUTPUT/invocations/*.json  the teacher totals of an invocation while it runs, one file each, until
+                           a manifest records it (recycle.pipeline.resume.InvocationJournal)
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ import ray
 
 from recycle import __version__
 from recycle import columns as C
-from recycle.storage import filesystem, write_parquet_atomic
+from recycle.storage import filesystem, write_bytes_atomic, write_parquet_atomic
 
 MANIFEST = "manifest.json"
+INVOCATIONS_DIR = "invocations"  # the journal of invocations no manifest recorded yet
 OUTCOME_DIRS = {C.OUTCOME_KEPT: "kept", C.OUTCOME_DROPPED: "dropped", C.OUTCOME_REJECTED: "rejects"}
 RETRY_DIR = "retry"  # rejected rows a rerun retries (C.TRANSIENT_REASONS); outcome "rejected"
 TURNS_DIR = "turns"  # conversations' turn rows, a run directory of their own (pipeline/turns.py)
@@ -59,9 +62,10 @@ def _folders(run_dir: str, outcome: str, transient: bool | None) -> list[str]:
 
 
 def clear_outcomes(run_dir: str) -> None:
-    """Delete the outcome folders and the manifest of a run directory (a fresh, non-resumed run)."""
+    """Delete the outcome folders, the manifest and the invocations' journal of a run directory
+    (a fresh, non-resumed run)."""
     fs, path = filesystem(run_dir)
-    for sub in (*OUTCOME_DIRS.values(), RETRY_DIR, TURNS_DIR):
+    for sub in (*OUTCOME_DIRS.values(), RETRY_DIR, TURNS_DIR, INVOCATIONS_DIR):
         target = posixpath.join(path, sub)
         if fs.get_file_info(target).type == pafs.FileType.Directory:
             fs.delete_dir(target)
@@ -318,13 +322,13 @@ def build_manifest(
 
 
 def write_manifest(run_dir: str, manifest: dict[str, Any]) -> str:
-    """Write manifest.json into the run directory; returns its URI."""
+    """Write manifest.json into the run directory, whole or not at all (a kill mid-write leaves
+    the previous one: a rerun counts on its invocations); returns its URI."""
     fs, path = filesystem(run_dir)
     fs.create_dir(path, recursive=True)
-    uri = posixpath.join(run_dir.rstrip("/"), MANIFEST)
-    with fs.open_output_stream(posixpath.join(path, MANIFEST)) as f:
-        f.write(json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
-    return uri
+    data = json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8")
+    write_bytes_atomic(fs, posixpath.join(path, MANIFEST), data)
+    return posixpath.join(run_dir.rstrip("/"), MANIFEST)
 
 
 def read_manifest(run_dir: str) -> dict[str, Any]:

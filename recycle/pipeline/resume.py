@@ -4,16 +4,30 @@ A rerun skips every sample already written, except the rejects left for a rerun 
 teacher_unavailable, budget) when `output.retry_rejected` is on: those are done again, and the
 teacher cache answers whatever was already paid for. Each invocation that ends (finished, or
 stopped by a teacher outage) is recorded in the manifest's "invocations"; the manifest's
-"teacher" section sums them, and the budget counts what earlier invocations spent. An invocation
-killed outright (SIGKILL, preemption) records nothing: its answers are in the cache, its spend
-is not in the totals.
+"teacher" section sums them, and the budget counts what earlier invocations spent.
+
+An invocation killed outright (SIGKILL, OOM, preemption) writes no manifest, so while the stream
+runs its teacher totals are persisted in the run directory (`InvocationJournal`: one small JSON
+file per invocation, rewritten every JOURNAL_EVERY_S when they changed). The next invocation
+counts each journal file no manifest recorded as "killed" ("failed", "interrupted": ended by an
+exception or Ctrl-C before its manifest) with those totals, in the totals and the budget, and
+writes it into its manifest; the invocation after that deletes the files its manifest holds.
+Records carry an id, and a journal file whose id a manifest holds is never counted again: each
+invocation is counted once across any sequence of kills and reruns (manifests are written whole
+or not at all).
+
+Still lost: what a killed invocation sent after its last persist, at most JOURNAL_EVERY_S of
+traffic (plus the write's own time); requests sent and not answered by then are counted as the
+gate counts them (in "requests" and "unsettled", their reservation in "cost_usd").
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import posixpath
 import time
+import uuid
 from typing import Any
 
 import pyarrow as pa
@@ -21,8 +35,14 @@ import pyarrow.compute as pc
 import ray
 
 from recycle import columns as C
-from recycle.rundir import MANIFEST, delete_transient, read_manifest, written_id_array
-from recycle.storage import file_exists
+from recycle.rundir import (
+    INVOCATIONS_DIR,
+    MANIFEST,
+    delete_transient,
+    read_manifest,
+    written_id_array,
+)
+from recycle.storage import file_exists, filesystem, glob_files, read_json, write_bytes_atomic
 
 STREAM_PARTS = (
     "part"  # the part files of the streamed rows (VALIDATE_PARTS: recycle.pipeline.steps)
@@ -32,6 +52,9 @@ log = logging.getLogger(__name__)
 
 NOT_SUMMED = {"max_cost_usd", "max_outage_s", "outage_s", "longest_outage_s"}
 FINISHED, STOPPED = "finished", "stopped"
+# how an invocation that wrote no manifest ended (InvocationJournal; "running" until it ends)
+RUNNING, KILLED, FAILED, INTERRUPTED = "running", "killed", "failed", "interrupted"
+JOURNAL_EVERY_S = 5.0  # at most this much of a killed invocation's traffic goes uncounted
 
 
 def remaining(
@@ -57,7 +80,30 @@ def _not_written(batch: pa.Table, written: pa.Array) -> pa.Table:
 
 
 def previous_invocations(run_dir: str) -> list[dict[str, Any]]:
-    """The invocations recorded in the run directory's manifest (none for a fresh directory)."""
+    """The invocations of the run directory: the manifest's, then (oldest first) those of the
+    journal that no manifest recorded, as "killed" ("failed" or "interrupted" where it says so)
+    with their last persisted teacher totals. None for a fresh directory.
+
+    The journal files of invocations the manifest holds are deleted here: it counts them.
+    """
+    recorded = _recorded(run_dir)
+    ids = {r["id"] for r in recorded if "id" in r}
+    unrecorded = []
+    fs, path = filesystem(run_dir)
+    for name in glob_files(fs, posixpath.join(path, INVOCATIONS_DIR, "*.json")):
+        record = read_json(fs, name)
+        if record.get("id") in ids:
+            fs.delete_file(name)
+        else:
+            status = record["status"] if record.get("status") in (FAILED, INTERRUPTED) else KILLED
+            unrecorded.append({**record, "status": status})
+    if unrecorded:
+        log.info("counting %d invocation(s) that ended without a manifest", len(unrecorded))
+    return recorded + unrecorded
+
+
+def _recorded(run_dir: str) -> list[dict[str, Any]]:
+    """The invocations the run directory's manifest records."""
     if not file_exists(posixpath.join(run_dir, MANIFEST)):
         return []
     manifest = read_manifest(run_dir)
@@ -73,15 +119,79 @@ def prior_cost_usd(invocations: list[dict[str, Any]]) -> float:
     return sum(float((i.get("teacher") or {}).get("cost_usd") or 0.0) for i in invocations)
 
 
-def invocation(status: str, started: float, teacher: dict[str, Any]) -> dict[str, Any]:
-    """The record of this invocation: when, how it ended, what the teacher did and cost."""
+def invocation(
+    status: str, started: float, teacher: dict[str, Any], key: str | None = None
+) -> dict[str, Any]:
+    """The record of this invocation: which (`key`, see `invocation_id`), when, how it ended,
+    what the teacher did and cost."""
     counters = {k: v for k, v in teacher.items() if k not in ("model", "base_url", "cache_dir")}
     return {
+        **({"id": key} if key else {}),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "seconds": round(time.time() - started, 1),
         "status": status,
         "teacher": counters,
     }
+
+
+def invocation_id(started: float) -> str:
+    """A new invocation's key: its start (UTC, so names sort by it) and a random suffix."""
+    return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(started))}-{uuid.uuid4().hex[:8]}"
+
+
+class InvocationJournal:
+    """This invocation's teacher totals, persisted while it runs: OUTPUT/invocations/<id>.json.
+
+    `update` is handed the gate's totals by the driver's progress thread every JOURNAL_EVERY_S
+    (recycle.pipeline.progress) and writes them, as an `invocation` record with status "running",
+    only when a counter changed. Each write replaces the file whole (storage.write_bytes_atomic),
+    on local disk or an object store. A rerun reads what a killed invocation left
+    (`previous_invocations`).
+    """
+
+    def __init__(self, run_dir: str, started: float):
+        self.id, self.started = invocation_id(started), started
+        self.fs, path = filesystem(run_dir)
+        self.folder = posixpath.join(path, INVOCATIONS_DIR)
+        self._written: dict[str, Any] | None = None
+
+    def record(self, status: str, teacher: dict[str, Any]) -> dict[str, Any]:
+        """This invocation's record, as the manifest keeps it."""
+        return invocation(status, self.started, teacher, self.id)
+
+    def update(self, totals: dict[str, Any]) -> None:
+        """Persist the running `totals`, unless no counter changed since the last write."""
+        counters = _counters(totals)
+        if counters != self._written:
+            self.write(self.record(RUNNING, totals))
+            self._written = counters
+
+    def ended(self, err: BaseException, teacher: dict[str, Any]) -> None:
+        """Keep the final totals of an invocation ended by `err`, after which no manifest is
+        written: "interrupted" (Ctrl-C) or "failed". A failed write is logged, `err` stands."""
+        status = INTERRUPTED if isinstance(err, KeyboardInterrupt) else FAILED
+        try:
+            self.write(self.record(status, teacher))
+        except OSError as write_err:
+            log.warning("could not persist the teacher totals: %s", write_err)
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Replace the journal file with `record`."""
+        self.fs.create_dir(self.folder, recursive=True)
+        data = json.dumps(record, indent=1).encode("utf-8")
+        write_bytes_atomic(self.fs, posixpath.join(self.folder, f"{self.id}.json"), data)
+
+
+def _summable(key: str, value: Any) -> bool:
+    """A teacher counter `add_up` sums over invocations (not a setting, a flag or a gauge)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and key not in NOT_SUMMED
+
+
+def _counters(teacher: dict[str, Any]) -> dict[str, Any]:
+    """What `add_up` sums of a teacher summary: its counters and errors."""
+    out = {k: v for k, v in teacher.items() if _summable(k, v)}
+    return {**out, "errors": teacher.get("errors") or {}}
 
 
 def add_up(summary: dict[str, Any], invocations: list[dict[str, Any]]) -> dict[str, Any]:
@@ -92,8 +202,7 @@ def add_up(summary: dict[str, Any], invocations: list[dict[str, Any]]) -> dict[s
     for record in invocations:
         teacher = record.get("teacher") or {}
         for key, value in teacher.items():
-            summable = isinstance(value, int | float) and not isinstance(value, bool)
-            if summable and key not in NOT_SUMMED:
+            if _summable(key, value):
                 sums[key] = sums.get(key, 0) + value
         for kind, n in (teacher.get("errors") or {}).items():
             errors[kind] = errors.get(kind, 0) + n

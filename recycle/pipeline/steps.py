@@ -30,8 +30,10 @@ from recycle.pipeline.resume import (
     FINISHED,
     STOPPED,
     STREAM_PARTS,
+    InvocationJournal,
     add_up,
     invocation,
+    invocation_id,
     previous_invocations,
     prior_cost_usd,
     remaining,
@@ -126,8 +128,10 @@ def reflect_and_score(
     directory (with the Table 6 statistics' columns when `plan.table6`); returns how many there
     were.
 
-    `extra` gets the manifest's "teacher" (added up over the run directory's invocations) and
-    "invocations", also when a teacher outage stops the stream.
+    `extra` gets the manifest's "teacher" (added up over the run directory's invocations, those
+    killed before writing a manifest included: resume.previous_invocations) and "invocations", also
+    when a teacher outage stops the stream. While the stream runs, its teacher totals are kept in
+    the run directory's journal (resume.InvocationJournal), for a rerun to count if it is killed.
 
     Raises:
         TeacherOutageError: the endpoint did not answer for teacher.max_outage_s.
@@ -138,25 +142,36 @@ def reflect_and_score(
     total = todo.count()
     if total == 0:  # a rerun of a finished run: no endpoint, no gate, no actor pool started
         stage_done("reflect+score", "every sample was written before, nothing to do", 0.0)
-        history.append(invocation(FINISHED, started, {}))
+        history.append(invocation(FINISHED, started, {}, invocation_id(started)))
         summary = teacher_summary(cfg.teacher, {}, teacher_cache_dir(cfg))
         extra.update(teacher=add_up(summary, history), invocations=history)
         reassemble_conversations(cfg, plan, extra)
         return 0
+    journal = InvocationJournal(cfg.output.dir, started)
     teacher: TeacherSession | None = None
     try:
         with (
             teacher_session(cfg, prior_cost_usd(history)) as teacher,
-            logged_progress(cfg.output.dir, teacher.gate_name, total=total, quiet=cfg.ray.quiet),
+            logged_progress(
+                cfg.output.dir,
+                teacher.gate_name,
+                total=total,
+                quiet=cfg.ray.quiet,
+                journal=journal.update,
+            ),
         ):
             graph = reflection_graph(todo, cfg, teacher, plan)
             write_outcomes(graph, cfg.output.dir, STREAM_PARTS, write_stream_batch)
     except TeacherOutageError:
         summary = teacher.summary if teacher is not None else {}
-        history.append(invocation(STOPPED, started, summary))
+        history.append(journal.record(STOPPED, summary))
         extra.update(teacher=add_up(summary, history), invocations=history)
         raise
-    history.append(invocation(FINISHED, started, teacher.summary))
+    except BaseException as err:  # no manifest follows: the journal keeps the final totals
+        if teacher is not None and teacher.totals:
+            journal.ended(err, teacher.summary)
+        raise
+    history.append(journal.record(FINISHED, teacher.summary))
     extra.update(teacher=add_up(teacher.summary, history), invocations=history)
     reassemble_conversations(cfg, plan, extra)
     return total
