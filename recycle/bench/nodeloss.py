@@ -35,15 +35,38 @@ class CountingTeacher:
             self.answered[hashlib.sha256(json.dumps(messages).encode()).hexdigest()] += 1
         return default_answer(messages)
 
+    def total(self) -> int:
+        """Answers given so far (a prompt answered twice counts twice)."""
+        with self.lock:
+            return sum(self.answered.values())
 
-def run_command(data: Path, out: Path, student: Path, url: str) -> list[str]:
-    """`recycle run` joining the cluster through RAY_ADDRESS (nothing about Ray in it)."""
+    def paid_twice(self) -> int:
+        """Answers beyond the first for the same prompt."""
+        with self.lock:
+            return sum(n - 1 for n in self.answered.values())
+
+
+def run_command(data: Path, out: Path | str, student: Path, url: str, *extra: str) -> list[str]:
+    """`recycle run` joining the cluster through RAY_ADDRESS (nothing about Ray in it); `extra`
+    overrides come last, so they win."""
     return [
         sys.executable, "-m", "recycle", "run", f"data.input='{data}'", f"output.dir='{out}'",
         f"student.model='{student}'", f"teacher.base_url={url}", "teacher.model=local-teacher",
         "teacher.num_actors=1", "teacher.concurrency=4", "student.num_actors=1",
-        "student.batch_size=8", "student.max_length=1024", "output.report_stats=false",
+        "student.batch_size=8", "student.max_length=1024", "output.report_stats=false", *extra,
     ]  # fmt: skip
+
+
+def replace_teacher_node(cluster: LocalCluster) -> int | None:
+    """Kill a worker node running a teacher actor and add a new node (as an autoscaler replaces a
+    lost spot node); the teacher actors it ran, or None when no worker node runs one now."""
+    node = cluster.node_running(TEACHER_ACTOR)
+    if node is None:
+        return None
+    actors = cluster.count_running(node, TEACHER_ACTOR)
+    cluster.remove_node(node)
+    cluster.add_worker()
+    return actors
 
 
 def timed_run(cluster: LocalCluster, cmd: list[str], lose_after: int | None, teacher: CountingTeacher) -> dict[str, Any]:  # fmt: skip
@@ -52,11 +75,8 @@ def timed_run(cluster: LocalCluster, cmd: list[str], lose_after: int | None, tea
     proc = subprocess.Popen(cmd, env=cluster.driver_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     lost = 0
     while lose_after is not None and not lost and proc.poll() is None:
-        node = cluster.node_running(TEACHER_ACTOR)
-        if node is not None and sum(teacher.answered.values()) >= lose_after:
-            lost = cluster.count_running(node, TEACHER_ACTOR)
-            cluster.remove_node(node)
-            cluster.add_worker()
+        if teacher.total() >= lose_after:
+            lost = replace_teacher_node(cluster) or 0
         time.sleep(0.05)
     rc = proc.wait()
     return {"wall_s": time.perf_counter() - t0, "rc": rc, "teacher_actors_lost": lost}
@@ -73,7 +93,7 @@ def side_by_side(work: Path, rows: int, workers: int) -> dict[str, Any]:
                 cmd = run_command(data, work / name, student, server.base_url)
                 result[name] = timed_run(cluster, cmd, lose_after, teacher)
             result[name]["prompts"] = len(teacher.answered)
-            result[name]["sent_twice"] = sum(n - 1 for n in teacher.answered.values())
+            result[name]["sent_twice"] = teacher.paid_twice()
     return result
 
 
