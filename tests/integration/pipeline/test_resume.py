@@ -1,8 +1,9 @@
 """Kill a pipeline run part-way (SIGKILL of the driver and its local Ray), run it again, and get
 the same final dataset as an uninterrupted run: no sample twice, none lost, no answered prompt
-asked again (beyond the few in flight at the instant of the kill). The uninterrupted run, run
-again, pays nothing: finished, it changes nothing; with output.overwrite=true, it is redone from
-the teacher cache to the same rows and scores. (Table 6's statistics are off: test_stats_in_stream
+asked again (beyond the few in flight at the instant of the kill), and a manifest that counts
+what the killed invocation paid as of its last persisted totals (resume.InvocationJournal). The
+uninterrupted run, run again, pays nothing: finished, it changes nothing; with
+output.overwrite=true, it is redone from the teacher cache to the same rows and scores. (Table 6's statistics are off: test_stats_in_stream
 covers them.)"""
 
 import json
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,8 @@ import pytest
 
 from recycle import api
 from recycle import columns as C
-from recycle.rundir import outcome_files, read_manifest, read_outcome
+from recycle.pipeline.resume import JOURNAL_EVERY_S
+from recycle.rundir import INVOCATIONS_DIR, outcome_files, read_manifest, read_outcome
 from recycle.testing.local_server import LocalTeacherServer
 from tests.integration.pipeline.conftest import RecordingTeacher
 
@@ -49,7 +52,22 @@ def rows_by_id(out: Path) -> pd.DataFrame:
     return rows[rows[C.REASON] != "duplicate"].set_index(C.SAMPLE_ID).sort_index()
 
 
-def run_killed_then_resumed(cmd: list[str], out: Path, answered: list, prompts: int) -> None:
+@dataclass
+class Kill:
+    """When (time.time()) the run was killed, what the scripted server had received by then, and
+    when the killed invocation last persisted its teacher totals (its journal file's mtime)."""
+
+    at: float
+    arrivals: list[float]  # time.time() of each request received
+    persisted_at: float | None
+
+    def received_after(self, t: float) -> int:
+        return sum(1 for a in self.arrivals if a > t)
+
+
+def run_killed_then_resumed(
+    cmd: list[str], out: Path, answered: list, prompts: int, server: LocalTeacherServer
+) -> Kill:
     """Kill once rows are written, or once 3/4 of the prompts are answered if no part is written
     yet (on a loaded machine the first part can land near the end): either way, part-way."""
     env = {**os.environ, "RAY_ADDRESS": "", "PYTHONPATH": str(REPO)}
@@ -70,12 +88,18 @@ def run_killed_then_resumed(cmd: list[str], out: Path, answered: list, prompts: 
     ):
         time.sleep(0.1)
     assert proc.poll() is None, "the run ended before it could be interrupted"
+    killed_at = time.time()
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "manifest.json").exists()
+    offset = time.time() - time.monotonic()
+    journal = [p.stat().st_mtime for p in (out / INVOCATIONS_DIR).glob("*.json")]
+    arrivals = [t + offset for t in server.stats.arrivals]
+    kill = Kill(killed_at, arrivals, max(journal, default=None))
     # the same command again, through the same entry (recycle.api, as `recycle run` goes), on this
     # test run's Ray: a rerun after a kill that took the run's own Ray with it
     api.run(None, overrides(cmd))
+    return kill
 
 
 def made_files(out: Path) -> list[Path]:
@@ -93,12 +117,14 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, small_dataset, tiny_mod
     teacher = RecordingTeacher()
     with LocalTeacherServer(answer=teacher, latency_s=0.15) as server:
         resumed, straight = tmp_path / "resumed", tmp_path / "straight"
-        run_killed_then_resumed(
+        kill = run_killed_then_resumed(
             command(small_dataset, resumed, tiny_model_dir, server.base_url),
             resumed,
             teacher.answered,
             2 * 40,
+            server,
         )
+        sent_resumed = server.stats.requests
         paid_resumed = Counter(teacher.answered)
         teacher.answered.clear()
         # the uninterrupted reference: the same command through the same entry (recycle.api, as
@@ -147,6 +173,21 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, small_dataset, tiny_mod
     assert a[C.FINAL_OUTPUT].dropna().to_dict() == b[C.FINAL_OUTPUT].dropna().to_dict()
     ma, mb = read_manifest(str(resumed)), again
     assert ma["counts"] == mb["counts"] and ma["invariant"]["ok"]
+
+    # What was paid is counted: the killed invocation is recorded with its totals as last
+    # persisted, so its record misses at most the requests that arrived after that (the gate is
+    # read a moment before the file is written: 2 s of slack), all of them in the last
+    # JOURNAL_EVERY_S before the kill (3 s of slack for a loaded machine); and nothing is counted
+    # twice (above the server's count by at most the 4 in flight, counted before they left)
+    assert [i["status"] for i in ma["invocations"]] == ["killed", "finished"]
+    killed = ma["invocations"][0]
+    assert kill.persisted_at is not None, "the killed invocation persisted no totals"
+    paid_killed, counted = len(kill.arrivals), killed["teacher"]["requests"]
+    late = kill.received_after(kill.persisted_at - 2.0)
+    seen = f"{paid_killed} received, {counted} counted, {late} after the last persist"
+    assert paid_killed - late <= counted <= paid_killed + 4, seen  # once: 64, 54, 22
+    assert paid_killed - kill.received_after(kill.at - JOURNAL_EVERY_S - 3.0) <= counted, seen
+    assert sent_resumed - late <= ma["teacher"]["requests"] <= sent_resumed + 4, seen
     assert json.loads((resumed / "recycled_alpaca.json").read_text()) == json.loads(
         (straight / "recycled_alpaca.json").read_text()
     )
