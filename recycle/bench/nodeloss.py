@@ -28,11 +28,14 @@ class CountingTeacher:
 
     def __init__(self) -> None:
         self.answered: Counter[str] = Counter()
+        self.log: list[tuple[float, str]] = []  # (monotonic time, prompt hash) of each answer
         self.lock = threading.Lock()
 
     def __call__(self, messages: list[dict[str, Any]]) -> str:
+        key = hashlib.sha256(json.dumps(messages).encode()).hexdigest()
         with self.lock:
-            self.answered[hashlib.sha256(json.dumps(messages).encode()).hexdigest()] += 1
+            self.answered[key] += 1
+            self.log.append((time.monotonic(), key))
         return default_answer(messages)
 
     def total(self) -> int:
