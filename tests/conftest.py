@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 from pathlib import Path
 
 # One torch (OpenMP) thread per process, set before anything imports torch; children, Ray's
@@ -38,6 +39,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # collected first, so that CI's two pytest-xdist workers (`--dist loadfile`, each module on one
 # worker) end together instead of one of them starting a long module last. Order only.
 SLOW_FIRST = (
+    "integration/cluster/test_chaos.py",
     "integration/cluster/test_object_store_run.py",
     "integration/cluster/test_node_loss.py",
     "integration/pipeline/test_resume.py",
@@ -54,7 +56,6 @@ SLOW_FIRST = (
     "integration/test_train.py",
     "integration/test_reflect_batch.py",
     "integration/eval/test_alpaca_eval_2_offline.py",
-    "integration/pipeline/test_stats_in_stream.py",
     "integration/test_demo.py",
     "integration/pipeline/test_conversations.py",
     "integration/eval/test_baseline_original.py",
@@ -93,10 +94,14 @@ def ray_local():
 
 @pytest.fixture(scope="module", autouse=True)
 def release_ray_actors():
-    """After each module, collect garbage: a Ray Data run aborted by an expected exception keeps
-    its actor pools (and their CPUs) alive until its executor is collected."""
+    """After each module that ran Ray in this process, collect garbage: a Ray Data run aborted by
+    an expected exception keeps its actor pools (and their CPUs) alive until its executor is
+    collected. Only then: a full collection with torch and transformers loaded takes 0.2-0.4 s,
+    and after every module of the unit tests (no Ray) that was ~50 of their ~140 CPU-seconds."""
     yield
-    gc.collect()
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        gc.collect()
 
 
 @pytest.fixture(scope="session")

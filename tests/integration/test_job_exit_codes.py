@@ -91,13 +91,16 @@ def eval_args(folder: Path, server: LocalTeacherServer) -> list[str]:
             f"judge.base_url={server.base_url}", *as_judge(TEACHER)]  # fmt: skip
 
 
-@pytest.mark.parametrize("name", ["recycle_data", "end_to_end"])
-def test_a_teacher_outage_past_the_limit_exits_4(
-    name, ray_local, tmp_path, data, tiny_model_dir, capsys
-):
+# The outage and budget cases run jobs/end_to_end.py, the job that streams and then trains.
+# jobs/recycle_data.py is `recycle run` (one call, checked in tests/unit/cli/test_jobs.py): its
+# exit 3 and 4 are `recycle run`'s (tests/integration/pipeline/test_outage.py) through the same
+# `main`; a second pipeline run here for it took ~60 s of CI.
+def test_a_teacher_outage_past_the_limit_exits_4(ray_local, tmp_path, data, tiny_model_dir, capsys):
     with LocalTeacherServer(latency_s=0.05) as server:
         server.outage(600.0, after_requests=3)
-        code = job(name)([*run_args(data, tmp_path / "run", tiny_model_dir, server), *OUTAGE])
+        code = job("end_to_end")(
+            [*run_args(data, tmp_path / "run", tiny_model_dir, server), *OUTAGE]
+        )
     err = capsys.readouterr().err
     assert code == exit_codes.TEACHER_UNREACHABLE == 4, err
     assert "max_outage_s=2" in err and "run the same command again" in err
@@ -114,10 +117,11 @@ def test_a_judge_outage_past_the_limit_exits_4_from_the_evaluation_job(ray_local
     assert "max_outage_s=2" in err
 
 
-@pytest.mark.parametrize("name", ["recycle_data", "end_to_end"])
-def test_samples_left_for_a_rerun_exit_3(name, ray_local, tmp_path, data, tiny_model_dir, capsys):
+def test_samples_left_for_a_rerun_exit_3(ray_local, tmp_path, data, tiny_model_dir, capsys):
     with LocalTeacherServer() as server:
-        code = job(name)([*run_args(data, tmp_path / "run", tiny_model_dir, server), *BUDGET])
+        code = job("end_to_end")(
+            [*run_args(data, tmp_path / "run", tiny_model_dir, server), *BUDGET]
+        )
     err = capsys.readouterr().err
     manifest = read_manifest(str(tmp_path / "run"))
     left = manifest["counts"].get("retry", {})

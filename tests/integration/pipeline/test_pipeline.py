@@ -1,6 +1,8 @@
-"""The whole pipeline on local Ray, a faulty local teacher and a tiny student."""
+"""The whole pipeline on local Ray, a faulty local teacher and a tiny student; Table 6 from the
+run's own columns equals `recycle stats` on the same data, with no extra pass."""
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -8,10 +10,12 @@ import pytest
 
 from recycle import columns as C
 from recycle.commands.pipeline import run_pipeline
+from recycle.commands.stats import run_stats
 from recycle.report.build import outcome_counts
 from recycle.rundir import read_manifest, read_outcome
 from recycle.select import select_reflected
 from recycle.select.modes import STAGE as SELECT_STAGE
+from recycle.student.stats import ROW
 from tests.integration.pipeline.conftest import pipeline_config
 
 pytestmark = pytest.mark.integration
@@ -20,6 +24,21 @@ pytestmark = pytest.mark.integration
 def all_rows(run_dir) -> pd.DataFrame:
     frames = [t.to_pandas() for o in C.OUTCOMES if (t := read_outcome(str(run_dir), o)) is not None]
     return pd.concat(frames, ignore_index=True)
+
+
+# The run scores (x0, y0) in phase 1 packed with (x_ins, y_ins), `recycle stats` scores it alone:
+# other micro-batches, so float32 sums in another order (~1e-6 relative); Sentence-BERT embeds
+# in other batches (other padding). Token counts are exact.
+REL = 1e-4
+
+
+def assert_same_stats(got: dict, want: dict) -> None:
+    assert got["samples"] == want["samples"] and got["unscored"] == want["unscored"]
+    for key, _, _ in ROW:
+        if key.endswith("tokens"):
+            assert got[key] == want[key], key
+        else:
+            assert math.isfinite(got[key]) and got[key] == pytest.approx(want[key], rel=REL), key
 
 
 def test_selective_end_to_end(ray_local, tmp_path, small_dataset, tiny_model_dir, faulty_teacher):
@@ -64,3 +83,11 @@ def test_selective_end_to_end(ray_local, tmp_path, small_dataset, tiny_model_dir
         0 < stats["original"]["ppl_y"] < float("inf") and -1 <= stats["original"]["coherence"] <= 1
     )
     assert "Table 6" in (out / "report" / "summary.md").read_text()
+
+    # Table 6 from the run's own columns is what `recycle stats` computes on the same rows: the
+    # input's, and the exported final data's
+    assert_same_stats(stats["original"], run_stats(cfg))
+    final = cfg.model_copy(deep=True)
+    final.data.input, final.data.format = manifest["outputs"]["alpaca_json"], "json"
+    assert_same_stats(stats["final"], run_stats(final))
+    assert manifest["timings_s"]["stats"] < 5  # read from the run's columns, not scored again
