@@ -3,8 +3,8 @@ the same final dataset as an uninterrupted run: no sample twice, none lost, no a
 asked again (beyond the few in flight at the instant of the kill), and a manifest that counts
 what the killed invocation paid as of its last persisted totals (resume.InvocationJournal). The
 uninterrupted run, run again, pays nothing: finished, it changes nothing; with
-output.overwrite=true, it is redone from the teacher cache to the same rows and scores. (Table 6's statistics are off: test_stats_in_stream
-covers them.)"""
+output.overwrite=true, it is redone from the teacher cache to the same rows and scores. (Table 6's
+statistics are off: test_pipeline covers them.)"""
 
 import json
 import os
