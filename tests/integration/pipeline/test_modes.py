@@ -91,7 +91,26 @@ def mode_run(ray_local, tmp_path_factory, few_rows, tiny_model_dir, teacher):
     return run
 
 
-@pytest.mark.parametrize("mode", mode_names())
+def stream_graph(mode: str) -> tuple:
+    """What a mode's stream runs: the teacher calls, the phases' scores, the global top-k; its
+    step 2 and step 4 rules only change the plan object the choose steps are given
+    (tests/unit/select/test_selection_plan.py checks every mode's rules, phases and filter)."""
+    spec = mode_spec(mode)
+    phases = tuple(tuple(sorted(p.scores.items())) for p in (spec.phase1, spec.phase2))
+    return spec.reflect_instruction, spec.reflect_response, phases, spec.global_topk
+
+
+# One run per stream graph: perplexity stands for ifd_only and random (the same phases and
+# teacher calls; only their rules differ). Two more pipeline runs were ~60 CPU-seconds of CI.
+GRAPHS = list({stream_graph(m): m for m in reversed(mode_names())}.values())[::-1]
+
+
+def test_every_stream_graph_is_run_by_one_mode():
+    assert {stream_graph(m) for m in mode_names()} == {stream_graph(m) for m in GRAPHS}
+    assert "selective" in GRAPHS and len(GRAPHS) < len(mode_names())
+
+
+@pytest.mark.parametrize("mode", GRAPHS)
 def test_mode_end_to_end(mode, mode_run):
     spec = mode_spec(mode)
     cfg, manifest, teacher_calls, run_dir = mode_run(mode)
