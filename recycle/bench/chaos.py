@@ -43,7 +43,7 @@ from recycle import columns as C
 from recycle.bench.nodeloss import CountingTeacher, replace_teacher_node, run_command
 from recycle.bench.stats import prepare
 from recycle.rundir import read_manifest
-from recycle.testing.local_server import SERVER_ERROR, LocalTeacherServer
+from recycle.testing.local_server import OK, SERVER_ERROR, LocalTeacherServer
 from recycle.testing.multinode import LocalCluster
 from recycle.testing.s3 import environ_set, moto_s3
 
@@ -95,9 +95,10 @@ class Disturbance:
     def step(self, proc: subprocess.Popen) -> None:
         answered = self.teacher.total()
         if self.lost_actors is None and answered >= self.plan.lose_at * self.plan.prompts:
+            when = time.monotonic()  # before: the lost actors may restart on the other node
             self.lost_actors = replace_teacher_node(self.cluster)  # None: no teacher node yet
             if self.lost_actors is not None:
-                self.lost_at, self.lost_when = answered, time.monotonic()
+                self.lost_at, self.lost_when = answered, when
         due = answered >= self.plan.kill_at * self.plan.prompts
         if self.killed_at is None and due and proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)  # the driver alone: its own session, not the cluster
@@ -216,6 +217,7 @@ def chaos_run(cluster: LocalCluster, data: Path, student: Path, work: Path, plan
         "attempts": attempts, "wall_s": attempts[-1]["ended"] - attempts[0]["began"],
         "rc": attempts[-1]["rc"], "prompts": len(teacher.answered), "answers": teacher.total(),
         "paid_twice": teacher.paid_twice(), "lost_actors": disturb.lost_actors,
+        "dropped_at_outage": max(0, by_kind.get(OK, 0) - teacher.total()),
         "paid_twice_by_event": paid_twice_by_event(teacher.log, events),
         "lost_at": disturb.lost_at, "killed_at": disturb.killed_at,
         "killed_when": disturb.killed_when, "arrivals": arrivals, "epoch_offset": epoch_offset,
@@ -226,15 +228,16 @@ def chaos_run(cluster: LocalCluster, data: Path, student: Path, work: Path, plan
     }  # fmt: skip
 
 
-def paid_twice_by_event(log: list[tuple[float, str]], events: dict[str, float | None]) -> dict[str, int]:  # fmt: skip
-    """Each answer paid again, put down to the fault that lost the answer before it: the last
-    event between the prompt's previous answer and this one ("none" when no event fell there)."""
+def paid_twice_by_event(log: list[tuple[float, str]], events: dict[str, float | None], in_flight_s: float = 2.0) -> dict[str, int]:  # fmt: skip
+    """Each answer paid again, put down to the fault that lost the previous answer of its prompt:
+    the first event after it, or up to `in_flight_s` before it (a request in flight when its
+    client died is still answered), and before this answer; "none" when no event fits."""
     out: dict[str, int] = {}
     previous: dict[str, float] = {}
     for when, key in sorted(log):
         if key in previous:
-            between = [(t, name) for name, t in events.items() if t is not None and previous[key] <= t <= when]  # fmt: skip
-            cause = max(between)[1] if between else "none"
+            fits = [(t, name) for name, t in events.items() if t is not None and previous[key] - in_flight_s <= t <= when]  # fmt: skip
+            cause = min(fits)[1] if fits else "none"
             out[cause] = out.get(cause, 0) + 1
         previous[key] = when
     return out
@@ -296,7 +299,9 @@ def chaos_lines(plan: ChaosPlan, run: dict[str, Any]) -> list[str]:
         f"invocation {run['outage_attempt']}"
     )
     lines.append(f"server: {run['server_requests']} requests, by kind {run['server_by_kind']}")
-    lines.append(f"paid twice, by the fault between the two answers: {run['paid_twice_by_event']}")
+    lines.append(
+        f"paid twice, by the fault that lost the first answer: {run['paid_twice_by_event']}"
+    )
     m = run["manifest"]
     if m is not None:
         lines.append(
@@ -317,18 +322,30 @@ def verdict(result: dict[str, Any]) -> str:
     ledger = m["requests"] if m else 0
     server = run["server_requests"]
     share = run["paid_twice"] / max(1, run["prompts"])
-    late = unjournaled(run)
-    after = "no killed invocation recorded" if late is None else (
-        f"{late[0]} arrived after the killed one's last journal record, {late[1]:.0f} s before the kill"
-    )  # fmt: skip
     return (
         f"chaos {plan.rows} rows: samples lost {lost}, prompts paid twice {run['paid_twice']} of "
         f"{run['prompts']} ({share:.2%}), manifest invariant {invariant}, teacher requests "
-        f"ledger {ledger} vs server {server} ({ledger - server:+d}; "
-        f"{m['connection_errors'] if m else 0} connection errors, {after}), wall {run['wall_s']:.0f} s vs undisturbed {ref['wall_s']:.0f} s "
+        f"ledger {ledger} vs server {server} ({ledger - server:+d}; {_count_gaps(run)}), "
+        f"wall {run['wall_s']:.0f} s vs undisturbed {ref['wall_s']:.0f} s "
         f"(x{run['wall_s'] / ref['wall_s']:.2f}), {len(run['attempts'])} invocations, "
         f"exit {run['rc']}"
     )
+
+
+def _count_gaps(run: dict[str, Any]) -> str:
+    """Why the manifest's request count and the server's differ, each way, as measured."""
+    m = run["manifest"]
+    if m is None:
+        return "no manifest"
+    # an answer the server began and dropped when it went down arrived, then failed as a
+    # connection error; the other connection errors were refused: counted, never arrived
+    refused = max(0, m["connection_errors"] - run["dropped_at_outage"])
+    late = unjournaled(run, slack_s=0.0, grace_s=0.0)
+    after = "no killed invocation in the manifest" if late is None else (
+        f"{late[0]} arrived after the killed driver's last journal record, {late[1]:.0f} s "
+        "before the kill"
+    )  # fmt: skip
+    return f"{refused} refused in the outage, counted; {after}"
 
 
 def _seconds(value: float | None) -> str:

@@ -46,12 +46,13 @@ def test_the_last_line_says_each_goal_and_both_request_counts():
             "manifest": summary(25, 5), "paid_twice": 1, "prompts": 20, "server_requests": 23,
             "wall_s": 80.0, "attempts": [{}, {}], "rc": 0, "killed_when": 108.0,
             "epoch_offset": 900.0, "arrivals": [95.0, 97.5, 99.0, 104.0, 112.0, 114.0],
+            "dropped_at_outage": 2,
         },
     }  # fmt: skip
     assert verdict(result) == (
         "chaos 10 rows: samples lost 0, prompts paid twice 1 of 20 (5.00%), manifest invariant ok,"
-        " teacher requests ledger 25 vs server 23 (+2; 7 connection errors, 4 arrived after the"
-        " killed one's last journal record, 8 s before the kill), wall 80 s vs"
+        " teacher requests ledger 25 vs server 23 (+2; 5 refused in the outage, counted; 1 arrived"
+        " after the killed driver's last journal record, 8 s before the kill), wall 80 s vs"
         " undisturbed 50 s (x1.60), 2 invocations, exit 0"
     )
 
@@ -67,7 +68,7 @@ def test_the_report_lists_each_invocation_and_the_faults_before_the_verdict():
             "lost_actors": 1, "lost_at": 5, "killed_at": 8, "outage_s": 30.2,
             "outage_attempt": 2, "server_by_kind": {"ok": 21, "server_error": 2},
             "killed_when": None, "arrivals": [], "epoch_offset": 0.0,
-            "paid_twice_by_event": {"kill": 1},
+            "paid_twice_by_event": {"kill": 1}, "dropped_at_outage": 0,
         },
     }  # fmt: skip
     lines = report_lines(result)
@@ -83,9 +84,11 @@ def test_the_report_lists_each_invocation_and_the_faults_before_the_verdict():
     assert lines[-1] == verdict(result)
 
 
-def test_an_answer_paid_again_is_put_down_to_the_last_fault_since_its_first_answer():
+def test_an_answer_paid_again_is_put_down_to_the_fault_that_lost_the_first():
     log = [(1.0, "a"), (2.0, "b"), (3.0, "c"), (4.0, "a"), (6.0, "b"), (7.0, "c"), (8.0, "c")]
+    log += [(5.5, "d"), (9.0, "d"), (20.0, "e"), (30.0, "e")]
     events = {"node": 1.5, "kill": 5.0, "outage": None}
-    # a: answered at 1 and 4, the node lost at 1.5; b: 2 and 6, the kill at 5 (after the node);
-    # c: 3, 7 and 8, the kill at 5 between the first two, nothing between the last two
-    assert paid_twice_by_event(log, events) == {"node": 1, "kill": 2, "none": 1}
+    # a: 1 and 4, the node lost at 1.5; b: 2 and 6, the node lost 0.5 s before (b in flight);
+    # c: 3, 7 and 8: the kill at 5 between the first two, nothing near the last two; d: answered
+    # 0.5 s after the kill (in flight then), again at 9; e: nothing near
+    assert paid_twice_by_event(log, events, in_flight_s=1.0) == {"node": 2, "kill": 2, "none": 2}
