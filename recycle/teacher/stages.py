@@ -107,15 +107,18 @@ def map_teacher_pool(
     config_arg: str = "teacher",
 ) -> ray.data.Dataset:
     """`stage` over `ds` on an async actor pool sized by `cfg` (the teacher's, or the judge's);
-    the stage gets `cfg` as JSON under `config_arg`, plus `kwargs`."""
+    the stage gets `cfg` as JSON under `config_arg`, plus `kwargs`.
+
+    Each actor runs `cfg.calls_per_actor` batches at once: the actors' `max_concurrency`, given as
+    a remote argument, which every Ray since the floor (2.54) reads. (ActorPoolStrategy's
+    `max_concurrent_calls_per_actor`, which sets the same thing, is newer than 2.54.)"""
     return ds.map_batches(
         stage,
         fn_constructor_kwargs={config_arg: cfg.model_dump(mode="json"), **kwargs},
         batch_format="pyarrow",
         batch_size=cfg.rows_per_batch(),
-        compute=ray.data.ActorPoolStrategy(
-            size=cfg.num_actors, max_concurrent_calls_per_actor=cfg.calls_per_actor
-        ),
+        compute=ray.data.ActorPoolStrategy(size=cfg.num_actors),
+        max_concurrency=cfg.calls_per_actor,
         num_cpus=cfg.actor_num_cpus,
         udf_modifying_row_count=False,
     )

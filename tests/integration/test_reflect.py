@@ -298,3 +298,35 @@ def test_reflect_exits_3_when_samples_are_left_for_a_rerun(ray_local, rows, tmp_
     retry = read_manifest(str(out))["counts"]["retry"]
     assert code == 3 and retry.get(teacher_errors.BUDGET, 0) > 0, err
     assert "samples were left for a rerun" in err and "recycle reflect instruction" in err
+
+
+class Overlap:
+    """A stage that says how many of its actor's calls were running when each of its batches ran."""
+
+    def __init__(self, teacher: dict) -> None:
+        self.running = 0
+
+    async def __call__(self, batch):
+        import asyncio
+
+        self.running += 1
+        seen = self.running
+        await asyncio.sleep(0.4)
+        seen = max(seen, self.running)
+        self.running -= 1
+        return batch.append_column("overlap", [[seen] * batch.num_rows])
+
+
+def test_each_teacher_actor_runs_calls_per_actor_batches_at_once(ray_local) -> None:
+    """teacher.calls_per_actor reaches the actors on this Ray and on the floor's (2.54), whose
+    ActorPoolStrategy has no max_concurrent_calls_per_actor: it is the actors' max_concurrency."""
+    import ray
+
+    from recycle.teacher.stages import map_teacher_pool
+
+    cfg = load_config(
+        None, ["teacher.num_actors=1", "teacher.calls_per_actor=3", "teacher.batch_size=1"]
+    ).teacher
+    ds = ray.data.from_items([{"i": i} for i in range(9)], override_num_blocks=9)
+    seen = map_teacher_pool(ds, Overlap, cfg, {}).take_all()
+    assert len(seen) == 9 and max(row["overlap"] for row in seen) == 3
