@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from recycle.bench.chaos import ChaosPlan, report_lines, side_by_side
+from recycle.bench.chaos import ChaosPlan, report_lines, side_by_side, write_result
 
 
 def main() -> None:
@@ -40,7 +40,9 @@ def main() -> None:
         max_attempts=args.max_attempts,
     )  # fmt: skip
     print(f"work folder: {work}", flush=True)
-    print("\n".join(report_lines(side_by_side(work, plan, args.workers))))
+    result = side_by_side(work, plan, args.workers)
+    write_result(result, work / "result.json")
+    print("\n".join(report_lines(result)))
 
 
 if __name__ == "__main__":

@@ -29,12 +29,13 @@ What is counted:
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -163,8 +164,9 @@ def _recorded_at(record: dict[str, Any]) -> float | None:
 
 def unjournaled(run: dict[str, Any], slack_s: float = 3.0, grace_s: float = 5.0) -> tuple[int, float] | None:  # fmt: skip
     """Requests that reached the server after the killed invocation's last journal record, up to
-    `grace_s` after the kill (its actors end within a second), and how long before the kill that
-    record was made; None without a kill or a killed record.
+    `grace_s` after the kill (its actors end within a second), and the seconds from the first of
+    them to the kill (the traffic the journal missed; the record itself is rewritten only when a
+    counter changed, so it can be older); None without a kill or a killed record.
 
     The record holds what the gate had counted when asked, a little before the record was made:
     `slack_s` covers that and the start's 1-s resolution (an allowance, never a deduction).
@@ -175,7 +177,8 @@ def unjournaled(run: dict[str, Any], slack_s: float = 3.0, grace_s: float = 5.0)
         return None
     last = killed[0]["recorded_at"] - run["epoch_offset"]  # on the monotonic clock
     n = sum(last - slack_s <= t <= kill + grace_s for t in run["arrivals"])
-    return n, kill - last
+    first = min((t for t in run["arrivals"] if last <= t <= kill), default=kill)
+    return n, kill - first
 
 
 def undisturbed_run(cluster: LocalCluster, data: Path, student: Path, work: Path, plan: ChaosPlan, extra: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
@@ -218,7 +221,8 @@ def chaos_run(cluster: LocalCluster, data: Path, student: Path, work: Path, plan
         "rc": attempts[-1]["rc"], "prompts": len(teacher.answered), "answers": teacher.total(),
         "paid_twice": teacher.paid_twice(), "lost_actors": disturb.lost_actors,
         "dropped_at_outage": max(0, by_kind.get(OK, 0) - teacher.total()),
-        "paid_twice_by_event": paid_twice_by_event(teacher.log, events),
+        "paid_twice_by_event": paid_twice_by_event(teacher.log, events), "events": events,
+        "answer_log": teacher.log,
         "lost_at": disturb.lost_at, "killed_at": disturb.killed_at,
         "killed_when": disturb.killed_when, "arrivals": arrivals, "epoch_offset": epoch_offset,
         "outage_attempt": _attempt_at(attempts, outage_began),
@@ -276,6 +280,11 @@ def side_by_side(work: Path, plan: ChaosPlan, workers: int = 2, extra: tuple[str
         undisturbed = undisturbed_run(cluster, data, student, work, plan, extra)
         chaos = chaos_run(cluster, data, student, work, plan, extra)
     return {"plan": plan, "undisturbed": undisturbed, "chaos": chaos}
+
+
+def write_result(result: dict[str, Any], path: Path) -> None:
+    """The whole result as JSON (arrival times and answer log included), for a closer look."""
+    path.write_text(json.dumps({**result, "plan": asdict(result["plan"])}, default=str))
 
 
 def report_lines(result: dict[str, Any]) -> list[str]:
@@ -342,8 +351,8 @@ def _count_gaps(run: dict[str, Any]) -> str:
     refused = max(0, m["connection_errors"] - run["dropped_at_outage"])
     late = unjournaled(run, slack_s=0.0, grace_s=0.0)
     after = "no killed invocation in the manifest" if late is None else (
-        f"{late[0]} arrived after the killed driver's last journal record, {late[1]:.0f} s "
-        "before the kill"
+        f"{late[0]} arrived after the killed driver's last journal record, in the "
+        f"{late[1]:.1f} s before the kill"
     )  # fmt: skip
     return f"{refused} refused in the outage, counted; {after}"
 

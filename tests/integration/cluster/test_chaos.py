@@ -87,7 +87,7 @@ def test_a_run_through_every_fault_at_once_loses_nothing_and_pays_little_twice(
     # whose node died before the send), and not what the killed driver sent after that record.
     server, ledger = run["server_requests"], m["requests"]
     assert [i["status"] for i in m["invocations"]].count("killed") == 1, m["invocations"]
-    late, lag_s = unjournaled(run)
-    print(f"ledger {ledger}, server {server}, {late} arrived after the last record ({lag_s:.1f} s before the kill)")  # fmt: skip
+    late, span_s = unjournaled(run)
+    print(f"ledger {ledger}, server {server}, {late} arrived after the last record (in {span_s:.1f} s before the kill)")  # fmt: skip
     assert ledger - m["connection_errors"] - m["unsettled"] <= server, (ledger, server, m)
-    assert server <= ledger + late, (ledger, server, late, lag_s, m["invocations"])
+    assert server <= ledger + late, (ledger, server, late, span_s, m["invocations"])

@@ -52,7 +52,7 @@ def test_the_last_line_says_each_goal_and_both_request_counts():
     assert verdict(result) == (
         "chaos 10 rows: samples lost 0, prompts paid twice 1 of 20 (5.00%), manifest invariant ok,"
         " teacher requests ledger 25 vs server 23 (+2; 5 refused in the outage, counted; 1 arrived"
-        " after the killed driver's last journal record, 8 s before the kill), wall 80 s vs"
+        " after the killed driver's last journal record, in the 4.0 s before the kill), wall 80 s vs"
         " undisturbed 50 s (x1.60), 2 invocations, exit 0"
     )
 
