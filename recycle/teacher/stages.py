@@ -8,6 +8,7 @@ found by name.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pyarrow as pa
@@ -109,19 +110,34 @@ def map_teacher_pool(
     """`stage` over `ds` on an async actor pool sized by `cfg` (the teacher's, or the judge's);
     the stage gets `cfg` as JSON under `config_arg`, plus `kwargs`.
 
-    Each actor runs `cfg.calls_per_actor` batches at once: the actors' `max_concurrency`, given as
-    a remote argument, which every Ray since the floor (2.54) reads. (ActorPoolStrategy's
-    `max_concurrent_calls_per_actor`, which sets the same thing, is newer than 2.54.)"""
+    Each actor runs `cfg.calls_per_actor` batches at once (`actor_pool`)."""
+    compute, remote_args = actor_pool(cfg.num_actors, cfg.calls_per_actor)
     return ds.map_batches(
         stage,
         fn_constructor_kwargs={config_arg: cfg.model_dump(mode="json"), **kwargs},
         batch_format="pyarrow",
         batch_size=cfg.rows_per_batch(),
-        compute=ray.data.ActorPoolStrategy(size=cfg.num_actors),
-        max_concurrency=cfg.calls_per_actor,
+        compute=compute,
         num_cpus=cfg.actor_num_cpus,
         udf_modifying_row_count=False,
+        **remote_args,
     )
+
+
+def actor_pool(size: int, calls_per_actor: int) -> tuple[Any, dict[str, int]]:
+    """A pool of `size` actors each running `calls_per_actor` calls at once: the compute strategy
+    and the remote arguments for `map_batches`.
+
+    Ray Data since 2.55 takes it as ActorPoolStrategy's `max_concurrent_calls_per_actor`, which
+    leaves the light task steps around the stage free to fuse into its actors; the floor (ray
+    2.54) has no such argument and takes the actors' `max_concurrency` as a remote argument
+    (the same setting, but an operator with it fuses with no task step)."""
+    if "max_concurrent_calls_per_actor" in inspect.signature(ray.data.ActorPoolStrategy).parameters:
+        strategy = ray.data.ActorPoolStrategy(
+            size=size, max_concurrent_calls_per_actor=calls_per_actor
+        )
+        return strategy, {}
+    return ray.data.ActorPoolStrategy(size=size), {"max_concurrency": calls_per_actor}
 
 
 def reflect_instruction(
