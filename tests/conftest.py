@@ -81,6 +81,7 @@ def ray_local():
 
     if not ray.is_initialized():  # started as `recycle` starts a local Ray
         ray.init(
+            address="local",  # a new one, never a cluster left running here (a `ray start` head)
             num_cpus=2,
             include_dashboard=False,
             log_to_driver=False,

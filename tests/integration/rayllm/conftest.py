@@ -18,6 +18,7 @@ def ray_llm(tmp_path_factory: pytest.TempPathFactory):
     if ray.is_initialized():
         ray.shutdown()
     ray.init(
+        address="local",  # a new one, never a cluster left running here (a `ray start` head)
         num_cpus=LOGICAL_CPUS,
         include_dashboard=False,
         log_to_driver=False,
