@@ -32,8 +32,6 @@ from recycle.pipeline.resume import (
     STREAM_PARTS,
     InvocationJournal,
     add_up,
-    invocation,
-    invocation_id,
     previous_invocations,
     prior_cost_usd,
     remaining,
@@ -140,14 +138,14 @@ def reflect_and_score(
     todo = remaining(ds, cfg.output.dir, STREAM_PARTS, cfg.output.retry_rejected)
     todo = explode(todo, cfg.output.dir, cfg.selection.turns, cfg.output.retry_rejected)
     total = todo.count()
+    journal = InvocationJournal(cfg.output.dir, started)
     if total == 0:  # a rerun of a finished run: no endpoint, no gate, no actor pool started
         stage_done("reflect+score", "every sample was written before, nothing to do", 0.0)
-        history.append(invocation(FINISHED, started, {}, invocation_id(started)))
+        history.append(journal.record(FINISHED, {}))
         summary = teacher_summary(cfg.teacher, {}, teacher_cache_dir(cfg))
         extra.update(teacher=add_up(summary, history), invocations=history)
         reassemble_conversations(cfg, plan, extra)
         return 0
-    journal = InvocationJournal(cfg.output.dir, started)
     teacher: TeacherSession | None = None
     try:
         with (
