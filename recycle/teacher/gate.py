@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -279,6 +280,11 @@ class RayGate:
     its settlement arrives is then still counted, as unsettled. Other counters (cache hits and
     writes) are summed here and sent on `flush`.
 
+    A client whose worker lost its parent (the raylet that started it: its Ray was killed with the
+    driver, as a SIGKILL of `recycle run` does) sends nothing more. Ray ends such a worker about a
+    second later; until then it went on sending, and paying, for answers that no count or journal
+    would see (14 in one probe, beyond the 4 in flight at the kill).
+
     Endpoint health costs no actor call while all is well: failures are reported at once, an
     answer only when this actor saw a failure since its last report, and admission is asked of
     the gate only while this actor knows the circuit is not closed (one call per wait, shared by
@@ -298,11 +304,14 @@ class RayGate:
         self._holding = False  # the job is stopping: send nothing new
         self._heartbeat: asyncio.Task | None = None
         self._me = ""  # this client's name in the gate's heartbeats, set with the first
+        self._parent = os.getppid()  # the raylet that started this worker
 
     def follow(self, in_flight: InFlight) -> None:
         self._in_flight = in_flight
 
     async def hold(self) -> None:
+        if os.getppid() != self._parent:  # orphaned: Ray ends this worker soon, send nothing
+            await asyncio.Event().wait()
         if self._heartbeat is None:  # the first request learns whether the job is stopping
             self._me = ray.get_runtime_context().get_actor_id() or f"client-{id(self)}"
             self._holding = await self._report()

@@ -1,6 +1,7 @@
 """Kill a pipeline run part-way (SIGKILL of the driver and its local Ray), run it again, and get
 the same final dataset as an uninterrupted run: no sample twice, none lost, no answered prompt
-asked again (beyond the few in flight at the instant of the kill), and a manifest that counts
+asked again (beyond the few in flight at the instant of the kill), no request sent by the killed
+run's actors after the kill (they outlive their Ray by a second), and a manifest that counts
 what the killed invocation paid as of its last persisted totals (resume.InvocationJournal). The
 uninterrupted run, run again, pays nothing: finished, it changes nothing; with
 output.overwrite=true, it is redone from the teacher cache to the same rows and scores. (Table 6's
@@ -188,6 +189,10 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, small_dataset, tiny_mod
     assert paid_killed - late <= counted <= paid_killed + 4, seen  # once: 64, 54, 22
     assert paid_killed - kill.received_after(kill.at - JOURNAL_EVERY_S - 3.0) <= counted, seen
     assert sent_resumed - late <= ma["teacher"]["requests"] <= sent_resumed + 4, seen
+    # and the killed run's actors, alive for a second after their Ray, sent nothing more
+    # (gate.RayGate.hold): what the server got after the kill is what the rerun sent and counted
+    after_kill = sent_resumed - paid_killed
+    assert after_kill == ma["teacher"]["requests"] - counted, f"{seen}, {after_kill} after the kill"
     assert json.loads((resumed / "recycled_alpaca.json").read_text()) == json.loads(
         (straight / "recycled_alpaca.json").read_text()
     )

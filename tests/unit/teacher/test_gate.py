@@ -109,3 +109,21 @@ def test_with_a_budget_the_reservation_counts_the_request_and_hold_calls_nothing
 
     asyncio.run(one_request())
     assert handle.calls == [("reserve", 0.0, 0.1)]
+
+
+def test_a_client_whose_raylet_is_gone_sends_nothing_more(monkeypatch):
+    """Killed with its Ray, a driver leaves its teacher actors alive for about a second: they must
+    not pay for answers that no count will see (tests/integration/pipeline/test_resume.py)."""
+    gate, handle = ray_gate(GateSettings())
+
+    async def one_request() -> bool:
+        try:
+            await asyncio.wait_for(gate.hold(), timeout=0.2)
+        except TimeoutError:
+            return False
+        return True
+
+    assert asyncio.run(one_request())
+    monkeypatch.setattr("recycle.teacher.gate.os.getppid", lambda: gate._parent + 1)
+    assert not asyncio.run(one_request())
+    assert handle.calls == [("hold",)]  # the first request only
