@@ -3,11 +3,11 @@ the same final dataset as an uninterrupted run: no sample twice, none lost, no a
 asked again (beyond the few in flight at the instant of the kill), no request sent by the killed
 run's actors after the kill (they outlive their Ray by a second), and a manifest that counts
 what the killed invocation paid as of its last persisted totals (resume.InvocationJournal). The
-uninterrupted run, run again, pays nothing: finished, it changes nothing; with
-output.overwrite=true, it is redone from the teacher cache to the same rows and scores. (Table 6's
-statistics are off: test_pipeline covers them.)"""
+resumed run, run again, pays nothing: finished, it changes nothing. The uninterrupted reference is
+the same directory redone from scratch (output.overwrite=true) with a fresh teacher cache: the
+same rows, outcomes, scores and export. (Table 6's statistics are off: test_pipeline covers
+them.)"""
 
-import json
 import os
 import signal
 import subprocess
@@ -117,63 +117,53 @@ def overrides(cmd: list[str]) -> list[str]:
 def test_killed_run_resumes_to_the_same_result(tmp_path, small_dataset, tiny_model_dir, ray_local):
     teacher = RecordingTeacher()
     with LocalTeacherServer(answer=teacher, latency_s=0.15) as server:
-        resumed, straight = tmp_path / "resumed", tmp_path / "straight"
-        kill = run_killed_then_resumed(
-            command(small_dataset, resumed, tiny_model_dir, server.base_url),
-            resumed,
-            teacher.answered,
-            2 * 40,
-            server,
-        )
+        resumed = tmp_path / "resumed"
+        cmd = command(small_dataset, resumed, tiny_model_dir, server.base_url)
+        kill = run_killed_then_resumed(cmd, resumed, teacher.answered, 2 * 40, server)
         sent_resumed = server.stats.requests
         paid_resumed = Counter(teacher.answered)
         teacher.answered.clear()
-        # the uninterrupted reference: the same command through the same entry (recycle.api, as
-        # `recycle run` goes), on this test run's Ray instead of a Ray of its own
-        api.run(None, overrides(command(small_dataset, straight, tiny_model_dir, server.base_url)))
-        exported = (straight / "recycled_alpaca.json").read_text()
-        teacher.answered.clear()
-        sent = server.stats.requests
-        written = {p: p.stat().st_mtime_ns for p in made_files(straight)}
-        # the same command on a finished run, from the command line: nothing left, so no
+        ma, rows_resumed = read_manifest(str(resumed)), rows_by_id(resumed)
+        exported = (resumed / "recycled_alpaca.json").read_text()
+        written = {p: p.stat().st_mtime_ns for p in made_files(resumed)}
+        # the same command on the finished run, from the command line: nothing left, so no
         # endpoint, gate or actor pool, and its export and report stand as they are
         env = {**os.environ, "RAY_ADDRESS": "", "PYTHONPATH": str(REPO)}
         rerun = subprocess.run(
-            command(small_dataset, straight, tiny_model_dir, server.base_url),
-            cwd=REPO, env=env, check=True, timeout=400, capture_output=True, text=True,
-        )  # fmt: skip
-        assert teacher.answered == [] and server.stats.requests == sent
-        assert {p: p.stat().st_mtime_ns for p in made_files(straight)} == written
-        assert "report: unchanged" in rerun.stdout + rerun.stderr
-        again, before = read_manifest(str(straight)), rows_by_id(straight)
-
-        # output.overwrite=true: redone from scratch, every prompt from the teacher cache, the
-        # student's scores recomputed to the same values
-        api.run(None, [*overrides(command(small_dataset, straight, tiny_model_dir, server.base_url)),
-                       "output.overwrite=true"])  # fmt: skip
-        assert teacher.answered == [] and server.stats.requests == sent
-        after = rows_by_id(straight)
-        assert read_manifest(str(straight))["counts"] == again["counts"]
-        pd.testing.assert_series_equal(before[C.FINAL_OUTPUT], after[C.FINAL_OUTPUT])
-        assert np.allclose(
-            before["res_rifd"].astype(float), after["res_rifd"].astype(float), equal_nan=True
+            cmd, cwd=REPO, env=env, check=True, timeout=400, capture_output=True, text=True
         )
+        assert teacher.answered == [] and server.stats.requests == sent_resumed
+        assert {p: p.stat().st_mtime_ns for p in made_files(resumed)} == written
+        assert "report: unchanged" in rerun.stdout + rerun.stderr
+        again = read_manifest(str(resumed))
 
-    assert [i["status"] for i in again["invocations"]] == ["finished", "finished"]
-    assert again["invocations"][1]["teacher"] == {} and again["invariant"]["ok"]
-    assert (straight / "recycled_alpaca.json").read_text() == exported
+        # the uninterrupted reference: the same directory redone from scratch in one go
+        # (output.overwrite=true), with a teacher cache of its own, so that every prompt is asked
+        # of the teacher again, once; through the same entry (recycle.api, as `recycle run`
+        # goes), on this test run's Ray
+        fresh = f"teacher.cache_dir='{tmp_path / 'fresh_cache'}'"
+        api.run(None, [*overrides(cmd), "output.overwrite=true", fresh])
+        paid_straight = Counter(teacher.answered)
+
+    assert [i["status"] for i in again["invocations"]] == ["killed", "finished", "finished"]
+    assert again["invocations"][2]["teacher"] == {} and again["invariant"]["ok"]
+    assert again["counts"] == ma["counts"]
+    straight = read_manifest(str(resumed))
+    assert [i["status"] for i in straight["invocations"]] == ["finished"]  # overwritten
+    assert set(paid_straight.values()) == {1} and set(paid_straight) == set(paid_resumed)
 
     # Only an answer in flight at the instant of the kill can be paid again (it never reached the
     # cache); at most 2 stages x 1 actor x 2 in flight. Everything answered before is never re-asked.
     repaid = sum(n - 1 for n in paid_resumed.values())
     assert repaid <= 4
     assert len(paid_resumed) == 2 * 40
-    a, b = rows_by_id(resumed), rows_by_id(straight)
+    a, b = rows_resumed, rows_by_id(resumed)
     assert a.index.is_unique and list(a.index) == list(b.index)  # none twice, none lost
     assert a[C.OUTCOME].to_dict() == b[C.OUTCOME].to_dict()
     assert a[C.FINAL_OUTPUT].dropna().to_dict() == b[C.FINAL_OUTPUT].dropna().to_dict()
-    ma, mb = read_manifest(str(resumed)), again
-    assert ma["counts"] == mb["counts"] and ma["invariant"]["ok"]
+    assert np.allclose(a["res_rifd"].astype(float), b["res_rifd"].astype(float), equal_nan=True)
+    assert ma["counts"] == straight["counts"] and ma["invariant"]["ok"]
+    assert (resumed / "recycled_alpaca.json").read_text() == exported
 
     # What was paid is counted: the killed invocation is recorded with its totals as last
     # persisted, so its record misses at most the requests that arrived after that (the gate is
@@ -193,6 +183,3 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, small_dataset, tiny_mod
     # (gate.RayGate.hold): what the server got after the kill is what the rerun sent and counted
     after_kill = sent_resumed - paid_killed
     assert after_kill == ma["teacher"]["requests"] - counted, f"{seen}, {after_kill} after the kill"
-    assert json.loads((resumed / "recycled_alpaca.json").read_text()) == json.loads(
-        (straight / "recycled_alpaca.json").read_text()
-    )
