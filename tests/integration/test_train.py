@@ -154,6 +154,29 @@ def _mean_nll(lm, batch) -> float:
     return float(nll / n)
 
 
+@pytest.mark.floors
+def test_one_short_run_trains_and_exports(ray_local, tiny_model_dir, alpaca_path, tmp_path):
+    """The lowest-versions step's training (.ci/run): one run of 12 steps, 2 Ray Train workers,
+    FSDP2 over gloo; the loss falls and the exported folder reloads with weights that fit the
+    training rows better than the base model's. (The killed and resumed runs above cover the rest
+    and cost two trainings.)"""
+    cfg = tiny_train_config(tiny_model_dir, alpaca_path, tmp_path, "data.limit=96")
+    result = run_finetune(cfg)
+    metrics = read_metrics(str(tmp_path))
+    assert [m["step"] for m in metrics] == list(range(1, 13))
+    losses = [m["loss"] for m in metrics]
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.3, losses
+    from transformers import AutoModelForCausalLM
+
+    trained = AutoModelForCausalLM.from_pretrained(result.model_dir)
+    base = AutoModelForCausalLM.from_pretrained(cfg.student.model)
+    data = prepare(cfg)
+    batch = step_micro_batches(
+        data.schedule.rank_tables, 1, cfg.train.micro_batch_size, data.pad_id
+    )[0]
+    assert _mean_nll(trained, batch) < _mean_nll(base, batch) - 0.3
+
+
 def test_trains_on_the_pipeline_s_kept_parquet_rows(
     ray_local, tiny_model_dir, alpaca_path, tmp_path
 ):
