@@ -36,7 +36,6 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,6 @@ from recycle.testing.multinode import LocalCluster
 from recycle.testing.s3 import environ_set, moto_s3
 
 BUCKET = "runs"
-KILLED = "killed"  # the status the manifest gives an invocation it knows from its journal only
 STAGES = 2  # selective mode: the instruction's reflection, then the response's
 Poll = Callable[[subprocess.Popen], None]
 
@@ -139,46 +137,16 @@ def manifest_summary(run_dir: str) -> dict[str, Any] | None:
         "invariant_ok": bool(manifest["invariant"]["ok"]),
         "requests": sum(int(t.get("requests", 0)) for t in invocations),
         "unsettled": sum(int(t.get("unsettled", 0)) for t in invocations),
-        "connection_errors": sum(
-            int(t.get("errors", {}).get("connection", 0)) for t in invocations
-        ),  # fmt: skip
+        "not_sent": sum(int(t.get("not_sent", 0)) for t in invocations),
         "errors": manifest.get("teacher", {}).get("errors", {}),
         "invocations": [
             {
                 "status": i.get("status"),
                 "requests": int((i.get("teacher") or {}).get("requests", 0)),
-                "recorded_at": _recorded_at(i),
             }
             for i in manifest.get("invocations", [])
         ],  # fmt: skip
     }
-
-
-def _recorded_at(record: dict[str, Any]) -> float | None:
-    """When an invocation's record was made (epoch seconds; its start has a 1-s resolution)."""
-    if "started_at" not in record or "seconds" not in record:
-        return None
-    started = datetime.strptime(record["started_at"], "%Y-%m-%dT%H:%M:%S%z").timestamp()
-    return started + float(record["seconds"])
-
-
-def unjournaled(run: dict[str, Any], slack_s: float = 3.0, grace_s: float = 5.0) -> tuple[int, float] | None:  # fmt: skip
-    """Requests that reached the server after the killed invocation's last journal record, up to
-    `grace_s` after the kill (its actors end within a second), and the seconds from the first of
-    them to the kill (the traffic the journal missed; the record itself is rewritten only when a
-    counter changed, so it can be older); None without a kill or a killed record.
-
-    The record holds what the gate had counted when asked, a little before the record was made:
-    `slack_s` covers that and the start's 1-s resolution (an allowance, never a deduction).
-    """
-    m, kill = run["manifest"], run["killed_when"]
-    killed = [i for i in (m or {}).get("invocations", []) if i["status"] == KILLED]
-    if kill is None or len(killed) != 1 or killed[0]["recorded_at"] is None:
-        return None
-    last = killed[0]["recorded_at"] - run["epoch_offset"]  # on the monotonic clock
-    n = sum(last - slack_s <= t <= kill + grace_s for t in run["arrivals"])
-    first = min((t for t in run["arrivals"] if last <= t <= kill), default=kill)
-    return n, kill - first
 
 
 def undisturbed_run(cluster: LocalCluster, data: Path, student: Path, work: Path, plan: ChaosPlan, extra: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
@@ -206,7 +174,6 @@ def chaos_run(cluster: LocalCluster, data: Path, student: Path, work: Path, plan
         cmd = s3_command(data, student, server.base_url, "chaos", extra)
         disturb = Disturbance(plan, cluster, teacher)
         attempts: list[dict[str, Any]] = []
-        epoch_offset = time.time() - time.monotonic()
         while len(attempts) < plan.max_attempts and (not attempts or attempts[-1]["rc"] != 0):
             before = server.stats.requests
             log = work / f"chaos_{len(attempts) + 1}.log"
@@ -214,7 +181,6 @@ def chaos_run(cluster: LocalCluster, data: Path, student: Path, work: Path, plan
             attempts[-1]["requests"] = server.stats.requests - before
         outage_began, outage_ended = outage.began, outage.ended
         server_requests, by_kind = server.stats.requests, dict(server.stats.by_kind)
-        arrivals = list(server.stats.arrivals)
     events = {"node": disturb.lost_when, "kill": disturb.killed_when, "outage": outage_began}
     return {
         "attempts": attempts, "wall_s": attempts[-1]["ended"] - attempts[0]["began"],
@@ -224,7 +190,7 @@ def chaos_run(cluster: LocalCluster, data: Path, student: Path, work: Path, plan
         "paid_twice_by_event": paid_twice_by_event(teacher.log, events), "events": events,
         "answer_log": teacher.log,
         "lost_at": disturb.lost_at, "killed_at": disturb.killed_at,
-        "killed_when": disturb.killed_when, "arrivals": arrivals, "epoch_offset": epoch_offset,
+        "killed_when": disturb.killed_when,
         "outage_attempt": _attempt_at(attempts, outage_began),
         "outage_s": None if outage_began is None or outage_ended is None else outage_ended - outage_began,  # fmt: skip
         "server_requests": server_requests, "server_by_kind": by_kind,
@@ -342,19 +308,15 @@ def verdict(result: dict[str, Any]) -> str:
 
 
 def _count_gaps(run: dict[str, Any]) -> str:
-    """Why the manifest's request count and the server's differ, each way, as measured."""
+    """What the manifest counts apart: connections refused (never sent, not in its requests) and
+    requests never settled (in its requests as they left; some may not have arrived: a lost
+    node's, those the killed driver had let go)."""
     m = run["manifest"]
     if m is None:
         return "no manifest"
-    # an answer the server began and dropped when it went down arrived, then failed as a
-    # connection error; the other connection errors were refused: counted, never arrived
-    refused = max(0, m["connection_errors"] - run["dropped_at_outage"])
-    late = unjournaled(run, slack_s=0.0, grace_s=0.0)
-    after = "no killed invocation in the manifest" if late is None else (
-        f"{late[0]} arrived after the killed driver's last journal record, in the "
-        f"{late[1]:.1f} s before the kill"
-    )  # fmt: skip
-    return f"{refused} refused in the outage, counted; {after}"
+    return (
+        f"{m['not_sent']} refused in the outage, not counted; {m['unsettled']} unsettled, counted"
+    )
 
 
 def _seconds(value: float | None) -> str:

@@ -3,8 +3,7 @@ teacher's requests, cache hits and spend so far.
 
 While the streaming stage runs, a bar on a terminal (quiet console), otherwise a line every 30 s
 through the `recycle.progress` logger; a last line when the stage ends. Short stages (validate,
-statistics, report) log one line when they end (`stage_done`). The same thread hands the teacher's
-totals to the invocation's journal (recycle.pipeline.resume) every JOURNAL_EVERY_S.
+statistics, report) log one line when they end (`stage_done`).
 """
 
 from __future__ import annotations
@@ -14,15 +13,13 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import pyarrow.parquet as pq
 
 from recycle import columns as C
 from recycle.logs import PROGRESS_LOGGER
-from recycle.pipeline.resume import JOURNAL_EVERY_S
 from recycle.rundir import outcome_files
 from recycle.storage import filesystem
 from recycle.teacher.gate import gate_totals
@@ -110,9 +107,6 @@ def progress_line(
     return f"{line}; {teacher}" if teacher else line
 
 
-Journal = Callable[[dict[str, Any]], None]  # is handed the gate's totals (InvocationJournal.update)
-
-
 class _Tracker:
     """The state a progress thread reports from."""
 
@@ -122,30 +116,12 @@ class _Tracker:
         gate_name: str | None,
         total: int | None,
         stage: str,
-        journal: Journal | None = None,
     ):
         self.run_dir, self.gate_name, self.total, self.stage = run_dir, gate_name, total, stage
         self.counter = RowCounter(run_dir)
         self.started = time.monotonic()
         self.at_start = sum(self.counter.counts().values())
         self.history: list[tuple[float, int]] = []  # (time, rows done) since rows appeared
-        self.journal, self.journaled = journal, -float("inf")
-
-    def persist(self, force: bool = False) -> None:
-        """Hand the gate's totals to the journal, if JOURNAL_EVERY_S passed since the last time
-        (or `force`). A failed write is logged: the next one may succeed, and the run goes on."""
-        now = time.monotonic()
-        if self.journal is None or not self.gate_name:
-            return
-        if not force and now - self.journaled < JOURNAL_EVERY_S:
-            return
-        self.journaled = now
-        try:
-            self.journal(gate_totals(self.gate_name))
-        except ValueError:  # the gate is gone: the run is ending
-            return
-        except OSError as err:
-            log.warning("could not persist the teacher totals: %s", err)
 
     def observe(self) -> int:
         """Rows done since the start; kept with the time once the first ones appeared."""
@@ -198,16 +174,11 @@ def logged_progress(
     total: int | None = None,
     stage: str = "reflect+score",
     quiet: bool = False,
-    journal: Journal | None = None,
 ) -> Iterator[None]:
     """Report progress while the body runs: a bar on a quiet console's terminal (ray.quiet), else
-    a line every `every_s` seconds; always a last line when it ends.
-
-    `journal` is handed the gate's totals at the start, every JOURNAL_EVERY_S and at the end.
-    """
+    a line every `every_s` seconds; always a last line when it ends."""
     stop = threading.Event()
-    tracker = _Tracker(run_dir, gate_name, total, stage, journal)
-    tracker.persist()  # the invocation is on record before its first request
+    tracker = _Tracker(run_dir, gate_name, total, stage)
     use_bar = quiet and sys.stderr.isatty() and bool(total)
     thread = threading.Thread(
         target=_bar_loop if use_bar else _line_loop,
@@ -221,7 +192,6 @@ def logged_progress(
     finally:
         stop.set()
         thread.join(timeout=5)
-        tracker.persist(force=True)
         log.info(tracker.line())
 
 
@@ -231,7 +201,6 @@ OBSERVE_S = 5.0  # between two lines, rows are still counted this often (the ETA
 def _line_loop(stop: threading.Event, tracker: _Tracker, every_s: float) -> None:
     last = time.monotonic()
     while not stop.wait(min(every_s, OBSERVE_S)):
-        tracker.persist()
         if time.monotonic() - last < every_s:
             tracker.observe()
             continue
@@ -243,7 +212,6 @@ def _bar_loop(stop: threading.Event, tracker: _Tracker, every_s: float) -> None:
     """A bar redrawn in place on the terminal, followed by the same text as the logged line."""
     width = 20
     while not stop.wait(BAR_REFRESH_S):
-        tracker.persist()
         filled = int(width * tracker.fraction())
         text = f"[{'#' * filled}{'.' * (width - filled)}] {tracker.line()}"
         sys.stderr.write("\r" + text[:160] + "\x1b[K")

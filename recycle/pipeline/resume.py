@@ -8,7 +8,8 @@ stopped by a teacher outage) is recorded in the manifest's "invocations"; the ma
 
 An invocation killed outright (SIGKILL, OOM, preemption) writes no manifest, so while the stream
 runs its teacher totals are persisted in the run directory (`InvocationJournal`: one small JSON
-file per invocation, rewritten every JOURNAL_EVERY_S when they changed). The next invocation
+file per invocation, rewritten by the job's gate whenever they changed, each request on record
+before it leaves: recycle.teacher.write_ahead). The next invocation
 counts each journal file no manifest recorded as "killed" ("failed", "interrupted": ended by an
 exception or Ctrl-C before its manifest) with those totals, in the totals and the budget, and
 writes it into its manifest; the invocation after that deletes the files its manifest holds.
@@ -16,9 +17,10 @@ Records carry an id, and a journal file whose id a manifest holds is never count
 invocation is counted once across any sequence of kills and reruns (manifests are written whole
 or not at all).
 
-Still lost: what a killed invocation sent after its last persist, at most JOURNAL_EVERY_S of
-traffic (plus the write's own time); requests sent and not answered by then are counted as the
-gate counts them (in "requests" and "unsettled", their reservation in "cost_usd").
+A killed invocation's record counts every request that left (and the few the gate let go that
+had not left yet); those not answered by the kill are counted as the gate counts them (in
+"requests" and "unsettled", their reservation in "cost_usd"), and the tokens of answers settled
+after the last write are missing (their reservation stands in for them when there is a budget).
 """
 
 from __future__ import annotations
@@ -54,7 +56,6 @@ NOT_SUMMED = {"max_cost_usd", "max_outage_s", "outage_s", "longest_outage_s"}
 FINISHED, STOPPED = "finished", "stopped"
 # how an invocation that wrote no manifest ended (InvocationJournal; "running" until it ends)
 RUNNING, KILLED, FAILED, INTERRUPTED = "running", "killed", "failed", "interrupted"
-JOURNAL_EVERY_S = 5.0  # at most this much of a killed invocation's traffic goes uncounted
 
 
 def remaining(
@@ -142,18 +143,28 @@ def invocation_id(started: float) -> str:
 class InvocationJournal:
     """This invocation's teacher totals, persisted while it runs: OUTPUT/invocations/<id>.json.
 
-    `update` is handed the gate's totals by the driver's progress thread every JOURNAL_EVERY_S
-    (recycle.pipeline.progress) and writes them, as an `invocation` record with status "running",
+    `update` is handed the gate's totals by the gate actor (recycle.teacher.write_ahead: before
+    each request leaves, and after settlements) and writes them, as an `invocation` record with status "running",
     only when a counter changed. Each write replaces the file whole (storage.write_bytes_atomic),
     on local disk or an object store. A rerun reads what a killed invocation left
     (`previous_invocations`).
     """
 
     def __init__(self, run_dir: str, started: float):
-        self.id, self.started = invocation_id(started), started
+        self.id, self.started, self.run_dir = invocation_id(started), started, run_dir
         self.fs, path = filesystem(run_dir)
         self.folder = posixpath.join(path, INVOCATIONS_DIR)
         self._written: dict[str, Any] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent to the gate actor without its filesystem, which it opens again from the URI: a
+        pickled S3 filesystem carries the credentials it resolved (secrets stay in the
+        environment, never in an actor's arguments)."""
+        return {k: v for k, v in self.__dict__.items() if k != "fs"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.fs, _ = filesystem(self.run_dir)
 
     def record(self, status: str, teacher: dict[str, Any]) -> dict[str, Any]:
         """This invocation's record, as the manifest keeps it."""

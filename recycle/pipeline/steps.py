@@ -128,8 +128,9 @@ def reflect_and_score(
 
     `extra` gets the manifest's "teacher" (added up over the run directory's invocations, those
     killed before writing a manifest included: resume.previous_invocations) and "invocations", also
-    when a teacher outage stops the stream. While the stream runs, its teacher totals are kept in
-    the run directory's journal (resume.InvocationJournal), for a rerun to count if it is killed.
+    when a teacher outage stops the stream. While the stream runs, the gate keeps its teacher
+    totals in the run directory's journal (resume.InvocationJournal), each request on record
+    before it leaves (teacher.write_ahead), for a rerun to count if it is killed.
 
     Raises:
         TeacherOutageError: the endpoint did not answer for teacher.max_outage_s.
@@ -149,14 +150,8 @@ def reflect_and_score(
     teacher: TeacherSession | None = None
     try:
         with (
-            teacher_session(cfg, prior_cost_usd(history)) as teacher,
-            logged_progress(
-                cfg.output.dir,
-                teacher.gate_name,
-                total=total,
-                quiet=cfg.ray.quiet,
-                journal=journal.update,
-            ),
+            teacher_session(cfg, prior_cost_usd(history), journal.update) as teacher,
+            logged_progress(cfg.output.dir, teacher.gate_name, total=total, quiet=cfg.ray.quiet),
         ):
             graph = reflection_graph(todo, cfg, teacher, plan)
             write_outcomes(graph, cfg.output.dir, STREAM_PARTS, write_stream_batch)

@@ -59,6 +59,8 @@ class SendFailure(Exception):
         retry_after_s: what the endpoint asked to wait, when it said.
         endpoint_ok: the endpoint itself answered (a per-request error inside a finished batch):
             the job's circuit breaker must not count it as a sign of an outage.
+        reached: the request got to the endpoint; False when no connection was made (refused,
+            unreachable, timed out connecting): nothing was sent, nothing can have been paid.
     """
 
     def __init__(
@@ -68,12 +70,13 @@ class SendFailure(Exception):
         status: int | None = None,
         retry_after_s: float | None = None,
         endpoint_ok: bool = False,
+        reached: bool = True,
     ):
         if kind not in KINDS:
             raise ValueError(f"unknown failure kind {kind!r}; known: {sorted(KINDS)}")
         super().__init__(message)
         self.kind, self.message, self.status = kind, message, status
-        self.retry_after_s, self.endpoint_ok = retry_after_s, endpoint_ok
+        self.retry_after_s, self.endpoint_ok, self.reached = retry_after_s, endpoint_ok, reached
 
     @property
     def transient(self) -> bool:

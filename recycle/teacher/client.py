@@ -277,6 +277,8 @@ class TeacherClient:
     ) -> None:
         """Count a failure; raise when it is fatal (the job stops) or final (the sample is rejected)."""
         counts[ledger.ERROR_PREFIX + err.kind] = 1
+        if not err.reached:  # counted when it was about to leave; it never did
+            counts[ledger.NOT_SENT] = 1
         self.gate.settle(counts, reserved[0], reserved[1])
         if err.kind == teacher_backend.UNAUTHORIZED:
             raise errors.TeacherAuthError(

@@ -27,6 +27,7 @@ from recycle.teacher.circuit import GO, Admission, Circuit, CircuitSettings
 from recycle.teacher.drain import HEARTBEAT_S, DrainBoard, InFlight
 from recycle.teacher.ledger import REQUESTS, Ledger
 from recycle.teacher.limits import RateLimiter
+from recycle.teacher.write_ahead import Persist, WriteAhead
 
 NAMESPACE = "recycle"
 
@@ -253,18 +254,53 @@ class LocalGate:
 
 @ray.remote(num_cpus=0)
 class TeacherGateActor(GateCore):
-    """The job's gate as a named Ray actor: the core itself, its calls serialized by the actor."""
+    """The job's gate as a named Ray actor: the core itself, its calls serialized by the actor
+    (one event loop; the core's calls never await).
+
+    With `persist` (the invocation's journal), a request is on record before it leaves: `hold`
+    and `reserve` return once a write of the totals that count it has finished (write_ahead).
+    Settlements (tokens, cost) are written with the next request's write, not on their own: a
+    write per answer would double the journal's writes (PUTs on an object store) for figures
+    the driver's last record has anyway.
+    """
+
+    def __init__(self, settings: GateSettings, persist: Persist | None = None):
+        super().__init__(settings)
+        self._ahead: WriteAhead | None = None
+        if persist is not None:
+            persist(self.totals())  # the invocation is on record before its first request
+            self._ahead = WriteAhead(persist, self.totals)
+
+    async def hold(self) -> None:
+        counted = not self.settings.limits_requests  # else `reserve` counts the request
+        GateCore.hold(self)
+        if counted and self._ahead is not None:
+            await self._ahead.covered()
+
+    async def reserve(self, tokens: float, cost: float) -> float | None:
+        wait = GateCore.reserve(self, tokens, cost)
+        if self._ahead is not None:  # a refusal is counted too (budget_refusals)
+            await self._ahead.covered()
+        return wait
+
+    async def seal(self) -> None:
+        """Write no more: the driver writes the invocation's last record after this."""
+        if self._ahead is not None:
+            await self._ahead.seal()
 
 
-def job_gate_actor(name: str, settings: GateSettings) -> ray.actor.ActorHandle:
+def job_gate_actor(
+    name: str, settings: GateSettings, persist: Persist | None = None
+) -> ray.actor.ActorHandle:
     """Create the job's named gate actor on this process's node (the driver's).
 
     A worker node lost mid-run then takes no gate with it: the job's rate state, ledger and
-    circuit live as long as the driver does, as Ray Train's controller does."""
+    circuit live as long as the driver does, as Ray Train's controller does. `persist`: the
+    invocation's journal (write_ahead)."""
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     return TeacherGateActor.options(
         name=name, namespace=NAMESPACE, get_if_exists=True, scheduling_strategy=here
-    ).remote(settings)
+    ).remote(settings, persist)
 
 
 def find_gate(name: str) -> ray.actor.ActorHandle:

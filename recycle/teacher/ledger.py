@@ -8,7 +8,8 @@ from typing import Any
 from recycle.config.teacher import ModelPrice
 
 # Counter names, as they appear under "teacher" in the manifest.
-REQUESTS = "requests"  # HTTP requests sent (every attempt)
+REQUESTS = "requests"  # HTTP requests sent (every attempt that reached the endpoint)
+NOT_SENT = "not_sent"  # attempts whose connection was never made (refused...): not in REQUESTS
 RETRIES = "retries"  # requests repeated after 429 / 5xx / timeout / dropped connection
 PARSE_RETRIES = "parse_retries"  # new requests because an answer did not follow the format
 CACHE_HITS = "cache_hits"
@@ -85,7 +86,7 @@ class Ledger:
         out: dict[str, Any] = {
             k: int(v) for k, v in sorted(self.counts.items()) if not k.startswith(ERROR_PREFIX)
         }
-        out[REQUESTS] = out.get(REQUESTS, 0) + self.unsettled
+        out[REQUESTS] = out.get(REQUESTS, 0) - out.get(NOT_SENT, 0) + self.unsettled
         out[UNSETTLED] = self.unsettled
         out[UNSETTLED_COST] = round(self.reserved_usd, 6)
         for key in (

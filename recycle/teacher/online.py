@@ -65,7 +65,19 @@ def failure_of(err: openai.APIError) -> teacher_backend.SendFailure:
     """The SendFailure of an openai error."""
     kind, status = classify(err)
     headers = err.response.headers if isinstance(err, openai.APIStatusError) else None
-    return teacher_backend.SendFailure(kind, short(err), status, retry_after_seconds(headers))
+    return teacher_backend.SendFailure(
+        kind, short(err), status, retry_after_seconds(headers), reached=reached(err)
+    )
+
+
+NOT_CONNECTED = {"ConnectError", "ConnectTimeout"}  # httpx's (httpx2's, as openai 3 uses) errors
+
+
+def reached(err: openai.APIError) -> bool:
+    """Whether the request got to the endpoint: not when its connection was never made (openai
+    raises its connection and timeout errors from its HTTP library's, httpx or httpx2)."""
+    cause = err.__cause__
+    return cause is None or not NOT_CONNECTED & {c.__name__ for c in type(cause).__mro__}
 
 
 def classify(err: openai.APIError) -> tuple[str, int | None]:

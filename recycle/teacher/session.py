@@ -24,6 +24,7 @@ from recycle.teacher.drain import drain_on_interrupt
 from recycle.teacher.errors import fatal_from_record, find_fatal
 from recycle.teacher.gate import GateSettings, job_gate_actor
 from recycle.teacher.serve import serving
+from recycle.teacher.write_ahead import Persist
 
 
 @dataclass
@@ -60,19 +61,24 @@ def teacher_summary(
 
 @contextmanager
 def gate_session(
-    cfg: RecycleConfig, teacher: TeacherConfig, prior_cost_usd: float = 0.0
+    cfg: RecycleConfig,
+    teacher: TeacherConfig,
+    prior_cost_usd: float = 0.0,
+    persist: Persist | None = None,
 ) -> Iterator[TeacherSession]:
     """Hold the job's gate actor; on failure re-raise the first fatal teacher error as raised.
 
     Meanwhile a Ctrl-C first lets the answers in flight land in the cache (recycle.teacher.drain).
 
     `prior_cost_usd` (what earlier invocations of a resumed run spent) counts to the budget.
+    `persist` (the invocation's journal) has every request on record before it leaves
+    (recycle.teacher.write_ahead); the gate writes no more once the session ends.
 
     Raises:
         TeacherAuthError, TeacherEndpointError, TeacherOutageError: unwrapped from Ray's errors.
     """
     name = f"recycle-teacher-{uuid.uuid4().hex[:12]}"
-    gate = job_gate_actor(name, GateSettings.from_config(teacher, prior_cost_usd))
+    gate = job_gate_actor(name, GateSettings.from_config(teacher, prior_cost_usd), persist)
     session = TeacherSession(teacher, name, teacher_cache_dir(cfg))
     try:
         with drain_on_interrupt(gate, teacher.timeout_s):
@@ -83,13 +89,17 @@ def gate_session(
             raise fatal from None
         raise
     finally:
+        ray.get(gate.seal.remote())
         session.totals = ray.get(gate.totals.remote())
         ray.kill(gate)
 
 
 @contextmanager
-def teacher_session(cfg: RecycleConfig, prior_cost_usd: float = 0.0) -> Iterator[TeacherSession]:
-    """Check the key (a served teacher needs none), start or attach the endpoint, hold the gate.
+def teacher_session(
+    cfg: RecycleConfig, prior_cost_usd: float = 0.0, persist: Persist | None = None
+) -> Iterator[TeacherSession]:
+    """Check the key (a served teacher needs none), start or attach the endpoint, hold the gate
+    (`gate_session`: `prior_cost_usd`, `persist`).
 
     The context window is lowered to the one the endpoint reports for the model (vLLM does).
     """
@@ -97,7 +107,7 @@ def teacher_session(cfg: RecycleConfig, prior_cost_usd: float = 0.0) -> Iterator
         resolve_api_key(cfg.teacher)
     with (
         serving(cfg.teacher) as served,
-        gate_session(cfg, fit_context(served.config), prior_cost_usd) as session,
+        gate_session(cfg, fit_context(served.config), prior_cost_usd, persist) as session,
     ):
         session.served = served.info
         yield session

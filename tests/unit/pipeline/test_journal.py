@@ -3,13 +3,13 @@ and the reruns count them exactly once (resume.InvocationJournal, resume.previou
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
 
 import pytest
 
-from recycle.pipeline import progress
 from recycle.pipeline.resume import (
     FINISHED,
     InvocationJournal,
@@ -18,6 +18,7 @@ from recycle.pipeline.resume import (
     prior_cost_usd,
 )
 from recycle.rundir import INVOCATIONS_DIR, clear_outcomes, write_manifest
+from recycle.teacher.write_ahead import WriteAhead
 
 
 def totals(requests: int, cost: float, unsettled: int = 0, **more) -> dict:
@@ -140,21 +141,70 @@ def test_a_fresh_run_forgets_the_journal(run_dir):
     assert previous_invocations(run_dir) == [] and journal_files(run_dir) == []
 
 
-def test_the_progress_thread_persists_the_gate_totals(tmp_path, monkeypatch):
-    """At the start, every JOURNAL_EVERY_S while the stage runs, and at its end."""
-    sent = iter(range(1000))
-    monkeypatch.setattr(progress, "gate_totals", lambda name: totals(next(sent), 0.0))
-    monkeypatch.setattr(progress, "JOURNAL_EVERY_S", 0.05)
+def test_the_gate_has_each_request_on_record_before_it_leaves(tmp_path):
+    """write_ahead.WriteAhead, as the gate actor uses it with the journal: a hold returns once a
+    write counting its request has finished; writes are grouped (one in flight), so 40 requests
+    held at once on a slow store cost a few writes, not 40."""
     run = str(tmp_path / "run")
     journal = InvocationJournal(run, time.time())
-    seen: list[int] = []
-    update = journal.update
-    monkeypatch.setattr(journal, "update", lambda t: (seen.append(t["requests"]), update(t)))
-    with progress.logged_progress(run, "gate", every_s=0.05, journal=journal.update):
-        assert seen[0] == 0  # on record before the stage's first request
-        deadline = time.monotonic() + 10
-        while len(seen) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-    assert len(seen) >= 4 and seen == sorted(seen)
+    state = {"requests": 0}
+    writes: list[int] = []
+
+    def persist(t: dict) -> None:
+        time.sleep(0.02)  # a slow store
+        journal.update(t)
+        writes.append(t["requests"])
+
+    async def hold(ahead: WriteAhead) -> int:
+        state["requests"] += 1  # the gate counts the request as it leaves
+        mine = state["requests"]
+        await ahead.covered()
+        assert writes and writes[-1] >= mine  # on record before it leaves
+        return mine
+
+    async def run_all() -> list[int]:
+        ahead = WriteAhead(persist, lambda: totals(state["requests"], 0.0))
+        held = await asyncio.gather(*(hold(ahead) for _ in range(40)))
+        ahead.changed()  # a settlement: written without waiting
+        await ahead.seal()
+        return held
+
+    assert sorted(asyncio.run(run_all())) == list(range(1, 41))
+    assert writes == sorted(writes) and writes[-1] == 40 and len(writes) <= 4, writes
     path = Path(run) / INVOCATIONS_DIR / f"{journal.id}.json"
-    assert json.loads(path.read_text())["teacher"]["requests"] == seen[-1]  # the end's totals
+    assert json.loads(path.read_text())["teacher"]["requests"] == 40
+
+
+def test_a_store_that_refuses_the_journal_does_not_stop_the_requests(caplog):
+    calls: list[dict] = []
+
+    def persist(t: dict) -> None:
+        calls.append(t)
+        raise OSError("access denied")
+
+    async def two_requests() -> None:
+        ahead = WriteAhead(persist, lambda: totals(len(calls), 0.0))
+        await ahead.covered()
+        await ahead.covered()
+        await ahead.seal()
+        ahead.changed()  # sealed: nothing more is written
+
+    asyncio.run(two_requests())
+    assert len(calls) == 2
+    assert [r.getMessage() for r in caplog.records] == [
+        "could not persist the teacher totals: access denied"
+    ]  # said once
+
+
+def test_the_journal_travels_to_the_gate_without_its_filesystem(run_dir):
+    """Pickled for the gate actor: the URI, never the filesystem object (an S3 one pickles the
+    credentials it resolved); the copy writes to the same file."""
+    import pickle
+
+    journal = InvocationJournal(run_dir, time.time())
+    blob = pickle.dumps(journal)
+    assert b"LocalFileSystem" not in blob and b"pyarrow" not in blob
+    copy = pickle.loads(blob)
+    copy.update(totals(3, 0.3))
+    assert journal_files(run_dir) == [f"{journal.id}.json"]
+    assert previous_invocations(run_dir)[0]["teacher"]["requests"] == 3

@@ -74,7 +74,50 @@ def test_500_drop_and_timeout_are_retried(make_server) -> None:
     answer = complete(client)
     assert answer.finish_reason == "stop"
     assert server.stats.requests == 4
-    assert totals(client)["errors"] == {"server_error": 1, "connection": 1, "timeout": 1}
+    t = totals(client)
+    assert t["errors"] == {"server_error": 1, "connection": 1, "timeout": 1}
+    assert t["requests"] == 4 and "not_sent" not in t  # the dropped one reached the server
+
+
+def test_a_refused_connection_sent_nothing_and_is_counted_apart() -> None:
+    """Nothing listens on the port: openai's connection error comes from the HTTP library's
+    ConnectError, the request never left (online.reached), and the ledger keeps it out of
+    "requests" (what the endpoint got) and in "not_sent"."""
+    import socket
+
+    import openai
+
+    from recycle.teacher import online
+
+    with socket.socket() as s:  # a port nothing listens on (bound, never listening)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        api = openai.AsyncOpenAI(
+            api_key="x", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0, timeout=5
+        )
+
+        async def ask() -> None:
+            try:
+                await api.chat.completions.create(model="m", messages=PROMPT.messages)
+            finally:
+                await api.close()
+
+        with pytest.raises(openai.APIConnectionError) as refused:
+            asyncio.run(ask())
+    failure = online.failure_of(refused.value)
+    assert failure.kind == "connection" and not failure.reached
+
+    gate = LocalGate(GateSettings())
+
+    async def one_refused_then_one_answered() -> dict:
+        await gate.hold()  # counted as it was about to leave
+        gate.settle({"requests": 1, "error_connection": 1, "not_sent": 1}, 0.0, 0.0)
+        await gate.hold()
+        gate.settle({"requests": 1}, 0.0, 0.0)
+        return await gate.totals()
+
+    t = asyncio.run(one_refused_then_one_answered())
+    assert (t["requests"], t["not_sent"], t["errors"]) == (1, 1, {"connection": 1})
 
 
 @pytest.mark.integration  # the local teacher server
