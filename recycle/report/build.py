@@ -1,36 +1,31 @@
 """`recycle report RUN_DIR`: one self-contained HTML file, PNGs and a markdown summary of a run.
 
 Everything comes from the run directory (manifest.json and the outcome tables), so a report can be
-rebuilt at any time, on any machine that can read the run directory. The words it uses are in
-`wording.py`, the page's pieces in `html.py`, the plots in `figures.py`.
+rebuilt at any time, on any machine that can read the run directory. The rows are read one part
+file at a time into what the report shows (`tally.py`): the driver's memory does not grow with
+them. The words it uses are in `wording.py`, the page's pieces in `html.py`, the plots in
+`figures.py`.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import posixpath
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.fs as pafs
 
 from recycle import columns as C
 from recycle.errors import InputError
 from recycle.report import figures
 from recycle.report import html as report_html
-from recycle.report.examples import (
-    CHANGE_COLUMNS,
-    CHANGED,
-    changed,
-    conversation_example,
-    example_ids,
-    pick_examples,
-)
+from recycle.report.examples import CHANGED, changed, conversation_example, pick_examples
+from recycle.report.tally import SCORED, ReportTally, outcome_split, tally_run
 from recycle.report.wording import reason_text
 from recycle.rundir import (
     CONVERSATION_PARTS,
@@ -46,7 +41,6 @@ from recycle.student.drift import drift_warning
 log = logging.getLogger(__name__)
 
 REPORT_DIR = "report"
-SCORED = (C.OUTCOME_KEPT, C.OUTCOME_DROPPED)
 TEACHER_KEYS = (
     ("requests", "requests sent"),
     ("retries", "retries (429, 5xx, timeouts)"),
@@ -58,142 +52,83 @@ TEACHER_KEYS = (
 )
 
 
-# The columns the report reads of every row; the texts are read only to tell whether a row changed,
-# and in whole only for the examples shown (a 52k-row run's texts stay on disk).
-LIGHT_COLUMNS = (
-    C.SAMPLE_ID, C.OUTCOME, C.REASON, C.INSTRUCTION_REFLECTED, C.RESPONSE_REFLECTED,
-    C.REFLECT_INSTRUCTION_STATUS, C.REFLECT_RESPONSE_STATUS, C.FINAL_IFD, C.FINAL_RIFD,
-    C.scored(C.ORIG, C.IFD), C.scored(C.ORIG, C.RIFD), C.scored(C.PAIR1, C.RIFD),
-)  # fmt: skip
-
-
-def _light_file(fs: pafs.FileSystem, path: str) -> pd.DataFrame:
-    table = read_part(fs, path, [*LIGHT_COLUMNS, *CHANGE_COLUMNS], missing_ok=True)
-    light = table.select([c for c in LIGHT_COLUMNS if c in table.column_names])
-    return light.append_column(CHANGED, changed(table)).to_pandas()
-
-
 def load_rows(run_dir: str) -> pd.DataFrame:
     """Kept and dropped rows (the scored ones), every column, with their outcome: for a notebook
-    exploring a run. The report itself reads `load_light_rows`."""
+    exploring a run. The report itself reads the part files one at a time (`tally_run`)."""
     parts = [read_outcome(run_dir, o) for o in SCORED]
     frames = [p.to_pandas() for p in parts if p is not None]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({C.OUTCOME: []})
 
 
-def load_light_rows(run_dir: str, outcomes: tuple[str, ...] = SCORED) -> pd.DataFrame:
-    """The light columns of every row of `outcomes` (the scored ones: kept and dropped), and
-    whether its text changed."""
-    fs, _ = filesystem(run_dir)
-    frames = [_light_file(fs, p) for o in outcomes for p in outcome_files(run_dir, o)]
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({C.OUTCOME: []})
-
-
-def load_examples(run_dir: str, light: pd.DataFrame) -> list[dict[str, Any]]:
-    """The examples of every outcome, their whole rows read for the chosen sample ids only."""
-    if not len(light):
-        return []
-    ids = pa.array(example_ids(light), pa.string())
+def load_examples(run_dir: str, chosen: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The examples of every outcome: the whole rows of the chosen sample ids, read from the part
+    files that hold them ({part file: sample ids}, `ExampleChooser.chosen`), in that order."""
     fs, _ = filesystem(run_dir)
     frames = []
-    for outcome in (*SCORED, C.OUTCOME_REJECTED):
-        for path in outcome_files(run_dir, outcome):
-            here = read_part(fs, path, [C.SAMPLE_ID])[C.SAMPLE_ID]
-            if not pc.any(pc.is_in(here, ids)).as_py():
-                continue  # only the few files holding an example are read whole
-            table = read_part(fs, path)
-            table = table.filter(pc.is_in(table[C.SAMPLE_ID], ids))
-            frames.append(table.append_column(CHANGED, changed(table)).to_pandas())
+    for path, ids in chosen.items():
+        table = read_part(fs, path)
+        table = table.filter(pc.is_in(table[C.SAMPLE_ID], pa.array(ids, pa.string())))
+        frames.append(table.append_column(CHANGED, changed(table)).to_pandas())
     return pick_examples(frames)
 
 
 def load_conversation(run_dir: str) -> dict[str, Any] | None:
     """The reflected conversation the report shows turn by turn: a kept one with the most turns
-    rewritten (else a dropped one), from the reassembled conversations' part files only."""
+    rewritten (else a dropped one; ties: the highest sample id, the first found), from the
+    reassembled conversations' part files only, read whole for the one shown."""
     fs, _ = filesystem(run_dir)
     for outcome in SCORED:
-        tables = [read_part(fs, p) for p in outcome_files(run_dir, outcome, CONVERSATION_PARTS)]
-        rows = [r for t in tables for r in t.to_pylist()]
-        if rows:
-            best = max(rows, key=lambda r: (r.get(C.TURNS_REWRITTEN) or 0, r[C.SAMPLE_ID]))
-            return conversation_example(best)
+        best: tuple[tuple[int, str], str, int] | None = None  # (key, part file, row)
+        for path in outcome_files(run_dir, outcome, CONVERSATION_PARTS):
+            keys = read_part(fs, path, [C.SAMPLE_ID, C.TURNS_REWRITTEN], missing_ok=True)
+            turns = (
+                keys[C.TURNS_REWRITTEN].to_pylist()
+                if C.TURNS_REWRITTEN in keys.column_names
+                else None
+            )
+            for i, sample_id in enumerate(keys[C.SAMPLE_ID].to_pylist()):
+                key = ((turns[i] if turns else None) or 0, sample_id)
+                if best is None or key > best[0]:
+                    best = (key, path, i)
+        if best is not None:
+            return conversation_example(read_part(fs, best[1]).slice(best[2], 1).to_pylist()[0])
     return None
 
 
 def outcome_counts(rows: pd.DataFrame) -> dict[str, int]:
-    """Samples per (rewritten instruction taken?, rewritten response taken?): the paper's pie."""
+    """The paper's pie of a frame of rows (`load_rows`): samples per (rewritten instruction
+    taken?, rewritten response taken?), split as the report splits its part files."""
     if C.INSTRUCTION_REFLECTED not in rows or C.RESPONSE_REFLECTED not in rows:
         return {}
-    ins = rows[C.INSTRUCTION_REFLECTED].fillna(False).astype(bool)
-    res = rows[C.RESPONSE_REFLECTED].fillna(False).astype(bool)
-    labels = figures.OUTCOME_LABELS
-    return {
-        labels[0]: int((ins & res).sum()),
-        labels[1]: int((ins & ~res).sum()),
-        labels[2]: int((~ins & res).sum()),
-        labels[3]: int((~ins & ~res).sum()),
-    }
+    ins = rows[C.INSTRUCTION_REFLECTED].fillna(False).astype(bool).to_numpy()
+    return outcome_split(ins, rows[C.RESPONSE_REFLECTED].fillna(False).astype(bool).to_numpy())
 
 
-def rewrite_counts(rows: pd.DataFrame) -> list[list[Any]]:
-    """Per step: samples scored, rewrites reflected (parsed), not reflected, taken by the student."""
-    out = []
-    steps = (
-        ("instruction (step 2)", C.REFLECT_INSTRUCTION_STATUS, C.INSTRUCTION_REFLECTED),
-        ("response (step 4)", C.REFLECT_RESPONSE_STATUS, C.RESPONSE_REFLECTED),
-    )
-    for step, status_col, taken_col in steps:
-        if status_col not in rows or rows[status_col].isna().all():
-            continue
-        reflected = int((rows[status_col] == "ok").sum())
-        taken = int(rows[taken_col].fillna(False).astype(bool).sum()) if taken_col in rows else 0
-        out.append([step, len(rows), reflected, len(rows) - reflected, taken])
-    return out
-
-
-def _column(rows: pd.DataFrame, name: str, mask: np.ndarray | None = None) -> np.ndarray:
-    if name not in rows:
-        return np.array([], dtype=float)
-    values = rows[name].astype(float).to_numpy()
-    return values if mask is None else values[mask]
-
-
-def make_figures(rows: pd.DataFrame, out: Path) -> dict[str, str]:
+def make_figures(tally: ReportTally, out: Path) -> dict[str, str]:
     """Draw every plot the data allows; returns {figure name: file name}."""
-    kept = C.kept_mask(rows[C.OUTCOME])
-    orig_rifd = C.scored(C.ORIG, C.RIFD)
-    before_rifd = orig_rifd if orig_rifd in rows else C.scored(C.PAIR1, C.RIFD)
-    reasons = (
-        rows[C.REASON].fillna("").to_numpy() if C.REASON in rows else np.array([""] * len(rows))
-    )
-    ifd, rifd = _column(rows, C.scored(C.ORIG, C.IFD)), _column(rows, before_rifd)
-    made = {
-        "outcomes": figures.outcome_pie(outcome_counts(rows), out / "outcomes.png"),
-        "ifd": figures.before_after_hist(
-            ifd, _column(rows, C.FINAL_IFD, kept), "IFD", out / "ifd_hist.png", "higher"
-        ),
-        "rifd": figures.before_after_hist(
-            rifd, _column(rows, C.FINAL_RIFD, kept), "r-IFD", out / "rifd_hist.png", "lower"
-        ),
-        "scatter": figures.ifd_rifd_scatter(
-            _column(rows, C.FINAL_IFD),
-            _column(rows, C.FINAL_RIFD),
-            reasons,
-            out / "ifd_rifd_scatter.png",
-        ),  # fmt: skip
-    }
+    made = {"outcomes": figures.outcome_pie(tally.outcome_counts(), out / "outcomes.png")}
+    for name, label, better in (("ifd", "IFD", "higher"), ("rifd", "r-IFD", "lower")):
+        if name in tally.histograms:
+            before, after = tally.histograms[name]
+            path = out / f"{name}_hist.png"
+            made[name] = figures.before_after_hist(before, after, label, path, better)
+    if tally.scatter is not None:
+        made["scatter"] = figures.ifd_rifd_scatter(tally.scatter, out / "ifd_rifd_scatter.png")
     return {k: v for k, v in made.items() if v}
 
 
-def template_drift(manifest: dict[str, Any], rows: pd.DataFrame) -> str:
+def template_drift(manifest: dict[str, Any], tally: ReportTally) -> str:
     """The template-drift warning of a run (student/drift.py), "" when its IFD values look sane.
 
     Reads the IFD of the original pairs (before any rewrite), else the final IFD.
     """
-    column = C.scored(C.ORIG, C.IFD) if C.scored(C.ORIG, C.IFD) in rows else C.FINAL_IFD
     student = (manifest.get("config") or {}).get("student") or {}
-    return drift_warning(_column(rows, column), student.get("template") or "vicuna")
+    above, n = tally.ifd_above_one()
+    # drift_warning reads values: these stand for the run's (as many, as many above 1), made one
+    # at a time. Its list of them is transient, 8 bytes a value; a counts-taking entry in
+    # student/drift.py would spare it.
+    values = itertools.chain(itertools.repeat(2.0, above), itertools.repeat(0.0, n - above))
+    return drift_warning(values, student.get("template") or "vicuna")
 
 
 def report_title(manifest: dict[str, Any]) -> str:
@@ -203,11 +138,11 @@ def report_title(manifest: dict[str, Any]) -> str:
     return f"recycle {manifest.get('command', 'run')}: {name}"
 
 
-def summary_markdown(manifest: dict[str, Any], rows: pd.DataFrame) -> str:
+def summary_markdown(manifest: dict[str, Any], tally: ReportTally) -> str:
     """The markdown summary: warnings, counts, rewrites, Table 6 statistics, teacher usage."""
     counts = manifest.get("counts", {})
     lines = [f"# {report_title(manifest)}", ""]
-    drift = template_drift(manifest, rows)
+    drift = template_drift(manifest, tally)
     if drift:
         lines += ["## Warnings", "", f"- {drift}", ""]
     lines += ["## Counts", ""]
@@ -226,7 +161,7 @@ def summary_markdown(manifest: dict[str, Any], rows: pd.DataFrame) -> str:
         f"- invariant input = kept + dropped + rejected + left for a rerun: {'ok' if ok else 'BROKEN'}",
         "",
     ]
-    rewrites = rewrite_counts(rows)
+    rewrites = tally.rewrite_counts()
     if rewrites:
         lines += [
             "## Rewrites (reflected: the teacher's answer parsed; taken: the student chose it)",
@@ -237,7 +172,7 @@ def summary_markdown(manifest: dict[str, Any], rows: pd.DataFrame) -> str:
             for s, n, r, nr, t in rewrites
         ]
         lines.append("")
-    pie = outcome_counts(rows)
+    pie = tally.outcome_counts()
     if pie:
         lines += ["## Rewrites the student took", "", *(f"- {k}: {v}" for k, v in pie.items()), ""]
     lines += _stats_markdown(manifest.get("stats") or {})
@@ -269,7 +204,7 @@ def _stats_markdown(stats: dict[str, Any]) -> list[str]:
 
 def render_page(
     manifest: dict[str, Any],
-    rows: pd.DataFrame,
+    tally: ReportTally,
     figs: dict[str, str],
     out: Path,
     exs: list,
@@ -292,10 +227,10 @@ def render_page(
         ("What happened to each sample", report_html.glossary() + report_html.counts_table(manifest.get("counts", {}))
          + f"<p>Every input sample is counted once: {'the counts add up' if ok else 'THE COUNTS DO NOT ADD UP'}.</p>"),
     ]  # fmt: skip
-    drift = template_drift(manifest, rows)
+    drift = template_drift(manifest, tally)
     if drift:
         sections.insert(0, ("Warning: template drift", f"<p><b>{report_html.esc(drift)}</b></p>"))
-    rewrites = rewrite_counts(rows)
+    rewrites = tally.rewrite_counts()
     if rewrites:
         header = [
             "rewrite",
@@ -339,19 +274,17 @@ def write_report(run_dir: str) -> str:
     if not file_exists(posixpath.join(run_dir, MANIFEST)):
         raise InputError(f"{run_dir!r} has no {MANIFEST}; pass the output.dir of a finished run")
     manifest = read_manifest(run_dir)
-    fs, root = filesystem(run_dir)
-    rows = load_light_rows(run_dir)
-    rejects = load_light_rows(run_dir, (C.OUTCOME_REJECTED,))
-    exs = load_examples(run_dir, pd.concat([rows, rejects]))
-    drift = template_drift(manifest, rows)
+    tally = tally_run(run_dir)
+    exs = load_examples(run_dir, tally.examples)
+    drift = template_drift(manifest, tally)
     if drift:
         log.warning("%s (report of %s)", drift, run_dir)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        figs = make_figures(rows, out) if len(rows) else {}
-        (out / "summary.md").write_text(summary_markdown(manifest, rows))
+        figs = make_figures(tally, out) if tally.rows else {}
+        (out / "summary.md").write_text(summary_markdown(manifest, tally))
         conversation = load_conversation(run_dir)
-        (out / "report.html").write_text(render_page(manifest, rows, figs, out, exs, conversation))
+        (out / "report.html").write_text(render_page(manifest, tally, figs, out, exs, conversation))
         return _upload(out, run_dir)
 
 

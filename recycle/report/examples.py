@@ -79,10 +79,68 @@ def _best(rows: pd.DataFrame, per_group: int) -> list[tuple[tuple[str, str], pd.
     ]
 
 
-def example_ids(rows: pd.DataFrame, per_group: int = PER_GROUP) -> list[str]:
-    """The sample ids `pick_examples` will show, from light columns (outcome, reason, sample_id
-    and CHANGED): a report reads the whole rows of these only."""
-    return [i for _, best in _best(rows, per_group) for i in best[C.SAMPLE_ID]]
+class ExampleChooser:
+    """The rows `pick_examples` will show, chosen as a run's part files go by (kept, dropped, then
+    rejected ones, each in file order): per (outcome, reason), the first `per_group` rows whose
+    texts changed, then the first unchanged ones, the rule `pick_examples` applies to whole rows.
+    It holds at most 2 * `per_group` rows of each (outcome, reason), as (sample id, part file),
+    never the run's rows.
+    """
+
+    def __init__(self, per_group: int = PER_GROUP):
+        self.per_group = per_group
+        # (outcome, reason) -> changed? -> [(sample id, part file, its place in the offers)]
+        self._rows: dict[tuple[str, str], dict[bool, list[tuple[str, str, int]]]] = {}
+        self._offers = 0
+
+    def needs_texts(self, table: pa.Table) -> bool:
+        """Whether a part file (its outcome and reason columns) can change the choice: one of its
+        (outcome, reason) has fewer than `per_group` changed rows so far. If not, its texts need
+        not be read to tell which rows changed."""
+        return any(
+            len(self._rows.get(key, {True: []})[True]) < self.per_group for key in _keys(table)[0]
+        )
+
+    def add(self, path: str, table: pa.Table, changed_rows: pa.Array) -> None:
+        """Offer the rows of one part file (sample id, outcome, reason) and whether each changed."""
+        keys, outcomes, reasons = _keys(table)
+        changed_rows = np.asarray(pc.fill_null(changed_rows, False), dtype=bool)
+        ids = table[C.SAMPLE_ID]
+        for key in sorted(keys):
+            rows = self._rows.setdefault(key, {True: [], False: []})
+            in_group = (outcomes == key[0]) & (reasons == key[1])
+            for flag in (True, False):
+                need = max(self.per_group - len(rows[flag]), 0)
+                for i in np.flatnonzero(in_group & (changed_rows == flag))[:need]:
+                    rows[flag].append((ids[int(i)].as_py(), path, self._offers))
+        self._offers += 1
+
+    def chosen(self) -> dict[str, list[str]]:
+        """{part file: the sample ids shown from it}, the files in the order they were offered."""
+        picked = [
+            row
+            for rows in self._rows.values()
+            for row in (rows[True] + rows[False])[: self.per_group]
+        ]
+        out: dict[str, list[str]] = {}
+        for sample_id, path, _ in sorted(picked, key=lambda row: row[2]):
+            out.setdefault(path, []).append(sample_id)
+        return out
+
+
+def _keys(table: pa.Table) -> tuple[set[tuple[str, str]], np.ndarray, np.ndarray]:
+    """A part file's (outcome, reason) pairs (a row without an outcome is in none), and its
+    outcomes and reasons as (N,) object arrays."""
+    outcomes, reasons = np.asarray(table[C.OUTCOME].to_pylist(), dtype=object), row_reasons(table)
+    keys = {k for k in zip(outcomes, reasons, strict=True) if k[0] is not None}
+    return keys, outcomes, reasons
+
+
+def row_reasons(table: pa.Table) -> np.ndarray:
+    """(N,) object: a part file's reasons, "" where a row (or the file) has none."""
+    if C.REASON not in table.column_names:
+        return np.full(table.num_rows, "", dtype=object)
+    return np.asarray(pc.fill_null(table[C.REASON], "").to_pylist(), dtype=object)
 
 
 def pick_examples(frames: list[pd.DataFrame], per_group: int = PER_GROUP) -> list[dict[str, Any]]:

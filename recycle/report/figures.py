@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -49,25 +51,54 @@ def outcome_pie(counts: dict[str, int], path: Path) -> str | None:
     return _save(fig, path)
 
 
-def _finite(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values, dtype=float)
-    return values[np.isfinite(values)]
+HIST_BINS = 29  # equal bins over the range of a histogram's two sets of values together
+
+
+def hist_edges(lo: float, hi: float) -> np.ndarray:
+    """(HIST_BINS + 1,) bin edges over [lo, hi], the finite range of both sets of values; for a
+    single value (lo == hi), matplotlib's 10 bins of width 0.1 around it."""
+    return np.linspace(lo, hi, HIST_BINS + 1) if lo < hi else np.histogram_bin_edges([lo], 10)
+
+
+@dataclass
+class Binned:
+    """A score's finite values counted over fixed bins, with their number and sum (the legend's
+    n and mean): what a histogram draws, summed over part files (`add`)."""
+
+    edges: np.ndarray  # (bins + 1,)
+    counts: np.ndarray = field(init=False)  # (bins,)
+    n: int = 0
+    total: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.counts = np.zeros(len(self.edges) - 1, dtype=np.int64)
+
+    def add(self, values: np.ndarray) -> None:
+        """Count the finite ones of `values` (NaN: not scored)."""
+        values = values[np.isfinite(values)]
+        self.counts += np.histogram(values, self.edges)[0]
+        self.n += values.size
+        self.total += math.fsum(values)
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n if self.n else float("nan")
 
 
 def before_after_hist(
-    before: np.ndarray, after: np.ndarray, name: str, path: Path, better: str = "lower"
+    before: Binned, after: Binned, name: str, path: Path, better: str = "lower"
 ) -> str | None:
-    """Histogram of a score on the original data and on the kept data, the 1.0 cut dashed."""
-    b, a = _finite(before), _finite(after)
-    if b.size == 0 and a.size == 0:
+    """Histogram of a score on the original data and on the kept data, the 1.0 cut dashed; both
+    counted over the same bins (`hist_edges` of their range)."""
+    if before.n == 0 and after.n == 0:
         return None
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    both = np.concatenate([b, a])
-    bins = np.linspace(both.min(), both.max(), 30) if both.min() < both.max() else 10
-    if b.size:
-        ax.hist(b, bins=bins, alpha=0.55, label=f"original (n={b.size}, mean {b.mean():.3f})")
-    if a.size:
-        ax.hist(a, bins=bins, alpha=0.55, label=f"kept (n={a.size}, mean {a.mean():.3f})")
+    for binned, label in ((before, "original"), (after, "kept")):
+        if binned.n:
+            # one weighted value per bin (its left edge): the bars a hist of the values draws
+            edges = binned.edges
+            label = f"{label} (n={binned.n}, mean {binned.mean:.3f})"
+            ax.hist(edges[:-1], bins=edges, weights=binned.counts, alpha=0.55, label=label)
     ax.axvline(1.0, color="k", lw=0.8, ls="--", label="1.0: the filter's cut")
     ax.set_title(f"{name}: original vs kept samples")
     ax.set_xlabel(f"{name} ({better} is better below 1.0)")
@@ -79,44 +110,60 @@ def before_after_hist(
 MAX_POINTS = 3000  # a scatter draws at most this many points (a random, seeded subset)
 
 
-def drawn_points(ok: np.ndarray, most: int = MAX_POINTS) -> np.ndarray:
-    """Which of the `ok` points a scatter draws: all, or a random `most` of them (seed 0)."""
-    if ok.sum() <= most:
-        return ok
-    chosen = np.random.default_rng(0).choice(np.flatnonzero(ok), size=most, replace=False)
-    drawn = np.zeros_like(ok)
-    drawn[chosen] = True
-    return drawn
+def drawn_positions(n: int, most: int = MAX_POINTS) -> np.ndarray:
+    """Which of `n` points (in row order) a scatter draws, ascending: all, or a random `most` of
+    them (seed 0). Known from the count alone, so the points can be kept as the rows go by."""
+    if n <= most:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, size=most, replace=False))
 
 
-def ifd_rifd_scatter(
-    ifd: np.ndarray, rifd: np.ndarray, reasons: np.ndarray, path: Path
-) -> str | None:
-    """IFD x r-IFD of the final pairs, coloured by outcome (kept, or the drop reason)."""
-    ifd, rifd = np.asarray(ifd, dtype=float), np.asarray(rifd, dtype=float)
+def scatter_group(reasons: np.ndarray) -> np.ndarray:
+    """(N,) a point's colour group: its reason when REASON_COLORS has it ("" is kept), else None."""
     reasons = np.asarray(reasons, dtype=object)
-    if ifd.shape != rifd.shape:  # a mode that computes one of the two (ifd_topk): no scatter
+    return np.where(np.isin(reasons, list(REASON_COLORS)), reasons, None)
+
+
+@dataclass
+class ScatterPoints:
+    """The points a scatter draws (IFD, r-IFD and reason of each, in row order) and how many
+    finite points each colour group has in all (`scatter_group`; the legend's counts)."""
+
+    ifd: np.ndarray  # (D,)
+    rifd: np.ndarray  # (D,)
+    reasons: np.ndarray  # (D,) object
+    group_counts: dict[str | None, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.group_counts.values())
+
+
+def ifd_rifd_scatter(points: ScatterPoints, path: Path) -> str | None:
+    """IFD x r-IFD of the final pairs, coloured by outcome (kept, or the drop reason)."""
+    if not points.total:
         return None
-    ok = np.isfinite(ifd) & np.isfinite(rifd)
-    if not ok.any():
-        return None
-    drawn = drawn_points(ok)
     fig, ax = plt.subplots(figsize=(5.5, 4.4))
-    known = set(REASON_COLORS)
     groups = [(r, *REASON_COLORS[r]) for r in REASON_COLORS]
     groups.append((None, "dropped: other reasons", "tab:gray"))
-    for reason, label, color in groups:
-        mask = ok & (~np.isin(reasons, list(known)) if reason is None else reasons == reason)
-        if mask.any():
-            shown = mask & drawn
+    drawn_group = scatter_group(points.reasons)
+    for group, label, color in groups:
+        n = points.group_counts.get(group, 0)
+        if n:
+            shown = np.array([g == group for g in drawn_group], dtype=bool)
             ax.scatter(
-                ifd[shown], rifd[shown], s=10, alpha=0.6, c=color, label=f"{label} ({mask.sum()})"
+                points.ifd[shown],
+                points.rifd[shown],
+                s=10,
+                alpha=0.6,
+                c=color,
+                label=f"{label} ({n})",
             )
     ax.axvline(1.0, color="k", lw=0.8, ls="--")
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
     title = "Final pairs: keep region is IFD < 1 and r-IFD < 1"
-    if drawn.sum() < ok.sum():
-        title += f"\n(a random {drawn.sum():,} of {ok.sum():,} drawn; counts are of all)"
+    if len(points.ifd) < points.total:
+        title += f"\n(a random {len(points.ifd):,} of {points.total:,} drawn; counts are of all)"
     ax.set_title(title)
     ax.set_xlabel("IFD(x2, y2)")
     ax.set_ylabel("r-IFD(x2, y2)")

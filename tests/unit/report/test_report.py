@@ -171,8 +171,8 @@ def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path_factory):
 def test_a_large_run_gives_a_light_report_with_exact_counts(tmp_path: Path):
     """5,000 rows in 20 part files (the caps a 52k-row run meets, at a size a unit test affords):
     the scatter draws a sample, examples stay two per outcome and reason, counts stay exact, and
-    the report holds the texts of the examples only."""
-    from recycle.report.build import LIGHT_COLUMNS, load_light_rows
+    the report reads the whole rows of the examples' files only."""
+    from recycle.report.tally import tally_run
 
     rng = np.random.default_rng(1)
     kinds = [("kept", "", True, True), ("dropped", "ifd_not_below_one", False, True)]
@@ -185,22 +185,19 @@ def test_a_large_run_gives_a_light_report_with_exact_counts(tmp_path: Path):
     write_manifest(
         str(tmp_path), build_manifest("run", 5000, count_outcomes(str(tmp_path)), config, {})
     )
-    light = load_light_rows(str(tmp_path))
-    assert len(light) == 5000 and not set(light.columns) - {*LIGHT_COLUMNS, "_changed"}
+    tally = tally_run(str(tmp_path))
+    assert tally.rows == 5000 and tally.scatter.total == 5000 and len(tally.scatter.ifd) == 3000
+    assert len(tally.examples) == 2  # one kept and one dropped part file hold the examples
     html = Path(write_report(str(tmp_path))).read_text()
     assert len(html.encode()) < 1_500_000  # 10 MB of texts in, well under the 5 MB cap out
     assert "<td>kept</td>" in html and "<td class='n'>2500</td>" in html  # exact counts
     assert html.count("class='example'") == 4  # two per (outcome, reason)
 
 
-def test_a_scatter_of_many_points_draws_a_seeded_sample_of_the_finite_ones():
-    from recycle.report.figures import MAX_POINTS, drawn_points
+def test_a_scatter_of_many_points_draws_a_seeded_sample_of_them():
+    from recycle.report.figures import MAX_POINTS, drawn_positions
 
-    ok = np.ones(10_000, dtype=bool)
-    ok[::7] = False
-    drawn = drawn_points(ok)
-    assert drawn.sum() == MAX_POINTS and not (drawn & ~ok).any()
-    assert (drawn == drawn_points(ok)).all()  # the same picture on a rebuild
-    few = ok.copy()
-    few[MAX_POINTS:] = False
-    assert (drawn_points(few) == few).all()  # under the cap: every point
+    drawn = drawn_positions(10_000)
+    assert len(drawn) == MAX_POINTS == len(set(drawn)) and (np.diff(drawn) > 0).all()
+    assert drawn[-1] < 10_000 and (drawn == drawn_positions(10_000)).all()  # same on a rebuild
+    assert (drawn_positions(MAX_POINTS) == np.arange(MAX_POINTS)).all()  # under the cap: all
