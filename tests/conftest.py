@@ -58,6 +58,7 @@ SLOW_FIRST = (
     "integration/eval/test_alpaca_eval_2_offline.py",
     "integration/test_demo.py",
     "integration/pipeline/test_conversations.py",
+    "integration/eval/test_baseline_original.py",
 )
 
 
