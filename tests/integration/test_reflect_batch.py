@@ -128,4 +128,6 @@ def test_batch_reflect_survives_sigint_and_sigkill(ray_local, alpaca_path, tmp_p
           f"{sum(paid.values())} in all for {len(paid)} prompts; batches {dict(statuses)}")  # fmt: skip
     online = (teacher["prompt_tokens"] * PRICE[0] + teacher["completion_tokens"] * PRICE[1]) / 1e6
     assert teacher["cost_usd"] == pytest.approx(online * 0.5, rel=1e-3)
-    assert teacher["cost_usd"] > 0 and teacher["cache_hits"] > 0
+    # (cache hits in the last run are not asserted: there are some only when a kill landed
+    # between an answer's caching and its row's write, which the timing decides)
+    assert teacher["cost_usd"] > 0

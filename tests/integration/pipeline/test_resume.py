@@ -159,6 +159,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, small_dataset, tiny_mod
     assert paid_killed <= counted <= paid_killed + 4, seen  # journaled every 5 s: 62 and 44 once
     assert sent_resumed <= ma["teacher"]["requests"] <= sent_resumed + 4, seen
     # and the killed run's actors, alive for a second after their Ray, sent nothing more
-    # (gate.RayGate.hold): what the server got after the kill is what the rerun sent and counted
-    after_kill = sent_resumed - paid_killed
-    assert after_kill == ma["teacher"]["requests"] - counted, f"{seen}, {after_kill} after the kill"
+    # (gate.RayGate.hold): what the server got after the kill is what the rerun sent and counted,
+    # plus at most the requests the killed run had counted and let go that arrived after the kill
+    after_kill, rerun = sent_resumed - paid_killed, ma["teacher"]["requests"] - counted
+    assert rerun <= after_kill <= rerun + (counted - paid_killed), f"{seen}, {after_kill} after"
